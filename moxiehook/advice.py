@@ -1,0 +1,64 @@
+"""Warnings about a config that is valid but risky (shown, never fatal)."""
+
+from __future__ import annotations
+
+import ipaddress
+import stat
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from moxiehook.config import Config, Endpoint
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_warnings(endpoint: Endpoint) -> list[str]:
+    """Risks of one endpoint: no auth, TLS checks off, credentials over plain HTTP."""
+    found: list[str] = []
+    name = endpoint.name
+    if endpoint.auth.type == "none":
+        found.append(f"endpoint '{name}' has no auth: anyone who knows its URLs can post to them")
+    if endpoint.verify_tls is False:
+        found.append(f"endpoint '{name}' has verify_tls = false: TLS certificates are not checked")
+    if endpoint.auth.type != "none" or endpoint.signing_secret:
+        for mapping in endpoint.mappings:
+            parts = urlsplit(mapping.url)
+            if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+                found.append(
+                    f"endpoint '{name}' sends credentials over plain http:// to {parts.hostname}"
+                    " (use https://)"
+                )
+                break
+    return found
+
+
+def file_warnings(config: Config, path: Path) -> list[str]:
+    """A config holding literal secrets that others can read."""
+    if not config.has_literal_secret():
+        return []
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        return [
+            f"{path} holds literal secrets and is readable by other users: "
+            f"run 'chmod 600 {path}', or use ${{VAR}} references instead"
+        ]
+    return []
+
+
+def config_warnings(config: Config, path: Path) -> list[str]:
+    found = file_warnings(config, path)
+    for endpoint in config.endpoints.values():
+        found.extend(endpoint_warnings(endpoint))
+    return found

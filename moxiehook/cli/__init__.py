@@ -1,0 +1,122 @@
+"""The command-line layer: the only package that imports typer or rich.
+
+Commands parse options, call one core function, and render its result. Every
+``MoxiehookError`` raised below the root group is turned here, in one place,
+into an ``error: …`` line on stderr and the error's exit code (SPEC §7).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from moxiehook import __version__
+from moxiehook.cli.state import CliState
+from moxiehook.errors import MoxiehookError
+
+# Command name -> (module, attribute holding its typer.Typer). Modules are
+# imported only when their command runs, so `endpoint status` never pays for
+# building `fire` (or importing what it needs).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("moxiehook.cli.config_cmds", "init_app"),
+    "config": ("moxiehook.cli.config_cmds", "app"),
+    "endpoint": ("moxiehook.cli.endpoint_cmds", "app"),
+    "map": ("moxiehook.cli.map_cmds", "app"),
+    "events": ("moxiehook.cli.events_cmds", "app"),
+}
+
+
+class MoxiehookGroup(TyperGroup):
+    """The root group: loads commands lazily and handles moxiehook's own errors."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        return _load_command(cmd_name)
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+        # `endpoint status crm` only needs `status` built: typer's conversion of a
+        # command inspects its signature, which is most of a short command's run time.
+        if len(args) > 1 and args[0] in COMMANDS:
+            return args[0], _load_command(args[0], subcommand=args[1]), args[1:]
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MoxiehookError as exc:
+            from moxiehook.cli.render import print_error
+
+            print_error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            from moxiehook.cli.render import print_error
+
+            print_error("interrupted")
+            raise typer.Exit(130) from None
+
+
+def _load_command(name: str, subcommand: str | None = None) -> Any:
+    """Import a command's module and build its click command.
+
+    With ``subcommand`` naming one of a group's commands, the group is built
+    with that command alone (help and completion build it whole).
+    """
+    module_name, attribute = COMMANDS[name]
+    sub_app: typer.Typer = getattr(importlib.import_module(module_name), attribute)
+    only = [info for info in sub_app.registered_commands if info.name == subcommand]
+    if only and sub_app.registered_callback is not None:
+        sub_app = copy.copy(sub_app)
+        sub_app.registered_commands = only
+    command = typer.main.get_command(sub_app)
+    command.name = name
+    return command
+
+
+app = typer.Typer(
+    cls=MoxiehookGroup,
+    no_args_is_help=True,
+    help="Configure, fire, log and replay Moxie-style webhooks.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"moxiehook {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (default: $MOXIEHOOK_CONFIG, else ./moxiehook.toml).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Configure, fire, log and replay Moxie-style webhooks."""
+    ctx.obj = CliState(config_option=config)
+
+
+def main() -> None:
+    """The console script: ``moxiehook``."""
+    app(prog_name="moxiehook")

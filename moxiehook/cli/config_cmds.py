@@ -1,0 +1,80 @@
+"""``init`` and ``config show|validate|path``."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated
+
+import typer
+
+from moxiehook.cli.options import JsonOption
+from moxiehook.cli.render import echo, info, print_json, warn
+from moxiehook.cli.state import state
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def config() -> None:
+    """Show, check and locate the config file."""
+
+init_app = typer.Typer(add_completion=False)
+
+
+
+def sample_config_text() -> str:
+    """The starter config ``init`` writes (the same as sample-config.toml)."""
+    return resources.files("moxiehook").joinpath("sample-config.toml").read_text(encoding="utf-8")
+
+
+@init_app.command("init")
+def init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+) -> None:
+    """Write a starter config (the same content as sample-config.toml)."""
+    from moxiehook.store import create_config
+
+    path = state(ctx).config_path
+    create_config(path, sample_config_text(), force=force)
+    echo(f"wrote {path}")
+    info("next: moxiehook endpoint list, then edit the URLs or add your own endpoint")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    reveal: Annotated[bool, typer.Option("--reveal", help="Show secrets instead of ***.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the config; secrets are shown as *** unless --reveal."""
+    import tomli_w
+
+    from moxiehook.config import config_to_dict, masked_config_dict
+
+    config = state(ctx).load()
+    data = config_to_dict(config) if reveal else masked_config_dict(config)
+    if as_json:
+        print_json(data)
+    else:
+        echo(tomli_w.dumps(data).rstrip("\n"))
+
+
+@app.command("validate")
+def validate(ctx: typer.Context) -> None:
+    """Check the config: exit 0 when it is valid, 2 when it is not."""
+    from moxiehook.advice import config_warnings
+
+    path = state(ctx).config_path
+    config = state(ctx).load()
+    for message in config_warnings(config, path):
+        warn(message)
+    count = len(config.endpoints)
+    mappings = sum(len(e.mappings) for e in config.endpoints.values())
+    echo(f"{path}: valid ({count} endpoint{'s' * (count != 1)}, {mappings} mapping{'s' * (mappings != 1)})")
+
+
+@app.command("path")
+def path(ctx: typer.Context) -> None:
+    """Print the resolved config path (--config > $MOXIEHOOK_CONFIG > ./moxiehook.toml)."""
+    echo(str(state(ctx).config_path))

@@ -1,0 +1,214 @@
+"""``endpoint …``: add, inspect, toggle and edit endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from moxiehook import endpoints as ops
+from moxiehook.cli.options import (
+    AuthType,
+    AuthTypeOption,
+    HeaderNameOption,
+    HeaderValueOption,
+    JsonOption,
+    PasswordOption,
+    TokenOption,
+    UsernameOption,
+    build_auth,
+    parse_header,
+)
+from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
+from moxiehook.cli.state import state
+from moxiehook.config import Endpoint, endpoint_to_dict
+from moxiehook.errors import EXIT_FAILED, UsageError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def endpoint() -> None:
+    """Add, show, toggle and edit endpoints."""
+
+
+NameArg = Annotated[str, typer.Argument(help="The endpoint's name.", show_default=False)]
+
+
+def _state_line(endpoint: Endpoint) -> str:
+    if endpoint.enabled:
+        return "enabled"
+    return f"disabled: {endpoint.disabled_reason or 'no reason given'}"
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: NameArg,
+    auth: AuthTypeOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    token: TokenOption = None,
+    header_name: HeaderNameOption = None,
+    header_value: HeaderValueOption = None,
+    header: Annotated[
+        Optional[list[str]], typer.Option("--header", help="A custom header, 'Name: value' (repeatable).")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", help="What the endpoint is for.")] = "",
+    disabled: Annotated[bool, typer.Option("--disabled", help="Add it disabled.")] = False,
+    signing_secret: Annotated[
+        Optional[str],
+        typer.Option("--signing-secret", help="Sign deliveries (Standard Webhooks): 'whsec_…' or '${VAR}'."),
+    ] = None,
+) -> None:
+    """Add an endpoint (no mappings yet: see 'moxiehook map add')."""
+    endpoint = Endpoint(
+        name=name,
+        enabled=not disabled,
+        description=description,
+        auth=build_auth(auth, username, password, token, header_name, header_value),
+        headers=dict(parse_header(text) for text in header or []),
+        signing_secret=signing_secret,
+        disabled_reason="added with --disabled" if disabled else None,
+        disabled_at=ops.utc_now_iso() if disabled else None,
+    )
+    ops.add_endpoint(state(ctx).config_path, endpoint)
+    if endpoint.auth.type == "none":
+        warn(f"endpoint '{name}' has no auth: anyone who knows its URLs can post to them")
+    echo(f"added endpoint '{name}' ({endpoint.auth.type} auth, {'disabled' if disabled else 'enabled'})")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Table of endpoints: name, state, auth type, mappings, disabled reason."""
+    config = state(ctx).load()
+    endpoints = list(config.endpoints.values())
+    if as_json:
+        print_json([{"name": e.name, **endpoint_to_dict(e, masked=True)} for e in endpoints])
+        return
+    if not endpoints:
+        echo("no endpoints yet (add one with: moxiehook endpoint add NAME)")
+        return
+    print_table(
+        ["name", "state", "auth", "mappings", "disabled reason"],
+        [
+            [e.name, state_text(e.enabled), e.auth.type, len(e.mappings), e.disabled_reason or ""]
+            for e in endpoints
+        ],
+    )
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: NameArg, as_json: JsonOption = False) -> None:
+    """One endpoint with its auth, headers and mappings; secrets masked."""
+    import tomli_w
+
+    endpoint = ops.get_endpoint(state(ctx).load(), name)
+    data = endpoint_to_dict(endpoint, masked=True)
+    if as_json:
+        print_json({"name": name, **data})
+    else:
+        echo(tomli_w.dumps({"endpoints": {name: data}}).rstrip("\n"))
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, name: NameArg) -> None:
+    """Remove an endpoint with its mappings."""
+    removed = ops.remove_endpoint(state(ctx).config_path, name)
+    echo(f"removed endpoint '{name}' and its {len(removed.mappings)} mapping(s)")
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, name: NameArg) -> None:
+    """Enable an endpoint (and clear why it was disabled). Idempotent."""
+    result = ops.enable_endpoint(state(ctx).config_path, name)
+    echo(f"{name}: {_state_line(result.endpoint)}")
+
+
+@app.command("disable")
+def disable(
+    ctx: typer.Context,
+    name: NameArg,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (shown by status and list).")] = None,
+) -> None:
+    """Disable an endpoint: fire and replay skip it until it is enabled. Idempotent."""
+    result = ops.disable_endpoint(state(ctx).config_path, name, reason)
+    echo(f"{name}: {_state_line(result.endpoint)}")
+
+
+@app.command("status")
+def status(ctx: typer.Context, name: NameArg) -> None:
+    """Print 'enabled' (exit 0) or 'disabled: REASON' (exit 1), for shell scripts."""
+    endpoint = ops.get_endpoint(state(ctx).load(), name)
+    echo(_state_line(endpoint))
+    if not endpoint.enabled:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("auth")
+def auth(
+    ctx: typer.Context,
+    name: NameArg,
+    auth: Annotated[
+        AuthType, typer.Option("--auth", help="Auth mode.", case_sensitive=False, show_default=False)
+    ],
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    token: TokenOption = None,
+    header_name: HeaderNameOption = None,
+    header_value: HeaderValueOption = None,
+) -> None:
+    """Replace an endpoint's auth settings."""
+    new_auth = build_auth(auth, username, password, token, header_name, header_value)
+    ops.set_auth(state(ctx).config_path, name, new_auth)
+    if new_auth.type == "none":
+        warn(f"endpoint '{name}' has no auth now")
+    echo(f"{name}: auth is now {new_auth.type}")
+
+
+@app.command("set-header")
+def set_header(
+    ctx: typer.Context,
+    name: NameArg,
+    key: Annotated[str, typer.Argument(help="Header name.", show_default=False)],
+    value: Annotated[str, typer.Argument(help="Header value (may hold '${VAR}').", show_default=False)],
+) -> None:
+    """Set a custom header sent with every delivery to this endpoint."""
+    ops.set_header(state(ctx).config_path, name, key, value)
+    echo(f"{name}: header {key} set")
+
+
+@app.command("unset-header")
+def unset_header(
+    ctx: typer.Context,
+    name: NameArg,
+    key: Annotated[str, typer.Argument(help="Header name.", show_default=False)],
+) -> None:
+    """Remove a custom header."""
+    ops.unset_header(state(ctx).config_path, name, key)
+    echo(f"{name}: header {key} removed")
+
+
+@app.command("secret")
+def secret(
+    ctx: typer.Context,
+    name: NameArg,
+    generate: Annotated[bool, typer.Option("--generate", help="Make a new random secret and print it once.")] = False,
+    set_: Annotated[Optional[str], typer.Option("--set", help="Use this secret: 'whsec_…' or '${VAR}'.")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Stop signing deliveries.")] = False,
+) -> None:
+    """Set, generate or remove the endpoint's Standard Webhooks signing secret."""
+    if sum([generate, set_ is not None, remove]) != 1:
+        raise UsageError("give exactly one of --generate, --set SECRET or --remove")
+    path = state(ctx).config_path
+    if remove:
+        ops.set_signing_secret(path, name, None)
+        echo(f"{name}: deliveries are no longer signed")
+        return
+    new_secret = ops.generate_signing_secret() if generate else set_
+    ops.set_signing_secret(path, name, new_secret)
+    if generate:
+        # The only time the secret is shown: give it to the receiver now.
+        echo(str(new_secret))
+    else:
+        echo(f"{name}: signing secret set")

@@ -1,0 +1,73 @@
+"""``map …``: route events to URLs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from moxiehook import catalog
+from moxiehook import endpoints as ops
+from moxiehook.cli.options import JsonOption
+from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
+from moxiehook.cli.state import state
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def map_() -> None:
+    """Map events to URLs on an endpoint."""
+
+
+EndpointArg = Annotated[str, typer.Argument(help="The endpoint's name.", show_default=False)]
+EventArg = Annotated[str, typer.Argument(help="Event type, e.g. ClientCreate.", show_default=False)]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    endpoint: EndpointArg,
+    event: EventArg,
+    url: Annotated[str, typer.Argument(help="http:// or https:// URL.", show_default=False)],
+) -> None:
+    """Send EVENT to URL on ENDPOINT (an event may map to several URLs)."""
+    from moxiehook.advice import endpoint_warnings
+
+    ops.add_mapping(state(ctx).config_path, endpoint, event, url)
+    if not catalog.is_known(event):
+        warn(f"{event} is not in the catalog: 'fire {event}' will need --data")
+    echo(f"{endpoint}: {event} → {url}")
+    config = state(ctx).load()
+    for message in endpoint_warnings(config.endpoints[endpoint]):
+        if "http://" in message:
+            warn(message)
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    endpoint: EndpointArg,
+    event: EventArg,
+    url: Annotated[Optional[str], typer.Argument(help="Only this URL (default: all).", show_default=False)] = None,
+) -> None:
+    """Remove EVENT's mapping to URL, or all of EVENT's mappings on ENDPOINT."""
+    removed = ops.remove_mappings(state(ctx).config_path, endpoint, event, url)
+    for mapping in removed:
+        echo(f"{endpoint}: removed {mapping.event} → {mapping.url}")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """All mappings: endpoint, event, URL and the endpoint's state."""
+    rows = ops.list_mappings(state(ctx).load())
+    if as_json:
+        print_json([{"endpoint": r.endpoint, "event": r.event, "url": r.url, "enabled": r.enabled} for r in rows])
+        return
+    if not rows:
+        echo("no mappings yet (add one with: moxiehook map add ENDPOINT EVENT URL)")
+        return
+    print_table(
+        ["endpoint", "event", "url", "state"],
+        [[r.endpoint, r.event, r.url, state_text(r.enabled)] for r in rows],
+    )

@@ -1,0 +1,113 @@
+"""Rendering helpers: JSON on stdout, Rich tables, warnings and errors on stderr.
+
+Rich is imported lazily, inside the functions that draw with it, so that
+commands printing a word or a JSON document start as fast as possible.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Wide enough that a piped table does not wrap URLs; a terminal uses its own width.
+PIPE_WIDTH = 240
+
+
+@cache
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
+
+
+@cache
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH, highlight=False)
+
+
+def echo(text: str = "") -> None:
+    """A plain line on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (the whole of stdout with ``--json``)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def print_json_line(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _styled(label: str, style: str, message: str) -> str:
+    if sys.stderr.isatty():
+        return f"\x1b[{style}m{label}\x1b[0m {message}"
+    return f"{label} {message}"
+
+
+def print_error(message: str) -> None:
+    """The one line an error gets: ``error: …`` on stderr."""
+    sys.stderr.write(_styled("error:", "1;31", message) + "\n")
+
+
+def warn(message: str) -> None:
+    """A ``warning: …`` line on stderr."""
+    sys.stderr.write(_styled("warning:", "33", message) + "\n")
+
+
+def info(message: str) -> None:
+    """Progress or context for a person, on stderr so stdout stays for results."""
+    sys.stderr.write(message + "\n")
+
+
+class Styled(NamedTuple):
+    """A table cell with a Rich style (used only when drawing for a terminal)."""
+
+    text: str
+    style: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A table on stdout: drawn with Rich on a terminal, plain aligned columns when piped.
+
+    Piped output stays greppable and cut-able (like ``docker ps``), and the
+    command does not pay for importing Rich when no person is looking.
+    """
+    cells = [["" if cell is None else cell for cell in row] for row in rows]
+    if sys.stdout.isatty():
+        _print_rich_table(columns, cells)
+        return
+    table = [list(columns), *[[str(cell) for cell in row] for row in cells]]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    for row in table:
+        line = "  ".join(text.ljust(width) for text, width in zip(row, widths))
+        sys.stdout.write(line.rstrip() + "\n")
+
+
+def _print_rich_table(columns: Sequence[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell.text, style=cell.style) if isinstance(cell, Styled) else Text(str(cell)) for cell in row))
+    stdout_console().print(table)
+
+
+def state_text(enabled: bool) -> Styled:
+    """``enabled`` in green or ``disabled`` in red, for tables."""
+    return Styled("enabled", "green") if enabled else Styled("disabled", "red")

@@ -1,0 +1,461 @@
+"""The config model: dataclasses, parsing with validation, and serialisation.
+
+These dataclasses are the single source of truth for the config's keys and
+defaults (SPEC §3). ``parse_config`` turns the dict ``tomllib`` produced into a
+``Config`` or raises ``ValidationError`` naming the key; ``config_to_dict``
+turns it back into what ``tomli_w`` writes. Edits are made on the dataclasses
+and re-validated by a round trip before anything is written (see ``store``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from moxiehook.errors import ValidationError
+from moxiehook.secrets import has_reference, mask_literal
+
+CONFIG_VERSION = 1
+
+AUTH_TYPES = ("none", "basic", "bearer", "custom")
+# The keys each auth type needs; every other key in an auth table is a typo.
+AUTH_KEYS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "basic": ("username", "password"),
+    "bearer": ("token",),
+    "custom": ("header", "value"),
+}
+# Auth values that are secrets: masked in views, never logged.
+SECRET_AUTH_KEYS = ("password", "token", "value")
+
+# Headers moxiehook sets itself; a custom header must not replace them.
+RESERVED_HEADERS = frozenset(
+    {"content-type", "x-event-type", "x-event-origin", "host", "content-length"}
+)
+SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
+
+DEFAULT_DISABLE_ON = (401, 403, 404, 405, 410)
+
+# RFC 9110 §5.6.2: token = 1*tchar
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Event names travel in the X-Event-Type header: keep them to a safe alphabet.
+_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$")
+_SIGNING_PREFIX = "whsec_"
+
+
+@dataclass
+class Settings:
+    """``[settings]``: how every delivery is made."""
+
+    origin: str = "withmoxie.com"
+    log_file: str = "moxiehook-log.jsonl"
+    timeout: float = 10.0
+    max_attempts: int = 3
+    backoff: float = 0.5
+    concurrency: int = 8
+    disable_on: list[int] = field(default_factory=lambda: list(DEFAULT_DISABLE_ON))
+    verify_tls: bool | str = True
+
+
+@dataclass
+class Auth:
+    """An endpoint's auth: one of Moxie's four modes. Unused fields stay ``None``."""
+
+    type: str = "none"
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    header: str | None = None
+    value: str | None = None
+
+    def values(self) -> dict[str, str]:
+        """The keys this auth type uses, with their (unexpanded) values."""
+        return {key: getattr(self, key) for key in AUTH_KEYS[self.type]}
+
+    def has_literal_secret(self) -> bool:
+        return any(
+            key in SECRET_AUTH_KEYS and value and not has_reference(value)
+            for key, value in self.values().items()
+        )
+
+    def masked(self) -> dict[str, str]:
+        """The auth table as a view shows it: literal secrets as ``***``."""
+        shown: dict[str, str] = {"type": self.type}
+        for key, value in self.values().items():
+            shown[key] = (mask_literal(value) if key in SECRET_AUTH_KEYS else value) or ""
+        return shown
+
+
+@dataclass
+class Mapping:
+    """One event → URL route of an endpoint."""
+
+    event: str
+    url: str
+
+
+@dataclass
+class Endpoint:
+    """``[endpoints.NAME]``: a receiver with its auth, headers and mappings."""
+
+    name: str
+    enabled: bool = True
+    description: str = ""
+    auth: Auth = field(default_factory=Auth)
+    headers: dict[str, str] = field(default_factory=dict)
+    mappings: list[Mapping] = field(default_factory=list)
+    timeout: float | None = None
+    verify_tls: bool | str | None = None
+    signing_secret: str | None = None
+    disabled_reason: str | None = None
+    disabled_at: str | None = None
+
+    def has_literal_secret(self) -> bool:
+        literal_signing = bool(self.signing_secret) and not has_reference(self.signing_secret or "")
+        return self.auth.has_literal_secret() or literal_signing
+
+
+@dataclass
+class Config:
+    """The whole config file."""
+
+    version: int = CONFIG_VERSION
+    settings: Settings = field(default_factory=Settings)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+
+    def has_literal_secret(self) -> bool:
+        return any(endpoint.has_literal_secret() for endpoint in self.endpoints.values())
+
+
+# --------------------------------------------------------------------------
+# validators shared by the parser and the commands that build values
+
+
+def check_endpoint_name(name: str) -> str:
+    if not _ENDPOINT_NAME.match(name):
+        raise ValidationError(
+            f"invalid endpoint name {name!r}: use letters, digits, '.', '_' or '-' "
+            "(at most 64, starting with a letter or digit)"
+        )
+    return name
+
+
+def check_event_name(event: str, key: str = "event") -> str:
+    if not _EVENT_NAME.match(event):
+        raise ValidationError(
+            f"{key}: invalid event name {event!r}: use letters, digits, '_', '.', ':' or '-', "
+            "starting with a letter"
+        )
+    return event
+
+
+def check_url(url: str, key: str = "url") -> str:
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise ValidationError(f"{key}: URL {url!r} contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValidationError(f"{key}: invalid URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(f"{key}: URL {url!r} must start with http:// or https://")
+    if not host:
+        raise ValidationError(f"{key}: URL {url!r} has no host")
+    return url
+
+
+def check_header_name(name: str, key: str = "headers") -> str:
+    if not _TOKEN.match(name):
+        raise ValidationError(f"{key}: header name {name!r} is not a valid HTTP token (RFC 9110)")
+    lowered = name.lower()
+    if lowered in RESERVED_HEADERS or lowered in SIGNATURE_HEADERS:
+        raise ValidationError(f"{key}: header {name!r} is set by moxiehook and cannot be replaced")
+    return name
+
+
+def check_header_value(value: str, key: str = "headers") -> str:
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValidationError(f"{key}: header value contains CR, LF or NUL")
+    return value
+
+
+def check_signing_secret(secret: str, key: str = "signing_secret") -> str:
+    """``whsec_`` + base64 of 24–64 random bytes, or a ``${VAR}`` reference."""
+    if has_reference(secret):
+        return secret
+    if not secret.startswith(_SIGNING_PREFIX):
+        raise ValidationError(f"{key}: a signing secret starts with 'whsec_'")
+    try:
+        raw = base64.b64decode(secret[len(_SIGNING_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(f"{key}: the part after 'whsec_' is not valid base64") from None
+    if not 24 <= len(raw) <= 64:
+        raise ValidationError(f"{key}: a signing secret must hold 24 to 64 bytes, not {len(raw)}")
+    return secret
+
+
+def check_auth(auth: Auth, key: str = "auth") -> Auth:
+    if auth.type not in AUTH_TYPES:
+        raise ValidationError(
+            f"{key}.type: unknown auth type {auth.type!r} (expected one of: {', '.join(AUTH_TYPES)})"
+        )
+    for name in AUTH_KEYS[auth.type]:
+        value = getattr(auth, name)
+        if value is None or value == "":
+            raise ValidationError(f"{key}.{name}: required for auth type {auth.type!r}")
+        check_header_value(value, f"{key}.{name}")
+    if auth.type == "custom":
+        check_header_name(auth.header or "", f"{key}.header")
+    if auth.type == "basic" and ":" in (auth.username or ""):
+        raise ValidationError(f"{key}.username: a basic-auth username cannot contain ':'")
+    return auth
+
+
+def check_headers(headers: dict[str, str], auth: Auth, key: str) -> None:
+    for name, value in headers.items():
+        check_header_name(name, f"{key}.{name}")
+        check_header_value(value, f"{key}.{name}")
+    auth_header = _auth_header_name(auth)
+    if auth_header and any(name.lower() == auth_header for name in headers):
+        raise ValidationError(
+            f"{key}: header {auth_header!r} is already set by the endpoint's {auth.type} auth"
+        )
+
+
+def _auth_header_name(auth: Auth) -> str | None:
+    if auth.type in ("basic", "bearer"):
+        return "authorization"
+    if auth.type == "custom" and auth.header:
+        return auth.header.lower()
+    return None
+
+
+def check_positive(value: float, key: str) -> None:
+    if value <= 0:
+        raise ValidationError(f"{key}: must be greater than 0, got {value}")
+
+
+# --------------------------------------------------------------------------
+# parsing: dict from tomllib -> Config
+
+
+class _Table:
+    """Typed access to one TOML table that reports unknown keys and wrong types."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise ValidationError(f"{path or 'top level'}: expected a table, got {_type_name(data)}")
+        self.data = data
+        self.path = path
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, types: type | tuple[type, ...], default: Any = None) -> Any:
+        self.seen.add(name)
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        # bool is an int subclass: never accept true/false where a number is wanted.
+        wanted = types if isinstance(types, tuple) else (types,)
+        if isinstance(value, bool) and bool not in wanted:
+            raise ValidationError(f"{self.key(name)}: expected {_names(wanted)}, got a boolean")
+        if not isinstance(value, wanted):
+            raise ValidationError(f"{self.key(name)}: expected {_names(wanted)}, got {_type_name(value)}")
+        return value
+
+    def finish(self) -> None:
+        unknown = [name for name in self.data if name not in self.seen]
+        if unknown:
+            raise ValidationError(f"{self.key(unknown[0])}: unknown key")
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+             list: "an array", dict: "a table"}
+    return " or ".join(names.get(t, t.__name__) for t in types if not (t is int and float in types))
+
+
+def parse_config(data: dict[str, Any]) -> Config:
+    """Validate the dict ``tomllib`` read and build a ``Config``.
+
+    Raises ``ValidationError`` with the dotted key of the first problem found.
+    """
+    top = _Table(data, "")
+    version = top.get("version", int, CONFIG_VERSION)
+    if version != CONFIG_VERSION:
+        raise ValidationError(f"version: unsupported config version {version} (expected {CONFIG_VERSION})")
+    settings = _parse_settings(top.get("settings", dict, {}))
+    endpoints_table = _Table(top.get("endpoints", dict, {}), "endpoints")
+    endpoints: dict[str, Endpoint] = {}
+    for name in endpoints_table.data:
+        endpoints_table.seen.add(name)
+        endpoints[name] = _parse_endpoint(name, endpoints_table.data[name])
+    top.finish()
+    return Config(version=version, settings=settings, endpoints=endpoints)
+
+
+def _parse_settings(data: Any) -> Settings:
+    table = _Table(data, "settings")
+    defaults = Settings()
+    settings = Settings(
+        origin=table.get("origin", str, defaults.origin),
+        log_file=table.get("log_file", str, defaults.log_file),
+        timeout=float(table.get("timeout", (int, float), defaults.timeout)),
+        max_attempts=table.get("max_attempts", int, defaults.max_attempts),
+        backoff=float(table.get("backoff", (int, float), defaults.backoff)),
+        concurrency=table.get("concurrency", int, defaults.concurrency),
+        disable_on=list(table.get("disable_on", list, defaults.disable_on)),
+        verify_tls=table.get("verify_tls", (bool, str), defaults.verify_tls),
+    )
+    table.finish()
+    check_header_value(settings.origin, "settings.origin")
+    if not settings.origin:
+        raise ValidationError("settings.origin: must not be empty")
+    if not settings.log_file:
+        raise ValidationError("settings.log_file: must not be empty")
+    check_positive(settings.timeout, "settings.timeout")
+    check_positive(settings.max_attempts, "settings.max_attempts")
+    check_positive(settings.concurrency, "settings.concurrency")
+    if settings.backoff < 0:
+        raise ValidationError(f"settings.backoff: must not be negative, got {settings.backoff}")
+    for status in settings.disable_on:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValidationError(f"settings.disable_on: {status!r} is not an HTTP status code")
+    if settings.verify_tls == "":
+        raise ValidationError("settings.verify_tls: expected true, false or a CA bundle path")
+    return settings
+
+
+def _parse_endpoint(name: str, data: Any) -> Endpoint:
+    path = f"endpoints.{name}"
+    try:
+        check_endpoint_name(name)
+    except ValidationError as exc:
+        raise ValidationError(f"{path}: {exc}") from None
+    table = _Table(data, path)
+    auth = _parse_auth(table.get("auth", dict, {"type": "none"}), f"{path}.auth")
+    headers_table = _Table(table.get("headers", dict, {}), f"{path}.headers")
+    headers: dict[str, str] = {}
+    for header in headers_table.data:
+        headers[header] = headers_table.get(header, str)
+    mappings = [
+        _parse_mapping(item, f"{path}.mappings[{index}]")
+        for index, item in enumerate(table.get("mappings", list, []))
+    ]
+    endpoint = Endpoint(
+        name=name,
+        enabled=table.get("enabled", bool, True),
+        description=table.get("description", str, ""),
+        auth=auth,
+        headers=headers,
+        mappings=mappings,
+        timeout=_optional_float(table.get("timeout", (int, float))),
+        verify_tls=table.get("verify_tls", (bool, str)),
+        signing_secret=table.get("signing_secret", str),
+        disabled_reason=table.get("disabled_reason", str),
+        disabled_at=table.get("disabled_at", str),
+    )
+    table.finish()
+    check_headers(endpoint.headers, endpoint.auth, f"{path}.headers")
+    if endpoint.timeout is not None:
+        check_positive(endpoint.timeout, f"{path}.timeout")
+    if endpoint.verify_tls == "":
+        raise ValidationError(f"{path}.verify_tls: expected true, false or a CA bundle path")
+    if endpoint.signing_secret is not None:
+        check_signing_secret(endpoint.signing_secret, f"{path}.signing_secret")
+    return endpoint
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _parse_auth(data: Any, path: str) -> Auth:
+    table = _Table(data, path)
+    auth_type = table.get("type", str, "none")
+    if auth_type not in AUTH_TYPES:
+        raise ValidationError(
+            f"{path}.type: unknown auth type {auth_type!r} (expected one of: {', '.join(AUTH_TYPES)})"
+        )
+    values = {key: table.get(key, str) for key in AUTH_KEYS[auth_type]}
+    table.finish()
+    return check_auth(Auth(type=auth_type, **values), path)
+
+
+def _parse_mapping(data: Any, path: str) -> Mapping:
+    table = _Table(data, path)
+    event = table.get("event", str)
+    url = table.get("url", str)
+    table.finish()
+    if event is None:
+        raise ValidationError(f"{path}.event: required")
+    if url is None:
+        raise ValidationError(f"{path}.url: required")
+    return Mapping(event=check_event_name(event, f"{path}.event"), url=check_url(url, f"{path}.url"))
+
+
+# --------------------------------------------------------------------------
+# serialising: Config -> dict for tomli_w
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The dict ``tomli_w`` writes; optional keys left unset are omitted."""
+    settings = config.settings
+    return {
+        "version": config.version,
+        "settings": {
+            "origin": settings.origin,
+            "log_file": settings.log_file,
+            "timeout": settings.timeout,
+            "max_attempts": settings.max_attempts,
+            "backoff": settings.backoff,
+            "concurrency": settings.concurrency,
+            "disable_on": list(settings.disable_on),
+            "verify_tls": settings.verify_tls,
+        },
+        "endpoints": {name: endpoint_to_dict(endpoint) for name, endpoint in config.endpoints.items()},
+    }
+
+
+def endpoint_to_dict(endpoint: Endpoint, masked: bool = False) -> dict[str, Any]:
+    """One endpoint as a TOML/JSON table; ``masked`` hides literal secrets."""
+    auth = endpoint.auth.masked() if masked else {"type": endpoint.auth.type, **endpoint.auth.values()}
+    table: dict[str, Any] = {"enabled": endpoint.enabled}
+    if endpoint.description:
+        table["description"] = endpoint.description
+    table["auth"] = auth
+    if endpoint.headers:
+        table["headers"] = dict(endpoint.headers)
+    optional = {
+        "timeout": endpoint.timeout,
+        "verify_tls": endpoint.verify_tls,
+        "signing_secret": mask_literal(endpoint.signing_secret) if masked else endpoint.signing_secret,
+        "disabled_reason": endpoint.disabled_reason,
+        "disabled_at": endpoint.disabled_at,
+    }
+    table.update({key: value for key, value in optional.items() if value is not None})
+    # mappings last: tomli-w writes arrays of tables after plain keys anyway.
+    table["mappings"] = [{"event": m.event, "url": m.url} for m in endpoint.mappings]
+    return table
+
+
+def masked_config_dict(config: Config) -> dict[str, Any]:
+    """The config as ``config show`` prints it without ``--reveal``."""
+    data = config_to_dict(config)
+    data["endpoints"] = {
+        name: endpoint_to_dict(endpoint, masked=True) for name, endpoint in config.endpoints.items()
+    }
+    return data

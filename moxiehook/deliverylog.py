@@ -1,0 +1,194 @@
+"""The JSONL delivery log (SPEC §6): record types, appending, and reading.
+
+Each record is one JSON object on one line. Appends take an exclusive
+``flock`` on the log file and write the whole line with a single ``write``,
+so concurrent runs never interleave. Readers skip a line that is not valid
+JSON (a torn write, a hand edit) and report its line number through a
+callback, then go on. Unknown fields are kept, so newer logs stay readable.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from moxiehook.errors import StorageError
+
+Outcome = Literal["delivered", "failed", "skipped"]
+Mode = Literal["fire", "test", "replay"]
+OUTCOMES: tuple[str, ...] = ("delivered", "failed", "skipped")
+
+# Kept in the log: the first 4 KiB of a response body (SPEC §5).
+LOGGED_BODY_LIMIT = 4 * 1024
+
+
+@dataclass
+class Attempt:
+    """One try of a delivery."""
+
+    at: str
+    status: int | None
+    error: str | None
+    duration_ms: float
+
+
+@dataclass
+class DeliveryRecord:
+    """``kind = "delivery"``: one event sent (or skipped) to one URL."""
+
+    id: str
+    event_id: str
+    event: str
+    endpoint: str
+    url: str
+    mode: str
+    replay_of: str | None
+    at: str
+    outcome: str
+    status: int | None
+    error: str | None
+    duration_ms: float | None
+    attempts: list[Attempt] = field(default_factory=list)
+    # {"headers": {...redacted...}, "body": <the JSON payload>}
+    request: dict[str, Any] = field(default_factory=dict)
+    # {"status": int, "headers": {...}, "body": str} or None when no answer came
+    response: dict[str, Any] | None = None
+    kind: str = "delivery"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        # kind first: a person reading the raw file sees what each line is.
+        return {"kind": data.pop("kind"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeliveryRecord:
+        attempts = [Attempt(**_known(Attempt, a)) for a in data.get("attempts") or []]
+        values = _known(cls, data)
+        values["attempts"] = attempts
+        return cls(**values)
+
+
+@dataclass
+class EndpointRecord:
+    """``kind = "endpoint"``: an endpoint was disabled or enabled."""
+
+    at: str
+    endpoint: str
+    action: str  # "disabled" or "enabled"
+    reason: str | None = None
+    kind: str = "endpoint"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"kind": data.pop("kind"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EndpointRecord:
+        return cls(**_known(cls, data))
+
+
+Record = DeliveryRecord | EndpointRecord
+
+_REQUIRED_DEFAULTS: dict[str, Any] = {}
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``data`` that ``cls`` knows; missing optional ones get None."""
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    values = {name: data.get(name) for name in names if name in data}
+    for name, spec in names.items():
+        if name not in values and spec.default is spec.default_factory:  # no default at all
+            values[name] = None
+    return values
+
+
+def record_from_dict(data: dict[str, Any]) -> Record:
+    """A record object from one parsed line (``kind`` decides the type)."""
+    if data.get("kind") == "endpoint":
+        return EndpointRecord.from_dict(data)
+    return DeliveryRecord.from_dict(data)
+
+
+def encode(record: Record) -> bytes:
+    """One log line: compact JSON, non-ASCII kept as is, ending in a newline."""
+    return (json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+class LogWriter:
+    """An open log file that appends whole lines under an exclusive lock.
+
+    Opened once per run and shared by the delivery threads; ``append`` is
+    safe to call from several threads and several processes at once.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StorageError(f"cannot open the delivery log {path}: {exc.strerror}") from None
+
+    def append(self, record: Record) -> None:
+        self.append_line(encode(record))
+
+    def append_line(self, line: bytes) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            written = os.write(self._fd, line)
+            if written != len(line):  # only on a full disk: say so rather than tear lines
+                raise StorageError(f"short write to the delivery log {self.path}")
+        except OSError as exc:
+            raise StorageError(f"cannot write the delivery log {self.path}: {exc.strerror}") from None
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> LogWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+BadLineCallback = Callable[[int], None]
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(line number, raw line)`` for every non-empty line; a missing file is empty."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(f"cannot read the delivery log {path}: {exc.strerror}") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def parse_line(line: bytes) -> dict[str, Any] | None:
+    """The JSON object on ``line``, or None when it is not one."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def iter_records(path: Path, on_bad_line: BadLineCallback | None = None) -> Iterator[Record]:
+    """Stream every record from the oldest; bad lines are reported and skipped."""
+    for number, line in iter_lines(path):
+        data = parse_line(line)
+        if data is None:
+            if on_bad_line is not None:
+                on_bad_line(number)
+            continue
+        yield record_from_dict(data)

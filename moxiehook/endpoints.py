@@ -1,0 +1,242 @@
+"""Operations on the config file: endpoints, their auth, headers and mappings.
+
+Each function is one user action: it updates the file through
+``store.update_config`` (locked, re-read, validated, atomic) and returns the
+resulting data for the CLI to render. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from moxiehook.config import (
+    Auth,
+    Config,
+    Endpoint,
+    Mapping,
+    check_auth,
+    check_endpoint_name,
+    check_event_name,
+    check_header_name,
+    check_header_value,
+    check_headers,
+    check_signing_secret,
+    check_url,
+)
+from moxiehook.errors import AlreadyExistsError, NotFoundError
+
+if TYPE_CHECKING:
+    from moxiehook.deliverylog import EndpointRecord
+from moxiehook.store import resolve_relative, update_config
+
+
+def utc_now_iso() -> str:
+    """ISO-8601 UTC with milliseconds and ``Z``, the form used in config and log."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def get_endpoint(config: Config, name: str) -> Endpoint:
+    try:
+        return config.endpoints[name]
+    except KeyError:
+        raise NotFoundError(f"unknown endpoint {name!r} (see: moxiehook endpoint list)") from None
+
+
+def add_endpoint(path: Path, endpoint: Endpoint) -> Endpoint:
+    check_endpoint_name(endpoint.name)
+    check_auth(endpoint.auth)
+    check_headers(endpoint.headers, endpoint.auth, "header")
+    if endpoint.signing_secret is not None:
+        check_signing_secret(endpoint.signing_secret, "--signing-secret")
+
+    def change(config: Config) -> Endpoint:
+        if endpoint.name in config.endpoints:
+            raise AlreadyExistsError(f"endpoint {endpoint.name!r} already exists")
+        config.endpoints[endpoint.name] = endpoint
+        return endpoint
+
+    return update_config(path, change)
+
+
+def remove_endpoint(path: Path, name: str) -> Endpoint:
+    return update_config(path, lambda config: config.endpoints.pop(get_endpoint(config, name).name))
+
+
+@dataclass(frozen=True)
+class ToggleResult:
+    """The endpoint after enable/disable, and whether anything changed."""
+
+    endpoint: Endpoint
+    changed: bool
+
+
+def log_path(config_path: Path, config: Config) -> Path:
+    """The delivery log's path: ``settings.log_file``, relative to the config's folder."""
+    return resolve_relative(config_path, config.settings.log_file)
+
+
+def enable_endpoint(path: Path, name: str) -> ToggleResult:
+    """Enable ``name`` and clear why it was disabled; a no-op if already enabled."""
+
+    def change(config: Config) -> tuple[ToggleResult, Path]:
+        endpoint = get_endpoint(config, name)
+        changed = not endpoint.enabled
+        endpoint.enabled = True
+        endpoint.disabled_reason = None
+        endpoint.disabled_at = None
+        return ToggleResult(endpoint, changed), log_path(path, config)
+
+    result, log_file = update_config(path, change)
+    if result.changed:
+        from moxiehook.deliverylog import EndpointRecord
+
+        _log_toggle(log_file, EndpointRecord(at=utc_now_iso(), endpoint=name, action="enabled"))
+    return result
+
+
+def disable_endpoint(path: Path, name: str, reason: str | None = None) -> ToggleResult:
+    """Disable ``name`` with a reason; an already disabled endpoint keeps its first reason.
+
+    Used both by ``endpoint disable`` and when a delivery gets an answer in
+    ``disable_on``; either way an ``endpoint`` record goes to the log.
+    """
+
+    def change(config: Config) -> tuple[ToggleResult, Path]:
+        endpoint = get_endpoint(config, name)
+        if not endpoint.enabled:
+            return ToggleResult(endpoint, changed=False), log_path(path, config)
+        endpoint.enabled = False
+        endpoint.disabled_reason = reason or "disabled by hand"
+        endpoint.disabled_at = utc_now_iso()
+        return ToggleResult(endpoint, changed=True), log_path(path, config)
+
+    result, log_file = update_config(path, change)
+    if result.changed:
+        from moxiehook.deliverylog import EndpointRecord
+
+        record = EndpointRecord(
+            at=result.endpoint.disabled_at or utc_now_iso(),
+            endpoint=name,
+            action="disabled",
+            reason=result.endpoint.disabled_reason,
+        )
+        _log_toggle(log_file, record)
+    return result
+
+
+def _log_toggle(log_file: Path, record: EndpointRecord) -> None:
+    # Imported here: the log module is not needed by read-only commands.
+    from moxiehook.deliverylog import LogWriter
+
+    with LogWriter(log_file) as writer:
+        writer.append(record)
+
+
+def set_auth(path: Path, name: str, auth: Auth) -> Endpoint:
+    check_auth(auth)
+
+    def change(config: Config) -> Endpoint:
+        endpoint = get_endpoint(config, name)
+        check_headers(endpoint.headers, auth, "header")
+        endpoint.auth = auth
+        return endpoint
+
+    return update_config(path, change)
+
+
+def set_header(path: Path, name: str, header: str, value: str) -> Endpoint:
+    check_header_name(header, "header")
+    check_header_value(value, "header")
+
+    def change(config: Config) -> Endpoint:
+        endpoint = get_endpoint(config, name)
+        # Header names are case-insensitive: replace any spelling of the same one.
+        for existing in [h for h in endpoint.headers if h.lower() == header.lower()]:
+            del endpoint.headers[existing]
+        endpoint.headers[header] = value
+        check_headers(endpoint.headers, endpoint.auth, "header")
+        return endpoint
+
+    return update_config(path, change)
+
+
+def unset_header(path: Path, name: str, header: str) -> Endpoint:
+    def change(config: Config) -> Endpoint:
+        endpoint = get_endpoint(config, name)
+        matches = [h for h in endpoint.headers if h.lower() == header.lower()]
+        if not matches:
+            raise NotFoundError(f"endpoint {name!r} has no header {header!r}")
+        for existing in matches:
+            del endpoint.headers[existing]
+        return endpoint
+
+    return update_config(path, change)
+
+
+def set_signing_secret(path: Path, name: str, secret: str | None) -> Endpoint:
+    """Set (or, with ``None``, remove) an endpoint's signing secret."""
+    if secret is not None:
+        check_signing_secret(secret, "signing secret")
+
+    def change(config: Config) -> Endpoint:
+        endpoint = get_endpoint(config, name)
+        endpoint.signing_secret = secret
+        return endpoint
+
+    return update_config(path, change)
+
+
+def add_mapping(path: Path, name: str, event: str, url: str) -> Mapping:
+    mapping = Mapping(event=check_event_name(event, "event"), url=check_url(url, "url"))
+
+    def change(config: Config) -> Mapping:
+        endpoint = get_endpoint(config, name)
+        if mapping in endpoint.mappings:
+            raise AlreadyExistsError(f"endpoint {name!r} already maps {event} to {url}")
+        endpoint.mappings.append(mapping)
+        return mapping
+
+    return update_config(path, change)
+
+
+def remove_mappings(path: Path, name: str, event: str, url: str | None = None) -> list[Mapping]:
+    """Remove ``event``'s mapping to ``url`` on ``name``, or all of them without a URL."""
+
+    def change(config: Config) -> list[Mapping]:
+        endpoint = get_endpoint(config, name)
+        removed = [m for m in endpoint.mappings if m.event == event and url in (None, m.url)]
+        if not removed:
+            target = f"{event} → {url}" if url else event
+            raise NotFoundError(f"endpoint {name!r} has no mapping for {target}")
+        endpoint.mappings = [m for m in endpoint.mappings if m not in removed]
+        return removed
+
+    return update_config(path, change)
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    """One line of ``map list``."""
+
+    endpoint: str
+    event: str
+    url: str
+    enabled: bool
+
+
+def list_mappings(config: Config) -> list[MappingRow]:
+    return [
+        MappingRow(endpoint.name, mapping.event, mapping.url, endpoint.enabled)
+        for endpoint in config.endpoints.values()
+        for mapping in endpoint.mappings
+    ]
+
+
+def generate_signing_secret() -> str:
+    """A new Standard Webhooks secret: ``whsec_`` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()

@@ -1,0 +1,169 @@
+"""The config file on disk: where it is, reading it, and safe updates.
+
+Every write is a read-modify-write made under an exclusive ``flock`` on a
+sibling lock file (``moxiehook.toml.lock``). The file is re-read inside the
+lock, so two commands editing at once never lose each other's change, and
+written atomically (temp file in the same folder, fsync, rename), so a crash
+leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import tomli_w
+
+from moxiehook.config import Config, config_to_dict, parse_config
+from moxiehook.errors import ConfigError, StorageError, ValidationError
+
+ENV_VAR = "MOXIEHOOK_CONFIG"
+DEFAULT_NAME = "moxiehook.toml"
+SECRET_MODE = 0o600
+DEFAULT_MODE = 0o644
+
+T = TypeVar("T")
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config`` > ``$MOXIEHOOK_CONFIG`` > ``./moxiehook.toml``, made absolute."""
+    chosen = explicit or os.environ.get(ENV_VAR) or DEFAULT_NAME
+    return Path(chosen).expanduser().absolute()
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``'s sibling lock file.
+
+    The lock file is never deleted: removing it would let a waiting process
+    lock a file that a newcomer no longer sees.
+    """
+    try:
+        fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot lock {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def parse_config_text(text: str, source: Path | str) -> Config:
+    """Parse TOML text into a validated ``Config``; errors name ``source``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already says "(at line L, column C)".
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    try:
+        return parse_config(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no config file at {path} (create one with: moxiehook init, or pass --config)"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config at ``path``."""
+    return parse_config_text(read_text(path), path)
+
+
+def render_config(config: Config) -> str:
+    """The TOML text of ``config``, validated by a round trip first."""
+    data = config_to_dict(config)
+    parse_config(data)  # an edit the loader would reject raises here, before any write
+    return tomli_w.dumps(data)
+
+
+def update_config(path: Path, change: Callable[[Config], T]) -> T:
+    """Apply ``change`` to the current config and save it, under the lock.
+
+    ``change`` mutates the ``Config`` it is given and may return a value,
+    which is returned. If it raises, or the result does not validate, the
+    file is left exactly as it was.
+    """
+    with exclusive_lock(path):
+        config = load_config(path)
+        result = change(config)
+        text = render_config(config)
+        write_atomic(path, text, secret=config.has_literal_secret())
+    return result
+
+
+def create_config(path: Path, text: str, force: bool = False) -> None:
+    """Write a new config file (``init``); refuses to overwrite unless ``force``."""
+    config = parse_config_text(text, path)
+    with exclusive_lock(path):
+        if path.exists() and not force:
+            raise ConfigError(f"{path} already exists (use --force to overwrite it)")
+        write_atomic(path, text, secret=config.has_literal_secret())
+
+
+def write_atomic(path: Path, text: str, secret: bool = False) -> None:
+    """Replace ``path`` with ``text``: temp file in the same folder, fsync, rename.
+
+    The mode is 0600 when the text holds a literal secret; otherwise the
+    existing file's mode is kept (0644 for a new file).
+    """
+    if secret:
+        mode = SECRET_MODE
+    else:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            mode = DEFAULT_MODE
+    folder = path.parent
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
+            tmp.write(text)
+            tmp.flush()
+            os.fchmod(tmp.fileno(), mode)
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise StorageError(f"cannot write {path}: {exc.strerror}") from None
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable; not every filesystem allows it.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def resolve_relative(config_path: Path, value: str) -> Path:
+    """A path from the config (``log_file``, a CA bundle), relative to its folder."""
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else config_path.parent / candidate
