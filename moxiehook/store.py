@@ -104,6 +104,9 @@ def update_config(path: Path, change: Callable[[Config], T]) -> T:
     which is returned. If it raises, or the result does not validate, the
     file is left exactly as it was.
     """
+    # Fail on a missing or unreadable config before taking the lock, so a
+    # command run in the wrong folder leaves no stray lock file behind.
+    read_text(path)
     with exclusive_lock(path):
         config = load_config(path)
         result = change(config)

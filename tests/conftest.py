@@ -189,3 +189,43 @@ def receiver() -> Iterator[Receiver]:
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------
+# bad input: one error line, exit 2, nothing changed
+
+
+@pytest.fixture
+def rejected(cli, config_path: Path):
+    """Run a command that must fail as a user error and check it changed nothing.
+
+    ``rejected("endpoint", "add", "x", "--auth", "bearer", match="--token")``
+    asserts exit 2, exactly one ``error: …`` line on stderr containing every
+    ``match`` fragment, no traceback, and the config (``path``, by default the
+    ``config_path`` fixture) byte-for-byte as before. Returns the stderr line.
+    """
+
+    def run(*args: str, match: str | tuple[str, ...], path: Path = config_path,
+            config: Path | None = None, input: str | None = None) -> str:
+        before = path.read_bytes() if path.is_file() else None
+        listing = _listing(path.parent)
+        result = cli(*args, input=input, config=config or path)
+        assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert "Traceback" not in result.stderr
+        for fragment in (match,) if isinstance(match, str) else match:
+            assert fragment in lines[0], (fragment, lines[0])
+        if before is not None:
+            assert path.read_bytes() == before
+        assert _listing(path.parent) == listing  # no temp file left behind
+        return lines[0]
+
+    return run
+
+
+def _listing(folder: Path) -> list[str] | None:
+    """The folder's file names, except lock files (kept on purpose, see store.exclusive_lock)."""
+    if not folder.is_dir():
+        return None
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
