@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import importlib
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
+from typer._click.exceptions import ClickException, UsageError  # typer 0.28 vendors click
 from typer.core import TyperGroup
 
 from moxiehook import __version__
@@ -49,9 +50,19 @@ class MoxiehookGroup(TyperGroup):
             return args[0], _load_command(args[0], subcommand=args[1]), args[1:]
         return super().resolve_command(ctx, args)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # The root's own options (`--config`, a typo like `--conifg`) are parsed here.
+        try:
+            return super().make_context(*args, **kwargs)
+        except ClickException as exc:
+            _report_click_error(exc)
+
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ClickException as exc:
+            # A subcommand's bad option or argument, or an unknown command.
+            _report_click_error(exc)
         except MoxiehookError as exc:
             from moxiehook.cli.render import print_error
 
@@ -62,6 +73,23 @@ class MoxiehookGroup(TyperGroup):
 
             print_error("interrupted")
             raise typer.Exit(130) from None
+
+
+def _report_click_error(exc: ClickException) -> NoReturn:
+    """Show click's usage errors like moxiehook's own: one ``error: …`` line, exit 2.
+
+    Click would print a usage block and a framed panel; SPEC §7 wants one line.
+    """
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc  # the command's help was asked for by giving no arguments
+    from moxiehook.cli.render import print_error
+
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, UsageError) and ctx is not None:
+        message += f" (see: {ctx.command_path} --help)"
+    print_error(message)
+    raise typer.Exit(exc.exit_code) from None
 
 
 def _load_command(name: str, subcommand: str | None = None) -> Any:
