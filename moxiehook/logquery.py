@@ -1,0 +1,514 @@
+"""Querying the delivery log: time filters, tail, streaming, lookup by id, follow.
+
+Logs grow without bound, so nothing here loads a whole log: ``tail`` reads
+the file backwards in blocks and stops once it has enough records, and the
+other readers stream it. A line is parsed only when a cheap bytes check says
+it could match (``b"failed" in line`` before ``json.loads``), which is what
+makes filtering a large log fast.
+
+A line that is not a JSON object is skipped and reported once through
+``on_bad_line(line_number)``. Line numbers are counted only when a bad line
+is actually met, so reading backwards stays cheap on a healthy log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any
+
+from moxiehook.deliverylog import OUTCOMES, BadLineCallback, Record, record_from_dict
+from moxiehook.errors import NotFoundError, StorageError, UsageError
+
+BLOCK_SIZE = 64 * 1024
+FOLLOW_INTERVAL = 0.2  # seconds between two looks at a followed log
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """``--since``: an ISO-8601 time, or a duration back from ``now`` (``30m``, ``2h``, ``7d``).
+
+    A time without a zone is local time, as in ``journalctl --since``; the
+    result is always timezone-aware.
+    """
+    match = _DURATION.match(text)
+    if match:
+        now = now or datetime.now(timezone.utc)
+        return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"invalid time {text!r}: use an ISO-8601 time (2026-11-28T14:00:00Z) "
+            "or a duration like 30m, 2h, 7d"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def record_time(data: dict[str, Any]) -> datetime | None:
+    """A record's ``at`` as an aware datetime, or None when missing or malformed."""
+    at = data.get("at")
+    if not isinstance(at, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which records to show. Unset fields match everything.
+
+    ``event``, ``outcome`` and ``status`` describe deliveries, so an
+    ``endpoint`` record (disabled/enabled) matches only when none of them is
+    set; ``endpoint`` and ``since`` apply to both kinds.
+    """
+
+    event: str | None = None
+    endpoint: str | None = None
+    outcome: str | None = None
+    status: int | None = None
+    since: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise UsageError(f"invalid outcome {self.outcome!r}: use one of {', '.join(OUTCOMES)}")
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.event or self.endpoint or self.outcome or self.status is not None or self.since)
+
+    @property
+    def deliveries_only(self) -> bool:
+        return bool(self.event or self.outcome or self.status is not None)
+
+    @cached_property
+    def _needles(self) -> tuple[bytes, ...]:
+        values = (self.event, self.endpoint, self.outcome, None if self.status is None else str(self.status))
+        return tuple(value.encode() for value in values if value)
+
+    def could_match(self, line: bytes) -> bool:
+        """A cheap check on the raw line: False only when it surely cannot match.
+
+        A JSON string may spell a character as ``\\uXXXX``; such a line is
+        left to the exact check rather than risk missing it.
+        """
+        return all(needle in line for needle in self._needles) or b"\\u" in line
+
+    def matches(self, data: dict[str, Any]) -> bool:
+        """The exact check on a parsed line."""
+        if self.endpoint is not None and data.get("endpoint") != self.endpoint:
+            return False
+        if data.get("kind") == "endpoint":
+            if self.deliveries_only:
+                return False
+        elif (
+            (self.event is not None and data.get("event") != self.event)
+            or (self.outcome is not None and data.get("outcome") != self.outcome)
+            or (self.status is not None and data.get("status") != self.status)
+        ):
+            return False
+        if self.since is not None:
+            moment = record_time(data)
+            return moment is not None and moment >= self.since
+        return True
+
+
+MATCH_ALL = LogFilter()
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One record as read: the parsed line, its raw bytes and where it starts."""
+
+    data: dict[str, Any]
+    raw: bytes
+    offset: int
+
+    @cached_property
+    def record(self) -> Record:
+        return record_from_dict(self.data)
+
+    @property
+    def json_text(self) -> str:
+        """The record as compact JSON: the logged line itself, unknown fields kept."""
+        return self.raw.strip().decode("utf-8", "replace")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_entry(line: bytes, offset: int) -> LogEntry | None:
+    """The entry on ``line``, or None when it is not a JSON object (NaN is refused: not JSON)."""
+    try:
+        data = json.loads(line, parse_constant=_reject_constant)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        record_from_dict(data)  # a line whose fields have impossible shapes is a bad line too
+    except (TypeError, ValueError):
+        return None
+    return LogEntry(data, line, offset)
+
+
+class _LineNumbers:
+    """Line numbers from byte offsets, counted only on demand (a bad line is rare).
+
+    The last answer is kept, so several bad lines cost one pass over the
+    bytes between them rather than one pass each from the start.
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._known_offset = 0
+        self._known_number = 1
+
+    def number_at(self, offset: int) -> int:
+        low, high = sorted((self._known_offset, offset))
+        newlines = self._count_newlines(low, high)
+        number = self._known_number + (newlines if offset >= self._known_offset else -newlines)
+        self._known_offset, self._known_number = offset, number
+        return number
+
+    def _count_newlines(self, start: int, end: int) -> int:
+        here = self._handle.tell()
+        self._handle.seek(start)
+        count, left = 0, end - start
+        while left > 0:
+            block = self._handle.read(min(BLOCK_SIZE, left))
+            if not block:
+                break
+            count += block.count(b"\n")
+            left -= len(block)
+        self._handle.seek(here)
+        return count
+
+
+def _lines_backward(handle: IO[bytes], end: int) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` of each line before ``end``, the last one first."""
+    position = end
+    carry = b""  # a line whose start lies in a block not read yet
+    while position > 0:
+        size = min(BLOCK_SIZE, position)
+        position -= size
+        handle.seek(position)
+        pieces = (handle.read(size) + carry).split(b"\n")
+        carry = pieces[0]
+        start = position + len(carry) + 1
+        found = []
+        for piece in pieces[1:]:
+            found.append((start, piece))
+            start += len(piece) + 1
+        yield from reversed(found)
+    if carry:
+        yield 0, carry
+
+
+def _lines_forward(handle: IO[bytes], start: int, whole_only: bool = False) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` of each line from ``start``.
+
+    With ``whole_only`` a last line without its newline is left for later:
+    while following, it may be a write still in progress.
+    """
+    handle.seek(start)
+    offset = start
+    for line in handle:
+        if whole_only and not line.endswith(b"\n"):
+            return
+        yield offset, line
+        offset += len(line)
+
+
+def _open(path: Path) -> IO[bytes] | None:
+    """The log opened for reading, or None when it does not exist yet (an empty log)."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError(f"cannot read the delivery log {path}: {exc.strerror}") from None
+
+
+def _entries(
+    handle: IO[bytes],
+    lines: Iterator[tuple[int, bytes]],
+    could_match: Callable[[bytes], bool],
+    on_bad_line: BadLineCallback | None,
+    numbers: _LineNumbers | None = None,
+) -> Iterator[LogEntry]:
+    """Parse the non-blank lines that pass the cheap check; report the ones that are not JSON."""
+    numbers = numbers or _LineNumbers(handle)
+    for offset, line in lines:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not could_match(line):
+            # Not parsed, but a torn write (the usual bad line) is still told apart
+            # cheaply: a whole record starts with "{" and ends with "}".
+            if on_bad_line is not None and not (stripped[:1] == b"{" and stripped[-1:] == b"}"):
+                on_bad_line(numbers.number_at(offset))
+            continue
+        entry = parse_entry(line, offset)
+        if entry is None:
+            if on_bad_line is not None:
+                on_bad_line(numbers.number_at(offset))
+            continue
+        yield entry
+
+
+def tail(
+    path: Path,
+    n: int,
+    log_filter: LogFilter = MATCH_ALL,
+    on_bad_line: BadLineCallback | None = None,
+    end: int | None = None,
+) -> list[LogEntry]:
+    """The newest ``n`` matching records (oldest first), read backwards from ``end``.
+
+    Stops as soon as ``n`` records matched, so its cost depends on ``n`` (and
+    on how rare the matches are), not on the size of the log.
+    """
+    handle = _open(path)
+    if handle is None or n <= 0:
+        return []
+    with handle:
+        stop = os.fstat(handle.fileno()).st_size if end is None else end
+        found: list[LogEntry] = []
+        for entry in _entries(handle, _lines_backward(handle, stop), log_filter.could_match, on_bad_line):
+            if log_filter.matches(entry.data):
+                found.append(entry)
+                if len(found) == n:
+                    break
+    found.reverse()
+    return found
+
+
+def stream(
+    path: Path, log_filter: LogFilter = MATCH_ALL, on_bad_line: BadLineCallback | None = None
+) -> Iterator[LogEntry]:
+    """Every matching record, oldest first, one at a time."""
+    handle = _open(path)
+    if handle is None:
+        return
+    with handle:
+        for entry in _entries(handle, _lines_forward(handle, 0), log_filter.could_match, on_bad_line):
+            if log_filter.matches(entry.data):
+                yield entry
+
+
+def whole_lines_end(path: Path) -> int:
+    """The offset just after the log's last complete line (0 when there is no log)."""
+    handle = _open(path)
+    if handle is None:
+        return 0
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        position = size
+        while position > 0:
+            start = max(0, position - BLOCK_SIZE)
+            handle.seek(start)
+            newline = handle.read(position - start).rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            position = start
+        return 0
+
+
+def follow(
+    path: Path,
+    log_filter: LogFilter = MATCH_ALL,
+    on_bad_line: BadLineCallback | None = None,
+    start: int = 0,
+    interval: float = FOLLOW_INTERVAL,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[LogEntry]:
+    """Matching records appended from ``start`` on, as they come; never ends by itself.
+
+    Polls the file (portable, and cheap at 5 looks a second). A log that does
+    not exist yet is waited for; a log that shrank (replaced or truncated) is
+    read again from its start.
+    """
+    offset = start
+    while True:
+        handle = _open(path)
+        if handle is not None:
+            with handle:
+                if os.fstat(handle.fileno()).st_size < offset:
+                    offset = 0
+                read_to = [offset]
+
+                def lines(handle: IO[bytes] = handle, start: int = offset) -> Iterator[tuple[int, bytes]]:
+                    for line_offset, line in _lines_forward(handle, start, whole_only=True):
+                        read_to[0] = line_offset + len(line)  # past this line, bad or not
+                        yield line_offset, line
+
+                for entry in _entries(handle, lines(), log_filter.could_match, on_bad_line):
+                    if log_filter.matches(entry.data):
+                        yield entry
+                offset = read_to[0]
+        sleep(interval)
+
+
+def find(path: Path, record_id: str, on_bad_line: BadLineCallback | None = None) -> LogEntry:
+    """The delivery record with this id (looked for from the newest); NotFoundError if none."""
+    found = find_many(path, [record_id], on_bad_line)
+    return found[record_id]
+
+
+def find_many(path: Path, ids: list[str], on_bad_line: BadLineCallback | None = None) -> dict[str, LogEntry]:
+    """The delivery records with these ids, read backwards and stopping once all are found.
+
+    Raises NotFoundError naming the ids that are not in the log.
+    """
+    wanted = set(ids)
+    needles = [record_id.encode() for record_id in wanted]
+    found: dict[str, LogEntry] = {}
+    handle = _open(path)
+    if handle is not None:
+        with handle:
+            end = os.fstat(handle.fileno()).st_size
+            could_match = (lambda line: any(needle in line for needle in needles) or b"\\u" in line)
+            for entry in _entries(handle, _lines_backward(handle, end), could_match, on_bad_line):
+                record_id = entry.data.get("id")
+                if entry.data.get("kind") != "endpoint" and record_id in wanted and record_id not in found:
+                    found[record_id] = entry
+                    if len(found) == len(wanted):
+                        break
+    missing = [record_id for record_id in ids if record_id not in found]
+    if missing:
+        names = ", ".join(missing)
+        raise NotFoundError(f"no delivery {names} in the log {path} (see: moxiehook logs)")
+    return found
+
+
+# ---------------------------------------------------------------------------
+# choosing what `replay` resends
+
+
+@dataclass(frozen=True)
+class ReplayQuery:
+    """What ``replay`` was asked to resend: ids, filters, or both (ids narrowed by the filters)."""
+
+    ids: tuple[str, ...] = ()
+    failed: bool = False
+    skipped: bool = False
+    event: str | None = None
+    endpoint: str | None = None
+    since: datetime | None = None
+    limit: int | None = None
+
+    @property
+    def has_filter(self) -> bool:
+        return bool(self.failed or self.skipped or self.event or self.endpoint or self.since)
+
+    @property
+    def outcomes(self) -> frozenset[str]:
+        """The outcomes asked for with ``--failed``/``--skipped`` (empty: any)."""
+        return frozenset(name for name, on in (("failed", self.failed), ("skipped", self.skipped)) if on)
+
+    def matches(self, data: dict[str, Any]) -> bool:
+        """One delivery record against the filters (chains aside)."""
+        if data.get("kind") == "endpoint":
+            return False
+        if self.outcomes and data.get("outcome") not in self.outcomes:
+            return False
+        return LogFilter(event=self.event, endpoint=self.endpoint, since=self.since).matches(data)
+
+
+@dataclass
+class _Chain:
+    """A delivery and its replays (linked by ``replay_of``), as far as read so far."""
+
+    latest: LogEntry
+    delivered: bool = False
+    matched: bool = False
+
+    def merge(self, other: _Chain) -> _Chain:
+        """One chain out of two that replayed the same record; the newer record stays latest."""
+        newer, older = (self, other) if self.latest.offset > other.latest.offset else (other, self)
+        newer.delivered |= older.delivered
+        newer.matched |= older.matched
+        return newer
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def select_for_replay(
+    path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None = None
+) -> list[LogEntry]:
+    """The records to resend, oldest first, at most ``query.limit``.
+
+    Ids are resent as named (narrowed by any filter). With filters alone, each
+    chain of replays counts once and its LATEST record is resent; with
+    ``--failed``/``--skipped`` a chain holding any ``delivered`` record is
+    done, so replaying twice resends nothing twice. Raises UsageError when
+    nothing says what to replay and NotFoundError for an unknown id.
+    """
+    if not query.ids and not query.has_filter:
+        raise UsageError(
+            "say what to replay: delivery ids, or a filter (--failed, --skipped, --event, --endpoint, --since)"
+        )
+    if query.ids:
+        ids = list(dict.fromkeys(query.ids))
+        found = find_many(path, ids, on_bad_line)
+        chosen = [found[record_id] for record_id in ids if not query.has_filter or query.matches(found[record_id].data)]
+    else:
+        chosen = sorted(_undone_chains(path, query, on_bad_line), key=lambda entry: entry.offset)
+    return chosen if query.limit is None else chosen[: query.limit]
+
+
+def _undone_chains(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None) -> Iterator[LogEntry]:
+    """The latest record of each chain the query selects, reading the log backwards.
+
+    Going backwards, a replay is met before the record it replayed, so only
+    the chains still waiting for an older record are held in memory, never
+    the whole log.
+    """
+    handle = _open(path)
+    if handle is None:
+        return
+    waiting: dict[str, _Chain] = {}  # record id -> the chain of its later replays
+
+    def settle(chain: _Chain) -> LogEntry | None:
+        done = bool(query.outcomes) and chain.delivered
+        return chain.latest if chain.matched and not done else None
+
+    with handle:
+        end = os.fstat(handle.fileno()).st_size
+        not_endpoint = (lambda line: b'"kind":"endpoint"' not in line)
+        for entry in _entries(handle, _lines_backward(handle, end), not_endpoint, on_bad_line):
+            data = entry.data
+            if data.get("kind") == "endpoint":
+                continue
+            chain = waiting.pop(_text(data.get("id")) or "", None) or _Chain(entry)
+            chain.delivered |= data.get("outcome") == "delivered"
+            chain.matched |= query.matches(data)
+            parent = _text(data.get("replay_of"))
+            if parent is None:
+                selected = settle(chain)
+                if selected is not None:
+                    yield selected
+            else:
+                other = waiting.get(parent)
+                waiting[parent] = chain if other is None else other.merge(chain)
+    # Chains whose first record is no longer in the log (a trimmed log).
+    for chain in waiting.values():
+        selected = settle(chain)
+        if selected is not None:
+            yield selected

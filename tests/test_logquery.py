@@ -1,0 +1,312 @@
+"""The log reader: time parsing, filters, tail read backwards, streaming, lookup, follow, replay selection."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from moxiehook import logquery
+from moxiehook.deliverylog import Attempt, DeliveryRecord, EndpointRecord, LogWriter, encode
+from moxiehook.errors import NotFoundError, UsageError
+from moxiehook.ids import delivery_id, event_id
+from moxiehook.logquery import LogFilter, ReplayQuery
+
+START = datetime(2026, 11, 28, 14, 0, tzinfo=timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def delivery(n: int = 0, *, outcome: str = "delivered", status: int | None = 200, event: str = "ClientCreate",
+             endpoint: str = "crm", replay_of: str | None = None, event_id_: str | None = None,
+             url: str = "https://crm.example.com/hooks") -> DeliveryRecord:
+    """A delivery record made ``n`` minutes after START."""
+    at = iso(START + timedelta(minutes=n))
+    return DeliveryRecord(
+        id=delivery_id(), event_id=event_id_ or event_id(), event=event, endpoint=endpoint, url=url,
+        mode="replay" if replay_of else "fire", replay_of=replay_of, at=at, outcome=outcome, status=status,
+        error=None, duration_ms=3.5, attempts=[Attempt(at=at, status=status, error=None, duration_ms=3.4)],
+        request={"headers": {"Authorization": "***"}, "body": {"id": f"c{n}", "name": "Acme"}},
+        response=None if status is None else {"status": status, "headers": {}, "body": "ok"},
+    )
+
+
+def write(path: Path, *records: DeliveryRecord | EndpointRecord) -> None:
+    with LogWriter(path) as writer:
+        for record in records:
+            writer.append(record)
+
+
+def ids(entries: list[logquery.LogEntry]) -> list[str]:
+    return [entry.data["id"] for entry in entries]
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    return tmp_path / "log.jsonl"
+
+
+# --- parse_when -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", START - timedelta(minutes=30)),
+        ("2h", START - timedelta(hours=2)),
+        ("7d", START - timedelta(days=7)),
+        ("45s", START - timedelta(seconds=45)),
+        ("2026-11-28T10:00:00Z", datetime(2026, 11, 28, 10, tzinfo=timezone.utc)),
+        ("2026-11-28T10:00:00.250+02:00", datetime(2026, 11, 28, 8, 0, 0, 250000, tzinfo=timezone.utc)),
+    ],
+)
+def test_parse_when_accepts_durations_and_iso_times(text: str, expected: datetime) -> None:
+    assert logquery.parse_when(text, now=START) == expected
+
+
+def test_parse_when_reads_a_time_without_zone_as_local_time() -> None:
+    parsed = logquery.parse_when("2026-11-28T10:00:00")
+    assert parsed.tzinfo is not None
+    assert parsed == datetime(2026, 11, 28, 10).astimezone()
+
+
+@pytest.mark.parametrize("text", ["yesterday", "10x", "-5m", "", "2026-13-01"])
+def test_parse_when_refuses_anything_else(text: str) -> None:
+    with pytest.raises(UsageError, match="invalid time"):
+        logquery.parse_when(text, now=START)
+
+
+# --- filters -----------------------------------------------------------------
+
+
+def test_filter_matches_each_field_exactly() -> None:
+    record = delivery(5, outcome="failed", status=500, event="ClientUpdate").to_dict()
+    assert LogFilter(outcome="failed", status=500, event="ClientUpdate", endpoint="crm").matches(record)
+    assert not LogFilter(outcome="delivered").matches(record)
+    assert not LogFilter(status=50).matches(record)
+    assert not LogFilter(event="Client").matches(record)
+    assert not LogFilter(endpoint="cr").matches(record)
+    assert LogFilter(since=START + timedelta(minutes=5)).matches(record)
+    assert not LogFilter(since=START + timedelta(minutes=6)).matches(record)
+
+
+def test_endpoint_records_match_only_endpoint_and_since_filters() -> None:
+    record = EndpointRecord(at=iso(START), endpoint="crm", action="disabled", reason="HTTP 401").to_dict()
+    assert LogFilter().matches(record)
+    assert LogFilter(endpoint="crm", since=START).matches(record)
+    assert not LogFilter(endpoint="billing").matches(record)
+    assert not LogFilter(outcome="failed").matches(record)
+    assert not LogFilter(event="ClientCreate").matches(record)
+    assert not LogFilter(status=401).matches(record)
+
+
+def test_filter_refuses_an_unknown_outcome() -> None:
+    with pytest.raises(UsageError, match="invalid outcome 'lost'"):
+        LogFilter(outcome="lost")
+
+
+def test_cheap_check_never_drops_a_line_spelled_with_escapes() -> None:
+    line = b'{"kind":"delivery","id":"dlv_1","outcome":"\\u0066ailed","at":"2026-11-28T14:00:00Z"}'
+    assert LogFilter(outcome="failed").could_match(line)
+    assert not LogFilter(outcome="failed").could_match(line.replace(b"\\u0066ailed", b"delivered"))
+
+
+# --- tail and stream --------------------------------------------------------
+
+
+def test_missing_log_is_empty(log: Path) -> None:
+    assert logquery.tail(log, 20) == []
+    assert list(logquery.stream(log)) == []
+    assert logquery.whole_lines_end(log) == 0
+
+
+def test_tail_returns_the_newest_records_oldest_first(log: Path) -> None:
+    records = [delivery(n) for n in range(50)]
+    write(log, *records)
+    assert ids(logquery.tail(log, 5)) == [r.id for r in records[-5:]]
+    assert ids(logquery.tail(log, 500)) == [r.id for r in records]
+    assert logquery.tail(log, 0) == []
+
+
+def test_tail_across_many_blocks_keeps_every_line_whole(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logquery, "BLOCK_SIZE", 97)  # lines straddle block edges everywhere
+    records = [delivery(n) for n in range(40)]
+    write(log, *records)
+    entries = logquery.tail(log, 40)
+    assert ids(entries) == [r.id for r in records]
+    assert [entry.record for entry in entries] == records
+
+
+def test_tail_with_a_filter_stops_at_n_matches(log: Path) -> None:
+    records = [delivery(n, outcome="failed" if n % 3 == 0 else "delivered", status=500 if n % 3 == 0 else 200)
+               for n in range(30)]
+    write(log, *records)
+    failed = [r.id for r in records if r.outcome == "failed"]
+    assert ids(logquery.tail(log, 4, LogFilter(outcome="failed"))) == failed[-4:]
+    assert ids(logquery.tail(log, 4, LogFilter(status=200, since=START + timedelta(minutes=25)))) == \
+        [r.id for r in records[25:] if r.status == 200][-4:]
+
+
+def test_stream_yields_every_match_in_order_with_unknown_fields_kept(log: Path) -> None:
+    write(log, delivery(0), delivery(1, endpoint="billing"), delivery(2))
+    with log.open("ab") as handle:
+        handle.write(b'{"kind":"delivery","id":"dlv_X","endpoint":"crm","outcome":"failed","future":1}\n')
+    entries = list(logquery.stream(log, LogFilter(endpoint="crm")))
+    assert len(entries) == 3
+    assert entries[-1].data["future"] == 1
+    assert entries[-1].json_text.endswith('"future":1}')
+    assert entries[-1].record.id == "dlv_X"
+
+
+def test_bad_lines_are_reported_once_with_their_line_number(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logquery, "BLOCK_SIZE", 64)
+    write(log, delivery(0), delivery(1))
+    with log.open("ab") as handle:
+        handle.write(b'{"kind":"delivery","id":"dlv_torn","ou\n')  # line 3: a torn write
+        handle.write(b"\n")  # line 4: blank, not worth a warning
+        handle.write(b"[1, 2]\n")  # line 5: JSON, but not a record
+    write(log, delivery(2))
+    with log.open("ab") as handle:
+        handle.write(b'{"a": NaN}\n')  # line 7: Python would accept NaN, JSON does not
+    write(log, delivery(3))
+
+    for read in (lambda report: logquery.tail(log, 100, on_bad_line=report),
+                 lambda report: list(logquery.stream(log, on_bad_line=report))):
+        bad: list[int] = []
+        entries = read(bad.append)
+        assert len(entries) == 4
+        assert sorted(bad) == [3, 5, 7]
+
+
+def test_a_last_line_without_newline_is_read_but_not_while_following(log: Path) -> None:
+    write(log, delivery(0))
+    complete = log.stat().st_size
+    last = delivery(1)
+    with log.open("ab") as handle:
+        handle.write(encode(last)[:-1])
+    assert ids(logquery.tail(log, 5))[-1] == last.id
+    assert logquery.whole_lines_end(log) == complete
+
+
+# --- find -----------------------------------------------------------------------
+
+
+def test_find_returns_the_delivery_with_that_id(log: Path) -> None:
+    records = [delivery(n) for n in range(10)]
+    write(log, *records)
+    assert logquery.find(log, records[3].id).record == records[3]
+    with pytest.raises(NotFoundError, match="no delivery dlv_nope"):
+        logquery.find(log, "dlv_nope")
+    missing = log.with_name("none.jsonl")
+    with pytest.raises(NotFoundError, match="dlv_nope"):
+        logquery.find(missing, "dlv_nope")
+    assert not missing.exists()
+
+
+def test_find_ignores_an_id_that_only_appears_inside_a_body(log: Path) -> None:
+    target = delivery(0)
+    decoy = delivery(1)
+    decoy.request["body"]["id"] = target.id
+    write(log, target, decoy)
+    assert logquery.find(log, target.id).record == target
+
+
+# --- follow ------------------------------------------------------------------------
+
+
+class Stop(Exception):
+    pass
+
+
+def test_follow_yields_appended_records_and_waits_for_the_file(log: Path) -> None:
+    appended = [delivery(0, outcome="failed", status=500), delivery(1), delivery(2, outcome="failed", status=500)]
+    ticks = iter(range(10))
+
+    def sleep(_: float) -> None:
+        tick = next(ticks)
+        if tick == 1:  # the log appears only after the first looks
+            write(log, *appended[:2])
+        elif tick == 2:
+            with log.open("ab") as handle:
+                handle.write(b"not json\n")
+            write(log, appended[2])
+        elif tick > 3:
+            raise Stop
+
+    seen = []
+    with pytest.raises(Stop):
+        for entry in logquery.follow(log, LogFilter(outcome="failed"), on_bad_line=seen.append, sleep=sleep):
+            seen.append(entry.data["id"])
+    assert seen == [appended[0].id, 3, appended[2].id]
+
+
+# --- replay selection --------------------------------------------------------------
+
+
+def test_replay_needs_ids_or_a_filter(log: Path) -> None:
+    with pytest.raises(UsageError, match="say what to replay"):
+        logquery.select_for_replay(log, ReplayQuery(limit=3))
+
+
+def test_replay_ids_unknown_is_an_error(log: Path) -> None:
+    known = delivery(0)
+    write(log, known)
+    with pytest.raises(NotFoundError, match="dlv_unknown"):
+        logquery.select_for_replay(log, ReplayQuery(ids=(known.id, "dlv_unknown")))
+
+
+def test_replay_ids_are_narrowed_by_filters(log: Path) -> None:
+    good, bad = delivery(0), delivery(1, outcome="failed", status=500)
+    write(log, good, bad)
+    assert ids(logquery.select_for_replay(log, ReplayQuery(ids=(bad.id, good.id, bad.id)))) == [bad.id, good.id]
+    assert ids(logquery.select_for_replay(log, ReplayQuery(ids=(bad.id, good.id), failed=True))) == [bad.id]
+
+
+def test_failed_selects_the_latest_record_of_each_undelivered_chain(log: Path) -> None:
+    first = delivery(0, outcome="failed", status=500)
+    again = delivery(1, outcome="failed", status=500, replay_of=first.id, event_id_=first.event_id)
+    fixed = delivery(2, outcome="failed", status=500)
+    fixed_replay = delivery(3, outcome="delivered", replay_of=fixed.id, event_id_=fixed.event_id)
+    # a delivered record replayed later and failing: its chain was delivered once, so it is done
+    once_ok = delivery(4)
+    once_ok_replay = delivery(5, outcome="failed", status=500, replay_of=once_ok.id)
+    skipped = delivery(6, outcome="skipped", status=None)
+    write(log, first, again, fixed, fixed_replay, once_ok, once_ok_replay, skipped)
+
+    assert ids(logquery.select_for_replay(log, ReplayQuery(failed=True))) == [again.id]
+    assert ids(logquery.select_for_replay(log, ReplayQuery(skipped=True))) == [skipped.id]
+    assert ids(logquery.select_for_replay(log, ReplayQuery(failed=True, skipped=True))) == [again.id, skipped.id]
+    assert ids(logquery.select_for_replay(log, ReplayQuery(failed=True, skipped=True, limit=1))) == [again.id]
+
+
+def test_a_record_replayed_twice_forms_one_chain(log: Path) -> None:
+    origin = delivery(0, outcome="failed", status=500)
+    one = delivery(1, outcome="failed", status=500, replay_of=origin.id)
+    two = delivery(2, outcome="failed", status=500, replay_of=origin.id)
+    three = delivery(3, outcome="failed", status=500, replay_of=one.id)
+    write(log, origin, one, two, three)
+    assert ids(logquery.select_for_replay(log, ReplayQuery(failed=True))) == [three.id]
+    write(log, delivery(4, replay_of=two.id))
+    assert logquery.select_for_replay(log, ReplayQuery(failed=True)) == []
+
+
+def test_a_chain_whose_origin_was_trimmed_still_counts(log: Path) -> None:
+    orphan = delivery(1, outcome="failed", status=500, replay_of="dlv_gone")
+    write(log, orphan)
+    assert ids(logquery.select_for_replay(log, ReplayQuery(failed=True))) == [orphan.id]
+
+
+def test_plain_filters_resend_each_chain_once(log: Path) -> None:
+    origin = delivery(0, event="ClientUpdate")
+    replayed = delivery(1, event="ClientUpdate", replay_of=origin.id)
+    other = delivery(2, event="ClientCreate")
+    billing = delivery(3, event="ClientUpdate", endpoint="billing")
+    write(log, origin, replayed, other, billing,
+          EndpointRecord(at=iso(START), endpoint="crm", action="disabled", reason="HTTP 401"))
+    assert ids(logquery.select_for_replay(log, ReplayQuery(event="ClientUpdate"))) == [replayed.id, billing.id]
+    assert ids(logquery.select_for_replay(log, ReplayQuery(endpoint="crm"))) == [replayed.id, other.id]
+    since = ReplayQuery(since=START + timedelta(minutes=2))
+    assert ids(logquery.select_for_replay(log, since)) == [other.id, billing.id]
