@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
@@ -34,12 +35,13 @@ def add(
     """Send EVENT to URL on ENDPOINT (an event may map to several URLs)."""
     from moxiehook.advice import endpoint_warnings
 
-    ops.add_mapping(state(ctx).config_path, endpoint, event, url)
+    mapping = ops.add_mapping(state(ctx).config_path, endpoint, event, url)
     if not catalog.is_known(event):
         warn(f"{event} is not in the catalog: 'fire {event}' will need --data")
     echo(f"{endpoint}: {event} → {url}")
-    config = state(ctx).load()
-    for message in endpoint_warnings(config.endpoints[endpoint]):
+    # Warn about the URL just added only: older mappings were warned about when added.
+    added = replace(state(ctx).load().endpoints[endpoint], mappings=[mapping])
+    for message in endpoint_warnings(added):
         if "http://" in message:
             warn(message)
 
