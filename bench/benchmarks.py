@@ -1,0 +1,220 @@
+"""The benchmarks: each measures moxiehook and its comparison side by side in one run.
+
+Each function takes the :class:`~bench.session.Session` and returns a
+:class:`Figure`: moxiehook's figure, the comparison's, their ratio and the
+target the ratio must meet. End-to-end rates time the whole process (wall
+clock, start-up included), as a user or a CI step would see them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench import peers, processes, workload
+from bench.session import REALISTIC_DELAY_S, Session, has_tool
+
+FANOUT_CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class Target:
+    """``ratio >= value`` (at_least) or ``ratio <= value``."""
+
+    value: float
+    at_least: bool
+
+    def met(self, ratio: float) -> bool:
+        return ratio >= self.value if self.at_least else ratio <= self.value
+
+    def __str__(self) -> str:
+        return f"{'≥' if self.at_least else '≤'} {self.value:g}×"
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    moxiehook: str
+    comparison: str
+    ratio: float | None  # None: no comparison could be made (e.g. jq missing)
+    target: Target
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if self.ratio is None:
+            return "n/a"
+        return "PASS" if self.target.met(self.ratio) else "MISS"
+
+
+def _missing(session: Session, command: str) -> str | None:
+    """Why moxiehook's side cannot be measured yet, or None when ``command`` exists."""
+    return None if session.has_command(command) else f"no `{command}` command yet"
+
+
+def _unmeasured(name: str, why: str, comparison: str, target: Target, notes: list[str] | None = None) -> Figure:
+    """A figure whose moxiehook side could not be taken; the comparison is still shown."""
+    return Figure(name, f"— ({why})", comparison, None, target, notes or [])
+
+
+def _rate(events: int, seconds: float) -> str:
+    return f"{events / seconds:,.0f} ev/s"
+
+
+def fanout(session: Session) -> Figure:
+    """fire --count N --concurrency 32 to the 50 ms receiver vs the ceiling 32 / 0.05 s."""
+    receiver = session.realistic_receiver()
+    ceiling = FANOUT_CONCURRENCY / REALISTIC_DELAY_S
+    comparison = f"{ceiling:,.0f} ev/s (32 / 0.05 s)"
+    target = Target(0.85, at_least=True)
+    if why := _missing(session, "fire"):
+        return _unmeasured("fanout", why, comparison, target)
+    count = session.sizes.fanout_events
+    config = session.config_for("fanout", receiver.url())
+    run = session.fire(receiver, config, count, "--concurrency", str(FANOUT_CONCURRENCY))
+    rate = count / run.seconds
+    return Figure("fanout", f"{rate:,.0f} ev/s ({count:,} in {run.seconds:.2f} s)", comparison,
+                  rate / ceiling, target)
+
+
+def curl(session: Session) -> Figure:
+    """fire --count N (default concurrency) vs a shell loop of one curl per event."""
+    target = Target(12, at_least=True)
+    if not has_tool("curl"):
+        return _unmeasured("curl", "curl not installed", "—", target)
+    receiver = session.fast_receiver()
+    sizes = session.sizes
+    loop = processes.run(peers.curl_loop(session.folder, receiver.url(), workload.request_body(),
+                                         workload.request_headers(), sizes.curl_loop_events))
+    loop_rate = sizes.curl_loop_events / loop.seconds
+    comparison = f"{loop_rate:,.0f} ev/s ({sizes.curl_loop_events:,} curls)"
+    if why := _missing(session, "fire"):
+        return _unmeasured("curl", why, comparison, target)
+    config = session.config_for("curl", receiver.url())
+    fire = session.fire(receiver, config, sizes.curl_fire_events)
+    fire_rate = sizes.curl_fire_events / fire.seconds
+    return Figure("curl", f"{fire_rate:,.0f} ev/s ({sizes.curl_fire_events:,} events)", comparison,
+                  fire_rate / loop_rate, target)
+
+
+def overhead(session: Session) -> Figure:
+    """fire --concurrency 1 vs a bare httpx.Client keep-alive loop posting the same bytes."""
+    receiver = session.fast_receiver()
+    sizes = session.sizes
+    count = sizes.overhead_events
+    target = Target(0.8, at_least=True)
+    bare_argv = peers.bare_httpx(session.folder, receiver.url(), workload.request_body(),
+                                 workload.request_headers(), count)
+    bare = lambda: processes.run(bare_argv, env=session.env)  # noqa: E731
+    if why := _missing(session, "fire"):
+        return _unmeasured("overhead", why, _rate(count, bare().seconds) + " (bare httpx)", target)
+    config = session.config_for("overhead", receiver.url())
+    fire_s, bare_s = processes.median_seconds_interleaved(
+        [lambda: session.fire(receiver, config, count, "--concurrency", "1"), bare],
+        sizes.overhead_repeats)
+    notes = [f"median of {sizes.overhead_repeats} runs each"] if sizes.overhead_repeats > 1 else []
+    return Figure("overhead", _rate(count, fire_s), _rate(count, bare_s) + " (bare httpx)",
+                  bare_s / fire_s, target, notes)
+
+
+def startup(session: Session) -> Figure:
+    """moxiehook endpoint list vs python -c 'import typer', median wall time."""
+    config = session.config_for("startup", "http://127.0.0.1:9/hooks/clients")
+    runs = session.sizes.startup_runs
+    moxie_s, typer_s = processes.median_seconds_interleaved(
+        [lambda: session.moxiehook(config, "endpoint", "list"),
+         lambda: processes.run(peers.import_typer(), env=session.env)],
+        runs)
+    return Figure("startup", f"{moxie_s * 1000:.0f} ms", f"{typer_s * 1000:.0f} ms (import typer)",
+                  moxie_s / typer_s, Target(1.3, at_least=False),
+                  [f"median of {runs} runs each; .pyc compiled, PYTHONDONTWRITEBYTECODE unset"])
+
+
+def memory(session: Session) -> Figure:
+    """Peak RSS of fire --count LARGE vs --count SMALL to the fast receiver."""
+    receiver = session.fast_receiver()
+    sizes = session.sizes
+    target = Target(1.3, at_least=False)
+    if why := _missing(session, "fire"):
+        return _unmeasured("memory", why, "—", target)
+    config = session.config_for("memory", receiver.url())
+    small = session.fire(receiver, config, sizes.memory_small)
+    large = session.fire(receiver, config, sizes.memory_large)
+    return Figure("memory", f"{_mib(large.max_rss_kib)} ({sizes.memory_large:,} events)",
+                  f"{_mib(small.max_rss_kib)} ({sizes.memory_small:,} events)",
+                  large.max_rss_kib / small.max_rss_kib, target,
+                  [f"--count {sizes.memory_large:,} took {large.seconds:.1f} s "
+                   f"({_rate(sizes.memory_large, large.seconds)})"])
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+def tail(session: Session) -> Figure:
+    """logs --tail 20 on a large log vs a small one: the tail must not read the whole file."""
+    sizes = session.sizes
+    target = Target(1.5, at_least=False)
+    if why := _missing(session, "logs"):
+        return _unmeasured("tail", why, "—", target)
+    large, small = session.log(sizes.log_large), session.log(sizes.log_small)
+    large_s, small_s = processes.median_seconds_interleaved(
+        [lambda: session.moxiehook(large.config, "logs", "--tail", "20"),
+         lambda: session.moxiehook(small.config, "logs", "--tail", "20")],
+        sizes.tail_runs)
+    return Figure("tail", f"{large_s * 1000:.0f} ms ({sizes.log_large:,} records)",
+                  f"{small_s * 1000:.0f} ms ({sizes.log_small:,} records)",
+                  large_s / small_s, target, [f"median of {sizes.tail_runs} runs each"])
+
+
+def scan(session: Session) -> Figure:
+    """logs --outcome failed --json over a large log vs jq selecting the same records."""
+    log = session.log(session.sizes.log_large)
+    records = log.stats.records
+    target = Target(1, at_least=True)
+    notes = [f"{records:,} records, {log.stats.size_bytes / 1e6:,.0f} MB; ratio = jq time / moxiehook time"]
+    jq_s: float | None = None
+    comparison = "jq not installed"
+    if has_tool("jq"):
+        jq = processes.run(peers.jq_failed(log.path))
+        jq_s = jq.seconds
+        comparison = f"{records / jq_s:,.0f} rec/s ({jq_s:.2f} s, jq)"
+    if why := _missing(session, "logs"):
+        return _unmeasured("scan", why, comparison, target, notes)
+    # --tail as large as the log: every failed record is printed, as jq prints them all.
+    moxie = session.moxiehook(log.config, "logs", "--outcome", "failed", "--json", "--tail", str(records))
+    found = _json_records(moxie.stdout)
+    if found != log.stats.failed:
+        raise processes.CommandFailed(f"logs --outcome failed printed {found} records, "
+                                      f"the log holds {log.stats.failed}")
+    figure = f"{records / moxie.seconds:,.0f} rec/s ({moxie.seconds:.2f} s)"
+    ratio = None if jq_s is None else jq_s / moxie.seconds
+    return Figure("scan", figure, comparison, ratio, target, notes)
+
+
+def _json_records(stdout: bytes) -> int:
+    """How many records a ``--json`` output holds (one array, or one object a line)."""
+    text = stdout.decode()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return sum(1 for line in text.splitlines() if line.strip())
+    return len(document) if isinstance(document, list) else len(document.get("records", []))
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    run: Callable[[Session], Figure]
+
+    @property
+    def summary(self) -> str:
+        return (self.run.__doc__ or "").strip().splitlines()[0]
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    benchmark.name: benchmark
+    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, startup, memory, tail, scan))
+}
+

@@ -1,0 +1,67 @@
+"""What the run prints: the machine it ran on and the final table of figures."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+from bench.benchmarks import Figure
+
+COLUMNS = ("name", "moxiehook", "comparison", "ratio", "target", "result")
+
+
+def machine() -> list[str]:
+    """CPU, cores, load, Python and httpx versions: what a reader needs to weigh the figures."""
+    return [
+        f"cpu: {_cpu_model()}, {os.cpu_count()} cores",
+        f"python: {platform.python_version()} ({platform.python_implementation()}), "
+        f"httpx {_version('httpx')}, typer {_version('typer')}",
+        f"load average: {load_average()}",
+    ]
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def figure_line(figure: Figure) -> str:
+    """One figure as printed while the run goes on."""
+    ratio = "—" if figure.ratio is None else f"{figure.ratio:.2f}×"
+    notes = "".join(f"\n    {note}" for note in figure.notes)
+    return (f"  {figure.name}: moxiehook {figure.moxiehook} vs {figure.comparison} → "
+            f"{ratio} (target {figure.target}) {figure.verdict}{notes}")
+
+
+def table(outcomes: dict[str, Figure | str]) -> str:
+    """The final table in plain aligned columns; a benchmark that failed shows why."""
+    rows = [COLUMNS]
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, str):
+            rows.append((name, outcome, "", "", "", "ERROR"))
+            continue
+        ratio = "—" if outcome.ratio is None else f"{outcome.ratio:.2f}×"
+        rows.append((name, outcome.moxiehook, outcome.comparison, ratio, str(outcome.target), outcome.verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
