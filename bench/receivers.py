@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import selectors
 import signal
 import subprocess
@@ -149,13 +150,19 @@ def _parse_head(head: str) -> tuple[str, str, int, bool, bool] | None:
 
 
 async def serve(delay_s: float, port: int) -> None:
-    """Serve until SIGTERM or SIGINT; print ``listening <port>`` once bound."""
+    """Serve until SIGTERM, SIGINT or the end of stdin; print ``listening <port>`` once bound.
+
+    The parent holds our stdin open: if it dies without stopping us (killed
+    hard), stdin ends and the receiver goes too, so none is ever left behind.
+    """
     loop = asyncio.get_running_loop()
     counter = Counter()
     server = await loop.create_server(lambda: HttpConnection(delay_s, counter), HOST, port, backlog=1024)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    stdin = sys.stdin.fileno()
+    loop.add_reader(stdin, lambda: os.read(stdin, 1024) or stop.set())
     print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await stop.wait()
@@ -177,6 +184,7 @@ class Receiver:
     def start(self) -> Receiver:
         self._process = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--delay", str(self.delay_s)],
+            stdin=subprocess.PIPE,  # closed when we exit, however we exit: the receiver then stops
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -206,6 +214,9 @@ class Receiver:
         if process is None or process.poll() is not None:
             return
         process.terminate()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
         try:
             process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
