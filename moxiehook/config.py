@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,11 +41,12 @@ SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signa
 
 DEFAULT_DISABLE_ON = (401, 403, 404, 405, 410)
 
-# RFC 9110 §5.6.2: token = 1*tchar
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# RFC 9110 §5.6.2: token = 1*tchar. The patterns end in \Z, not $: `$` also
+# matches before a trailing newline, which would let "X-Name\n" through.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 # Event names travel in the X-Event-Type header: keep them to a safe alphabet.
-_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$")
+_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}\Z")
 _SIGNING_PREFIX = "whsec_"
 
 
@@ -313,9 +315,9 @@ def _parse_settings(data: Any) -> Settings:
     settings = Settings(
         origin=table.get("origin", str, defaults.origin),
         log_file=table.get("log_file", str, defaults.log_file),
-        timeout=float(table.get("timeout", (int, float), defaults.timeout)),
+        timeout=_finite(table.get("timeout", (int, float), defaults.timeout), "settings.timeout"),
         max_attempts=table.get("max_attempts", int, defaults.max_attempts),
-        backoff=float(table.get("backoff", (int, float), defaults.backoff)),
+        backoff=_finite(table.get("backoff", (int, float), defaults.backoff), "settings.backoff"),
         concurrency=table.get("concurrency", int, defaults.concurrency),
         disable_on=list(table.get("disable_on", list, defaults.disable_on)),
         verify_tls=table.get("verify_tls", (bool, str), defaults.verify_tls),
@@ -362,7 +364,7 @@ def _parse_endpoint(name: str, data: Any) -> Endpoint:
         auth=auth,
         headers=headers,
         mappings=mappings,
-        timeout=_optional_float(table.get("timeout", (int, float))),
+        timeout=_optional_float(table.get("timeout", (int, float)), f"{path}.timeout"),
         verify_tls=table.get("verify_tls", (bool, str)),
         signing_secret=table.get("signing_secret", str),
         disabled_reason=table.get("disabled_reason", str),
@@ -379,8 +381,19 @@ def _parse_endpoint(name: str, data: Any) -> Endpoint:
     return endpoint
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _optional_float(value: Any, key: str) -> float | None:
+    return None if value is None else _finite(value, key)
+
+
+def _finite(value: float, key: str) -> float:
+    """A TOML number as a float; ``nan``, ``inf`` and integers too big for a float are refused."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValidationError(f"{key}: number too large") from None
+    if not math.isfinite(number):
+        raise ValidationError(f"{key}: must be a finite number, got {value}")
+    return number
 
 
 def _parse_auth(data: Any, path: str) -> Auth:

@@ -178,7 +178,7 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
     """The JSON object on ``line``, or None when it is not one."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays/objects
         return None
     return data if isinstance(data, dict) else None
 

@@ -66,6 +66,12 @@ def parse_config_text(text: str, source: Path | str) -> Config:
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message already says "(at line L, column C)".
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except ValueError as exc:  # an integer literal longer than int() accepts (4300 digits)
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively: a few
+        # hundred levels exhaust the stack. No real config nests that deep.
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
     try:
         return parse_config(data)
     except ValidationError as exc:
