@@ -154,7 +154,7 @@ def parse_entry(line: bytes, offset: int) -> LogEntry | None:
     """The entry on ``line``, or None when it is not a JSON object (NaN is refused: not JSON)."""
     try:
         data = json.loads(line, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
         return None
     if not isinstance(data, dict):
         return None

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "endpoint": ("moxiehook.cli.endpoint_cmds", "app"),
     "map": ("moxiehook.cli.map_cmds", "app"),
     "events": ("moxiehook.cli.events_cmds", "app"),
+    "logs": ("moxiehook.cli.logs_cmds", "app"),
 }
 
 

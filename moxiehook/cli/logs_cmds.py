@@ -1,0 +1,277 @@
+"""``logs`` and ``logs show``: read the delivery log (SPEC §4, §6)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from moxiehook import logquery
+from moxiehook.cli.options import JsonOption
+from moxiehook.cli.render import Styled, echo, info, print_json, print_table, state_text, warn
+from moxiehook.cli.state import state
+from moxiehook.deliverylog import DeliveryRecord, EndpointRecord, Record
+from moxiehook.endpoints import log_path
+from moxiehook.errors import UsageError
+
+app = typer.Typer(add_completion=False)
+
+COLUMNS = ["time", "outcome", "status", "event", "endpoint", "URL", "attempts", "duration", "id"]
+OUTCOME_STYLES = {"delivered": "green", "failed": "red", "skipped": "yellow"}
+NO_LOG = "no deliveries logged yet"
+FOLLOW_WIDTHS = {1: len("delivered"), 2: 3}
+
+
+class OutcomeChoice(str, Enum):
+    delivered = "delivered"
+    failed = "failed"
+    skipped = "skipped"
+
+
+# --- shared with `replay` ------------------------------------------------------
+
+
+def current_log(ctx: typer.Context) -> Path:
+    """The delivery log of the config this command uses."""
+    cli_state = state(ctx)
+    return log_path(cli_state.config_path, cli_state.load())
+
+
+def bad_line_warner(path: Path) -> Callable[[int], None]:
+    """``on_bad_line`` for the readers: one warning per bad line, naming it."""
+    shown = _shown_path(path)
+    warned: set[int] = set()
+
+    def report(number: int) -> None:
+        if number not in warned:
+            warned.add(number)
+            warn(f"{shown} line {number} is not valid JSON; skipped")
+
+    return report
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """``--since WHEN``, with the option named in the error."""
+    if text is None:
+        return None
+    try:
+        return logquery.parse_when(text)
+    except UsageError as exc:
+        raise UsageError(f"--since: {exc}") from None
+
+
+def _shown_path(path: Path) -> str:
+    """The log's path as a person would type it: relative to here when below here."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --- logs --------------------------------------------------------------------------
+
+
+@app.callback(invoke_without_command=True)
+def logs(
+    ctx: typer.Context,
+    tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="How many of the newest records (0: all).")] = 20,
+    event: Annotated[Optional[str], typer.Option("--event", help="Only this event type.")] = None,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Only this endpoint.")] = None,
+    outcome: Annotated[Optional[OutcomeChoice], typer.Option("--outcome", help="Only this outcome.")] = None,
+    status: Annotated[Optional[int], typer.Option("--status", help="Only this HTTP status.")] = None,
+    since: Annotated[
+        Optional[str], typer.Option("--since", metavar="WHEN", help="Only since WHEN: ISO-8601 time or 30m, 2h, 7d.")
+    ] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records until Ctrl-C.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the newest delivery log records, oldest first (see also: logs show ID)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    log_filter = logquery.LogFilter(
+        event=event, endpoint=endpoint, outcome=outcome.value if outcome else None, status=status,
+        since=parse_since(since),
+    )
+    path = current_log(ctx)
+    on_bad_line = bad_line_warner(path)
+    if not path.exists():
+        info(NO_LOG + ("; waiting for the first (Ctrl-C to stop)" if follow else ""))
+    if follow:
+        _follow(path, log_filter, tail, as_json, on_bad_line)
+        return
+    # `--tail 0` streams the whole log; otherwise read backwards and stop at N.
+    entries: Iterable[logquery.LogEntry] = (
+        logquery.stream(path, log_filter, on_bad_line) if tail == 0
+        else logquery.tail(path, tail, log_filter, on_bad_line)
+    )
+    if as_json:
+        count = _print_json_array(entries)
+    else:
+        rows = [_row(entry.record) for entry in entries]
+        count = len(rows)
+        if rows:
+            print_table(COLUMNS, rows)
+    if count == 0 and path.exists():
+        info("no matching records" if not log_filter.is_empty else "the delivery log is empty")
+
+
+def _follow(
+    path: Path, log_filter: logquery.LogFilter, tail: int, as_json: bool, on_bad_line: Callable[[int], None]
+) -> None:
+    """The last records, then each new one as it is appended; Ctrl-C ends it cleanly."""
+    # Only whole lines: a line still being written is picked up by `follow` once complete.
+    start = logquery.whole_lines_end(path)
+    show = _print_json_line if as_json else _print_row_line
+    try:
+        for entry in logquery.tail(path, tail, log_filter, on_bad_line, end=start):
+            show(entry)
+        for entry in logquery.follow(path, log_filter, on_bad_line, start=start):
+            show(entry)
+    except KeyboardInterrupt:
+        return  # the way to stop following: exit 0
+
+
+def _print_json_array(entries: Iterable[logquery.LogEntry]) -> int:
+    """A JSON array written as it is read, one logged record per line; returns the count."""
+    out = sys.stdout
+    count = 0
+    for entry in entries:
+        out.write(",\n  " if count else "[\n  ")
+        out.write(entry.json_text)
+        count += 1
+    out.write("\n]\n" if count else "[]\n")
+    return count
+
+
+def _print_json_line(entry: logquery.LogEntry) -> None:
+    sys.stdout.write(entry.json_text + "\n")
+    sys.stdout.flush()
+
+
+def _print_row_line(entry: logquery.LogEntry) -> None:
+    """One table row as a line of its own (a followed log has no end to align columns to)."""
+    from rich.text import Text
+
+    from moxiehook.cli.render import stdout_console
+
+    line = Text()
+    for index, cell in enumerate(_row(entry.record)):
+        if index:
+            line.append("  ")
+        # outcome and status padded so that consecutive lines roughly line up
+        text = str(cell).ljust(FOLLOW_WIDTHS.get(index, 0))
+        line.append(text, style=cell.style if isinstance(cell, Styled) else "")
+    line.rstrip()
+    stdout_console().print(line, soft_wrap=True)
+    sys.stdout.flush()
+
+
+def _row(record: Record) -> list[Any]:
+    if isinstance(record, EndpointRecord):
+        outcome = state_text(True) if record.action == "enabled" else state_text(False)
+        if record.action not in ("enabled", "disabled"):
+            outcome = Styled(str(record.action), "")
+        return [_local_time(record.at), outcome, "", "endpoint", record.endpoint, record.reason or "", "", "", ""]
+    return [
+        _local_time(record.at),
+        Styled(str(record.outcome), OUTCOME_STYLES.get(str(record.outcome), "")),
+        "-" if record.status is None else str(record.status),
+        record.event,
+        record.endpoint,
+        record.url,
+        str(len(record.attempts)),
+        _duration(record.duration_ms),
+        record.id,
+    ]
+
+
+def _local_time(at: str | None) -> str:
+    """A logged UTC time as local time to the second, the way ``--since`` reads a time."""
+    moment = logquery.record_time({"at": at})
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else str(at or "")
+
+
+def _duration(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+# --- logs show ------------------------------------------------------------------------
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="A delivery id (dlv_…) from `moxiehook logs`.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one delivery in full: request headers (as logged), body, attempts, response."""
+    path = current_log(ctx)
+    entry = logquery.find(path, record_id, bad_line_warner(path))
+    if as_json:
+        print_json(entry.data)
+        return
+    record = entry.record
+    assert isinstance(record, DeliveryRecord)  # find() returns deliveries only
+    _print_delivery(record)
+
+
+def _print_delivery(record: DeliveryRecord) -> None:
+    result = record.outcome if record.status is None else f"{record.outcome} (HTTP {record.status})"
+    fields = [
+        ("id", record.id),
+        ("event", f"{record.event} ({record.event_id})"),
+        ("endpoint", record.endpoint),
+        ("url", f"POST {record.url}"),
+        ("mode", f"replay of {record.replay_of}" if record.replay_of else record.mode),
+        ("at", record.at),
+        ("outcome", result + (f": {record.error}" if record.error else "")),
+        ("duration", _duration(record.duration_ms)),
+    ]
+    for name, value in fields:
+        echo(f"{name:<9} {value}")
+    request = record.request or {}
+    echo("\nrequest headers")
+    for name, value in (request.get("headers") or {}).items():
+        echo(f"  {name}: {value}")
+    echo("\nrequest body")
+    echo(_indent(_pretty(request.get("body"))))
+    echo("\nattempts")
+    for number, attempt in enumerate(record.attempts, start=1):
+        answer = f"HTTP {attempt.status}" if attempt.status is not None else f"error: {attempt.error}"
+        echo(f"  {number}  {attempt.at}  {answer}  {_duration(attempt.duration_ms)}")
+    if not record.attempts:
+        echo("  none (nothing was sent)")
+    response = record.response
+    if response is None:
+        echo("\nresponse  none (no answer came)")
+        return
+    echo(f"\nresponse  HTTP {response.get('status')}")
+    for name, value in (response.get("headers") or {}).items():
+        echo(f"  {name}: {value}")
+    body = response.get("body")
+    if body:
+        echo(_indent(_pretty_text(str(body))))
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _pretty_text(text: str) -> str:
+    """A response body: pretty JSON when it is JSON, else as received."""
+    try:
+        return _pretty(json.loads(text))
+    except ValueError:
+        return text
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

@@ -1,0 +1,266 @@
+"""``logs`` and ``logs show`` through the CLI; ``logs --follow`` as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from logrecords import START, delivery, iso, write
+
+from moxiehook.deliverylog import EndpointRecord
+
+
+@pytest.fixture
+def log(config_path: Path) -> Path:
+    return config_path.parent / "log.jsonl"
+
+
+def table_ids(stdout: str) -> list[str]:
+    return [word for line in stdout.splitlines() for word in line.split() if word.startswith("dlv_")]
+
+
+def test_missing_log_is_an_empty_log(cli, log: Path) -> None:
+    result = cli("logs")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert "no deliveries logged yet" in result.stderr
+    result = cli("logs", "--json", "--outcome", "failed")
+    assert (result.exit_code, json.loads(result.stdout)) == (0, [])
+    assert not log.exists()
+
+
+def test_logs_lists_the_newest_20_oldest_first(cli, log: Path) -> None:
+    records = [delivery(n) for n in range(25)]
+    write(log, *records)
+    result = cli("logs")
+    assert result.exit_code == 0
+    assert table_ids(result.stdout) == [r.id for r in records[5:]]
+    header = result.stdout.splitlines()[0].split()
+    assert header == ["time", "outcome", "status", "event", "endpoint", "URL", "attempts", "duration", "id"]
+    assert table_ids(cli("logs", "--tail", "3").stdout) == [r.id for r in records[-3:]]
+    assert table_ids(cli("logs", "--tail", "0").stdout) == [r.id for r in records]
+
+
+def test_a_row_shows_what_happened(cli, log: Path) -> None:
+    record = delivery(0, outcome="failed", status=503, event="MeetingScheduled", endpoint="cal",
+                      url="http://127.0.0.1:9/meet")
+    write(log, record)
+    row = cli("logs").stdout.splitlines()[1].split()
+    local = datetime.fromisoformat(record.at).astimezone().strftime("%Y-%m-%d %H:%M:%S").split()
+    assert row == [*local, "failed", "503", "MeetingScheduled", "cal", "http://127.0.0.1:9/meet", "1", "3.5", "ms",
+                   record.id]
+
+
+def test_filters_select_deliveries(cli, log: Path) -> None:
+    ok = delivery(0)
+    failed = delivery(1, outcome="failed", status=500)
+    other_event = delivery(2, outcome="failed", status=404, event="ClientDelete")
+    billing = delivery(3, outcome="skipped", status=None, endpoint="billing")
+    write(log, ok, failed, other_event, billing)
+
+    def shown(*args: str) -> list[str]:
+        result = cli("logs", *args)
+        assert result.exit_code == 0, result.stderr
+        return table_ids(result.stdout)
+
+    assert shown("--outcome", "failed") == [failed.id, other_event.id]
+    assert shown("--status", "500") == [failed.id]
+    assert shown("--event", "ClientDelete") == [other_event.id]
+    assert shown("--endpoint", "billing") == [billing.id]
+    assert shown("--outcome", "skipped", "--endpoint", "crm") == []
+    assert shown("--since", iso(START + timedelta(minutes=2))) == [other_event.id, billing.id]
+    assert shown("--outcome", "failed", "--tail", "1") == [other_event.id]
+    result = cli("logs", "--outcome", "delivered", "--event", "ClientDelete")
+    assert "no matching records" in result.stderr
+
+
+def test_since_accepts_a_duration(cli, log: Path) -> None:
+    now = datetime.now(timezone.utc)
+    old, recent = delivery(0), delivery(1)
+    old.at, recent.at = iso(now - timedelta(hours=3)), iso(now - timedelta(minutes=30))
+    write(log, old, recent)
+    assert table_ids(cli("logs", "--since", "2h").stdout) == [recent.id]
+    assert table_ids(cli("logs", "--since", "1d").stdout) == [old.id, recent.id]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--since", "last tuesday"), "error: --since: invalid time 'last tuesday'"),
+    (("--outcome", "lost"), "error:"),
+    (("--tail", "-1"), "error:"),
+])
+def test_bad_options_exit_2(cli, log: Path, args: tuple[str, ...], message: str) -> None:
+    write(log, delivery(0))
+    result = cli("logs", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+    assert result.stdout == ""
+
+
+def test_endpoint_records_are_listed_as_such(cli, log: Path) -> None:
+    failed = delivery(0, outcome="failed", status=401)
+    write(log, failed, EndpointRecord(at=iso(START), endpoint="crm", action="disabled", reason="HTTP 401 from POST"),
+          EndpointRecord(at=iso(START), endpoint="crm", action="enabled"))
+    lines = cli("logs").stdout.splitlines()
+    assert len(lines) == 4
+    assert lines[2].split()[2:6] == ["disabled", "endpoint", "crm", "HTTP"]
+    assert lines[3].split()[2:5] == ["enabled", "endpoint", "crm"]
+    assert len(cli("logs", "--endpoint", "crm").stdout.splitlines()) == 4
+    assert table_ids(cli("logs", "--outcome", "failed").stdout) == [failed.id]
+    assert len(cli("logs", "--outcome", "failed").stdout.splitlines()) == 2
+
+
+def test_json_is_an_array_of_the_logged_records(cli, log: Path) -> None:
+    records = [delivery(0), delivery(1, outcome="failed", status=500), delivery(2)]
+    toggle = EndpointRecord(at=iso(START), endpoint="crm", action="disabled", reason="HTTP 401")
+    write(log, *records, toggle)
+    result = cli("logs", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == [r.to_dict() for r in records] + [toggle.to_dict()]
+    assert json.loads(cli("logs", "--json", "--outcome", "failed").stdout) == [records[1].to_dict()]
+
+
+def test_a_bad_line_is_skipped_with_one_warning(cli, log: Path) -> None:
+    first, second = delivery(0), delivery(1, outcome="failed", status=500)
+    write(log, first)
+    with log.open("ab") as handle:
+        handle.write(b'{"kind":"delivery","id":"dlv_torn","outcome":"fai\n')
+    write(log, second)
+    warning = "warning: log.jsonl line 2 is not valid JSON; skipped\n"
+    for args in ((), ("--json",), ("--outcome", "failed"), ("--tail", "0", "--json")):
+        result = cli("logs", *args)
+        assert result.exit_code == 0
+        assert result.stderr == warning, args
+        assert second.id in result.stdout
+    assert json.loads(cli("logs", "--json").stdout) == [first.to_dict(), second.to_dict()]
+
+
+# --- logs show ---------------------------------------------------------------
+
+
+def test_show_prints_one_delivery_in_full(cli, log: Path) -> None:
+    record = delivery(0, outcome="failed", status=500)
+    record.request["headers"] = {"Content-Type": "application/json", "Authorization": "***"}
+    record.response = {"status": 500, "headers": {"content-type": "application/json"}, "body": '{"error":"boom"}'}
+    record.error = "HTTP 500 Internal Server Error"
+    write(log, delivery(1), record, delivery(2))
+    result = cli("logs", "show", record.id)
+    assert result.exit_code == 0
+    out = result.stdout
+    assert f"id        {record.id}" in out
+    assert f"event     ClientCreate ({record.event_id})" in out
+    assert "outcome   failed (HTTP 500): HTTP 500 Internal Server Error" in out
+    assert "  Authorization: ***" in out
+    assert '    "name": "Acme"' in out  # the body, pretty
+    assert f"  1  {record.at}  HTTP 500  3.4 ms" in out
+    assert "response  HTTP 500" in out
+    assert '    "error": "boom"' in out
+
+
+def test_show_json_is_the_logged_record(cli, log: Path) -> None:
+    record = delivery(0, outcome="skipped", status=None)
+    write(log, record)
+    result = cli("logs", "show", record.id, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == record.to_dict()
+    assert "response  none" in cli("logs", "show", record.id).stdout
+
+
+def test_show_unknown_id_exits_2(cli, log: Path) -> None:
+    write(log, delivery(0))
+    result = cli("logs", "show", "dlv_nope")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no delivery dlv_nope")
+    assert result.stdout == ""
+
+
+def test_help_lists_the_options_and_show(cli) -> None:
+    out = cli("logs", "--help").stdout
+    for word in ("--tail", "--event", "--endpoint", "--outcome", "--status", "--since", "--follow", "--json", "show"):
+        assert word in out
+
+
+# --- logs --follow (a real process, stopped with Ctrl-C) -------------------------------
+
+
+class Lines:
+    """Reads a child's stdout line by line, waiting at most a few seconds for each."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        self.stream = process.stdout
+        os.set_blocking(self.stream.fileno(), False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.stream, selectors.EVENT_READ)
+        self.buffer = b""
+
+    def next(self, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no line within {timeout} s (got {self.buffer!r})"
+            if self.selector.select(left):
+                chunk = self.stream.read()
+                assert chunk, "the process ended"
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+
+def start_follow(config_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "moxiehook", "--config", str(config_path), "logs", "--follow", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> tuple[int, str]:
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    return process.returncode, stderr.decode()
+
+
+def test_follow_json_prints_new_records_as_lines_until_ctrl_c(config_path: Path, log: Path) -> None:
+    earlier = [delivery(0), delivery(1, outcome="failed", status=500)]
+    write(log, *earlier)
+    process = start_follow(config_path, "--json", "--tail", "1")
+    try:
+        lines = Lines(process)
+        assert json.loads(lines.next()) == earlier[1].to_dict()
+        later = [delivery(2), delivery(3)]
+        write(log, later[0])
+        assert json.loads(lines.next())["id"] == later[0].id
+        with log.open("ab") as handle:
+            handle.write(b"torn\n")
+        write(log, later[1])
+        assert json.loads(lines.next())["id"] == later[1].id
+    finally:
+        code, stderr = stop(process)
+    assert code == 0
+    assert "Traceback" not in stderr
+    assert "warning: log.jsonl line 4 is not valid JSON; skipped" in stderr
+
+
+def test_follow_waits_for_the_log_to_appear(config_path: Path, log: Path) -> None:
+    process = start_follow(config_path, "--outcome", "failed")
+    try:
+        lines = Lines(process)
+        time.sleep(0.3)  # let it look at a missing file first
+        wanted = delivery(1, outcome="failed", status=502)
+        write(log, delivery(0), wanted)
+        line = lines.next()
+        assert line.split()[2:4] == ["failed", "502"]
+        assert line.split()[-1] == wanted.id
+    finally:
+        code, stderr = stop(process)
+    assert code == 0
+    assert "no deliveries logged yet" in stderr
