@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,20 +84,17 @@ def log_path(config_path: Path, config: Config) -> Path:
 def enable_endpoint(path: Path, name: str) -> ToggleResult:
     """Enable ``name`` and clear why it was disabled; a no-op if already enabled."""
 
-    def change(config: Config) -> tuple[ToggleResult, Path]:
-        endpoint = get_endpoint(config, name)
-        changed = not endpoint.enabled
+    def apply(endpoint: Endpoint) -> EndpointRecord | None:
+        from moxiehook.deliverylog import EndpointRecord
+
+        if endpoint.enabled:
+            return None
         endpoint.enabled = True
         endpoint.disabled_reason = None
         endpoint.disabled_at = None
-        return ToggleResult(endpoint, changed), log_path(path, config)
+        return EndpointRecord(at=utc_now_iso(), endpoint=name, action="enabled")
 
-    result, log_file = update_config(path, change)
-    if result.changed:
-        from moxiehook.deliverylog import EndpointRecord
-
-        _log_toggle(log_file, EndpointRecord(at=utc_now_iso(), endpoint=name, action="enabled"))
-    return result
+    return _toggle(path, name, apply)
 
 
 def disable_endpoint(path: Path, name: str, reason: str | None = None) -> ToggleResult:
@@ -106,35 +104,47 @@ def disable_endpoint(path: Path, name: str, reason: str | None = None) -> Toggle
     ``disable_on``; either way an ``endpoint`` record goes to the log.
     """
 
-    def change(config: Config) -> tuple[ToggleResult, Path]:
-        endpoint = get_endpoint(config, name)
+    def apply(endpoint: Endpoint) -> EndpointRecord | None:
+        from moxiehook.deliverylog import EndpointRecord
+
         if not endpoint.enabled:
-            return ToggleResult(endpoint, changed=False), log_path(path, config)
+            return None
         endpoint.enabled = False
         endpoint.disabled_reason = reason or "disabled by hand"
         endpoint.disabled_at = utc_now_iso()
-        return ToggleResult(endpoint, changed=True), log_path(path, config)
-
-    result, log_file = update_config(path, change)
-    if result.changed:
-        from moxiehook.deliverylog import EndpointRecord
-
-        record = EndpointRecord(
-            at=result.endpoint.disabled_at or utc_now_iso(),
-            endpoint=name,
-            action="disabled",
-            reason=result.endpoint.disabled_reason,
+        return EndpointRecord(
+            at=endpoint.disabled_at, endpoint=name, action="disabled", reason=endpoint.disabled_reason
         )
-        _log_toggle(log_file, record)
-    return result
+
+    return _toggle(path, name, apply)
 
 
-def _log_toggle(log_file: Path, record: EndpointRecord) -> None:
+def _toggle(path: Path, name: str, apply: Callable[[Endpoint], EndpointRecord | None]) -> ToggleResult:
+    """Apply an enable/disable under the config lock and log it if it changed anything.
+
+    The log is opened before the config is written, so a log that cannot be
+    opened fails the command with the config unchanged (not toggled but unlogged).
+    """
     # Imported here: the log module is not needed by read-only commands.
     from moxiehook.deliverylog import LogWriter
 
-    with LogWriter(log_file) as writer:
-        writer.append(record)
+    pending: list[tuple[LogWriter, EndpointRecord]] = []
+
+    def change(config: Config) -> ToggleResult:
+        endpoint = get_endpoint(config, name)
+        record = apply(endpoint)
+        if record is not None:
+            pending.append((LogWriter(log_path(path, config)), record))
+        return ToggleResult(endpoint, changed=record is not None)
+
+    try:
+        result = update_config(path, change)
+        for writer, record in pending:
+            writer.append(record)
+    finally:
+        for writer, _ in pending:
+            writer.close()
+    return result
 
 
 def set_auth(path: Path, name: str, auth: Auth) -> Endpoint:

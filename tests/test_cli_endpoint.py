@@ -195,6 +195,15 @@ def test_disable_status_enable_cycle(cli, crm: str, config_path: Path, tmp_path:
     assert [(r.endpoint, r.action) for r in records] == [("crm", "disabled"), ("crm", "enabled")]
 
 
+def test_toggle_with_an_unwritable_log_changes_nothing(cli, rejected, crm: str, config_path: Path, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    config_path.write_text(config_path.read_text().replace('log_file = "log.jsonl"', 'log_file = "afile/log.jsonl"'))
+    rejected("endpoint", "disable", "crm", match=("delivery log", "afile/log.jsonl"))
+    assert cli("endpoint", "status", "crm").exit_code == 0  # still enabled
+    # a no-op toggle does not need the log
+    assert cli("endpoint", "enable", "crm").stdout == "crm: enabled\n"
+
+
 def test_disable_without_reason(cli, crm: str) -> None:
     cli("endpoint", "disable", "crm")
     status = cli("endpoint", "status", "crm")
