@@ -1,0 +1,395 @@
+"""Security: no secret leaks, strict file modes, risky settings warned about.
+
+The leak hunt configures every kind of secret moxiehook knows with a
+distinctive string, runs every command that prints, logs or fails, and
+searches all their output (stdout, stderr, the log file, ``--json``) for
+those strings. The secrets are:
+
+- a basic-auth password, a bearer token, a custom-auth header value and a
+  signing secret, each written literally in the file;
+- a bearer token and a custom header value coming from ``${VAR}`` (the
+  reference may be shown, the variable's value never).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import os
+import re
+import socket
+import ssl
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import moxiehook.receiver
+from moxiehook import endpoints as ops
+from moxiehook.advice import endpoint_warnings
+from moxiehook.config import Auth, Config, Endpoint, Mapping, Settings
+from moxiehook.store import load_config
+
+
+# Distinctive secret strings: none of them can appear in output by accident.
+PASSWORD = "pw-LEAKCHECK-basic-7f3a"
+TOKEN = "tok-LEAKCHECK-bearer-91c2"
+CUSTOM_VALUE = "val-LEAKCHECK-custom-55d0"
+SIGNING_RAW = b"sig-LEAKCHECK-signing-key-0123456789"
+SIGNING_SECRET = "whsec_" + base64.b64encode(SIGNING_RAW).decode()
+ENV_TOKEN = "env-LEAKCHECK-token-a1b2"
+ENV_HEADER = "env-LEAKCHECK-header-c3d4"
+SECRETS = (PASSWORD, TOKEN, CUSTOM_VALUE, SIGNING_SECRET, SIGNING_SECRET[6:], ENV_TOKEN, ENV_HEADER)
+# What a secret looks like once encoded for the wire: Basic auth's base64.
+ENCODED = (base64.b64encode(f"user:{PASSWORD}".encode()).decode(),)
+SECRET_ENV = {"LEAK_TOKEN": ENV_TOKEN, "LEAK_HEADER": ENV_HEADER}
+
+
+def leaks(text: str) -> list[str]:
+    """The secrets (or their wire encodings) found in ``text``."""
+    return [secret for secret in SECRETS + ENCODED if secret in text]
+
+
+def secret_config(url_of: dict[str, str]) -> Config:
+    """Five endpoints, one per kind of secret, each mapping ClientCreate to ``url_of[name]``."""
+
+    def endpoint(name: str, auth: Auth, **extra: object) -> Endpoint:
+        return Endpoint(name=name, auth=auth, mappings=[Mapping("ClientCreate", url_of[name])], **extra)  # type: ignore[arg-type]
+
+    return Config(
+        settings=Settings(log_file="log.jsonl", timeout=2.0, max_attempts=1, backoff=0.01),
+        endpoints={
+            "basic": endpoint("basic", Auth(type="basic", username="user", password=PASSWORD)),
+            "bearer": endpoint("bearer", Auth(type="bearer", token=TOKEN)),
+            "custom": endpoint("custom", Auth(type="custom", header="X-Api-Key", value=CUSTOM_VALUE)),
+            "signed": endpoint("signed", Auth(type="bearer", token="${LEAK_TOKEN}"),
+                               signing_secret=SIGNING_SECRET, headers={"X-Secret-Header": "${LEAK_HEADER}"}),
+            "refs": endpoint("refs", Auth(type="custom", header="X-Ref-Key", value="${LEAK_TOKEN}"),
+                             headers={"X-Team": "ops", "X-From-Env": "${LEAK_HEADER}"}),
+        },
+    )
+
+
+@pytest.fixture
+def secret_config_path(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from moxiehook.store import render_config, write_atomic
+
+    config = secret_config({name: f"https://{name}.example.com/hook" for name in
+                            ("basic", "bearer", "custom", "signed", "refs")})
+    write_atomic(config_path, render_config(config), secret=True)
+    for name, value in SECRET_ENV.items():
+        monkeypatch.setenv(name, value)
+    return config_path
+
+
+# ---------------------------------------------------------------------------
+# leaks in the config commands
+
+CONFIG_VIEWS = [
+    ("config", "show"),
+    ("config", "show", "--json"),
+    ("config", "validate"),
+    ("endpoint", "list"),
+    ("endpoint", "list", "--json"),
+    ("map", "list"),
+    ("map", "list", "--json"),
+    *[("endpoint", "show", name) for name in ("basic", "bearer", "custom", "signed", "refs")],
+    *[("endpoint", "show", name, "--json") for name in ("basic", "bearer", "custom", "signed", "refs")],
+    ("endpoint", "status", "basic"),
+]
+
+# Commands that fail after reading the secret-holding config or a secret option.
+CONFIG_ERRORS = [
+    ("endpoint", "add", "basic", "--auth", "basic", "--username", "user", "--password", PASSWORD),
+    ("endpoint", "add", "x", "--auth", "bearer", "--token", TOKEN + "\n"),
+    ("endpoint", "add", "x", "--auth", "custom", "--header-name", "Bad Name", "--header-value", CUSTOM_VALUE),
+    ("endpoint", "add", "x", "--token", TOKEN, "--header", f"Authorization: {TOKEN}"),
+    ("endpoint", "add", "x", "--signing-secret", "whsec_" + "A" * 10 + TOKEN),
+    ("endpoint", "auth", "bearer", "--auth", "basic", "--username", "u:x", "--password", PASSWORD),
+    ("endpoint", "auth", "bearer", "--auth", "bearer", "--token", TOKEN, "--password", PASSWORD),
+    ("endpoint", "set-header", "bearer", "Authorization", TOKEN),
+    ("endpoint", "secret", "signed", "--set", SIGNING_SECRET + "!"),
+    ("endpoint", "secret", "signed", "--generate", "--set", SIGNING_SECRET),
+]
+
+
+def test_config_views_show_no_secret(cli, secret_config_path: Path) -> None:
+    checked = 0
+    for args in CONFIG_VIEWS:
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.stderr)
+        assert leaks(result.stdout + result.stderr) == [], args
+        checked += 1
+    # … while the references themselves are shown as written (they are not secrets).
+    shown = cli("endpoint", "show", "signed", "--json")
+    data = json.loads(shown.stdout)
+    assert data["auth"] == {"type": "bearer", "token": "${LEAK_TOKEN}"}
+    assert data["headers"] == {"X-Secret-Header": "${LEAK_HEADER}"}
+    assert data["signing_secret"] == "***"
+    assert json.loads(cli("endpoint", "show", "basic", "--json").stdout)["auth"]["password"] == "***"
+    assert checked == len(CONFIG_VIEWS)
+
+
+def test_reveal_is_the_only_way_to_see_a_literal_secret(cli, secret_config_path: Path) -> None:
+    """The control: --reveal does show them, so the leak search above can find a leak."""
+    revealed = cli("config", "show", "--reveal", "--json").stdout
+    assert set(leaks(revealed)) == {PASSWORD, TOKEN, CUSTOM_VALUE, SIGNING_SECRET, SIGNING_SECRET[6:]}
+    assert ENV_TOKEN not in revealed and ENV_HEADER not in revealed  # references stay references
+
+
+@pytest.mark.parametrize("args", CONFIG_ERRORS, ids=lambda a: " ".join(a[:3]))
+def test_error_messages_show_no_secret(cli, secret_config_path: Path, args: tuple[str, ...]) -> None:
+    before = secret_config_path.read_bytes()
+    result = cli(*args)
+    assert result.exit_code == 2, (args, result.stdout, result.stderr)
+    assert result.stderr.startswith("error: ")
+    assert leaks(result.stdout + result.stderr) == [], result.stderr
+    assert secret_config_path.read_bytes() == before
+
+
+def test_a_broken_config_holding_secrets_is_reported_without_them(cli, config_path: Path) -> None:
+    config_path.write_text(
+        'version = 1\n[endpoints.a]\nauth = { type = "bearer", token = "' + TOKEN + '", extra = 1 }\n'
+    )
+    result = cli("config", "validate")
+    assert result.exit_code == 2
+    assert "endpoints.a.auth.extra: unknown key" in result.stderr
+    assert leaks(result.stderr + result.stdout) == []
+
+
+# ---------------------------------------------------------------------------
+# file modes
+
+
+def mode(path: Path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("endpoint", "add", "a", "--token", TOKEN),
+        ("endpoint", "add", "a", "--username", "u", "--password", PASSWORD),
+        ("endpoint", "add", "a", "--header-name", "X-Key", "--header-value", CUSTOM_VALUE),
+        ("endpoint", "add", "a", "--signing-secret", SIGNING_SECRET),
+    ],
+    ids=["token", "password", "custom", "signing"],
+)
+def test_a_config_holding_a_literal_secret_is_0600(cli, config_path: Path, args: tuple[str, ...]) -> None:
+    os.chmod(config_path, 0o644)
+    assert cli(*args).exit_code == 0
+    assert mode(config_path) == 0o600
+    # Later edits that keep the secret keep the mode.
+    assert cli("map", "add", "a", "ClientCreate", "https://a.example.com/").exit_code == 0
+    assert mode(config_path) == 0o600
+
+
+def test_a_config_with_only_references_keeps_its_mode(cli, config_path: Path) -> None:
+    os.chmod(config_path, 0o644)
+    assert cli("endpoint", "add", "a", "--token", "${LEAK_TOKEN}").exit_code == 0
+    assert mode(config_path) == 0o644
+    assert cli("endpoint", "auth", "a", "--auth", "bearer", "--token", TOKEN).exit_code == 0
+    assert mode(config_path) == 0o600
+
+
+@pytest.mark.parametrize("file_mode", [0o644, 0o640, 0o604])
+def test_validate_warns_when_others_can_read_literal_secrets(cli, config_path: Path, file_mode: int) -> None:
+    ops.add_endpoint(config_path, Endpoint(name="a", auth=Auth(type="bearer", token=TOKEN)))
+    os.chmod(config_path, file_mode)
+    result = cli("config", "validate")
+    assert result.exit_code == 0, result.stderr
+    assert "holds literal secrets and is readable by other users" in result.stderr
+    assert f"chmod 600 {config_path}" in result.stderr
+    assert "${VAR}" in result.stderr
+    assert leaks(result.stdout + result.stderr) == []
+    assert mode(config_path) == file_mode  # validate only reads
+
+
+def test_validate_is_quiet_about_modes_when_no_secret_is_literal_or_the_file_is_private(
+    cli, config_path: Path
+) -> None:
+    ops.add_endpoint(config_path, Endpoint(name="a", auth=Auth(type="bearer", token="${LEAK_TOKEN}")))
+    os.chmod(config_path, 0o644)
+    assert "readable by other users" not in cli("config", "validate").stderr
+    ops.set_auth(config_path, "a", Auth(type="bearer", token=TOKEN))
+    assert mode(config_path) == 0o600
+    assert "readable by other users" not in cli("config", "validate").stderr
+
+
+def test_lock_and_log_files_are_private(cli, config_path: Path) -> None:
+    ops.add_endpoint(config_path, Endpoint(name="a"))
+    ops.disable_endpoint(config_path, "a", "r")  # writes an `endpoint` record to the log
+    assert mode(config_path.with_name("moxiehook.toml.lock")) == 0o600
+    assert mode(config_path.parent / "log.jsonl") == 0o600
+
+
+# ---------------------------------------------------------------------------
+# credentials over plain http://
+
+
+@pytest.mark.parametrize(
+    ("auth_args", "url", "warned"),
+    [
+        (("--token", TOKEN), "http://crm.example.com/hook", True),
+        (("--username", "u", "--password", PASSWORD), "http://10.0.0.5:8080/hook", True),
+        (("--header-name", "X-Key", "--header-value", "${LEAK_TOKEN}"), "http://crm.example.com/", True),
+        (("--signing-secret", SIGNING_SECRET), "http://crm.example.com/", True),
+        (("--token", TOKEN), "https://crm.example.com/hook", False),
+        (("--token", TOKEN), "http://127.0.0.1:8787/hook", False),
+        (("--token", TOKEN), "http://localhost:8787/hook", False),
+        (("--token", TOKEN), "http://[::1]:8787/hook", False),
+        ((), "http://crm.example.com/hook", False),  # no credentials to expose
+    ],
+)
+def test_map_add_warns_when_credentials_would_travel_over_plain_http(
+    cli, config_path: Path, auth_args: tuple[str, ...], url: str, warned: bool
+) -> None:
+    assert cli("endpoint", "add", "a", *auth_args).exit_code == 0
+    result = cli("map", "add", "a", "ClientCreate", url)
+    assert result.exit_code == 0, result.stderr
+    assert ("sends credentials over plain http://" in result.stderr) is warned, result.stderr
+    assert leaks(result.stdout + result.stderr) == []
+
+
+def test_validate_warns_about_plain_http_and_tls_checks_off(cli, config_path: Path) -> None:
+    ops.add_endpoint(config_path, Endpoint(name="a", auth=Auth(type="bearer", token="${T}"),
+                                           mappings=[Mapping("ClientCreate", "http://crm.example.com/")]))
+    ops.add_endpoint(config_path, Endpoint(name="b", auth=Auth(type="bearer", token="${T}"), verify_tls=False))
+    result = cli("config", "validate")
+    assert result.exit_code == 0
+    assert "endpoint 'a' sends credentials over plain http:// to crm.example.com (use https://)" in result.stderr
+    assert "endpoint 'b' has verify_tls = false: TLS certificates are not checked" in result.stderr
+
+
+def test_endpoint_warnings_cover_each_risk_once() -> None:
+    endpoint = Endpoint(
+        name="e", auth=Auth(type="bearer", token="t"), verify_tls=False,
+        mappings=[Mapping("A", "http://a.example.com/"), Mapping("B", "http://b.example.com/")],
+    )
+    found = endpoint_warnings(endpoint)
+    assert len(found) == 2  # TLS off; plain http (once, not per mapping)
+    assert endpoint_warnings(Endpoint(name="ok", auth=Auth(type="bearer", token="t"))) == []
+
+
+# ---------------------------------------------------------------------------
+# TLS settings
+
+
+def test_verify_tls_is_on_by_default(cli, config_path: Path) -> None:
+    assert Settings().verify_tls is True
+    assert load_config(config_path).settings.verify_tls is True
+    data = json.loads(cli("config", "show", "--json").stdout)
+    assert data["settings"]["verify_tls"] is True
+    assert "verify_tls" not in json.loads(
+        (ops.add_endpoint(config_path, Endpoint(name="a")) and cli("endpoint", "show", "a", "--json")).stdout
+    )  # an endpoint inherits the setting unless it says otherwise
+
+
+def test_a_ca_bundle_path_and_a_per_endpoint_override_are_accepted(cli, config_path: Path) -> None:
+    config_path.write_text(
+        'version = 1\n[settings]\nverify_tls = "certs/ca.pem"\n'
+        '[endpoints.dev]\nverify_tls = false\nauth = { type = "bearer", token = "${T}" }\n'
+        '[endpoints.prod]\nverify_tls = "/etc/ssl/certs/ca-certificates.crt"\n'
+    )
+    config = load_config(config_path)
+    assert config.settings.verify_tls == "certs/ca.pem"
+    assert config.endpoints["dev"].verify_tls is False
+    assert config.endpoints["prod"].verify_tls == "/etc/ssl/certs/ca-certificates.crt"
+    result = cli("config", "validate")
+    assert result.exit_code == 0
+    assert "endpoint 'dev' has verify_tls = false" in result.stderr
+    assert "endpoint 'prod'" not in result.stderr.replace("endpoint 'prod' has no auth", "")
+
+
+# ---------------------------------------------------------------------------
+# listen: loopback by default, constant-time checks
+
+
+def test_listen_binds_loopback_by_default(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moxiehook", "listen", "--port", "0"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = _first_line_with(proc, "listening on", seconds=15)
+        match = re.search(r"http://([^:/]+):(\d+)", line)
+        assert match, line
+        host, port = match.group(1), int(match.group(2))
+        assert host == "127.0.0.1"
+        # The kernel's view: the listening socket's local address is 127.0.0.1.
+        assert _listening_address(port) == "127.0.0.1"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def _first_line_with(proc: subprocess.Popen[str], needle: str, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if needle in line:
+            return line
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"no line with {needle!r}")
+
+
+def _listening_address(port: int) -> str | None:
+    """The local IPv4 address of the socket listening on ``port`` (from /proc/net/tcp)."""
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = row.split()[1], row.split()[3]
+        address, port_hex = local.split(":")
+        if int(port_hex, 16) == port and state == "0A":  # 0A = LISTEN
+            return socket.inet_ntoa(bytes.fromhex(address)[::-1])
+    return None
+
+
+def _functions(tree: ast.AST) -> dict[str, ast.FunctionDef]:
+    return {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+
+
+def _calls(node: ast.AST) -> set[str]:
+    return {ast.unparse(call.func) for call in ast.walk(node) if isinstance(call, ast.Call)}
+
+
+def test_listen_compares_credentials_in_constant_time() -> None:
+    source = Path(moxiehook.receiver.__file__).read_text()
+    tree = ast.parse(source)
+    functions = _functions(tree)
+    checker = functions["_auth_problem"]
+    # Every credential comparison goes through hmac.compare_digest (directly or via _same) …
+    assert "hmac.compare_digest" in _calls(functions["_same"])
+    assert {"_same", "hmac.compare_digest"} <= _calls(checker)
+    # … and no == / != has a credential on either side (auth.type, the scheme name may be).
+    credential = {"credential", "value", "decoded", "expected", "header", "token", "password", "got", "received"}
+    for function in (checker, functions["_same"]):
+        for compare in (n for n in ast.walk(function) if isinstance(n, ast.Compare)):
+            if not any(isinstance(op, (ast.Eq, ast.NotEq)) for op in compare.ops):
+                continue
+            touched = {n.id for n in ast.walk(compare) if isinstance(n, ast.Name)} | {
+                n.attr for n in ast.walk(compare) if isinstance(n, ast.Attribute)
+            }
+            assert not touched & credential, f"non-constant-time comparison: {ast.unparse(compare)}"
+
+
+def test_signature_check_compares_in_constant_time() -> None:
+    import moxiehook.signing
+
+    functions = _functions(ast.parse(Path(moxiehook.signing.__file__).read_text()))
+    assert "hmac.compare_digest" in _calls(functions["verify"])
+
+
+@pytest.mark.xfail(strict=True, reason="signing.verify: hmac.compare_digest on str raises TypeError "
+                   "for a non-ASCII webhook-signature header; compare bytes instead (routed to the lead)")
+def test_a_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
+    from moxiehook.signing import SignatureMismatch, verify
+
+    headers = {"webhook-id": "msg", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,\xe9t\xe9"}
+    with pytest.raises(SignatureMismatch):
+        verify(SIGNING_RAW, headers, b"{}")
