@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "map": ("moxiehook.cli.map_cmds", "app"),
     "events": ("moxiehook.cli.events_cmds", "app"),
     "logs": ("moxiehook.cli.logs_cmds", "app"),
+    "replay": ("moxiehook.cli.replay_cmds", "replay_app"),
 }
 
 

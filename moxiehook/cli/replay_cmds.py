@@ -1,0 +1,123 @@
+"""``replay``: resend logged deliveries with the endpoint's current auth and headers (SPEC §4)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from moxiehook import logquery
+from moxiehook.cli.logs_cmds import bad_line_warner, parse_since
+from moxiehook.cli.options import JsonOption
+from moxiehook.cli.render import info, print_json, warn
+from moxiehook.cli.state import state
+from moxiehook.config import Config, check_url
+from moxiehook.deliverylog import DeliveryRecord
+from moxiehook.endpoints import log_path
+from moxiehook.errors import DataError, NotFoundError
+
+if TYPE_CHECKING:
+    from moxiehook.dispatch import Job
+
+replay_app = typer.Typer(add_completion=False)
+
+
+@replay_app.command("replay")
+def replay(
+    ctx: typer.Context,
+    ids: Annotated[
+        Optional[list[str]], typer.Argument(metavar="[ID]...", help="Delivery ids (dlv_…) to resend.", show_default=False)
+    ] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Failed deliveries not delivered by a later replay.")] = False,
+    skipped: Annotated[
+        bool, typer.Option("--skipped", help="Skipped deliveries not delivered by a later replay.")
+    ] = False,
+    event: Annotated[Optional[str], typer.Option("--event", help="Only this event type.")] = None,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Only this endpoint.")] = None,
+    since: Annotated[
+        Optional[str], typer.Option("--since", metavar="WHEN", help="Only since WHEN: ISO-8601 time or 30m, 2h, 7d.")
+    ] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Resend at most N, oldest first.")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", metavar="URL", help="Send here instead of the logged URL.")] = None,
+    include_disabled: Annotated[
+        bool, typer.Option("--include-disabled", help="Also send to disabled endpoints.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests; send nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Resend logged deliveries: same event type, body and event id, the endpoint's current auth and headers.
+
+    Give delivery ids, filters, or both (the ids narrowed by the filters).
+    --failed and --skipped resend each undelivered delivery once, even when run again.
+    """
+    cli_state = state(ctx)
+    config_path = cli_state.config_path
+    config = cli_state.load()
+    if to is not None:
+        check_url(to, "--to")
+    path = log_path(config_path, config)
+    query = logquery.ReplayQuery(
+        ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,
+        since=parse_since(since), limit=limit,
+    )
+    records = [entry.record for entry in logquery.select_for_replay(path, query, bad_line_warner(path))]
+    if not records:
+        info("nothing to replay: no logged delivery matches" if path.exists() else "no deliveries logged yet")
+        if as_json:
+            print_json([] if dry_run else _empty_summary())
+        return
+    jobs = replay_jobs(config, records, to)  # checks every record before anything is sent
+
+    from moxiehook import dispatch
+    from moxiehook.cli.run_view import live_run, show_preview, show_result
+
+    if dry_run:
+        sent = [job for job in jobs if include_disabled or config.endpoints[job.endpoint].enabled]
+        _warn_disabled(config, jobs, sent)
+        show_preview(dispatch.preview_jobs(config, sent), as_json)
+        return
+    endpoints = {job.endpoint for job in jobs}
+    with live_run(len(jobs), concurrency=config.settings.concurrency, include_disabled=include_disabled,
+                  keep_records=as_json, endpoints=endpoints) as options:
+        summary = dispatch.run_jobs(config_path, config, jobs, options)
+    show_result(summary, as_json)
+    raise typer.Exit(summary.exit_code)
+
+
+def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -> list[Job]:
+    """One replay job per record. Raises, sending nothing, when any of them cannot be replayed."""
+    from moxiehook.dispatch import Job
+
+    gone = sorted({record.endpoint for record in records} - config.endpoints.keys())
+    if gone:
+        names = ", ".join(repr(name) for name in gone)
+        raise NotFoundError(
+            f"endpoint {names} is no longer in the config; nothing was sent "
+            "(add it back, or leave its deliveries out with --endpoint)"
+        )
+    jobs = []
+    for record in records:
+        if "body" not in (record.request or {}):
+            raise DataError(f"delivery {record.id} has no logged body, so it cannot be replayed; nothing was sent")
+        jobs.append(Job(
+            endpoint=record.endpoint, event=record.event, url=to or record.url, body=record.request["body"],
+            event_id=record.event_id, mode="replay", replay_of=record.id,
+        ))
+    return jobs
+
+
+def _warn_disabled(config: Config, jobs: list[Job], sent: list[Job]) -> None:
+    """A dry run names the disabled endpoints whose deliveries a real run would skip."""
+    sending = {job.endpoint for job in sent}
+    for name in sorted({job.endpoint for job in jobs} - sending):
+        reason = config.endpoints[name].disabled_reason or "disabled by hand"
+        warn(f"endpoint '{name}' is disabled, its deliveries would be skipped ({reason}); "
+             "use --include-disabled to send them anyway")
+
+
+def _empty_summary() -> dict[str, object]:
+    """The ``--json`` document of a replay that had nothing to send (the same shape as a run's)."""
+    from moxiehook.cli.run_view import summary_json
+    from moxiehook.dispatch import RunSummary
+
+    return summary_json(RunSummary())

@@ -1,0 +1,211 @@
+"""``replay`` through the CLI, against the real loopback receiver."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Answer, Receiver
+from logrecords import delivery, write
+
+from moxiehook import logquery, signing
+from moxiehook.deliverylog import DeliveryRecord
+
+SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+@pytest.fixture
+def log(config_path: Path) -> Path:
+    return config_path.parent / "log.jsonl"
+
+
+@pytest.fixture
+def crm(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Endpoint ``crm`` with its CURRENT auth (a ${VAR} token), a custom header and a signing secret."""
+    monkeypatch.setenv("CRM_TOKEN", "current-token")
+    with config_path.open("a") as handle:
+        handle.write(f"""
+[endpoints.crm]
+auth = {{ type = "bearer", token = "${{CRM_TOKEN}}" }}
+headers = {{ "X-Team" = "ops" }}
+signing_secret = "{SECRET}"
+""")
+    return config_path
+
+
+def logged(log: Path) -> list[DeliveryRecord]:
+    return [entry.record for entry in logquery.stream(log)]  # type: ignore[misc]
+
+
+def failed_to(receiver: Receiver, path: str = "/hook", **kwargs: object) -> DeliveryRecord:
+    return delivery(0, outcome="failed", status=500, url=receiver.url(path), **kwargs)  # type: ignore[arg-type]
+
+
+def test_replay_by_id_resends_the_same_event_with_current_auth(cli, crm: Path, log: Path,
+                                                               receiver: Receiver) -> None:
+    original = failed_to(receiver)
+    write(log, delivery(1), original)
+    result = cli("replay", original.id)
+    assert result.exit_code == 0, result.stderr
+    assert "1 delivered, 0 failed, 0 skipped" in result.stderr
+    (request,) = receiver.requests
+    assert request.path == "/hook"
+    assert request.json() == original.request["body"]
+    assert request.headers["authorization"] == "Bearer current-token"
+    assert request.headers["x-team"] == "ops"
+    assert request.headers["x-event-type"] == "ClientCreate"
+    assert request.headers["webhook-id"] == original.event_id  # receivers can deduplicate
+    signing.verify(signing.secret_bytes(SECRET), request.headers, request.body)
+    new = logged(log)[-1]
+    assert (new.mode, new.replay_of, new.outcome, new.event_id) == ("replay", original.id, "delivered",
+                                                                   original.event_id)
+    assert new.request["headers"]["Authorization"] == "***"
+
+
+def test_replay_to_another_url(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    original = failed_to(receiver, "/old")
+    write(log, original)
+    result = cli("replay", original.id, "--to", receiver.url("/new"))
+    assert result.exit_code == 0, result.stderr
+    assert [r.path for r in receiver.requests] == ["/new"]
+    assert logged(log)[-1].url == receiver.url("/new")
+
+
+def test_failed_chain_is_resent_once_per_run_until_delivered(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    receiver.answer("/hook", Answer(status=400))  # failed at once, no retry: one request per delivery
+    original = delivery(0, outcome="failed", status=400, url=receiver.url("/hook"))
+    write(log, original)
+    assert cli("replay", original.id).exit_code == 1  # failed twice now
+    assert len(receiver.requests) == 1
+
+    result = cli("replay", "--failed")
+    assert result.exit_code == 1
+    assert len(receiver.requests) == 2  # only the chain's latest record, once
+
+    receiver.answer("/hook", Answer(status=200))
+    result = cli("replay", "--failed")
+    assert result.exit_code == 0, result.stderr
+    assert len(receiver.requests) == 3
+    chain = logged(log)
+    assert [r.replay_of for r in chain] == [None, chain[0].id, chain[1].id, chain[2].id]
+    assert {r.event_id for r in chain} == {original.event_id}
+
+    result = cli("replay", "--failed")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert "nothing to replay" in result.stderr
+    assert len(receiver.requests) == 3
+
+
+def test_filters_select_and_limit(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    records = [delivery(n, outcome="failed", status=500, url=receiver.url(f"/{n}"),
+                        event="ClientUpdate" if n % 2 else "ClientCreate") for n in range(5)]
+    write(log, *records, delivery(9, outcome="skipped", status=None, url=receiver.url("/skipped")))
+    result = cli("replay", "--failed", "--event", "ClientCreate", "--limit", "2")
+    assert result.exit_code == 0, result.stderr
+    assert [r.path for r in receiver.requests] == ["/0", "/2"]
+    assert cli("replay", "--skipped").exit_code == 0
+    assert receiver.requests[-1].path == "/skipped"
+
+
+def test_replay_json_is_the_run_summary(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    original = failed_to(receiver)
+    write(log, original)
+    result = cli("replay", "--failed", "--json")
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert (document["delivered"], document["failed"], document["skipped"]) == (1, 0, 0)
+    assert [d["replay_of"] for d in document["deliveries"]] == [original.id]
+    nothing = cli("replay", "--failed", "--json")
+    assert nothing.exit_code == 0
+    assert json.loads(nothing.stdout)["deliveries"] == []
+
+
+def test_dry_run_sends_nothing(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    original = failed_to(receiver)
+    write(log, original)
+    before = log.read_bytes()
+    result = cli("replay", original.id, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert f"POST {receiver.url('/hook')}" in result.stdout
+    assert "current-token" not in result.stdout
+    assert "Authorization: ***" in result.stdout
+    assert receiver.requests == []
+    assert log.read_bytes() == before
+    (request,) = json.loads(cli("replay", original.id, "--dry-run", "--json").stdout)
+    assert request["body"] == original.request["body"]
+    assert request["headers"]["webhook-id"] == original.event_id
+
+
+def test_disabled_endpoint_is_skipped_unless_included(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    original = failed_to(receiver)
+    write(log, original)
+    assert cli("endpoint", "disable", "crm", "--reason", "maintenance").exit_code == 0
+    dry = cli("replay", original.id, "--dry-run")
+    assert "endpoint 'crm' is disabled" in dry.stderr
+    result = cli("replay", original.id)
+    assert result.exit_code == 3  # nothing was sent, as with fire
+    assert "endpoint 'crm' is disabled" in result.stderr
+    assert receiver.requests == []
+    skipped = logged(log)[-1]
+    assert (skipped.outcome, skipped.replay_of) == ("skipped", original.id)
+
+    result = cli("replay", "--skipped", "--include-disabled")
+    assert result.exit_code == 0, result.stderr
+    assert len(receiver.requests) == 1
+    assert logged(log)[-1].replay_of == skipped.id
+
+
+def test_an_answer_in_disable_on_disables_the_endpoint(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    receiver.answer("/hook", Answer(status=401))
+    write(log, failed_to(receiver))
+    result = cli("replay", "--failed")
+    assert result.exit_code == 1
+    assert "endpoint 'crm' was disabled" in result.stderr
+    assert cli("endpoint", "status", "crm").exit_code == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "error: say what to replay"),
+    (("dlv_unknown",), "error: no delivery dlv_unknown"),
+    (("--failed", "--since", "soon"), "error: --since: invalid time 'soon'"),
+    (("--failed", "--to", "ftp://example.com/x"), "error: --to: URL 'ftp://example.com/x' must start with"),
+])
+def test_usage_errors_send_nothing(cli, crm: Path, log: Path, receiver: Receiver, args: tuple[str, ...],
+                                   message: str) -> None:
+    write(log, failed_to(receiver))
+    before = log.read_bytes()
+    result = cli("replay", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+    assert receiver.requests == []
+    assert log.read_bytes() == before
+
+
+def test_an_endpoint_gone_from_the_config_sends_nothing(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    write(log, failed_to(receiver), failed_to(receiver, endpoint="billing"))
+    before = log.read_bytes()
+    result = cli("replay", "--failed")
+    assert result.exit_code == 2
+    assert "endpoint 'billing' is no longer in the config" in result.stderr
+    assert receiver.requests == []
+    assert log.read_bytes() == before
+    assert cli("replay", "--failed", "--endpoint", "crm").exit_code == 0
+    assert len(receiver.requests) == 1
+
+
+def test_nothing_logged_yet(cli, crm: Path, log: Path) -> None:
+    result = cli("replay", "--failed")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert "no deliveries logged yet" in result.stderr
+
+
+def test_a_bad_line_is_skipped_with_a_warning(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    with log.open("ab") as handle:
+        handle.write(b'{"kind":"delivery","id":"dlv_torn",\n')
+    write(log, failed_to(receiver))
+    result = cli("replay", "--failed")
+    assert result.exit_code == 0
+    assert "warning: log.jsonl line 1 is not valid JSON; skipped" in result.stderr
+    assert len(receiver.requests) == 1
