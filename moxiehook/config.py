@@ -220,9 +220,14 @@ def check_auth(auth: Auth, key: str = "auth") -> Auth:
 
 
 def check_headers(headers: dict[str, str], auth: Auth, key: str) -> None:
+    seen: set[str] = set()
     for name, value in headers.items():
         check_header_name(name, f"{key}.{name}")
         check_header_value(value, f"{key}.{name}")
+        # Header names are case-insensitive: two spellings would send the header twice.
+        if name.lower() in seen:
+            raise ValidationError(f"{key}.{name}: header {name!r} is given twice (names ignore case)")
+        seen.add(name.lower())
     auth_header = _auth_header_name(auth)
     if auth_header and any(name.lower() == auth_header for name in headers):
         raise ValidationError(

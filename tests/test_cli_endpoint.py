@@ -87,6 +87,7 @@ def test_add_existing_endpoint(rejected, crm: str) -> None:
         (["--auth", "custom", "--header-name", "Host", "--header-value", "v"], ("'Host'",)),
         (["--token", "t", "--header", "Authorization: x"], ("already set",)),
         (["--signing-secret", "nope"], ("whsec_",)),
+        (["--header", "X-Team: a", "--header", "x-team: b"], ("'x-team'", "twice")),
     ],
 )
 def test_add_rejects_bad_options(rejected, args: list[str], fragments: tuple[str, ...]) -> None:

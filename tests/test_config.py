@@ -185,6 +185,10 @@ def test_cr_or_lf_in_header_values_is_rejected(value: str) -> None:
     rejects(with_endpoint(auth={"type": "bearer", "token": value}), "endpoints.crm.auth.token")
 
 
+def test_a_header_given_twice_in_different_case_is_rejected() -> None:
+    rejects(with_endpoint(headers={"X-Team": "a", "x-team": "b"}), "endpoints.crm.headers.x-team", "twice")
+
+
 def test_bad_endpoint_and_event_names_are_rejected() -> None:
     rejects({"endpoints": {"has space": endpoint_table()}}, "endpoints.has space", "invalid endpoint name")
     rejects(with_endpoint(mappings=[{"event": "Client Create", "url": "https://e.com"}]), "event")

@@ -216,3 +216,12 @@ def test_lock_is_exclusive(config_path: Path) -> None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
+
+
+def test_the_sample_survives_a_save(config_path: Path) -> None:
+    import moxiehook
+
+    config_path.write_bytes((Path(moxiehook.__file__).parent / "sample-config.toml").read_bytes())
+    original = load_config(config_path)
+    update_config(config_path, lambda config: None)
+    assert load_config(config_path) == original
