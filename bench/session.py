@@ -62,6 +62,7 @@ class ReceiverCheck:
     receiver: str
     result: load.LoadResult
     delay_s: float
+    served: int  # POSTs the receiver itself counted: confirms the load generator's figure
 
     def line(self) -> str:
         result = self.result
@@ -71,7 +72,8 @@ class ReceiverCheck:
             # With N keep-alive clients, a receiver that waits d per answer can serve at most N / d.
             best = CHECK_CONNECTIONS / self.delay_s
             ceiling = f" = {result.rate / best:.0%} of the {best:,.0f}/s ceiling {CHECK_CONNECTIONS} / {self.delay_s:g} s"
-        return f"{self.receiver}: {result.rate:,.0f} req/s with {result.tool}{ceiling}{errors}"
+        return (f"{self.receiver}: {result.rate:,.0f} req/s with {result.tool}{ceiling}{errors} "
+                f"({result.requests:,} answers; the receiver counted {self.served:,} POSTs)")
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,10 @@ class Session:
         if name not in self._receivers:
             receiver = self._stack.enter_context(Receiver(name, delay_s))
             self._receivers[name] = receiver
-            check = ReceiverCheck(receiver.describe(), load.measure(
-                receiver.url(), workload.request_body(), workload.request_headers(),
-                CHECK_CONNECTIONS, self.sizes.check_seconds, self.folder), delay_s)
+            before = receiver.posts()
+            result = load.measure(receiver.url(), workload.request_body(), workload.request_headers(),
+                                  CHECK_CONNECTIONS, self.sizes.check_seconds, self.folder)
+            check = ReceiverCheck(receiver.describe(), result, delay_s, receiver.posts() - before)
             self.checks.append(check)
             self.say(f"  receiver check: {check.line()}")
         return self._receivers[name]
