@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from logrecords import START, delivery, iso, write
 
 from moxiehook import logquery
-from moxiehook.deliverylog import EndpointRecord, LogWriter, encode
+from moxiehook.deliverylog import EndpointRecord, encode
 from moxiehook.errors import NotFoundError, UsageError
 from moxiehook.logquery import LogFilter, ReplayQuery
 
@@ -284,3 +285,13 @@ def test_plain_filters_resend_each_chain_once(log: Path) -> None:
     assert ids(logquery.select_for_replay(log, ReplayQuery(endpoint="crm"))) == [replayed.id, other.id]
     since = ReplayQuery(since=START + timedelta(minutes=2))
     assert ids(logquery.select_for_replay(log, since)) == [other.id, billing.id]
+
+
+def test_chains_are_followed_in_hand_written_lines_too(log: Path) -> None:
+    origin = delivery(0, outcome="failed", status=500)
+    fixed = delivery(1, replay_of=origin.id)
+    fixed.request["body"]["replay_of"] = None  # a payload field must not be taken for the record's
+    write(log, origin)
+    with log.open("a") as handle:  # spaces after separators, keys in another order
+        handle.write(json.dumps(dict(reversed(list(fixed.to_dict().items())))) + "\n")
+    assert logquery.select_for_replay(log, ReplayQuery(failed=True)) == []
