@@ -139,13 +139,22 @@ class LogWriter:
     def append_line(self, line: bytes) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            written = os.write(self._fd, line)
-            if written != len(line):  # only on a full disk: say so rather than tear lines
-                raise StorageError(f"short write to the delivery log {self.path}")
-        except OSError as exc:
-            raise StorageError(f"cannot write the delivery log {self.path}: {exc.strerror}") from None
+            end = os.fstat(self._fd).st_size  # under the lock: where this line starts
+            try:
+                written = os.write(self._fd, line)
+            except OSError as exc:
+                raise StorageError(f"cannot write the delivery log {self.path}: {exc.strerror}") from None
+            if written != len(line):  # a full disk (or file size limit) wrote part of the line:
+                self._cut(end)  # take it back, so no reader ever sees half a record
+                raise StorageError(f"cannot write the delivery log {self.path}: disk full (short write)")
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _cut(self, size: int) -> None:
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError:
+            pass  # readers skip a torn line anyway (with a warning)
 
     def close(self) -> None:
         os.close(self._fd)
