@@ -1,0 +1,143 @@
+"""``fire`` and ``test``: send events to the mapped URLs.
+
+The delivery engine (``moxiehook.dispatch``, which imports httpx) is imported
+inside the commands, so that other commands never pay for loading it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from moxiehook import catalog, payload
+from moxiehook.cli.options import JsonOption
+from moxiehook.cli.render import info
+from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, show_result
+from moxiehook.cli.state import state
+from moxiehook.endpoints import enable_endpoint, get_endpoint
+from moxiehook.errors import NothingSentError, UsageError
+
+fire_app = typer.Typer(add_completion=False)
+test_app = typer.Typer(add_completion=False)
+
+DataOption = Annotated[
+    Optional[str],
+    typer.Option("--data", help="The payload: a JSON file, or '-' for stdin (default: the event's sample).",
+                 show_default=False),
+]
+
+
+def event_payload(event: str, data: str | None) -> Any:
+    """The payload of ``event``: ``--data`` when given, else the catalog's sample."""
+    if data is not None:
+        return payload.read_data(data)
+    if not catalog.is_known(event):
+        raise UsageError(
+            f"event {event!r} is not in the catalog, so it has no sample: pass --data PATH (or --data - for stdin)"
+        )
+    return catalog.sample_payload(event)
+
+
+def _check_at_least_one(value: int | None, option: str) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{option} must be at least 1, got {value}")
+
+
+@fire_app.command("fire")
+def fire(
+    ctx: typer.Context,
+    event: Annotated[str, typer.Argument(help="Event type, e.g. ClientCreate.", show_default=False)],
+    data: DataOption = None,
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Override a field: KEY=VALUE, dotted path, value parsed as JSON else a string "
+                                   "(repeatable).", show_default=False),
+    ] = None,
+    endpoint: Annotated[
+        Optional[list[str]],
+        typer.Option("--endpoint", help="Only this endpoint (repeatable; default: all).", show_default=False),
+    ] = None,
+    count: Annotated[int, typer.Option("--count", help="Send N copies, each with a fresh id.")] = 1,
+    concurrency: Annotated[
+        Optional[int],
+        typer.Option("--concurrency", help="Deliveries in flight at once (default: settings.concurrency).",
+                     show_default=False),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests (secrets masked); send nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver EVENT to every mapping of it on enabled endpoints (or only --endpoint ones)."""
+    _check_at_least_one(count, "--count")
+    _check_at_least_one(concurrency, "--concurrency")
+    assignments = set_ or []
+    for text in assignments:
+        payload.parse_assignment(text)  # a malformed --set is a usage error before anything is read
+    config_path = state(ctx).config_path
+    config = state(ctx).load()
+    body = payload.apply_overrides(event_payload(event, data), assignments)
+
+    from moxiehook import dispatch
+
+    plan = dispatch.plan_fire(config, event, endpoint)
+    if not plan:
+        where = f" on endpoint(s) {', '.join(endpoint)}" if endpoint else ""
+        raise NothingSentError(f"no mapping for {event}{where} (see: moxiehook map list)")
+    copies = payload.copies(body, count)
+    if dry_run:
+        live = [(e, m) for e, m in plan if e.enabled]
+        for e in dict.fromkeys(e.name for e, _ in plan if not e.enabled):
+            info(already_disabled_warning(e, config.endpoints[e].disabled_reason or "disabled by hand"))
+        if not live:
+            raise NothingSentError(f"nothing would be sent: every endpoint mapping {event} is disabled")
+        show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies)), as_json)
+        return
+    names = list(dict.fromkeys(e.name for e, _ in plan))
+    with live_run(count * len(plan), concurrency=concurrency or config.settings.concurrency,
+                  keep_records=as_json, endpoints=names) as options:
+        summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies), options)
+    show_result(summary, as_json)
+    raise typer.Exit(summary.exit_code)
+
+
+@test_app.command("test")
+def test(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Argument(help="The endpoint to test.", show_default=False)],
+    event: Annotated[
+        Optional[str], typer.Option("--event", help="Only this event (default: every event mapped).",
+                                    show_default=False),
+    ] = None,
+    data: DataOption = None,
+    enable: Annotated[
+        bool, typer.Option("--enable", help="Re-enable the endpoint when every delivery succeeds.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a sample of each event mapped on ENDPOINT, even if it is disabled."""
+    config_path = state(ctx).config_path
+    config = state(ctx).load()
+    target = get_endpoint(config, endpoint)
+    mappings = [m for m in target.mappings if event is None or m.event == event]
+    if not mappings:
+        what = f"a mapping for {event}" if event else "any mapping"
+        raise NothingSentError(f"endpoint {endpoint!r} has no {what} (add one: moxiehook map add)")
+
+    from moxiehook import dispatch, ids
+
+    events = list(dict.fromkeys(m.event for m in mappings))
+    bodies = {name: event_payload(name, data) for name in events}
+    event_ids = {name: ids.event_id() for name in events}
+    jobs = [dispatch.Job(endpoint, m.event, m.url, bodies[m.event], event_ids[m.event], mode="test")
+            for m in mappings]
+    with live_run(len(jobs), concurrency=config.settings.concurrency, include_disabled=True,
+                  keep_records=as_json, endpoints=[endpoint]) as options:
+        summary = dispatch.run_jobs(config_path, config, jobs, options)
+    if enable:
+        if summary.delivered == len(jobs):
+            if enable_endpoint(config_path, endpoint).changed:
+                info(f"endpoint '{endpoint}' enabled")
+        else:
+            info(f"endpoint '{endpoint}' not re-enabled: not every delivery succeeded")
+    show_result(summary, as_json)
+    raise typer.Exit(summary.exit_code)

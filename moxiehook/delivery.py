@@ -1,0 +1,367 @@
+"""One delivery: the request an endpoint gets, how an answer is judged, sending with retries.
+
+Everything that is the same for all deliveries to an endpoint (headers with
+``${VAR}`` expanded, the redacted copy for the log, the signing key, timeout,
+TLS setting) is computed once per run in ``prepare_endpoint``. ``send`` then
+does only per-delivery work: sign, POST, read at most 64 KiB, decide with
+``classify`` (the one place that encodes the SPEC §5 table), retry, and return
+a ``DeliveryRecord``.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import random
+import ssl
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from moxiehook import __version__, ids, signing
+from moxiehook.config import Endpoint, Settings
+from moxiehook.deliverylog import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord
+from moxiehook.endpoints import utc_now_iso
+from moxiehook.errors import ConfigError
+from moxiehook.secrets import MASK, expand, has_reference
+from moxiehook.store import resolve_relative
+
+USER_AGENT = f"moxiehook/{__version__}"
+READ_LIMIT = 64 * 1024  # response bytes read at most (SPEC §5)
+MAX_BACKOFF = 30.0  # seconds
+MAX_RETRY_AFTER = 60.0  # seconds
+JITTER = 0.2  # ±20 %
+RETRY_STATUSES = frozenset({408, 425, 429})
+METHOD = "POST"
+
+
+class Verdict(enum.Enum):
+    """What an answer means for the delivery and its endpoint (SPEC §5)."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"  # retried until max_attempts, then failed; endpoint stays enabled
+    FAIL = "fail"  # failed at once; endpoint stays enabled
+    DISABLE = "disable"  # failed at once; endpoint disabled
+
+
+def classify(status: int | None, disable_on: Collection[int]) -> Verdict:
+    """The fate of an answer; ``None`` means no answer (connection error or timeout)."""
+    if status is None:
+        return Verdict.RETRY
+    if 200 <= status <= 299:
+        return Verdict.DELIVERED
+    if status in disable_on:
+        return Verdict.DISABLE
+    if status in RETRY_STATUSES or 500 <= status <= 599:
+        return Verdict.RETRY
+    return Verdict.FAIL
+
+
+def status_text(status: int) -> str:
+    """``401 Unauthorized``; just the number for a code without a standard phrase."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def backoff_delay(base: float, retry_number: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds before retry ``retry_number`` (1 = the 2nd attempt): doubling, ±20 %, ≤ 30 s."""
+    delay = base * (2 ** (retry_number - 1))
+    jittered = delay * (1 - JITTER + 2 * JITTER * rng())
+    return min(jittered, MAX_BACKOFF)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds to wait (delta-seconds or an HTTP date), at most 60 s."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+
+# ---------------------------------------------------------------------------
+# per endpoint, once per run
+
+
+@dataclass(frozen=True)
+class PreparedEndpoint:
+    """An endpoint ready to send: wire headers, log headers, key, timeout, TLS."""
+
+    name: str
+    headers: dict[str, str]  # sent (secrets expanded), without X-Event-Type
+    logged_headers: dict[str, str]  # the same with secrets as ***
+    signing_key: bytes | None
+    timeout: float
+    verify: bool | str  # True, False, or the absolute path of a CA bundle
+
+    def wire_headers(self, event: str) -> dict[str, str]:
+        return {**self.headers, "X-Event-Type": event}
+
+    def log_headers(self, event: str) -> dict[str, str]:
+        return {**self.logged_headers, "X-Event-Type": event}
+
+
+def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path | None) -> PreparedEndpoint:
+    """Expand the endpoint's ``${VAR}`` references and build its headers.
+
+    Raises ``MissingVariableError`` naming the first unset variable. Without
+    ``config_path`` (a dry run) a CA bundle path is neither resolved nor checked.
+    """
+    where = f"endpoints.{endpoint.name}"
+    headers = _base_headers(settings)
+    auth = endpoint.auth
+    if auth.type == "basic":
+        user = expand(auth.username or "", f"{where}.auth.username")
+        password = expand(auth.password or "", f"{where}.auth.password")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    elif auth.type == "bearer":
+        headers["Authorization"] = "Bearer " + expand(auth.token or "", f"{where}.auth.token")
+    elif auth.type == "custom":
+        headers[auth.header or ""] = expand(auth.value or "", f"{where}.auth.value")
+    for name, value in endpoint.headers.items():
+        headers[name] = expand(value, f"{where}.headers.{name}")
+    key = None
+    if endpoint.signing_secret:
+        key = signing.secret_bytes(expand(endpoint.signing_secret, f"{where}.signing_secret"))
+    return PreparedEndpoint(
+        name=endpoint.name,
+        headers=headers,
+        logged_headers=redacted_headers(endpoint, settings),
+        signing_key=key,
+        timeout=endpoint.timeout if endpoint.timeout is not None else settings.timeout,
+        verify=_verify_setting(endpoint, settings, config_path),
+    )
+
+
+def _base_headers(settings: Settings) -> dict[str, str]:
+    # X-Event-Type is filled per delivery; the empty slot keeps SPEC §1's header order.
+    return {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+            "X-Event-Origin": settings.origin, "X-Event-Type": ""}
+
+
+def redacted_headers(endpoint: Endpoint, settings: Settings) -> dict[str, str]:
+    """The endpoint's headers as the log and dry runs show them (no X-Event-Type).
+
+    The auth header's value is always ``***``; a custom header is ``***`` when
+    its value comes from ``${…}`` (it may be a credential). Needs no variable set.
+    """
+    headers = _base_headers(settings)
+    auth = endpoint.auth
+    if auth.type in ("basic", "bearer"):
+        headers["Authorization"] = MASK
+    elif auth.type == "custom":
+        headers[auth.header or ""] = MASK
+    for name, value in endpoint.headers.items():
+        headers[name] = MASK if has_reference(value) else value
+    return headers
+
+
+def _verify_setting(endpoint: Endpoint, settings: Settings, config_path: Path | None) -> bool | str:
+    verify = endpoint.verify_tls if endpoint.verify_tls is not None else settings.verify_tls
+    if isinstance(verify, str) and config_path is not None:
+        bundle = resolve_relative(config_path, verify)
+        if not bundle.is_file():
+            raise ConfigError(f"verify_tls of endpoint {endpoint.name!r}: no CA bundle at {bundle}")
+        return str(bundle)
+    return verify
+
+
+def make_client(verify: bool | str, concurrency: int) -> httpx.Client:
+    """One keep-alive client for a run, its pool sized to the deliveries in flight."""
+    tls: bool | ssl.SSLContext = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.Client(verify=tls, limits=limits, follow_redirects=False, trust_env=False)
+
+
+def encode_body(body: Any) -> bytes:
+    """The wire body: compact JSON, UTF-8 (the log embeds these same bytes)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------------------
+# one delivery
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What ``send`` needs for one delivery besides the endpoint."""
+
+    event: str
+    url: str
+    body: Any
+    body_bytes: bytes
+    event_id: str
+    mode: str = "fire"
+    replay_of: str | None = None
+
+
+@dataclass
+class _Answer:
+    status: int | None
+    error: str | None
+    response: dict[str, Any] | None
+    retry_after: float | None = None
+
+
+def send(
+    client: httpx.Client,
+    endpoint: PreparedEndpoint,
+    delivery: Delivery,
+    settings: Settings,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[DeliveryRecord, Verdict]:
+    """Deliver once, retrying a retryable answer up to ``settings.max_attempts`` times.
+
+    Returns the record (not yet logged) and the verdict of the last answer.
+    """
+    headers = endpoint.wire_headers(delivery.event)
+    started_at = utc_now_iso()
+    started = time.perf_counter()
+    attempts: list[Attempt] = []
+    signature: dict[str, str] = {}
+    for number in range(1, settings.max_attempts + 1):
+        if endpoint.signing_key is not None:
+            # Same webhook-id on every attempt; a fresh timestamp and signature each time.
+            signature = signing.signature_headers(endpoint.signing_key, delivery.event_id, delivery.body_bytes)
+            headers.update(signature)
+        attempt_at = utc_now_iso()
+        attempt_start = time.perf_counter()
+        answer = _attempt(client, endpoint, delivery, headers)
+        attempts.append(Attempt(attempt_at, answer.status, answer.error,
+                                round((time.perf_counter() - attempt_start) * 1000, 1)))
+        verdict = classify(answer.status, settings.disable_on)
+        if verdict is not Verdict.RETRY or number == settings.max_attempts:
+            break
+        wait = answer.retry_after if answer.retry_after is not None else backoff_delay(settings.backoff, number)
+        sleep(wait)
+    delivered = verdict is Verdict.DELIVERED
+    error = None if delivered else answer.error
+    if error and len(attempts) > 1:
+        error = f"{error} (after {len(attempts)} attempts)"
+    record = DeliveryRecord(
+        id=ids.delivery_id(),
+        event_id=delivery.event_id,
+        event=delivery.event,
+        endpoint=endpoint.name,
+        url=delivery.url,
+        mode=delivery.mode,
+        replay_of=delivery.replay_of,
+        at=started_at,
+        outcome="delivered" if delivered else "failed",
+        status=answer.status,
+        error=error,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        attempts=attempts,
+        request={"headers": {**endpoint.log_headers(delivery.event), **signature}, "body": delivery.body},
+        response=answer.response,
+    )
+    return record, verdict
+
+
+def _attempt(client: httpx.Client, endpoint: PreparedEndpoint, delivery: Delivery,
+             headers: dict[str, str]) -> _Answer:
+    """One POST; never raises for a network problem (it becomes an error text)."""
+    request = client.build_request(METHOD, delivery.url, content=delivery.body_bytes,
+                                   headers=headers, timeout=endpoint.timeout)
+    try:
+        response = client.send(request, stream=True)
+    except httpx.TimeoutException:
+        return _Answer(None, f"timeout: no answer within {endpoint.timeout:g} s", None)
+    except httpx.HTTPError as exc:
+        return _Answer(None, f"connection error: {_describe(exc)}", None)
+    try:
+        body = _read_limited(response)
+    finally:
+        response.close()
+    status = response.status_code
+    logged = {"status": status, "headers": dict(response.headers), "body": body}
+    error = None if 200 <= status <= 299 else f"HTTP {status_text(status)}"
+    if 300 <= status <= 399:
+        location = response.headers.get("location")
+        error += " (redirects are not followed" + (f"; Location: {location})" if location else ")")
+    return _Answer(status, error, logged, parse_retry_after(response.headers.get("retry-after")))
+
+
+def _read_limited(response: httpx.Response) -> str:
+    """Up to 64 KiB of the body (then stop reading); the first 4 KiB as text for the log.
+
+    A body cut short by the server does not change the outcome: the status decides.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= READ_LIMIT:
+                break
+    except httpx.HTTPError:
+        pass
+    return b"".join(chunks)[:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
+
+
+def _describe(exc: Exception) -> str:
+    """A short reason from an httpx error: the OS message when there is one."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or type(exc).__name__
+
+
+def disable_reason(record: DeliveryRecord) -> str:
+    """``HTTP 401 Unauthorized from POST https://…``: why the endpoint was disabled."""
+    return f"HTTP {status_text(record.status or 0)} from {METHOD} {record.url}"
+
+
+def skipped_record(delivery: Delivery, endpoint: str, logged_headers: dict[str, str] | None,
+                   reason: str) -> DeliveryRecord:
+    """A delivery not attempted (its endpoint is disabled), logged so it can be replayed."""
+    return DeliveryRecord(
+        id=ids.delivery_id(), event_id=delivery.event_id, event=delivery.event, endpoint=endpoint,
+        url=delivery.url, mode=delivery.mode, replay_of=delivery.replay_of, at=utc_now_iso(),
+        outcome="skipped", status=None, error=reason, duration_ms=None, attempts=[],
+        request={"headers": logged_headers or {}, "body": delivery.body}, response=None,
+    )
+
+
+def encode_record(record: DeliveryRecord, body_bytes: bytes) -> bytes:
+    """The log line of ``record``, same as ``deliverylog.encode``, without re-encoding the body.
+
+    The body's JSON bytes are spliced in as sent, and the record is not deep-copied
+    (``dataclasses.asdict`` would copy the whole payload once per delivery).
+    """
+    head = {
+        "kind": "delivery", "id": record.id, "event_id": record.event_id, "event": record.event,
+        "endpoint": record.endpoint, "url": record.url, "mode": record.mode,
+        "replay_of": record.replay_of, "at": record.at, "outcome": record.outcome,
+        "status": record.status, "error": record.error, "duration_ms": record.duration_ms,
+        "attempts": [{"at": a.at, "status": a.status, "error": a.error, "duration_ms": a.duration_ms}
+                     for a in record.attempts],
+    }
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    return b"".join((
+        dumps(head)[:-1].encode(),
+        b',"request":{"headers":', dumps(record.request.get("headers", {})).encode(),
+        b',"body":', body_bytes,
+        b'},"response":', dumps(record.response).encode(), b"}\n",
+    ))

@@ -1,0 +1,310 @@
+"""Many deliveries: plan an event's routes, run jobs concurrently, disable endpoints on the fly.
+
+``run_jobs`` is shared by ``fire``, ``test``, ``replay`` and ``demo``. It takes
+jobs lazily from an iterable, keeps at most 2 × concurrency of them queued or
+in flight (so ``fire --count 100000`` streams in constant memory), sends them
+from a thread pool over keep-alive ``httpx.Client`` connections, logs each
+record as it ends, and, when an answer's status is in ``disable_on``, disables
+the endpoint and logs its later jobs as ``skipped``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from moxiehook import ids, signing
+from moxiehook.config import Config, Endpoint, Mapping
+from moxiehook.deliverylog import DeliveryRecord, LogWriter
+from moxiehook.delivery import (
+    METHOD,
+    Delivery,
+    PreparedEndpoint,
+    Verdict,
+    disable_reason,
+    encode_body,
+    encode_record,
+    make_client,
+    prepare_endpoint,
+    redacted_headers,
+    send,
+    skipped_record,
+)
+from moxiehook.endpoints import disable_endpoint, get_endpoint, log_path
+from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
+
+
+@dataclass(frozen=True)
+class Job:
+    """One delivery to make: an event's body to one URL of one endpoint."""
+
+    endpoint: str  # endpoint name
+    event: str
+    url: str
+    body: Any  # the JSON payload (dict/list/...), encoded once by the engine
+    event_id: str  # evt_...; stable across retries and replays (webhook-id)
+    mode: str = "fire"  # "fire" | "test" | "replay"
+    replay_of: str | None = None
+
+
+@dataclass
+class RunOptions:
+    """How ``run_jobs`` runs, and the hooks the CLI uses to show progress."""
+
+    concurrency: int
+    include_disabled: bool = False  # `test` and `replay --include-disabled` send to disabled endpoints
+    keep_records: bool = False  # keep DeliveryRecords in the summary (for --json)
+    on_record: Callable[[DeliveryRecord], None] | None = None  # after each record is logged
+    on_disabled: Callable[[str, str], None] | None = None  # (endpoint, reason) as soon as one is disabled
+    on_warning: Callable[[str], None] | None = None  # e.g. TLS verification turned off
+    # The endpoints the jobs use, when known: their ${VAR} are then all expanded
+    # before the first request, so a missing variable sends nothing at all.
+    endpoints: Collection[str] | None = None
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``exit_code`` follows SPEC §7."""
+
+    delivered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    disabled: list[tuple[str, str]] = field(default_factory=list)  # disabled during this run
+    already_disabled: dict[str, str] = field(default_factory=dict)  # skipped: disabled before the run
+    records: list[DeliveryRecord] = field(default_factory=list)  # only when keep_records
+
+    @property
+    def exit_code(self) -> int:
+        if self.failed or self.disabled:
+            return EXIT_FAILED
+        if self.delivered + self.failed == 0:
+            return EXIT_NOTHING_SENT
+        return EXIT_OK
+
+
+def plan_fire(config: Config, event: str, endpoints: list[str] | None) -> list[tuple[Endpoint, Mapping]]:
+    """Every (endpoint, mapping) of ``event``, on the named endpoints or all of them.
+
+    Disabled endpoints are included (their deliveries are logged as skipped).
+    Raises ``NotFoundError`` for an unknown endpoint name.
+    """
+    names = list(dict.fromkeys(endpoints)) if endpoints else list(config.endpoints)
+    chosen = [get_endpoint(config, name) for name in names]
+    return [(endpoint, mapping) for endpoint in chosen for mapping in endpoint.mappings if mapping.event == event]
+
+
+def fire_jobs(plan: list[tuple[Endpoint, Mapping]], event: str, payloads: Iterable[Any],
+              mode: str = "fire") -> Iterator[Job]:
+    """The jobs of ``plan`` for each payload, lazily; one event id per payload."""
+    for body in payloads:
+        event_id = ids.event_id()
+        for endpoint, mapping in plan:
+            yield Job(endpoint.name, event, mapping.url, body, event_id, mode)
+
+
+def preview_jobs(config: Config, jobs: Iterable[Job]) -> list[dict[str, Any]]:
+    """The requests ``jobs`` would make, secrets masked (for ``--dry-run``); sends nothing.
+
+    ``${VAR}`` references are expanded as for a real run, so a dry run also
+    catches a missing variable; their values are never shown.
+    """
+    prepared: dict[str, PreparedEndpoint] = {}
+    shown = []
+    for job in jobs:
+        endpoint = prepared.get(job.endpoint)
+        if endpoint is None:
+            endpoint = prepared[job.endpoint] = prepare_endpoint(
+                get_endpoint(config, job.endpoint), config.settings, None)
+        headers = endpoint.log_headers(job.event)
+        if endpoint.signing_key is not None:
+            headers.update(signing.signature_headers(endpoint.signing_key, job.event_id, encode_body(job.body)))
+        shown.append({"method": METHOD, "url": job.url, "headers": headers, "body": job.body})
+    return shown
+
+
+def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: RunOptions) -> RunSummary:
+    """Send ``jobs`` (taken lazily) with ``options.concurrency`` in flight; log every record."""
+    run = _Run(config_path, config, options)
+    for name in options.endpoints or ():
+        if run.skip_reason(name) is None:
+            run.prepared(name)
+    try:
+        run.drain(jobs)
+    finally:
+        run.close()
+    return run.summary
+
+
+class _Run:
+    """The state of one ``run_jobs`` call, shared by the submitting thread and the workers."""
+
+    def __init__(self, config_path: Path, config: Config, options: RunOptions) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.options = options
+        self.summary = RunSummary()
+        self.lock = threading.Lock()
+        self.disabled_now: dict[str, str] = {}  # endpoint -> reason, disabled during this run
+        self._prepared: dict[str, PreparedEndpoint] = {}
+        self._clients: dict[bool | str, httpx.Client] = {}
+        self.writer = LogWriter(log_path(config_path, config))
+        self._last_body: tuple[Any, bytes] | None = None
+        self.take_lock = threading.Lock()  # taking the next job from the shared iterator
+        self.stop = False
+        self.errors: list[BaseException] = []
+
+    # -- taking jobs (under take_lock) ------------------------------------
+
+    def drain(self, jobs: Iterable[Job]) -> None:
+        """Run ``concurrency`` workers that each take the next job, send it, and repeat.
+
+        Workers pull from the shared iterator (no queue), so at most
+        ``concurrency`` jobs exist beyond the iterator at any time. With one
+        worker the run stays in this thread: no hand-off between threads.
+        """
+        source = iter(jobs)
+        if self.options.concurrency == 1:
+            self.work(source)
+            return
+        workers = [threading.Thread(target=self.work, args=(source,), name=f"moxiehook-send-{n}", daemon=True)
+                   for n in range(self.options.concurrency)]
+        for worker in workers:
+            worker.start()
+        try:
+            for worker in workers:
+                worker.join()
+        except BaseException:  # Ctrl-C: start nothing new, let in-flight deliveries end and be logged
+            self.stop = True
+            for worker in workers:
+                worker.join()
+            raise
+        if self.errors:
+            raise self.errors[0]
+
+    def work(self, source: Iterator[Job]) -> None:
+        try:
+            while not self.stop:
+                with self.take_lock:
+                    job = next(source, None)
+                    if job is None:
+                        return
+                    # Encoded while holding the lock: consecutive jobs share a body.
+                    body_bytes = self.body_bytes(job.body)
+                    endpoint = self.job_endpoint(job, body_bytes)
+                if endpoint is not None:
+                    self.deliver(job, endpoint, body_bytes)
+        except BaseException as exc:
+            self.stop = True
+            self.errors.append(exc)
+            if self.options.concurrency == 1:
+                raise
+
+    def job_endpoint(self, job: Job, body_bytes: bytes) -> PreparedEndpoint | None:
+        """The prepared endpoint to send ``job`` to, or None after logging it as skipped."""
+        reason = self.skip_reason(job.endpoint)
+        if reason is not None:
+            delivery = self.delivery(job, body_bytes)
+            self.finish(skipped_record(delivery, job.endpoint, self.logged_headers(job), reason), body_bytes)
+            return None
+        return self.prepared(job.endpoint)
+
+    def body_bytes(self, body: Any) -> bytes:
+        # Consecutive jobs usually share a body (one payload to several URLs): encode it once.
+        if self._last_body is not None and self._last_body[0] is body:
+            return self._last_body[1]
+        encoded = encode_body(body)
+        self._last_body = (body, encoded)
+        return encoded
+
+    def skip_reason(self, name: str) -> str | None:
+        """Why a job of endpoint ``name`` is not sent, or None to send it."""
+        with self.lock:
+            during = self.disabled_now.get(name)
+        if during is not None:
+            return f"endpoint '{name}' was disabled during this run: {during}"
+        endpoint = get_endpoint(self.config, name)
+        if endpoint.enabled or self.options.include_disabled:
+            return None
+        reason = endpoint.disabled_reason or "disabled by hand"
+        self.summary.already_disabled[name] = reason
+        return f"endpoint '{name}' is disabled: {reason}"
+
+    def prepared(self, name: str) -> PreparedEndpoint:
+        endpoint = self._prepared.get(name)
+        if endpoint is None:
+            endpoint = prepare_endpoint(get_endpoint(self.config, name), self.config.settings, self.config_path)
+            self._prepared[name] = endpoint
+            if endpoint.verify is False and self.options.on_warning:
+                self.options.on_warning(
+                    f"endpoint '{name}' has verify_tls = false: TLS certificates are not checked")
+        return endpoint
+
+    def logged_headers(self, job: Job) -> dict[str, str]:
+        """Redacted headers for a skipped job, without expanding any variable."""
+        endpoint = get_endpoint(self.config, job.endpoint)
+        return {**redacted_headers(endpoint, self.config.settings), "X-Event-Type": job.event}
+
+    @staticmethod
+    def delivery(job: Job, body_bytes: bytes) -> Delivery:
+        return Delivery(job.event, job.url, job.body, body_bytes, job.event_id, job.mode, job.replay_of)
+
+    # -- sending (worker threads) ------------------------------------------
+
+    def client(self, verify: bool | str) -> httpx.Client:
+        with self.lock:
+            client = self._clients.get(verify)
+            if client is None:
+                client = self._clients[verify] = make_client(verify, self.options.concurrency)
+            return client
+
+    def deliver(self, job: Job, endpoint: PreparedEndpoint, body_bytes: bytes) -> None:
+        delivery = self.delivery(job, body_bytes)
+        with self.lock:
+            during = self.disabled_now.get(job.endpoint)
+        if during is not None:  # disabled while this job waited its turn: not started, so skipped
+            reason = f"endpoint '{job.endpoint}' was disabled during this run: {during}"
+            self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), reason), body_bytes)
+            return
+        record, verdict = send(self.client(endpoint.verify), endpoint, delivery, self.config.settings)
+        first_disable = False
+        if verdict is Verdict.DISABLE:
+            reason = disable_reason(record)
+            with self.lock:
+                first_disable = job.endpoint not in self.disabled_now
+                self.disabled_now.setdefault(job.endpoint, reason)
+        self.finish(record, body_bytes)
+        if first_disable:
+            self.disable(job.endpoint, reason)
+
+    def disable(self, name: str, reason: str) -> None:
+        result = disable_endpoint(self.config_path, name, reason)
+        if result.changed:
+            with self.lock:
+                self.summary.disabled.append((name, reason))
+            if self.options.on_disabled:
+                self.options.on_disabled(name, reason)
+
+    def finish(self, record: DeliveryRecord, body_bytes: bytes) -> None:
+        """Log ``record``, count it, and tell the CLI."""
+        self.writer.append_line(encode_record(record, body_bytes))
+        with self.lock:
+            if record.outcome == "delivered":
+                self.summary.delivered += 1
+            elif record.outcome == "failed":
+                self.summary.failed += 1
+            else:
+                self.summary.skipped += 1
+            if self.options.keep_records:
+                self.summary.records.append(record)
+        if self.options.on_record:
+            self.options.on_record(record)
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self.writer.close()
