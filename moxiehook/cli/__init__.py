@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "endpoint": ("moxiehook.cli.endpoint_cmds", "app"),
     "map": ("moxiehook.cli.map_cmds", "app"),
     "events": ("moxiehook.cli.events_cmds", "app"),
+    "fire": ("moxiehook.cli.fire_cmds", "fire_app"),
+    "test": ("moxiehook.cli.fire_cmds", "test_app"),
     "logs": ("moxiehook.cli.logs_cmds", "app"),
     "replay": ("moxiehook.cli.replay_cmds", "replay_app"),
 }
