@@ -218,8 +218,10 @@ def _lines_backward(handle: IO[bytes], end: int) -> Iterator[tuple[int, bytes]]:
         yield 0, carry
 
 
-def _lines_forward(handle: IO[bytes], start: int, whole_only: bool = False) -> Iterator[tuple[int, bytes]]:
-    """``(offset, line)`` of each line from ``start``.
+def _lines_forward(
+    handle: IO[bytes], start: int, whole_only: bool = False, end: int | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` of each line from ``start`` (up to ``end``, when given).
 
     With ``whole_only`` a last line without its newline is left for later:
     while following, it may be a write still in progress.
@@ -227,7 +229,7 @@ def _lines_forward(handle: IO[bytes], start: int, whole_only: bool = False) -> I
     handle.seek(start)
     offset = start
     for line in handle:
-        if whole_only and not line.endswith(b"\n"):
+        if (whole_only and not line.endswith(b"\n")) or (end is not None and offset >= end):
             return
         yield offset, line
         offset += len(line)
@@ -298,14 +300,17 @@ def tail(
 
 
 def stream(
-    path: Path, log_filter: LogFilter = MATCH_ALL, on_bad_line: BadLineCallback | None = None
+    path: Path,
+    log_filter: LogFilter = MATCH_ALL,
+    on_bad_line: BadLineCallback | None = None,
+    end: int | None = None,
 ) -> Iterator[LogEntry]:
-    """Every matching record, oldest first, one at a time."""
+    """Every matching record (before ``end``, when given), oldest first, one at a time."""
     handle = _open(path)
     if handle is None:
         return
     with handle:
-        for entry in _entries(handle, _lines_forward(handle, 0), log_filter.could_match, on_bad_line):
+        for entry in _entries(handle, _lines_forward(handle, 0, end=end), log_filter.could_match, on_bad_line):
             if log_filter.matches(entry.data):
                 yield entry
 

@@ -264,3 +264,18 @@ def test_follow_waits_for_the_log_to_appear(config_path: Path, log: Path) -> Non
         code, stderr = stop(process)
     assert code == 0
     assert "no deliveries logged yet" in stderr
+
+
+def test_follow_with_tail_0_shows_the_whole_log_first(config_path: Path, log: Path) -> None:
+    earlier = [delivery(n) for n in range(3)]
+    write(log, *earlier)
+    process = start_follow(config_path, "--json", "--tail", "0")
+    try:
+        lines = Lines(process)
+        assert [json.loads(lines.next())["id"] for _ in earlier] == [r.id for r in earlier]
+        later = delivery(9)
+        write(log, later)
+        assert json.loads(lines.next())["id"] == later.id
+    finally:
+        code, _ = stop(process)
+    assert code == 0

@@ -295,3 +295,12 @@ def test_chains_are_followed_in_hand_written_lines_too(log: Path) -> None:
     with log.open("a") as handle:  # spaces after separators, keys in another order
         handle.write(json.dumps(dict(reversed(list(fixed.to_dict().items())))) + "\n")
     assert logquery.select_for_replay(log, ReplayQuery(failed=True)) == []
+
+
+def test_stream_stops_at_end(log: Path) -> None:
+    records = [delivery(n) for n in range(3)]
+    write(log, *records[:2])
+    end = log.stat().st_size
+    write(log, records[2])
+    assert ids(list(logquery.stream(log, end=end))) == [r.id for r in records[:2]]
+    assert ids(logquery.tail(log, 5, end=end)) == [r.id for r in records[:2]]

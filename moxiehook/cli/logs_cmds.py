@@ -105,11 +105,7 @@ def logs(
     if follow:
         _follow(path, log_filter, tail, as_json, on_bad_line)
         return
-    # `--tail 0` streams the whole log; otherwise read backwards and stop at N.
-    entries: Iterable[logquery.LogEntry] = (
-        logquery.stream(path, log_filter, on_bad_line) if tail == 0
-        else logquery.tail(path, tail, log_filter, on_bad_line)
-    )
+    entries = _newest(path, tail, log_filter, on_bad_line)
     if as_json:
         count = _print_json_array(entries)
     else:
@@ -121,6 +117,15 @@ def logs(
         info("no matching records" if not log_filter.is_empty else "the delivery log is empty")
 
 
+def _newest(
+    path: Path, tail: int, log_filter: logquery.LogFilter, on_bad_line: Callable[[int], None], end: int | None = None
+) -> Iterable[logquery.LogEntry]:
+    """The newest ``tail`` matches: read backwards, stopping at N; ``--tail 0`` streams them all."""
+    if tail == 0:
+        return logquery.stream(path, log_filter, on_bad_line, end=end)
+    return logquery.tail(path, tail, log_filter, on_bad_line, end=end)
+
+
 def _follow(
     path: Path, log_filter: logquery.LogFilter, tail: int, as_json: bool, on_bad_line: Callable[[int], None]
 ) -> None:
@@ -129,7 +134,7 @@ def _follow(
     start = logquery.whole_lines_end(path)
     show = _print_json_line if as_json else _print_row_line
     try:
-        for entry in logquery.tail(path, tail, log_filter, on_bad_line, end=start):
+        for entry in _newest(path, tail, log_filter, on_bad_line, end=start):
             show(entry)
         for entry in logquery.follow(path, log_filter, on_bad_line, start=start):
             show(entry)
