@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("moxiehook.cli.events_cmds", "app"),
     "fire": ("moxiehook.cli.fire_cmds", "fire_app"),
     "test": ("moxiehook.cli.fire_cmds", "test_app"),
+    "listen": ("moxiehook.cli.listen_cmds", "listen_app"),
     "logs": ("moxiehook.cli.logs_cmds", "app"),
     "replay": ("moxiehook.cli.replay_cmds", "replay_app"),
 }

@@ -1,0 +1,415 @@
+"""The ``listen`` receiver: a local HTTP server that checks webhooks like a real one.
+
+A stdlib ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive, daemon threads) runs in
+a background thread. For each request it checks the auth (the four modes of
+SPEC §3) and, when given a signing secret, the Standard Webhooks signature
+(SPEC §8); it answers 401 with the reason on a mismatch and the configured
+status otherwise. Each request is handed to an ``on_request`` callback (the
+CLI prints it) and optionally appended to a JSON-lines file.
+
+Nothing here prints or imports typer/rich: ``demo`` runs the same server
+in-process and the tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from moxiehook.config import Auth, Endpoint, check_auth
+from moxiehook.endpoints import utc_now_iso
+from moxiehook.errors import StorageError, UsageError
+from moxiehook.secrets import MASK, expand
+from moxiehook.signing import SignatureMismatch, secret_bytes, verify
+
+UNAUTHORIZED = 401
+# A webhook is small; refuse a body that would fill memory rather than read it.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+# Headers whose values are credentials: never written by --save.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+# ---------------------------------------------------------------------------
+# the check: what an incoming request must carry
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict on one request. ``None`` means 'not checked'."""
+
+    ok: bool
+    reason: str | None = None
+    auth_ok: bool | None = None
+    signature_ok: bool | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """The expected credentials, with every ``${VAR}`` already expanded.
+
+    ``auth`` of type ``none`` accepts anything; ``signing_key`` (the bytes of a
+    ``whsec_`` secret) turns on signature verification.
+    """
+
+    auth: Auth = field(default_factory=Auth)
+    signing_key: bytes | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.auth.type != "none" or self.signing_key is not None
+
+    def describe(self) -> str:
+        """What is checked, for the startup line: ``bearer auth and signature``."""
+        parts = [f"{self.auth.type} auth"] if self.auth.type != "none" else []
+        if self.signing_key is not None:
+            parts.append("Standard Webhooks signature")
+        return " and ".join(parts) or "nothing"
+
+    def credential_header(self) -> str | None:
+        """The (lower-cased) header carrying the credential, if any."""
+        if self.auth.type in ("basic", "bearer"):
+            return "authorization"
+        if self.auth.type == "custom" and self.auth.header:
+            return self.auth.header.lower()
+        return None
+
+
+def build_check(auth: Auth | None = None, signing_secret: str | None = None,
+                environ: Mapping[str, str] | None = None) -> Check:
+    """A ``Check`` from auth settings as written in the config or options.
+
+    ``${VAR}`` references are expanded now, so a missing variable stops
+    ``listen`` before it starts (``MissingVariableError``, exit 2).
+    """
+    auth = auth or Auth()
+    check_auth(auth)
+    expanded = Auth(type=auth.type, **{key: expand(value, f"auth.{key}", environ)
+                                      for key, value in auth.values().items()})
+    key = None
+    if signing_secret:
+        secret = expand(signing_secret, "signing_secret", environ)
+        try:
+            key = secret_bytes(secret)
+        except (binascii.Error, ValueError):
+            raise UsageError("the signing secret must be 'whsec_' followed by base64") from None
+        if not key:
+            raise UsageError("the signing secret is empty")
+    return Check(auth=expanded, signing_key=key)
+
+
+def check_for_endpoint(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> Check:
+    """Check incoming requests exactly as ``endpoint`` would send them."""
+    return build_check(endpoint.auth, endpoint.signing_secret, environ)
+
+
+def check_request(check: Check, headers: Mapping[str, str], body: bytes,
+                  now: float | None = None) -> CheckResult:
+    """Judge one request: auth first, then the signature; both are always reported."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    auth_reason = _auth_problem(check.auth, lowered) if check.auth.type != "none" else None
+    signature_reason = None
+    if check.signing_key is not None:
+        try:
+            verify(check.signing_key, lowered, body, now=now)
+        except SignatureMismatch as exc:
+            signature_reason = f"signature: {exc}"
+        except (TypeError, UnicodeError):
+            # A header that is not ASCII cannot be a valid signature; a receiver
+            # must answer 401, not drop the connection on a comparison error.
+            signature_reason = "signature: webhook headers are not ASCII"
+    reasons = [reason for reason in (auth_reason, signature_reason) if reason]
+    return CheckResult(
+        ok=not reasons,
+        reason="; ".join(reasons) or None,
+        auth_ok=None if check.auth.type == "none" else auth_reason is None,
+        signature_ok=None if check.signing_key is None else signature_reason is None,
+    )
+
+
+def _same(received: str, expected: str) -> bool:
+    """Constant-time comparison of a received header value with the expected one.
+
+    http.server decodes header bytes as latin-1, so encoding back with latin-1
+    gives the bytes that arrived; the expected value is what a client sends (UTF-8).
+    """
+    try:
+        got = received.encode("latin-1")
+    except UnicodeEncodeError:
+        got = received.encode("utf-8", "replace")
+    return hmac.compare_digest(got, expected.encode("utf-8"))
+
+
+def _auth_problem(auth: Auth, headers: Mapping[str, str]) -> str | None:
+    """Why the request's credentials do not match ``auth``, or None when they do."""
+    if auth.type == "custom":
+        name = auth.header or ""
+        value = headers.get(name.lower())
+        if value is None:
+            return f"missing {name} header"
+        return None if _same(value, auth.value or "") else f"wrong {name} value"
+    header = headers.get("authorization")
+    if header is None:
+        return "missing Authorization header"
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    if auth.type == "bearer":
+        if scheme.lower() != "bearer":
+            return f"Authorization is not a Bearer token (got scheme {scheme!r})"
+        return None if _same(credential, auth.token or "") else "wrong bearer token"
+    if scheme.lower() != "basic":
+        return f"Authorization is not Basic auth (got scheme {scheme!r})"
+    try:
+        decoded = base64.b64decode(credential, validate=True)
+    except (binascii.Error, ValueError):
+        return "Authorization Basic credentials are not valid base64"
+    expected = f"{auth.username}:{auth.password}".encode()
+    return None if hmac.compare_digest(decoded, expected) else "wrong username or password"
+
+
+# ---------------------------------------------------------------------------
+# what was received
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One request as the receiver saw it, and what it answered."""
+
+    at: str  # ISO-8601 UTC
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...]  # as received, in order
+    body: bytes
+    check: CheckResult
+    status: int
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lowered), None)
+
+    def json_body(self) -> tuple[bool, Any]:
+        """``(True, value)`` when the body is JSON, else ``(False, text)``."""
+        text = self.body.decode("utf-8", "replace")
+        try:
+            return True, json.loads(self.body) if self.body else None
+        except ValueError:
+            return False, text
+
+    def to_record(self, hidden_headers: frozenset[str] = _CREDENTIAL_HEADERS) -> dict[str, Any]:
+        """The JSON line ``--save`` writes; credential headers are shown as ``***``."""
+        _, body = self.json_body()
+        return {
+            "at": self.at,
+            "method": self.method,
+            "path": self.path,
+            "headers": {name: MASK if name.lower() in hidden_headers else value
+                        for name, value in self.headers},
+            "body": body,
+            "auth_ok": self.check.auth_ok,
+            "signature_ok": self.check.signature_ok,
+            "reason": self.check.reason,
+            "status": self.status,
+        }
+
+
+class _SaveFile:
+    """``--save``: one JSON line per request, one ``write`` per line, under a lock."""
+
+    def __init__(self, path: Path, hidden_headers: frozenset[str]) -> None:
+        self.path = path
+        self.hidden = hidden_headers
+        self._lock = threading.Lock()
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StorageError(f"cannot open {path} for --save: {exc.strerror}") from None
+
+    def append(self, request: ReceivedRequest) -> None:
+        line = json.dumps(request.to_record(self.hidden), ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            os.write(self._fd, (line + "\n").encode())
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+# ---------------------------------------------------------------------------
+# the server
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    """How the receiver listens and answers."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    status: int = 204
+    delay: float = 0.0
+    check: Check = field(default_factory=Check)
+    save: Path | None = None
+
+
+OnRequest = Callable[[ReceivedRequest], None]
+
+
+class RunningReceiver:
+    """A receiver serving in a background thread: ``.port``, ``.url``, ``.stop()``."""
+
+    def __init__(self, server: ThreadingHTTPServer, thread: threading.Thread,
+                 save: _SaveFile | None) -> None:
+        self._server = server
+        self._thread = thread
+        self._save = save
+        self.host = server.server_address[0]
+        self.port: int = server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving and close the socket and the --save file; idempotent."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        if self._save is not None:
+            self._save.close()
+            self._save = None
+
+
+def start_receiver(config: ReceiverConfig, on_request: OnRequest | None = None) -> RunningReceiver:
+    """Bind and start serving; raise ``UsageError`` when the address cannot be bound.
+
+    ``on_request`` is called once per request, never by two threads at once,
+    so a printer need not be thread-safe.
+    """
+    if not 200 <= config.status <= 599:
+        raise UsageError(f"--status {config.status}: use an HTTP status from 200 to 599")
+    if config.delay < 0:
+        raise UsageError(f"--delay {config.delay}: must not be negative")
+    hidden = _CREDENTIAL_HEADERS | {config.check.credential_header() or "authorization"}
+    save = _SaveFile(config.save, frozenset(hidden)) if config.save is not None else None
+    try:
+        server = _Server((config.host, config.port), _handler_class(config, save, on_request))
+    except (OSError, OverflowError) as exc:
+        if save is not None:
+            save.close()
+        detail = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"cannot listen on {config.host}:{config.port}: {detail}") from None
+    # A short poll interval makes stop() quick (shutdown waits for the next poll).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="moxiehook-receiver", daemon=True)
+    thread.start()
+    return RunningReceiver(server, thread, save)
+
+
+class _Server(ThreadingHTTPServer):
+    # Daemon threads: a client holding a keep-alive connection open must not
+    # keep the process alive after Ctrl-C. (SO_REUSEADDR, set by the stdlib,
+    # still refuses a port another socket listens on: the error we report.)
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up mid-request is routine for a receiver, not a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+def _handler_class(config: ReceiverConfig, save: _SaveFile | None,
+                   on_request: OnRequest | None) -> type[BaseHTTPRequestHandler]:
+    callback_lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
+
+        def _serve(self) -> None:
+            body = self._read_body()
+            if body is None:
+                return
+            result = check_request(config.check, self.headers, body)
+            status = config.status if result.ok else UNAUTHORIZED
+            request = ReceivedRequest(
+                at=utc_now_iso(), method=self.command, path=self.path,
+                headers=tuple(self.headers.items()), body=body, check=result, status=status,
+            )
+            if save is not None:
+                save.append(request)
+            if on_request is not None:
+                with callback_lock:
+                    on_request(request)
+            if config.delay:
+                time.sleep(config.delay)
+            answer = f"unauthorized: {result.reason}\n".encode() if not result.ok else b""
+            self._answer(status, answer)
+
+        do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = do_HEAD = _serve  # noqa: N815
+
+        def _read_body(self) -> bytes | None:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return self._read_chunked()
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                self._answer(HTTPStatus.BAD_REQUEST, b"bad Content-Length\n", close=True)
+                return None
+            if length > MAX_BODY_BYTES:
+                self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"body too large\n", close=True)
+                return None
+            return self.rfile.read(length) if length > 0 else b""
+
+        def _read_chunked(self) -> bytes | None:
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                try:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    self._answer(HTTPStatus.BAD_REQUEST, b"bad chunked body\n", close=True)
+                    return None
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY_BYTES:
+                    self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"body too large\n", close=True)
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+
+        def _answer(self, status: int, body: bytes, close: bool = False) -> None:
+            self.send_response(status)
+            if status not in (204, 304):  # these carry no body, not even a length
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if status not in (204, 304) and self.command != "HEAD":
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the CLI prints each request its own way
+
+    return Handler
