@@ -66,6 +66,7 @@ def verify(key: bytes, headers: Mapping[str, str], body: bytes, now: float | Non
     # A receiver may get several space-separated signatures (key rotation).
     for candidate in signatures.split():
         version, _, value = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(value, expected):
+        # Bytes, not str: compare_digest raises TypeError on a non-ASCII str.
+        if version == "v1" and hmac.compare_digest(value.encode(), expected.encode()):
             return
     raise SignatureMismatch("no webhook-signature matches (wrong secret or modified body)")

@@ -385,11 +385,44 @@ def test_signature_check_compares_in_constant_time() -> None:
     assert "hmac.compare_digest" in _calls(functions["verify"])
 
 
-@pytest.mark.xfail(strict=True, reason="signing.verify: hmac.compare_digest on str raises TypeError "
-                   "for a non-ASCII webhook-signature header; compare bytes instead (routed to the lead)")
 def test_a_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
+    """Regression: compare_digest on a non-ASCII str raised TypeError (a 500 from listen)."""
     from moxiehook.signing import SignatureMismatch, verify
 
     headers = {"webhook-id": "msg", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,\xe9t\xe9"}
     with pytest.raises(SignatureMismatch):
         verify(SIGNING_RAW, headers, b"{}")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"webhook-signature": "v1,\xe9t\xe9"},
+        {"authorization": "Bearer \xe9\xe9"},
+        {"authorization": "Basic \xff\xfe"},
+    ],
+    ids=["signature", "bearer", "basic"],
+)
+def test_listen_answers_401_to_non_ascii_credentials(headers: dict[str, str]) -> None:
+    """Raw latin-1 bytes in a credential header: a 401 with a reason, never a 500."""
+    from moxiehook.receiver import ReceiverConfig, build_check, start_receiver
+
+    auth = Auth(type="basic", username="u", password=PASSWORD) if "Basic" in str(headers) else \
+        Auth(type="bearer", token=TOKEN)
+    check = build_check(auth if "authorization" in headers else None,
+                        SIGNING_SECRET if "webhook-signature" in headers else None)
+    running = start_receiver(ReceiverConfig(port=0, check=check))
+    try:
+        stamp = str(int(time.time()))
+        lines = [f"POST /h HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 2", "Connection: close",
+                 "webhook-id: msg_1", f"webhook-timestamp: {stamp}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        raw = ("\r\n".join(lines) + "\r\n\r\n{}").encode("latin-1")
+        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as conn:
+            conn.sendall(raw)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 401") or answer.startswith(b"HTTP/1.0 401"), answer[:200]
+    finally:
+        running.stop()
