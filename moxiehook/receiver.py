@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from moxiehook.config import Auth, Endpoint, check_auth
+from moxiehook.config import Auth, Endpoint, check_auth, check_signing_secret
 from moxiehook.endpoints import utc_now_iso
 from moxiehook.errors import StorageError, UsageError
 from moxiehook.secrets import MASK, expand
@@ -100,13 +100,9 @@ def build_check(auth: Auth | None = None, signing_secret: str | None = None,
                                       for key, value in auth.values().items()})
     key = None
     if signing_secret:
-        secret = expand(signing_secret, "signing_secret", environ)
-        try:
-            key = secret_bytes(secret)
-        except (binascii.Error, ValueError):
-            raise UsageError("the signing secret must be 'whsec_' followed by base64") from None
-        if not key:
-            raise UsageError("the signing secret is empty")
+        # Checked after expansion: the value must be a real secret by now.
+        secret = check_signing_secret(expand(signing_secret, "signing_secret", environ), "signing secret")
+        key = secret_bytes(secret)
     return Check(auth=expanded, signing_key=key)
 
 
