@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 
-from moxiehook.deliverylog import iter_records
 
 FIRE_PROCESSES = 8
 FIRE_COUNT = 250

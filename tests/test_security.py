@@ -18,13 +18,15 @@ import base64
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
-import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -426,3 +428,212 @@ def test_listen_answers_401_to_non_ascii_credentials(headers: dict[str, str]) ->
         assert answer.startswith(b"HTTP/1.1 401") or answer.startswith(b"HTTP/1.0 401"), answer[:200]
     finally:
         running.stop()
+
+
+# ---------------------------------------------------------------------------
+# leaks in sending, the log, logs, replay and test
+
+ENDPOINT_NAMES = ("basic", "bearer", "custom", "signed", "refs")
+
+
+@pytest.fixture
+def secret_hooks(config_path: Path, receiver, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from moxiehook.store import render_config, write_atomic
+
+    config = secret_config({name: receiver.url(f"/{name}") for name in ENDPOINT_NAMES})
+    config.settings.max_attempts = 2
+    write_atomic(config_path, render_config(config), secret=True)
+    for name, value in SECRET_ENV.items():
+        monkeypatch.setenv(name, value)
+    return config_path
+
+
+def test_no_secret_in_any_output_of_a_full_session(cli, secret_hooks: Path, receiver,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fire, fail, disable, skip, log, show, replay, test: search everything printed or written."""
+    from conftest import Answer
+
+    outputs: list[str] = []
+
+    def run(*args: str, codes: tuple[int, ...] = (0, 1)) -> str:
+        result = cli(*args)
+        assert result.exit_code in codes, (args, result.exit_code, result.stderr)
+        assert "Traceback" not in result.stderr
+        outputs.append(f"$ {' '.join(args)}\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    run("fire", "ClientCreate", "--dry-run")
+    run("fire", "ClientCreate", "--dry-run", "--json")
+    run("fire", "ClientCreate")
+    run("fire", "ClientCreate", "--json", "--count", "2")
+    receiver.answer("/bearer", Answer(status=401, body="bad token"))  # → disabled, with a reason
+    receiver.answer("/custom", Answer(status=503, body="busy"))  # → retried, failed
+    run("fire", "ClientCreate", "--json")
+    run("fire", "ClientCreate")  # bearer is now skipped
+    run("endpoint", "status", "bearer")
+    run("endpoint", "list", "--json")
+    run("logs")
+    run("logs", "--json", "--tail", "0")
+    ids = [r["id"] for r in json.loads(run("logs", "--json", "--tail", "0")) if r.get("kind") == "delivery"]
+    assert len(ids) >= 15
+    for delivery_id in ids[:: max(1, len(ids) // 8)]:
+        run("logs", "show", delivery_id)
+        run("logs", "show", delivery_id, "--json")
+    receiver.answer("/custom", Answer(status=200))
+    receiver.answer("/bearer", Answer(status=200))
+    run("replay", "--failed", "--dry-run")
+    run("replay", "--failed", "--json")
+    run("test", "signed", "--json")
+    run("test", "bearer", "--enable")
+    assert load_config(secret_hooks).endpoints["bearer"].enabled
+    run("replay", "--skipped", "--json")
+    # Errors: a missing variable, an unknown event, an unknown delivery id.
+    monkeypatch.delenv("LEAK_TOKEN")
+    run("fire", "ClientCreate", codes=(2,))
+    run("logs", "show", "dlv_nope", codes=(2,))
+    run("fire", "NoSuchEvent", codes=(2,))
+
+    log_text = (secret_hooks.parent / "log.jsonl").read_text()
+    everything = "\n".join(outputs) + log_text
+    assert leaks(everything) == []
+
+    # The control: the secrets did travel to the receiver, so the search can find them.
+    sent = "\n".join(json.dumps(r.headers) for r in receiver.requests)
+    for secret in (TOKEN, CUSTOM_VALUE, ENV_TOKEN, ENV_HEADER, *ENCODED):
+        assert secret in sent, secret
+    assert len(outputs) >= 30
+    assert "webhook-signature" in sent  # signed: the signature is logged, the key never
+    assert '"Authorization":"***"' in log_text.replace(" ", "")
+
+
+@pytest.mark.xfail(strict=True, reason="delivery.py: a receiver that echoes the request (httpbin-style) puts "
+                   "the credential into the logged response body and headers; the log should redact known "
+                   "secret values there too (routed to the engine owner)")
+def test_a_receiver_echoing_the_credentials_does_not_put_them_in_the_log(
+    cli, secret_hooks: Path, receiver
+) -> None:
+    from conftest import Answer
+
+    receiver.answer("/bearer", Answer(status=200, body=json.dumps({"headers": {"Authorization": f"Bearer {TOKEN}"}}),
+                                      headers={"X-Echo-Auth": f"Bearer {TOKEN}"}))
+    assert cli("fire", "ClientCreate", "--endpoint", "bearer").exit_code == 0
+    assert leaks((secret_hooks.parent / "log.jsonl").read_text()) == []
+
+
+@pytest.mark.xfail(strict=True, reason="fire does not show advice.endpoint_warnings' plain-http credentials "
+                   "warning (only map add and config validate do) (routed to the fire owner)")
+def test_fire_warns_when_credentials_would_travel_over_plain_http(cli, config_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T", "x")
+    ops.add_endpoint(config_path, Endpoint(name="crm", auth=Auth(type="bearer", token="${T}"),
+                                           mappings=[Mapping("ClientCreate", "http://crm.example.com/hook")]))
+    result = cli("fire", "ClientCreate", "--dry-run")  # a dry run: nothing leaves this machine
+    assert result.exit_code == 0
+    assert "sends credentials over plain http://" in result.stderr
+
+
+# ---------------------------------------------------------------------------
+# TLS against a real HTTPS server on 127.0.0.1 with a self-signed certificate
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl binary."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl binary is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def https_server(self_signed: tuple[Path, Path]) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    received: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _tls_config(config_path: Path, url: str, settings_verify: str = "", endpoint_verify: str = "") -> None:
+    config_path.write_text(
+        f'version = 1\n[settings]\nlog_file = "log.jsonl"\nmax_attempts = 1\ntimeout = 5.0\n{settings_verify}\n'
+        f'[endpoints.tls]\nauth = {{ type = "bearer", token = "{TOKEN}" }}\n{endpoint_verify}\n'
+        f'[[endpoints.tls.mappings]]\nevent = "ClientCreate"\nurl = "{url}"\n'
+    )
+
+
+def test_tls_is_verified_by_default_and_nothing_is_sent_to_an_untrusted_server(
+    cli, config_path: Path, https_server: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, received = https_server
+    _tls_config(config_path, url)
+    result = cli("fire", "ClientCreate", "--json")
+    assert result.exit_code == 1, result.stderr
+    [record] = [json.loads(line) for line in (config_path.parent / "log.jsonl").read_text().splitlines()]
+    assert record["outcome"] == "failed"
+    assert "certificate" in record["error"].lower(), record["error"]
+    assert received == []  # the token never reached the impostor
+    assert load_config(config_path).endpoints["tls"].enabled  # a TLS failure does not disable
+
+
+def test_a_ca_bundle_makes_the_self_signed_server_trusted(
+    cli, config_path: Path, https_server: tuple[str, list[dict[str, str]]], self_signed: tuple[Path, Path]
+) -> None:
+    url, received = https_server
+    shutil.copy(self_signed[0], config_path.parent / "ca.pem")
+    _tls_config(config_path, url, settings_verify='verify_tls = "ca.pem"')  # relative to the config
+    result = cli("fire", "ClientCreate")
+    assert result.exit_code == 0, result.stderr
+    assert "verify_tls = false" not in result.stderr
+    assert len(received) == 1 and received[0]["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_verify_tls_false_on_one_endpoint_sends_and_warns(
+    cli, config_path: Path, https_server: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, received = https_server
+    _tls_config(config_path, url, endpoint_verify="verify_tls = false")
+    result = cli("fire", "ClientCreate")
+    assert result.exit_code == 0, result.stderr
+    assert "endpoint 'tls' has verify_tls = false: TLS certificates are not checked" in result.stderr
+    assert len(received) == 1
+    assert leaks(result.stdout + result.stderr) == []
+
+
+def test_a_missing_ca_bundle_is_a_config_error_and_nothing_is_sent(
+    cli, config_path: Path, https_server: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, received = https_server
+    _tls_config(config_path, url, endpoint_verify='verify_tls = "nope/ca.pem"')
+    result = cli("fire", "ClientCreate")
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: ") and "nope/ca.pem" in result.stderr
+    assert received == []
