@@ -15,6 +15,7 @@ import enum
 import json
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 
 from moxiehook import __version__, ids, signing
@@ -188,7 +190,57 @@ def make_client(verify: bool | str, concurrency: int) -> httpx.Client:
     """One keep-alive client for a run, its pool sized to the deliveries in flight."""
     tls: bool | ssl.SSLContext = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.Client(verify=tls, limits=limits, follow_redirects=False, trust_env=False)
+    transport = httpx.HTTPTransport(verify=tls, limits=limits, trust_env=False)
+    # httpx's timeout bounds each socket operation, not the attempt: a server
+    # dribbling a byte at a time would keep an attempt alive for ever. Streams
+    # from this backend also honour the attempt's deadline (httpx 0.28 has no
+    # public hook for a network backend, hence the private attribute).
+    transport._pool._network_backend = _DeadlineBackend()  # noqa: SLF001
+    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+
+
+_attempt_deadline = threading.local()  # .at: time.monotonic() by which the attempt must end
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    """The socket timeout to use: the smaller of httpx's and what is left of the attempt."""
+    deadline: float | None = getattr(_attempt_deadline, "at", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the attempt's time is up")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        stream = super().connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout), local_address,
+                                     socket_options)
+        return _DeadlineStream(stream)
 
 
 def encode_body(body: Any) -> bytes:
@@ -281,16 +333,20 @@ def _attempt(client: httpx.Client, endpoint: PreparedEndpoint, delivery: Deliver
     """One POST; never raises for a network problem (it becomes an error text)."""
     request = client.build_request(METHOD, delivery.url, content=delivery.body_bytes,
                                    headers=headers, timeout=endpoint.timeout)
+    _attempt_deadline.at = time.monotonic() + endpoint.timeout
     try:
-        response = client.send(request, stream=True)
-    except httpx.TimeoutException:
-        return _Answer(None, f"timeout: no answer within {endpoint.timeout:g} s", None)
-    except httpx.HTTPError as exc:
-        return _Answer(None, f"connection error: {_describe(exc)}", None)
-    try:
-        body = _read_limited(response)
+        try:
+            response = client.send(request, stream=True)
+        except httpx.TimeoutException:
+            return _Answer(None, f"timeout: no answer within {endpoint.timeout:g} s", None)
+        except httpx.HTTPError as exc:
+            return _Answer(None, f"connection error: {_describe(exc)}", None)
+        try:
+            body = _read_limited(response)
+        finally:
+            response.close()
     finally:
-        response.close()
+        _attempt_deadline.at = None
     status = response.status_code
     logged = {"status": status, "headers": dict(response.headers), "body": body}
     error = None if 200 <= status <= 299 else f"HTTP {status_text(status)}"

@@ -247,3 +247,41 @@ def test_encode_record_matches_the_log_module() -> None:
     line = delivery.encode_record(record, delivery.encode_body(body))
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == json.loads(deliverylog.encode(record))
+
+
+def test_an_attempt_ends_at_its_timeout_even_if_bytes_keep_dribbling() -> None:
+    """httpx bounds each read; the engine also bounds the whole attempt."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def dribble() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            for _ in range(40):  # 40 bytes over 4 s at most
+                if stop.wait(0.1):
+                    return
+                try:
+                    conn.sendall(b"a")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=dribble, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    prepared = delivery.prepare_endpoint(_endpoint(timeout=0.5), Settings(), None)
+    try:
+        with delivery.make_client(True, 1) as client:
+            record, verdict = delivery.send(client, prepared, Delivery("ClientCreate", url, {}, b"{}", "evt_1"),
+                                            Settings(max_attempts=1))
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+    assert verdict is Verdict.DELIVERED  # the status came in time; the body was cut short
+    assert record.response is not None and len(record.response["body"]) < 40
