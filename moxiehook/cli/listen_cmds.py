@@ -70,17 +70,18 @@ def listen(
     check = _check_from_options(ctx, endpoint, signing_secret, auth, username, password, token,
                                 header_name, header_value)
     config = ReceiverConfig(host=host, port=port, status=status, delay=delay, check=check, save=save)
-    running = start_receiver(config, on_request=print_request)
-    info(f"listening on {running.url} (answers {status}) — Ctrl-C to stop")
-    if check.active:
-        info(f"checking {check.describe()}: a mismatch is answered 401")
-    try:
-        with _stop_on_signals():
+    # Handlers first: a script may stop us as soon as it reads the startup line.
+    with _stop_on_signals():
+        running = start_receiver(config, on_request=print_request)
+        try:
+            info(f"listening on {running.url} (answers {status}) — Ctrl-C to stop")
+            if check.active:
+                info(f"checking {check.describe()}: a mismatch is answered 401")
             threading.Event().wait()  # the server runs in its own thread until Ctrl-C
-    except KeyboardInterrupt:
-        pass
-    finally:
-        running.stop()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            running.stop()
     info("stopped")
 
 
