@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "listen": ("moxiehook.cli.listen_cmds", "listen_app"),
     "logs": ("moxiehook.cli.logs_cmds", "app"),
     "replay": ("moxiehook.cli.replay_cmds", "replay_app"),
+    "demo": ("moxiehook.cli.demo_cmds", "demo_app"),
 }
 
 
