@@ -24,7 +24,14 @@ from moxiehook.cli.options import (
 from moxiehook.cli.render import info, stdout_console
 from moxiehook.cli.state import state
 from moxiehook.errors import UsageError
-from moxiehook.receiver import Check, ReceivedRequest, ReceiverConfig, build_check, check_for_endpoint
+from moxiehook.receiver import (
+    Check,
+    ReceivedRequest,
+    ReceiverConfig,
+    build_check,
+    check_for_endpoint,
+    start_receiver,
+)
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -65,8 +72,6 @@ def listen(
     ] = None,
 ) -> None:
     """Receive webhooks locally and print each one; answer --status (401 when a check fails)."""
-    from moxiehook.receiver import start_receiver
-
     check = _check_from_options(ctx, endpoint, signing_secret, auth, username, password, token,
                                 header_name, header_value)
     config = ReceiverConfig(host=host, port=port, status=status, delay=delay, check=check, save=save)
