@@ -45,9 +45,18 @@ def read_data(source: str, stdin: IO[bytes] | None = None) -> Any:
     except UnicodeDecodeError:
         raise DataError(f"--data: {where} is not UTF-8 text") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise DataError(f"--data: {where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except ValueError as exc:  # NaN / Infinity, refused by _not_json
+        raise DataError(f"--data: {where} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DataError(f"--data: {where} is nested too deeply") from None
+
+
+def _not_json(token: str) -> Any:
+    """``json`` accepts NaN and Infinity, which are not JSON: a receiver would reject the body."""
+    raise ValueError(f"{token} is not a JSON value")
 
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:
@@ -63,8 +72,8 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     if any(not part for part in path):
         raise UsageError(f"--set {text!r}: the key has an empty part")
     try:
-        value = json.loads(raw)
-    except ValueError:
+        value = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, RecursionError):  # not JSON (NaN, Infinity included): the text itself
         value = raw
     return path, value
 
