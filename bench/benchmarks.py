@@ -95,7 +95,9 @@ def curl(session: Session) -> Figure:
     fire = session.fire(receiver, config, sizes.curl_fire_events)
     fire_rate = sizes.curl_fire_events / fire.seconds
     return Figure("curl", f"{fire_rate:,.0f} ev/s ({sizes.curl_fire_events:,} events)", comparison,
-                  fire_rate / loop_rate, target)
+                  fire_rate / loop_rate, target,
+                  [f"CPU per event: moxiehook {fire.cpu_seconds / sizes.curl_fire_events * 1e3:.2f} ms; "
+                   f"curl loop {loop.cpu_seconds / sizes.curl_loop_events * 1e3:.2f} ms"])
 
 
 def overhead(session: Session) -> Figure:
@@ -110,25 +112,26 @@ def overhead(session: Session) -> Figure:
     if why := _missing(session, "fire"):
         return _unmeasured("overhead", why, _rate(count, bare().seconds) + " (bare httpx)", target)
     config = session.config_for("overhead", receiver.url())
-    fire_s, bare_s = processes.median_seconds_interleaved(
+    fire, bare_loop = processes.median_interleaved(
         [lambda: session.fire(receiver, config, count, "--concurrency", "1"), bare],
         sizes.overhead_repeats)
-    notes = [f"median of {sizes.overhead_repeats} runs each"] if sizes.overhead_repeats > 1 else []
-    return Figure("overhead", _rate(count, fire_s), _rate(count, bare_s) + " (bare httpx)",
-                  bare_s / fire_s, target, notes)
+    return Figure("overhead", _rate(count, fire.seconds), _rate(count, bare_loop.seconds) + " (bare httpx)",
+                  bare_loop.seconds / fire.seconds, target,
+                  [f"median of {sizes.overhead_repeats} run(s) each; CPU time {fire.cpu_seconds:.2f} s vs "
+                   f"{bare_loop.cpu_seconds:.2f} s (CPU ratio {bare_loop.cpu_seconds / fire.cpu_seconds:.2f}×)"])
 
 
 def startup(session: Session) -> Figure:
     """moxiehook endpoint list vs python -c 'import typer', median wall time."""
     config = session.config_for("startup", "http://127.0.0.1:9/hooks/clients")
     runs = session.sizes.startup_runs
-    moxie_s, typer_s = processes.median_seconds_interleaved(
+    moxie, typer = processes.median_interleaved(
         [lambda: session.moxiehook(config, "endpoint", "list"),
          lambda: processes.run(peers.import_typer(), env=session.env)],
         runs)
-    return Figure("startup", f"{moxie_s * 1000:.0f} ms", f"{typer_s * 1000:.0f} ms (import typer)",
-                  moxie_s / typer_s, Target(1.3, at_least=False),
-                  [f"median of {runs} runs each; .pyc compiled, PYTHONDONTWRITEBYTECODE unset"])
+    return Figure("startup", f"{moxie.seconds * 1000:.0f} ms", f"{typer.seconds * 1000:.0f} ms (import typer)",
+                  moxie.seconds / typer.seconds, Target(1.3, at_least=False),
+                  [f"median of {runs} run(s) each; .pyc compiled, PYTHONDONTWRITEBYTECODE unset"])
 
 
 def memory(session: Session) -> Figure:
@@ -159,13 +162,13 @@ def tail(session: Session) -> Figure:
     if why := _missing(session, "logs"):
         return _unmeasured("tail", why, "—", target)
     large, small = session.log(sizes.log_large), session.log(sizes.log_small)
-    large_s, small_s = processes.median_seconds_interleaved(
+    on_large, on_small = processes.median_interleaved(
         [lambda: session.moxiehook(large.config, "logs", "--tail", "20"),
          lambda: session.moxiehook(small.config, "logs", "--tail", "20")],
         sizes.tail_runs)
-    return Figure("tail", f"{large_s * 1000:.0f} ms ({sizes.log_large:,} records)",
-                  f"{small_s * 1000:.0f} ms ({sizes.log_small:,} records)",
-                  large_s / small_s, target, [f"median of {sizes.tail_runs} runs each"])
+    return Figure("tail", f"{on_large.seconds * 1000:.0f} ms ({sizes.log_large:,} records)",
+                  f"{on_small.seconds * 1000:.0f} ms ({sizes.log_small:,} records)",
+                  on_large.seconds / on_small.seconds, target, [f"median of {sizes.tail_runs} run(s) each"])
 
 
 def scan(session: Session) -> Figure:

@@ -23,6 +23,7 @@ DEFAULT_TIMEOUT_S = 900.0
 class Run:
     argv: tuple[str, ...]
     seconds: float  # wall clock, from spawn to exit
+    cpu_seconds: float  # user + system CPU time of this child
     max_rss_kib: int  # this child's peak resident set (ru_maxrss, KiB on Linux)
     returncode: int
     stdout: bytes
@@ -57,7 +58,8 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path 
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, tell Popen
         stderr_file.seek(0)
         stderr = stderr_file.read().decode(errors="replace")
-    result = Run(tuple(argv), seconds, usage.ru_maxrss, process.returncode, stdout, stderr)
+    result = Run(tuple(argv), seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+                 process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise CommandFailed(f"{' '.join(argv)} exited {result.returncode}:\n{_tail(stderr)}")
     return result
@@ -87,14 +89,23 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def median_seconds_interleaved(commands: Sequence[Callable[[], Run]], repeats: int) -> list[float]:
-    """The median wall time of each command over ``repeats`` runs, taken in turns.
+@dataclass(frozen=True)
+class Timing:
+    """Medians over repeated runs of one command."""
+
+    seconds: float  # wall clock
+    cpu_seconds: float  # user + system: steadier than the wall clock on a busy machine
+
+
+def median_interleaved(commands: Sequence[Callable[[], Run]], repeats: int) -> list[Timing]:
+    """The median wall and CPU time of each command over ``repeats`` runs, taken in turns.
 
     Taking turns (A, B, A, B, …) spreads any slow moment of a shared machine
     over every command alike instead of penalising whichever ran then.
     """
-    times: list[list[float]] = [[] for _ in commands]
+    runs: list[list[Run]] = [[] for _ in commands]
     for _ in range(repeats):
         for index, command in enumerate(commands):
-            times[index].append(command().seconds)
-    return [statistics.median(samples) for samples in times]
+            runs[index].append(command())
+    return [Timing(statistics.median(r.seconds for r in samples), statistics.median(r.cpu_seconds for r in samples))
+            for samples in runs]

@@ -52,6 +52,12 @@ def figure_line(figure: Figure) -> str:
             f"{ratio} (target {figure.target}) {figure.verdict}{notes}")
 
 
+def notes(outcomes: dict[str, Figure | str]) -> list[str]:
+    """The notes of every figure (repeats, CPU times, sizes), one line each, under the table."""
+    return [f"{name}: {note}" for name, outcome in outcomes.items() if isinstance(outcome, Figure)
+            for note in outcome.notes]
+
+
 def table(outcomes: dict[str, Figure | str]) -> str:
     """The final table in plain aligned columns; a benchmark that failed shows why."""
     rows = [COLUMNS]

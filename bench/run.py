@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  {line}")
     outcomes: dict[str, Figure | str] = {}
     started = time.perf_counter()
+    load_at_start = report.load_average()
     try:
         with Session(QUICK if args.quick else FULL, say) as session:
             for name in names:
@@ -51,11 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.table(outcomes))
     print()
+    notes = report.notes(outcomes)
+    for line in notes:
+        print(line)
+    if notes:
+        print()
     for line in report.machine()[:2]:
         print(line)
     for line in checks:
         print(f"receiver check: {line}")
-    print(f"load average at the end: {report.load_average()}; run took {time.perf_counter() - started:.0f} s")
+    print(f"load average: {load_at_start} at the start, {report.load_average()} at the end; "
+          f"run took {time.perf_counter() - started:.0f} s")
     all_passed = all(isinstance(outcome, Figure) and outcome.verdict == "PASS" for outcome in outcomes.values())
     return 0 if all_passed else 1
 

@@ -48,7 +48,7 @@ class Sizes:
 
 
 FULL = Sizes(fanout_events=3000, curl_fire_events=2000, curl_loop_events=300, overhead_events=2000,
-             overhead_repeats=3, startup_runs=21, memory_small=2000, memory_large=100_000,
+             overhead_repeats=5, startup_runs=21, memory_small=2000, memory_large=100_000,
              log_small=1000, log_large=200_000, tail_runs=7, check_seconds=3.0)
 QUICK = Sizes(fanout_events=300, curl_fire_events=300, curl_loop_events=30, overhead_events=300,
               overhead_repeats=1, startup_runs=5, memory_small=500, memory_large=5000,
