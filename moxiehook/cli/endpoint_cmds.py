@@ -32,7 +32,7 @@ def endpoint() -> None:
     """Add, show, toggle and edit endpoints."""
 
 
-NameArg = Annotated[str, typer.Argument(help="The endpoint's name.", show_default=False)]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The endpoint's name.", show_default=False)]
 
 
 def _state_line(endpoint: Endpoint) -> str:
@@ -170,8 +170,8 @@ def auth(
 def set_header(
     ctx: typer.Context,
     name: NameArg,
-    key: Annotated[str, typer.Argument(help="Header name.", show_default=False)],
-    value: Annotated[str, typer.Argument(help="Header value (may hold '${VAR}').", show_default=False)],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Header name.", show_default=False)],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="Header value (may hold '${VAR}').", show_default=False)],
 ) -> None:
     """Set a custom header sent with every delivery to this endpoint."""
     ops.set_header(state(ctx).config_path, name, key, value)
@@ -182,7 +182,7 @@ def set_header(
 def unset_header(
     ctx: typer.Context,
     name: NameArg,
-    key: Annotated[str, typer.Argument(help="Header name.", show_default=False)],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Header name.", show_default=False)],
 ) -> None:
     """Remove a custom header."""
     ops.unset_header(state(ctx).config_path, name, key)

@@ -25,6 +25,6 @@ def events(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 @app.command("show")
-def show(event: Annotated[str, typer.Argument(help="Event type, e.g. ClientCreate.", show_default=False)]) -> None:
+def show(event: Annotated[str, typer.Argument(metavar="EVENT", help="Event type, e.g. ClientCreate.", show_default=False)]) -> None:
     """Print an event's sample payload as pretty JSON."""
     print_json(catalog.sample_payload(event))

@@ -21,8 +21,8 @@ def map_() -> None:
     """Map events to URLs on an endpoint."""
 
 
-EndpointArg = Annotated[str, typer.Argument(help="The endpoint's name.", show_default=False)]
-EventArg = Annotated[str, typer.Argument(help="Event type, e.g. ClientCreate.", show_default=False)]
+EndpointArg = Annotated[str, typer.Argument(metavar="ENDPOINT", help="The endpoint's name.", show_default=False)]
+EventArg = Annotated[str, typer.Argument(metavar="EVENT", help="Event type, e.g. ClientCreate.", show_default=False)]
 
 
 @app.command("add")
@@ -30,7 +30,7 @@ def add(
     ctx: typer.Context,
     endpoint: EndpointArg,
     event: EventArg,
-    url: Annotated[str, typer.Argument(help="http:// or https:// URL.", show_default=False)],
+    url: Annotated[str, typer.Argument(metavar="URL", help="http:// or https:// URL.", show_default=False)],
 ) -> None:
     """Send EVENT to URL on ENDPOINT (an event may map to several URLs)."""
     from moxiehook.advice import endpoint_warnings
@@ -51,7 +51,7 @@ def remove(
     ctx: typer.Context,
     endpoint: EndpointArg,
     event: EventArg,
-    url: Annotated[Optional[str], typer.Argument(help="Only this URL (default: all).", show_default=False)] = None,
+    url: Annotated[Optional[str], typer.Argument(metavar="[URL]", help="Only this URL (default: all).", show_default=False)] = None,
 ) -> None:
     """Remove EVENT's mapping to URL, or all of EVENT's mappings on ENDPOINT."""
     removed = ops.remove_mappings(state(ctx).config_path, endpoint, event, url)
