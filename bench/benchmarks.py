@@ -92,12 +92,19 @@ def curl(session: Session) -> Figure:
     if why := _missing(session, "fire"):
         return _unmeasured("curl", why, comparison, target)
     config = session.config_for("curl", receiver.url())
-    fire = session.fire(receiver, config, sizes.curl_fire_events)
-    fire_rate = sizes.curl_fire_events / fire.seconds
-    return Figure("curl", f"{fire_rate:,.0f} ev/s ({sizes.curl_fire_events:,} events)", comparison,
+    count = sizes.curl_fire_events
+    fire = session.fire(receiver, config, count)
+    fire_rate = count / fire.seconds
+    # For scale: what the HTTP library alone reaches, one connection, same bytes.
+    bare = processes.run(peers.bare_httpx(session.folder, receiver.url(), workload.request_body(),
+                                          workload.request_headers(), count), env=session.env)
+    bare_rate = count / bare.seconds
+    return Figure("curl", f"{fire_rate:,.0f} ev/s ({count:,} events)", comparison,
                   fire_rate / loop_rate, target,
-                  [f"CPU per event: moxiehook {fire.cpu_seconds / sizes.curl_fire_events * 1e3:.2f} ms; "
-                   f"curl loop {loop.cpu_seconds / sizes.curl_loop_events * 1e3:.2f} ms"])
+                  [f"CPU per event: moxiehook {fire.cpu_seconds / count * 1e3:.2f} ms; "
+                   f"curl loop {loop.cpu_seconds / sizes.curl_loop_events * 1e3:.2f} ms",
+                   f"for scale, a bare httpx keep-alive loop: {bare_rate:,.0f} ev/s = "
+                   f"{bare_rate / loop_rate:.1f}× the curl loop"])
 
 
 def overhead(session: Session) -> Figure:
