@@ -43,7 +43,10 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     match = _DURATION.match(text)
     if match:
         now = now or datetime.now(timezone.utc)
-        return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+        try:
+            return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+        except OverflowError:  # e.g. 99999999999d: before year 1
+            raise UsageError(f"invalid time {text!r}: that is further back than datetime can go") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

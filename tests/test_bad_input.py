@@ -10,14 +10,13 @@ for what they do send.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moxiehook import endpoints as ops
@@ -165,12 +164,12 @@ def test_nan_and_infinity_are_not_json(cli, hooked: Path, receiver, tmp_path: Pa
     assert json.loads(result.stdout)[0]["body"]["hourlyAmount"] == "NaN"
 
 
-@pytest.mark.xfail(strict=True, reason="logquery.py: --since 99999999999d overflows timedelta: "
-                   "OverflowError traceback instead of a usage error (routed to the log owner)")
+@pytest.mark.parametrize("since", ["99999999999d", "999999999d", "9" * 30 + "s"])
 @pytest.mark.parametrize("command", ["logs", "replay"])
-def test_an_absurd_since_duration_is_refused(cli, hooked: Path, receiver, command: str) -> None:
-    args = ("--since", "99999999999d") if command == "logs" else ("--failed", "--since", "99999999999d")
-    refused(cli, hooked, receiver, command, *args)
+def test_an_absurd_since_duration_is_refused(cli, hooked: Path, receiver, command: str, since: str) -> None:
+    """Regression: timedelta / datetime overflow was an OverflowError traceback."""
+    args = ("--since", since) if command == "logs" else ("--failed", "--since", since)
+    assert "--since" in refused(cli, hooked, receiver, command, *args)
 
 
 # ---------------------------------------------------------------------------
@@ -222,7 +221,6 @@ def _refuse(token: str) -> None:
 @BAD_INPUT
 @given(since=st.text(max_size=20))
 def test_any_since_text_is_accepted_or_one_error_line(cli, hooked: Path, receiver, since: str) -> None:
-    assume(not re.search(r"\d{8,}", since))  # overflowing durations: test_an_absurd_since_duration_is_refused
     result = cli("logs", "--since", since, "--json") if not since.startswith("-") else None
     if result is None or result.exit_code == 0:
         return
