@@ -75,7 +75,7 @@ def fanout(session: Session) -> Figure:
     run = session.fire(receiver, config, count, "--concurrency", str(FANOUT_CONCURRENCY))
     rate = count / run.seconds
     return Figure("fanout", f"{rate:,.0f} ev/s ({count:,} in {run.seconds:.2f} s)", comparison,
-                  rate / ceiling, target)
+                  rate / ceiling, target, [f"CPU time {run.cpu_seconds:.2f} s ({run.cpu_seconds / count * 1e3:.2f} ms an event)"])
 
 
 def curl(session: Session) -> Figure:

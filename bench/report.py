@@ -27,6 +27,29 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far, per state (/proc/stat); empty where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return []
+
+
+def busy_and_stolen(before: list[int], after: list[int]) -> str:
+    """How busy the machine was between two ``cpu_ticks()``, and how much the hypervisor took.
+
+    On a virtual machine, "steal" is time a core was ready to run but the host gave the
+    CPU to someone else: the main source of noise that the load average does not show.
+    """
+    if len(before) < 8 or len(after) < 8:
+        return "unknown"
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta[:8]) or 1  # user nice system idle iowait irq softirq steal
+    idle = delta[3] + delta[4]
+    return f"{(total - idle) / total:.0%} busy, {delta[7] / total:.0%} stolen by the hypervisor"
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

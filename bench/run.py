@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: dict[str, Figure | str] = {}
     started = time.perf_counter()
     load_at_start = report.load_average()
+    ticks_at_start = report.cpu_ticks()
     try:
         with Session(QUICK if args.quick else FULL, say) as session:
             for name in names:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     figure = BENCHMARKS[name].run(session)
                 except processes.CommandFailed as exc:
-                    outcomes[name] = "failed: see the log above"
+                    outcomes[name] = "failed: see the error above, on stderr"
                     say(f"  error: {exc}")
                     continue
                 outcomes[name] = figure
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"receiver check: {line}")
     print(f"load average: {load_at_start} at the start, {report.load_average()} at the end; "
           f"run took {time.perf_counter() - started:.0f} s")
+    print(f"CPU during the run (all cores): {report.busy_and_stolen(ticks_at_start, report.cpu_ticks())}")
     all_passed = all(isinstance(outcome, Figure) and outcome.verdict == "PASS" for outcome in outcomes.values())
     return 0 if all_passed else 1
 

@@ -87,15 +87,16 @@ class Session:
     def __init__(self, sizes: Sizes, say: Callable[[str], None]) -> None:
         self.sizes = sizes
         self.say = say
-        self._stack = contextlib.ExitStack()
-        self.folder = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="moxiehook-bench-")))
+        self.env = _child_env()
+        self.moxiehook_argv = _moxiehook_argv()
+        self._compile_package()
         self._receivers: dict[str, Receiver] = {}
         self.checks: list[ReceiverCheck] = []
         self._logs: dict[int, GeneratedLog] = {}
         self._commands: dict[str, bool] = {}
-        self.env = _child_env()
-        self.moxiehook_argv = _moxiehook_argv()
-        self._compile_package()
+        # Last, so that nothing above can fail after the folder exists and leave it behind.
+        self._stack = contextlib.ExitStack()
+        self.folder = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="moxiehook-bench-")))
 
     # -- moxiehook as a real process ------------------------------------------------------
 
