@@ -520,16 +520,19 @@ def test_a_receiver_echoing_the_credentials_does_not_put_them_in_the_log(
     assert leaks((secret_hooks.parent / "log.jsonl").read_text()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="fire does not show advice.endpoint_warnings' plain-http credentials "
-                   "warning (only map add and config validate do) (routed to the fire owner)")
 def test_fire_warns_when_credentials_would_travel_over_plain_http(cli, config_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T", "x")
     ops.add_endpoint(config_path, Endpoint(name="crm", auth=Auth(type="bearer", token="${T}"),
                                            mappings=[Mapping("ClientCreate", "http://crm.example.com/hook")]))
-    result = cli("fire", "ClientCreate", "--dry-run")  # a dry run: nothing leaves this machine
-    assert result.exit_code == 0
-    assert "sends credentials over plain http://" in result.stderr
+    ops.add_endpoint(config_path, Endpoint(name="local", auth=Auth(type="bearer", token="${T}"),
+                                           mappings=[Mapping("ClientCreate", "http://127.0.0.1:9/hook")]))
+    for extra in ((), ("--json",)):
+        result = cli("fire", "ClientCreate", "--dry-run", *extra)  # a dry run: nothing leaves this machine
+        assert result.exit_code == 0
+        assert result.stderr.count("sends credentials over plain http://") == 1, result.stderr
+        assert "endpoint 'crm' sends credentials over plain http:// to crm.example.com" in result.stderr
+    json.loads(result.stdout)  # the warning stays on stderr
 
 
 # ---------------------------------------------------------------------------

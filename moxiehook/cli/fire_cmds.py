@@ -12,9 +12,10 @@ import typer
 
 from moxiehook import catalog, payload
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import info
+from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, show_result
 from moxiehook.cli.state import state
+from moxiehook.config import check_event_name
 from moxiehook.endpoints import enable_endpoint, get_endpoint
 from moxiehook.errors import NothingSentError, UsageError
 
@@ -70,6 +71,7 @@ def fire(
     """Deliver EVENT to every mapping of it on enabled endpoints (or only --endpoint ones)."""
     _check_at_least_one(count, "--count")
     _check_at_least_one(concurrency, "--concurrency")
+    check_event_name(event)  # it travels in X-Event-Type: no CR/LF/NUL, even with --data
     assignments = set_ or []
     for text in assignments:
         payload.parse_assignment(text)  # a malformed --set is a usage error before anything is read
@@ -83,6 +85,7 @@ def fire(
     if not plan:
         where = f" on endpoint(s) {', '.join(endpoint)}" if endpoint else ""
         raise NothingSentError(f"no mapping for {event}{where} (see: moxiehook map list)")
+    _warn_plain_http(e for e, _ in plan)
     copies = payload.copies(body, count)
     if dry_run:
         live = [(e, m) for e, m in plan if e.enabled]
@@ -98,6 +101,16 @@ def fire(
         summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies), options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
+
+
+def _warn_plain_http(endpoints: Any) -> None:
+    """The advice warning for credentials about to travel over plain http:// (once per endpoint)."""
+    from moxiehook.advice import endpoint_warnings
+
+    for endpoint in {e.name: e for e in endpoints}.values():
+        for message in endpoint_warnings(endpoint):
+            if "plain http://" in message:
+                warn(message)
 
 
 @test_app.command("test")
