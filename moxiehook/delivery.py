@@ -113,6 +113,9 @@ class PreparedEndpoint:
     signing_key: bytes | None
     timeout: float
     verify: bool | str  # True, False, or the absolute path of a CA bundle
+    # Expanded secret values: a receiver echoing the request (httpbin-style)
+    # must not carry them into the logged response.
+    secrets: tuple[str, ...] = ()
 
     def wire_headers(self, event: str) -> dict[str, str]:
         return {**self.headers, "X-Event-Type": event}
@@ -141,16 +144,48 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
     for name, value in endpoint.headers.items():
         headers[name] = expand(value, f"{where}.headers.{name}")
     key = None
+    secrets: list[str] = []
     if endpoint.signing_secret:
-        key = signing.secret_bytes(expand(endpoint.signing_secret, f"{where}.signing_secret"))
+        secret = expand(endpoint.signing_secret, f"{where}.signing_secret")
+        key = signing.secret_bytes(secret)
+        secrets.append(secret)
+    logged = redacted_headers(endpoint, settings)
+    for name, value in headers.items():
+        if logged.get(name) == MASK:
+            # The whole value, and its parts: "Bearer <token>" may be echoed as the token alone.
+            secrets += [value, *value.split()]
+    if auth.type == "basic":
+        secrets.append(expand(auth.password or "", f"{where}.auth.password"))
     return PreparedEndpoint(
         name=endpoint.name,
         headers=headers,
-        logged_headers=redacted_headers(endpoint, settings),
+        logged_headers=logged,
         signing_key=key,
         timeout=endpoint.timeout if endpoint.timeout is not None else settings.timeout,
         verify=_verify_setting(endpoint, settings, config_path),
+        # Longest first, so a whole value is masked before a part of it; tiny
+        # values are left alone (masking "ab" everywhere would garble the body).
+        secrets=tuple(sorted({v for v in secrets if len(v) >= MIN_REDACTED}, key=len, reverse=True)),
     )
+
+
+MIN_REDACTED = 4  # shortest secret value masked in logged responses
+
+
+def redact_text(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _redacted_response(response: dict[str, Any] | None, secrets: tuple[str, ...]) -> dict[str, Any] | None:
+    if response is None or not secrets:
+        return response
+    return {
+        **response,
+        "headers": {name: redact_text(value, secrets) for name, value in response["headers"].items()},
+        "body": redact_text(response["body"], secrets),
+    }
 
 
 def _base_headers(settings: Settings) -> dict[str, str]:
@@ -319,11 +354,11 @@ def send(
         at=started_at,
         outcome="delivered" if delivered else "failed",
         status=answer.status,
-        error=error,
+        error=redact_text(error, endpoint.secrets) if error else error,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         attempts=attempts,
         request={"headers": {**endpoint.log_headers(delivery.event), **signature}, "body": delivery.body},
-        response=answer.response,
+        response=_redacted_response(answer.response, endpoint.secrets),
     )
     return record, verdict
 

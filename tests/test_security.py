@@ -506,18 +506,25 @@ def test_no_secret_in_any_output_of_a_full_session(cli, secret_hooks: Path, rece
     assert '"Authorization":"***"' in log_text.replace(" ", "")
 
 
-@pytest.mark.xfail(strict=True, reason="delivery.py: a receiver that echoes the request (httpbin-style) puts "
-                   "the credential into the logged response body and headers; the log should redact known "
-                   "secret values there too (routed to the engine owner)")
 def test_a_receiver_echoing_the_credentials_does_not_put_them_in_the_log(
     cli, secret_hooks: Path, receiver
 ) -> None:
+    """Regression: an httpbin-style echo put the credentials into the logged response."""
     from conftest import Answer
 
-    receiver.answer("/bearer", Answer(status=200, body=json.dumps({"headers": {"Authorization": f"Bearer {TOKEN}"}}),
-                                      headers={"X-Echo-Auth": f"Bearer {TOKEN}"}))
-    assert cli("fire", "ClientCreate", "--endpoint", "bearer").exit_code == 0
-    assert leaks((secret_hooks.parent / "log.jsonl").read_text()) == []
+    echoed = {"basic": f"Basic {ENCODED[0]} / {PASSWORD}", "bearer": f"Bearer {TOKEN} / {TOKEN}",
+              "custom": CUSTOM_VALUE, "signed": f"{ENV_TOKEN} {ENV_HEADER} {SIGNING_SECRET}",
+              "refs": f"{ENV_TOKEN} {ENV_HEADER}"}
+    for name, text in echoed.items():
+        receiver.answer(f"/{name}", Answer(status=200, body=json.dumps({"you sent": text}),
+                                           headers={"X-Echo": text}))
+    result = cli("fire", "ClientCreate", "--json")
+    assert result.exit_code == 0, result.stderr
+    log = (secret_hooks.parent / "log.jsonl").read_text()
+    assert leaks(log + result.stdout) == []
+    records = [json.loads(line) for line in log.splitlines()]
+    assert len(records) == 5
+    assert all("***" in r["response"]["body"] and "***" in r["response"]["headers"]["x-echo"] for r in records)
 
 
 def test_fire_warns_when_credentials_would_travel_over_plain_http(cli, config_path: Path,
