@@ -117,8 +117,19 @@ def update_config(path: Path, change: Callable[[Config], T]) -> T:
         config = load_config(path)
         result = change(config)
         text = render_config(config)
+        remove_stale_temp_files(path)
         write_atomic(path, text, secret=config.has_literal_secret())
     return result
+
+
+def remove_stale_temp_files(path: Path) -> None:
+    """Delete temp files a killed writer left beside ``path``.
+
+    Called with the lock held: no live writer can own one of them then.
+    """
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def create_config(path: Path, text: str, force: bool = False) -> None:

@@ -108,9 +108,13 @@ def test_sigkill_during_config_edits_and_fires_never_breaks_config_or_log(
         json.loads(line)
     config = load_config(config_path)
     assert config.endpoints["crm"].mappings[0].event == "ClientUpdate"  # the first mapping survived
-    # Killed editors leave at most their temp files behind, never a changed config.
+    # Killed editors leave at most their temp files behind, never a changed config,
+    # and the next edit (which holds the lock, so no writer is alive) removes them.
     strays = [p.name for p in config_path.parent.iterdir() if p.name.endswith(".tmp")]
     assert all(name.startswith(".moxiehook.toml.") for name in strays)
+    ops.enable_endpoint(config_path, "crm")
+    ops.disable_endpoint(config_path, "crm", "after the kills")
+    assert not [p for p in config_path.parent.iterdir() if p.name.endswith(".tmp")]
     print(f"kills={kills} edits={edits_done} log_lines={len(lines)} stray_tmp={len(strays)}")
 
 

@@ -225,3 +225,15 @@ def test_the_sample_survives_a_save(config_path: Path) -> None:
     original = load_config(config_path)
     update_config(config_path, lambda config: None)
     assert load_config(config_path) == original
+
+
+def test_an_edit_removes_temp_files_a_killed_writer_left(config_path: Path) -> None:
+    stale = config_path.parent / f".{config_path.name}.abc123.tmp"
+    stale.write_text("half a config")
+    unrelated = config_path.parent / ".other.toml.abc123.tmp"
+    unrelated.write_text("not ours")
+
+    update_config(config_path, lambda config: None)
+
+    assert not stale.exists()
+    assert unrelated.exists()
