@@ -67,9 +67,14 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def ratio_text(ratio: float | None) -> str:
+    """Three significant digits: 0.797× must not print as a 0.80× that seems to meet 0.8×."""
+    return "—" if ratio is None else f"{ratio:.3g}×"
+
+
 def figure_line(figure: Figure) -> str:
     """One figure as printed while the run goes on."""
-    ratio = "—" if figure.ratio is None else f"{figure.ratio:.2f}×"
+    ratio = ratio_text(figure.ratio)
     notes = "".join(f"\n    {note}" for note in figure.notes)
     return (f"  {figure.name}: moxiehook {figure.moxiehook} vs {figure.comparison} → "
             f"{ratio} (target {figure.target}) {figure.verdict}{notes}")
@@ -88,7 +93,7 @@ def table(outcomes: dict[str, Figure | str]) -> str:
         if isinstance(outcome, str):
             rows.append((name, outcome, "", "", "", "ERROR"))
             continue
-        ratio = "—" if outcome.ratio is None else f"{outcome.ratio:.2f}×"
+        ratio = ratio_text(outcome.ratio)
         rows.append((name, outcome.moxiehook, outcome.comparison, ratio, str(outcome.target), outcome.verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]

@@ -33,6 +33,7 @@ CHECK_CONNECTIONS = 32  # the most any benchmark uses at once (fanout)
 class Sizes:
     """How much each benchmark does; ``quick`` shrinks everything for debugging."""
 
+    rate_repeats: int  # runs of fanout and curl (median taken)
     fanout_events: int
     curl_fire_events: int
     curl_loop_events: int
@@ -47,10 +48,10 @@ class Sizes:
     check_seconds: float
 
 
-FULL = Sizes(fanout_events=3000, curl_fire_events=2000, curl_loop_events=300, overhead_events=2000,
+FULL = Sizes(rate_repeats=3, fanout_events=3000, curl_fire_events=2000, curl_loop_events=300, overhead_events=2000,
              overhead_repeats=5, startup_runs=21, memory_small=2000, memory_large=100_000,
              log_small=1000, log_large=200_000, tail_runs=7, check_seconds=3.0)
-QUICK = Sizes(fanout_events=300, curl_fire_events=300, curl_loop_events=30, overhead_events=300,
+QUICK = Sizes(rate_repeats=1, fanout_events=300, curl_fire_events=300, curl_loop_events=30, overhead_events=300,
               overhead_repeats=1, startup_runs=5, memory_small=500, memory_large=5000,
               log_small=1000, log_large=20_000, tail_runs=3, check_seconds=1.0)
 
