@@ -9,8 +9,6 @@ and re-validated by a round trip before anything is written (see ``store``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 from dataclasses import dataclass, field
@@ -193,6 +191,9 @@ def check_signing_secret(secret: str, key: str = "signing_secret") -> str:
         return secret
     if not secret.startswith(_SIGNING_PREFIX):
         raise ValidationError(f"{key}: a signing secret starts with 'whsec_'")
+    import base64  # imported here: only configs with a signing secret need it
+    import binascii
+
     try:
         raw = base64.b64decode(secret[len(_SIGNING_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):

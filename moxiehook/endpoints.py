@@ -7,7 +7,6 @@ resulting data for the CLI to render. Nothing here prints.
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -249,4 +248,6 @@ def list_mappings(config: Config) -> list[MappingRow]:
 
 def generate_signing_secret() -> str:
     """A new Standard Webhooks secret: ``whsec_`` + base64 of 32 random bytes."""
+    import base64  # imported here, not at start-up: only `endpoint secret --generate` needs it
+
     return "whsec_" + base64.b64encode(os.urandom(32)).decode()

@@ -12,13 +12,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
-
-import tomli_w
 
 from moxiehook.config import Config, config_to_dict, parse_config
 from moxiehook.errors import ConfigError, StorageError, ValidationError
@@ -98,6 +95,8 @@ def load_config(path: Path) -> Config:
 
 def render_config(config: Config) -> str:
     """The TOML text of ``config``, validated by a round trip first."""
+    import tomli_w  # only commands that write need it: keep it out of read-only start-up
+
     data = config_to_dict(config)
     parse_config(data)  # an edit the loader would reject raises here, before any write
     return tomli_w.dumps(data)
@@ -147,6 +146,8 @@ def write_atomic(path: Path, text: str, secret: bool = False) -> None:
     The mode is 0600 when the text holds a literal secret; otherwise the
     existing file's mode is kept (0644 for a new file).
     """
+    import tempfile  # only commands that write need it (it costs ~2 ms to import)
+
     if secret:
         mode = SECRET_MODE
     else:

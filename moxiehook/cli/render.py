@@ -6,7 +6,6 @@ commands printing a word or a JSON document start as fast as possible.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -40,10 +39,14 @@ def echo(text: str = "") -> None:
 
 def print_json(data: Any) -> None:
     """One JSON document on stdout (the whole of stdout with ``--json``)."""
+    import json  # imported on use: table and plain-text commands start faster without it
+
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def print_json_line(data: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
     sys.stdout.flush()
 
