@@ -9,6 +9,9 @@ makes filtering a large log fast.
 A line that is not a JSON object is skipped and reported once through
 ``on_bad_line(line_number)``. Line numbers are counted only when a bad line
 is actually met, so reading backwards stays cheap on a healthy log.
+
+``open_log``, ``lines_backward`` and ``parse_lines`` are public because
+``replayselect`` (what ``replay`` resends) reads the log with them too.
 """
 
 from __future__ import annotations
@@ -201,7 +204,7 @@ class _LineNumbers:
         return count
 
 
-def _lines_backward(handle: IO[bytes], end: int) -> Iterator[tuple[int, bytes]]:
+def lines_backward(handle: IO[bytes], end: int) -> Iterator[tuple[int, bytes]]:
     """``(offset, line)`` of each line before ``end``, the last one first."""
     position = end
     carry = b""  # a line whose start lies in a block not read yet
@@ -238,7 +241,7 @@ def _lines_forward(
         offset += len(line)
 
 
-def _open(path: Path) -> IO[bytes] | None:
+def open_log(path: Path) -> IO[bytes] | None:
     """The log opened for reading, or None when it does not exist yet (an empty log)."""
     try:
         return open(path, "rb")
@@ -248,7 +251,7 @@ def _open(path: Path) -> IO[bytes] | None:
         raise StorageError(f"cannot read the delivery log {path}: {exc.strerror}") from None
 
 
-def _entries(
+def parse_lines(
     handle: IO[bytes],
     lines: Iterator[tuple[int, bytes]],
     could_match: Callable[[bytes], bool],
@@ -287,13 +290,13 @@ def tail(
     Stops as soon as ``n`` records matched, so its cost depends on ``n`` (and
     on how rare the matches are), not on the size of the log.
     """
-    handle = _open(path)
+    handle = open_log(path)
     if handle is None or n <= 0:
         return []
     with handle:
         stop = os.fstat(handle.fileno()).st_size if end is None else end
         found: list[LogEntry] = []
-        for entry in _entries(handle, _lines_backward(handle, stop), log_filter.could_match, on_bad_line):
+        for entry in parse_lines(handle, lines_backward(handle, stop), log_filter.could_match, on_bad_line):
             if log_filter.matches(entry.data):
                 found.append(entry)
                 if len(found) == n:
@@ -309,18 +312,18 @@ def stream(
     end: int | None = None,
 ) -> Iterator[LogEntry]:
     """Every matching record (before ``end``, when given), oldest first, one at a time."""
-    handle = _open(path)
+    handle = open_log(path)
     if handle is None:
         return
     with handle:
-        for entry in _entries(handle, _lines_forward(handle, 0, end=end), log_filter.could_match, on_bad_line):
+        for entry in parse_lines(handle, _lines_forward(handle, 0, end=end), log_filter.could_match, on_bad_line):
             if log_filter.matches(entry.data):
                 yield entry
 
 
 def whole_lines_end(path: Path) -> int:
     """The offset just after the log's last complete line (0 when there is no log)."""
-    handle = _open(path)
+    handle = open_log(path)
     if handle is None:
         return 0
     with handle:
@@ -352,7 +355,7 @@ def follow(
     """
     offset = start
     while True:
-        handle = _open(path)
+        handle = open_log(path)
         if handle is not None:
             with handle:
                 if os.fstat(handle.fileno()).st_size < offset:
@@ -364,7 +367,7 @@ def follow(
                         read_to[0] = line_offset + len(line)  # past this line, bad or not
                         yield line_offset, line
 
-                for entry in _entries(handle, lines(), log_filter.could_match, on_bad_line):
+                for entry in parse_lines(handle, lines(), log_filter.could_match, on_bad_line):
                     if log_filter.matches(entry.data):
                         yield entry
                 offset = read_to[0]
@@ -385,12 +388,12 @@ def find_many(path: Path, ids: list[str], on_bad_line: BadLineCallback | None = 
     wanted = set(ids)
     needles = [record_id.encode() for record_id in wanted]
     found: dict[str, LogEntry] = {}
-    handle = _open(path)
+    handle = open_log(path)
     if handle is not None:
         with handle:
             end = os.fstat(handle.fileno()).st_size
             could_match = (lambda line: any(needle in line for needle in needles) or b"\\u" in line)
-            for entry in _entries(handle, _lines_backward(handle, end), could_match, on_bad_line):
+            for entry in parse_lines(handle, lines_backward(handle, end), could_match, on_bad_line):
                 record_id = entry.data.get("id")
                 if entry.data.get("kind") != "endpoint" and record_id in wanted and record_id not in found:
                     found[record_id] = entry
@@ -401,152 +404,3 @@ def find_many(path: Path, ids: list[str], on_bad_line: BadLineCallback | None = 
         names = ", ".join(missing)
         raise NotFoundError(f"no delivery {names} in the log {path} (see: moxiehook logs)")
     return found
-
-
-# ---------------------------------------------------------------------------
-# choosing what `replay` resends
-
-
-@dataclass(frozen=True)
-class ReplayQuery:
-    """What ``replay`` was asked to resend: ids, filters, or both (ids narrowed by the filters)."""
-
-    ids: tuple[str, ...] = ()
-    failed: bool = False
-    skipped: bool = False
-    event: str | None = None
-    endpoint: str | None = None
-    since: datetime | None = None
-    limit: int | None = None
-
-    @property
-    def has_filter(self) -> bool:
-        return bool(self.failed or self.skipped or self.event or self.endpoint or self.since)
-
-    @property
-    def outcomes(self) -> frozenset[str]:
-        """The outcomes asked for with ``--failed``/``--skipped`` (empty: any)."""
-        return frozenset(name for name, on in (("failed", self.failed), ("skipped", self.skipped)) if on)
-
-    def could_match(self, line: bytes) -> bool:
-        """A cheap check on the raw line: False only when ``matches`` would surely be False."""
-        if b"\\u" in line:
-            return True
-        if self.outcomes and not any(outcome.encode() in line for outcome in self.outcomes):
-            return False
-        return all(value.encode() in line for value in (self.event, self.endpoint) if value)
-
-    def matches(self, data: dict[str, Any]) -> bool:
-        """One delivery record against the filters (chains aside)."""
-        if data.get("kind") == "endpoint":
-            return False
-        if self.outcomes and data.get("outcome") not in self.outcomes:
-            return False
-        return LogFilter(event=self.event, endpoint=self.endpoint, since=self.since).matches(data)
-
-
-@dataclass
-class _Chain:
-    """A delivery and its replays (linked by ``replay_of``), as far as read so far."""
-
-    latest: LogEntry
-    delivered: bool = False
-    matched: bool = False
-
-    def merge(self, other: _Chain) -> _Chain:
-        """One chain out of two that replayed the same record; the newer record stays latest."""
-        newer, older = (self, other) if self.latest.offset > other.latest.offset else (other, self)
-        newer.delivered |= older.delivered
-        newer.matched |= older.matched
-        return newer
-
-
-# How the log writers begin each line (kind first, then the id).
-_DELIVERY_PREFIX = b'{"kind":"delivery","id":"'
-_ENDPOINT_PREFIX = b'{"kind":"endpoint",'
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def select_for_replay(
-    path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None = None
-) -> list[LogEntry]:
-    """The records to resend, oldest first, at most ``query.limit``.
-
-    Ids are resent as named (narrowed by any filter). With filters alone, each
-    chain of replays counts once and its LATEST record is resent; with
-    ``--failed``/``--skipped`` a chain holding any ``delivered`` record is
-    done, so replaying twice resends nothing twice. Raises UsageError when
-    nothing says what to replay and NotFoundError for an unknown id.
-    """
-    if not query.ids and not query.has_filter:
-        raise UsageError(
-            "say what to replay: delivery ids, or a filter (--failed, --skipped, --event, --endpoint, --since)"
-        )
-    if query.ids:
-        ids = list(dict.fromkeys(query.ids))
-        found = find_many(path, ids, on_bad_line)
-        chosen = [found[record_id] for record_id in ids if not query.has_filter or query.matches(found[record_id].data)]
-    else:
-        chosen = sorted(_undone_chains(path, query, on_bad_line), key=lambda entry: entry.offset)
-    return chosen if query.limit is None else chosen[: query.limit]
-
-
-def _undone_chains(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None) -> Iterator[LogEntry]:
-    """The latest record of each chain the query selects, reading the log backwards.
-
-    Going backwards, a replay is met before the record it replayed, so only
-    the chains still waiting for an older record are held in memory, never
-    the whole log.
-    """
-    handle = _open(path)
-    if handle is None:
-        return
-    waiting: dict[str, _Chain] = {}  # record id -> the chain of its later replays
-
-    def settle(chain: _Chain) -> LogEntry | None:
-        done = bool(query.outcomes) and chain.delivered
-        return chain.latest if chain.matched and not done else None
-
-    def could_matter(line: bytes) -> bool:
-        # Most lines of a big log are first deliveries that neither match nor end a
-        # waiting chain: tell them apart without json.loads. Lines in another
-        # shape than the writer's (a hand edit) are simply parsed.
-        if line.startswith(_ENDPOINT_PREFIX):
-            return False
-        if not line.startswith(_DELIVERY_PREFIX):
-            return True
-        # The record's own replay_of comes before the body (which might hold one too).
-        key = line.find(b'"replay_of":')
-        if key < 0 or not line.startswith(b"null", key + len(b'"replay_of":')):
-            return True
-        if waiting:
-            id_end = line.find(b'"', len(_DELIVERY_PREFIX))
-            if line[len(_DELIVERY_PREFIX):id_end].decode("utf-8", "replace") in waiting:
-                return True
-        return query.could_match(line)
-
-    with handle:
-        end = os.fstat(handle.fileno()).st_size
-        for entry in _entries(handle, _lines_backward(handle, end), could_matter, on_bad_line):
-            data = entry.data
-            if data.get("kind") == "endpoint":
-                continue
-            chain = waiting.pop(_text(data.get("id")) or "", None) or _Chain(entry)
-            chain.delivered |= data.get("outcome") == "delivered"
-            chain.matched |= query.matches(data)
-            parent = _text(data.get("replay_of"))
-            if parent is None:
-                selected = settle(chain)
-                if selected is not None:
-                    yield selected
-            else:
-                other = waiting.get(parent)
-                waiting[parent] = chain if other is None else other.merge(chain)
-    # Chains whose first record is no longer in the log (a trimmed log).
-    for chain in waiting.values():
-        selected = settle(chain)
-        if selected is not None:
-            yield selected

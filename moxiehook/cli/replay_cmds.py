@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from moxiehook import logquery
+from moxiehook import replayselect
 from moxiehook.cli.logs_cmds import bad_line_warner, parse_since
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, print_json, warn
@@ -56,11 +56,11 @@ def replay(
     if to is not None:
         check_url(to, "--to")
     path = log_path(config_path, config)
-    query = logquery.ReplayQuery(
+    query = replayselect.ReplayQuery(
         ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,
         since=parse_since(since), limit=limit,
     )
-    records = [entry.record for entry in logquery.select_for_replay(path, query, bad_line_warner(path))]
+    records = [entry.record for entry in replayselect.select_for_replay(path, query, bad_line_warner(path))]
     if not records:
         info("nothing to replay: no logged delivery matches" if path.exists() else "no deliveries logged yet")
         if as_json:

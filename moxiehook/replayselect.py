@@ -1,0 +1,178 @@
+"""Choosing what ``replay`` resends: by id, or by filters over chains of replays.
+
+Every replay is logged as a new delivery record whose ``replay_of`` names the
+record it resent, so a delivery and its replays form a chain (a record may
+be replayed more than once; all of those replays join the one chain). The
+rule for ``replay --failed`` / ``--skipped``:
+
+- a chain holding a ``delivered`` record is done: the event got through
+  once, so it is never resent again;
+- an undone chain is resent once, and what is resent is its NEWEST record
+  (the latest attempt, which carries the newest ``replay_of`` link).
+
+That is what makes running ``replay --failed`` twice safe: the second run
+sees the first run's replays in the log and resends nothing twice. With
+plain filters (``--event``, ``--endpoint``, ``--since``) each chain likewise
+counts once, by its newest record. Ids given by name are resent as named.
+
+The log is read backwards, as by ``logquery``, so memory holds only the
+chains still waiting for an older record, never the whole log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from moxiehook.deliverylog import BadLineCallback
+from moxiehook.errors import UsageError
+from moxiehook.logquery import LogEntry, LogFilter, find_many, lines_backward, open_log, parse_lines
+
+
+@dataclass(frozen=True)
+class ReplayQuery:
+    """What ``replay`` was asked to resend: ids, filters, or both (ids narrowed by the filters)."""
+
+    ids: tuple[str, ...] = ()
+    failed: bool = False
+    skipped: bool = False
+    event: str | None = None
+    endpoint: str | None = None
+    since: datetime | None = None
+    limit: int | None = None
+
+    @property
+    def has_filter(self) -> bool:
+        return bool(self.failed or self.skipped or self.event or self.endpoint or self.since)
+
+    @property
+    def outcomes(self) -> frozenset[str]:
+        """The outcomes asked for with ``--failed``/``--skipped`` (empty: any)."""
+        return frozenset(name for name, on in (("failed", self.failed), ("skipped", self.skipped)) if on)
+
+    def could_match(self, line: bytes) -> bool:
+        """A cheap check on the raw line: False only when ``matches`` would surely be False."""
+        if b"\\u" in line:
+            return True
+        if self.outcomes and not any(outcome.encode() in line for outcome in self.outcomes):
+            return False
+        return all(value.encode() in line for value in (self.event, self.endpoint) if value)
+
+    def matches(self, data: dict[str, Any]) -> bool:
+        """One delivery record against the filters (chains aside)."""
+        if data.get("kind") == "endpoint":
+            return False
+        if self.outcomes and data.get("outcome") not in self.outcomes:
+            return False
+        return LogFilter(event=self.event, endpoint=self.endpoint, since=self.since).matches(data)
+
+
+@dataclass
+class _Chain:
+    """A delivery and its replays (linked by ``replay_of``), as far as read so far."""
+
+    latest: LogEntry
+    delivered: bool = False
+    matched: bool = False
+
+    def merge(self, other: _Chain) -> _Chain:
+        """One chain out of two that replayed the same record; the newer record stays latest."""
+        newer, older = (self, other) if self.latest.offset > other.latest.offset else (other, self)
+        newer.delivered |= older.delivered
+        newer.matched |= older.matched
+        return newer
+
+
+# How the log writers begin each line (kind first, then the id).
+_DELIVERY_PREFIX = b'{"kind":"delivery","id":"'
+_ENDPOINT_PREFIX = b'{"kind":"endpoint",'
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def select_for_replay(
+    path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None = None
+) -> list[LogEntry]:
+    """The records to resend, oldest first, at most ``query.limit``.
+
+    Ids are resent as named (narrowed by any filter). With filters alone, each
+    chain of replays counts once and its LATEST record is resent; with
+    ``--failed``/``--skipped`` a chain holding any ``delivered`` record is
+    done, so replaying twice resends nothing twice. Raises UsageError when
+    nothing says what to replay and NotFoundError for an unknown id.
+    """
+    if not query.ids and not query.has_filter:
+        raise UsageError(
+            "say what to replay: delivery ids, or a filter (--failed, --skipped, --event, --endpoint, --since)"
+        )
+    if query.ids:
+        ids = list(dict.fromkeys(query.ids))
+        found = find_many(path, ids, on_bad_line)
+        chosen = [found[record_id] for record_id in ids if not query.has_filter or query.matches(found[record_id].data)]
+    else:
+        chosen = sorted(_undone_chains(path, query, on_bad_line), key=lambda entry: entry.offset)
+    return chosen if query.limit is None else chosen[: query.limit]
+
+
+def _undone_chains(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None) -> Iterator[LogEntry]:
+    """The latest record of each chain the query selects, reading the log backwards.
+
+    Going backwards, a replay is met before the record it replayed, so only
+    the chains still waiting for an older record are held in memory, never
+    the whole log.
+    """
+    handle = open_log(path)
+    if handle is None:
+        return
+    waiting: dict[str, _Chain] = {}  # record id -> the chain of its later replays
+
+    def settle(chain: _Chain) -> LogEntry | None:
+        done = bool(query.outcomes) and chain.delivered
+        return chain.latest if chain.matched and not done else None
+
+    def could_matter(line: bytes) -> bool:
+        # Most lines of a big log are first deliveries that neither match nor end a
+        # waiting chain: tell them apart without json.loads. Lines in another
+        # shape than the writer's (a hand edit) are simply parsed.
+        if line.startswith(_ENDPOINT_PREFIX):
+            return False
+        if not line.startswith(_DELIVERY_PREFIX):
+            return True
+        # The record's own replay_of comes before the body (which might hold one too).
+        key = line.find(b'"replay_of":')
+        if key < 0 or not line.startswith(b"null", key + len(b'"replay_of":')):
+            return True
+        if waiting:
+            id_end = line.find(b'"', len(_DELIVERY_PREFIX))
+            if line[len(_DELIVERY_PREFIX):id_end].decode("utf-8", "replace") in waiting:
+                return True
+        return query.could_match(line)
+
+    with handle:
+        end = os.fstat(handle.fileno()).st_size
+        for entry in parse_lines(handle, lines_backward(handle, end), could_matter, on_bad_line):
+            data = entry.data
+            if data.get("kind") == "endpoint":
+                continue
+            chain = waiting.pop(_text(data.get("id")) or "", None) or _Chain(entry)
+            chain.delivered |= data.get("outcome") == "delivered"
+            chain.matched |= query.matches(data)
+            parent = _text(data.get("replay_of"))
+            if parent is None:
+                selected = settle(chain)
+                if selected is not None:
+                    yield selected
+            else:
+                other = waiting.get(parent)
+                waiting[parent] = chain if other is None else other.merge(chain)
+    # Chains whose first record is no longer in the log (a trimmed log).
+    for chain in waiting.values():
+        selected = settle(chain)
+        if selected is not None:
+            yield selected
