@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,16 +30,26 @@ def endpoint_warnings(endpoint: Endpoint) -> list[str]:
         found.append(f"endpoint '{name}' has no auth: anyone who knows its URLs can post to them")
     if endpoint.verify_tls is False:
         found.append(f"endpoint '{name}' has verify_tls = false: TLS certificates are not checked")
-    if endpoint.auth.type != "none" or endpoint.signing_secret:
-        for mapping in endpoint.mappings:
-            parts = urlsplit(mapping.url)
-            if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-                found.append(
-                    f"endpoint '{name}' sends credentials over plain http:// to {parts.hostname}"
-                    " (use https://)"
-                )
-                break
+    found.extend(plain_http_warnings(endpoint))
     return found
+
+
+def plain_http_warnings(endpoint: Endpoint, urls: Iterable[str] | None = None) -> list[str]:
+    """Credentials (auth or a signature) that would travel over plain http:// off this machine.
+
+    Looks at ``urls`` when given (e.g. the mapping just added), else at every
+    mapping of the endpoint; one warning is enough per endpoint.
+    """
+    if endpoint.auth.type == "none" and not endpoint.signing_secret:
+        return []
+    for url in urls if urls is not None else (m.url for m in endpoint.mappings):
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            return [
+                f"endpoint '{endpoint.name}' sends credentials over plain http:// to {parts.hostname}"
+                " (use https://)"
+            ]
+    return []
 
 
 def file_warnings(config: Config, path: Path) -> list[str]:

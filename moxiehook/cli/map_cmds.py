@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
@@ -33,17 +32,15 @@ def add(
     url: Annotated[str, typer.Argument(metavar="URL", help="http:// or https:// URL.", show_default=False)],
 ) -> None:
     """Send EVENT to URL on ENDPOINT (an event may map to several URLs)."""
-    from moxiehook.advice import endpoint_warnings
+    from moxiehook.advice import plain_http_warnings
 
     mapping = ops.add_mapping(state(ctx).config_path, endpoint, event, url)
     if not catalog.is_known(event):
         warn(f"{event} is not in the catalog: 'fire {event}' will need --data")
     echo(f"{endpoint}: {event} → {url}")
     # Warn about the URL just added only: older mappings were warned about when added.
-    added = replace(state(ctx).load().endpoints[endpoint], mappings=[mapping])
-    for message in endpoint_warnings(added):
-        if "http://" in message:
-            warn(message)
+    for message in plain_http_warnings(state(ctx).load().endpoints[endpoint], [mapping.url]):
+        warn(message)
 
 
 @app.command("remove")
