@@ -36,6 +36,12 @@ class OutcomeChoice(str, Enum):
 
 # --- shared with `replay` ------------------------------------------------------
 
+EventOption = Annotated[Optional[str], typer.Option("--event", help="Only this event type.")]
+EndpointOption = Annotated[Optional[str], typer.Option("--endpoint", help="Only this endpoint.")]
+SinceOption = Annotated[
+    Optional[str], typer.Option("--since", metavar="WHEN", help="Only since WHEN: ISO-8601 time or 30m, 2h, 7d.")
+]
+
 
 def current_log(ctx: typer.Context) -> Path:
     """The delivery log of the config this command uses."""
@@ -81,13 +87,11 @@ def _shown_path(path: Path) -> str:
 def logs(
     ctx: typer.Context,
     tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="How many of the newest records (0: all).")] = 20,
-    event: Annotated[Optional[str], typer.Option("--event", help="Only this event type.")] = None,
-    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Only this endpoint.")] = None,
+    event: EventOption = None,
+    endpoint: EndpointOption = None,
     outcome: Annotated[Optional[OutcomeChoice], typer.Option("--outcome", help="Only this outcome.")] = None,
     status: Annotated[Optional[int], typer.Option("--status", help="Only this HTTP status.")] = None,
-    since: Annotated[
-        Optional[str], typer.Option("--since", metavar="WHEN", help="Only since WHEN: ISO-8601 time or 30m, 2h, 7d.")
-    ] = None,
+    since: SinceOption = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records until Ctrl-C.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -179,7 +183,7 @@ def _print_row_line(entry: logquery.LogEntry) -> None:
 
 def _row(record: Record) -> list[Any]:
     if isinstance(record, EndpointRecord):
-        outcome = state_text(True) if record.action == "enabled" else state_text(False)
+        outcome = state_text(record.action == "enabled")
         if record.action not in ("enabled", "disabled"):
             outcome = Styled(str(record.action), "")
         return [_local_time(record.at), outcome, "", "endpoint", record.endpoint, record.reason or "", "", "", ""]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from moxiehook import replayselect
-from moxiehook.cli.logs_cmds import bad_line_warner, parse_since
+from moxiehook.cli.logs_cmds import NO_LOG, EndpointOption, EventOption, SinceOption, bad_line_warner, parse_since
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, print_json, warn
 from moxiehook.cli.state import state
@@ -32,11 +32,9 @@ def replay(
     skipped: Annotated[
         bool, typer.Option("--skipped", help="Skipped deliveries not delivered by a later replay.")
     ] = False,
-    event: Annotated[Optional[str], typer.Option("--event", help="Only this event type.")] = None,
-    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Only this endpoint.")] = None,
-    since: Annotated[
-        Optional[str], typer.Option("--since", metavar="WHEN", help="Only since WHEN: ISO-8601 time or 30m, 2h, 7d.")
-    ] = None,
+    event: EventOption = None,
+    endpoint: EndpointOption = None,
+    since: SinceOption = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Resend at most N, oldest first.")] = None,
     to: Annotated[Optional[str], typer.Option("--to", metavar="URL", help="Send here instead of the logged URL.")] = None,
     include_disabled: Annotated[
@@ -62,7 +60,7 @@ def replay(
     )
     records = [entry.record for entry in replayselect.select_for_replay(path, query, bad_line_warner(path))]
     if not records:
-        info("nothing to replay: no logged delivery matches" if path.exists() else "no deliveries logged yet")
+        info("nothing to replay: no logged delivery matches" if path.exists() else NO_LOG)
         if as_json:
             print_json([] if dry_run else _empty_summary())
         return
