@@ -221,9 +221,30 @@ def _verify_setting(endpoint: Endpoint, settings: Settings, config_path: Path | 
     return verify
 
 
-def make_client(verify: bool | str, concurrency: int) -> httpx.Client:
-    """One keep-alive client for a run, its pool sized to the deliveries in flight."""
-    tls: bool | ssl.SSLContext = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
+PLAIN_HTTP = None  # the ``verify`` of a client that only ever sends to http:// URLs
+
+
+def uses_tls(url: str) -> bool:
+    """Whether ``url`` needs TLS: anything but a plain ``http://`` URL is treated as needing it."""
+    return url[:7].lower() != "http://"
+
+
+def make_client(verify: bool | str | None, concurrency: int) -> httpx.Client:
+    """One keep-alive client for a run, its pool sized to the deliveries in flight.
+
+    ``verify`` is the endpoint's TLS setting, or ``PLAIN_HTTP`` for a client that
+    only sends to http:// URLs. httpx builds the TLS context when the client is
+    made, and loading the CA store takes ~45 ms, for nothing when no URL is
+    https://. The plain client's context trusts no certificate at all, so it can
+    never weaken a check: a TLS handshake through it would fail.
+    """
+    tls: bool | ssl.SSLContext
+    if verify is PLAIN_HTTP:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname, no CA: trusts nothing
+    elif isinstance(verify, bool):
+        tls = verify
+    else:
+        tls = ssl.create_default_context(cafile=verify)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     transport = httpx.HTTPTransport(verify=tls, limits=limits, trust_env=False)
     # httpx's timeout bounds each socket operation, not the attempt: a server

@@ -23,6 +23,7 @@ from moxiehook.config import Config, Endpoint, Mapping
 from moxiehook.deliverylog import DeliveryRecord, LogWriter
 from moxiehook.delivery import (
     METHOD,
+    PLAIN_HTTP,
     Delivery,
     PreparedEndpoint,
     Verdict,
@@ -34,6 +35,7 @@ from moxiehook.delivery import (
     redacted_headers,
     send,
     skipped_record,
+    uses_tls,
 )
 from moxiehook.endpoints import disable_endpoint, get_endpoint, log_path
 from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
@@ -151,7 +153,7 @@ class _Run:
         self.lock = threading.Lock()
         self.disabled_now: dict[str, str] = {}  # endpoint -> reason, disabled during this run
         self._prepared: dict[str, PreparedEndpoint] = {}
-        self._clients: dict[bool | str, httpx.Client] = {}
+        self._clients: dict[bool | str | None, httpx.Client] = {}
         self.writer = LogWriter(log_path(config_path, config))
         self._last_body: tuple[Any, bytes] | None = None
         self.take_lock = threading.Lock()  # taking the next job from the shared iterator
@@ -255,7 +257,8 @@ class _Run:
 
     # -- sending (worker threads) ------------------------------------------
 
-    def client(self, verify: bool | str) -> httpx.Client:
+    def client(self, verify: bool | str | None) -> httpx.Client:
+        """The shared client for this TLS setting (``PLAIN_HTTP``: http:// URLs, whatever the setting)."""
         with self.lock:
             client = self._clients.get(verify)
             if client is None:
@@ -270,7 +273,8 @@ class _Run:
             reason = f"endpoint '{job.endpoint}' was disabled during this run: {during}"
             self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), reason), body_bytes)
             return
-        record, verdict = send(self.client(endpoint.verify), endpoint, delivery, self.config.settings)
+        client = self.client(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP)
+        record, verdict = send(client, endpoint, delivery, self.config.settings)
         first_disable = False
         if verdict is Verdict.DISABLE:
             reason = disable_reason(record)

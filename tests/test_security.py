@@ -647,3 +647,20 @@ def test_a_missing_ca_bundle_is_a_config_error_and_nothing_is_sent(
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("error: ") and "nope/ca.pem" in result.stderr
     assert received == []
+
+
+def test_the_client_for_plain_http_urls_trusts_no_certificate(
+    https_server: tuple[str, list[dict[str, str]]], self_signed: tuple[Path, Path]
+) -> None:
+    """http:// URLs share a client without a CA store; were it ever handed an https:// URL,
+    the handshake fails instead of skipping the check."""
+    import httpx
+
+    from moxiehook.delivery import PLAIN_HTTP, make_client, uses_tls
+
+    url, received = https_server
+    assert [uses_tls(u) for u in ("http://a/x", "HTTP://a/x", "https://a/x", "HTTPS://a/x", "ftp://a")] == [
+        False, False, True, True, True]
+    with make_client(PLAIN_HTTP, 1) as client, pytest.raises(httpx.ConnectError, match="(?i)certificate"):
+        client.post(url, content=b"{}", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert received == []
