@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -127,9 +128,59 @@ def record_from_dict(data: dict[str, Any]) -> Record:
     return DeliveryRecord.from_dict(data)
 
 
+# Made once: json.dumps with options builds a new encoder on every call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def encode(record: Record) -> bytes:
     """One log line: compact JSON, non-ASCII kept as is, ending in a newline."""
-    return (json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return (_dumps(record.to_dict()) + "\n").encode()
+
+
+def encode_body(body: Any) -> bytes:
+    """A payload as sent and logged: compact JSON, UTF-8, non-ASCII kept as is."""
+    return _dumps(body).encode()
+
+
+def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes | None = None) -> bytes:
+    """The log line of ``record``, same as ``encode``, without re-encoding what is already bytes.
+
+    ``body_bytes`` (the payload as sent) and ``headers_json`` (the JSON of
+    ``record.request["headers"]``, when the caller has it encoded already) are
+    spliced in as they are, and the record is not copied.
+    """
+    head = {
+        "kind": "delivery", "id": record.id, "event_id": record.event_id, "event": record.event,
+        "endpoint": record.endpoint, "url": record.url, "mode": record.mode,
+        "replay_of": record.replay_of, "at": record.at, "outcome": record.outcome,
+        "status": record.status, "error": record.error, "duration_ms": record.duration_ms,
+        "attempts": [{"at": a.at, "status": a.status, "error": a.error, "duration_ms": a.duration_ms}
+                     for a in record.attempts],
+    }
+    if headers_json is None:
+        headers_json = _dumps(record.request.get("headers", {})).encode()
+    return b"".join((
+        _dumps(head)[:-1].encode(), b',"request":{"headers":', headers_json, b',"body":', body_bytes,
+        b'},"response":', _dumps(record.response).encode(), b"}\n",
+    ))
+
+
+_second: tuple[int, str] = (-1, "")  # (Unix second, its "YYYY-MM-DDTHH:MM:SS"), replaced whole
+
+
+def now_iso() -> str:
+    """Now as the log writes it: ISO-8601 UTC with milliseconds and ``Z``.
+
+    The same form as ``endpoints.utc_now_iso``, in a fraction of its time: the
+    date and time of day are formatted once per second (two per delivery).
+    """
+    global _second
+    ns = time.time_ns()
+    second, fraction = divmod(ns, 1_000_000_000)
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{fraction // 1_000_000:03d}Z"
 
 
 class LogWriter:

@@ -281,7 +281,8 @@ class _Run:
             with self.lock:
                 first_disable = job.endpoint not in self.disabled_now
                 self.disabled_now.setdefault(job.endpoint, reason)
-        self.finish(record, body_bytes)
+        # Unsigned, the logged headers are exactly log_headers(event): splice in their JSON.
+        self.finish(record, body_bytes, endpoint.log_headers_json(job.event) if endpoint.signing_key is None else None)
         if first_disable:
             self.disable(job.endpoint, reason)
 
@@ -293,9 +294,9 @@ class _Run:
             if self.options.on_disabled:
                 self.options.on_disabled(name, reason)
 
-    def finish(self, record: DeliveryRecord, body_bytes: bytes) -> None:
+    def finish(self, record: DeliveryRecord, body_bytes: bytes, headers_json: bytes | None = None) -> None:
         """Log ``record``, count it, and tell the CLI."""
-        self.writer.append_line(encode_record(record, body_bytes))
+        self.writer.append_line(encode_record(record, body_bytes, headers_json))
         with self.lock:
             if record.outcome == "delivered":
                 self.summary.delivered += 1
