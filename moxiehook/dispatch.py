@@ -3,7 +3,8 @@
 ``run_jobs`` is shared by ``fire``, ``test``, ``replay`` and ``demo``. It takes
 jobs lazily from an iterable, keeps at most 2 × concurrency of them queued or
 in flight (so ``fire --count 100000`` streams in constant memory), sends them
-from a thread pool over keep-alive ``httpx.Client`` connections, logs each
+from up to ``concurrency`` threads (as many as the receivers' latency makes
+worth it, see ``pacing``) over keep-alive ``httpx.Client`` connections, logs each
 record as it ends, and, when an answer's status is in ``disable_on``, disables
 the endpoint and logs its later jobs as ``skipped``.
 """
@@ -11,6 +12,7 @@ the endpoint and logs its later jobs as ``skipped``.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ from moxiehook.delivery import (
     uses_tls,
 )
 from moxiehook.endpoints import disable_endpoint, get_endpoint, log_path
+from moxiehook.pacing import STALL_S, Pacer
 from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
 
 
@@ -130,7 +133,7 @@ def preview_jobs(config: Config, jobs: Iterable[Job]) -> list[dict[str, Any]]:
 
 
 def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: RunOptions) -> RunSummary:
-    """Send ``jobs`` (taken lazily) with ``options.concurrency`` in flight; log every record."""
+    """Send ``jobs`` (taken lazily) with up to ``options.concurrency`` in flight; log every record."""
     run = _Run(config_path, config, options)
     for name in options.endpoints or ():
         if run.skip_reason(name) is None:
@@ -158,52 +161,81 @@ class _Run:
         self._last_body: tuple[Any, bytes] | None = None
         self.take_lock = threading.Lock()  # taking the next job from the shared iterator
         self.stop = False
+        self.exhausted = False  # the last job has been taken
+        self.senders: list[threading.Thread] = []  # appended under self.lock
         self.errors: list[BaseException] = []
 
     # -- taking jobs (under take_lock) ------------------------------------
 
     def drain(self, jobs: Iterable[Job]) -> None:
-        """Run ``concurrency`` workers that each take the next job, send it, and repeat.
+        """Run senders that each take the next job, send it, and repeat.
 
-        Workers pull from the shared iterator (no queue), so at most
-        ``concurrency`` jobs exist beyond the iterator at any time. With one
-        worker the run stays in this thread: no hand-off between threads.
+        Senders pull from the shared iterator (no queue), so at most
+        ``concurrency`` jobs exist beyond the iterator at any time. With a
+        concurrency of 1 the run stays in this thread: no hand-off between
+        threads. Otherwise this thread only watches: it starts one sender, and
+        ``Pacer`` decides when more are worth it (up to ``concurrency``).
         """
         source = iter(jobs)
         if self.options.concurrency == 1:
-            self.work(source)
+            self.work(source, None)
             return
-        workers = [threading.Thread(target=self.work, args=(source,), name=f"moxiehook-send-{n}", daemon=True)
-                   for n in range(self.options.concurrency)]
-        for worker in workers:
-            worker.start()
+        pacer = Pacer(self.options.concurrency)
+        self.add_senders(source, pacer, 1)
         try:
-            for worker in workers:
-                worker.join()
+            joined = 0
+            while joined < len(self.senders):  # senders started later are appended before their starter ends
+                sender = self.senders[joined]
+                sender.join(STALL_S)
+                if sender.is_alive():
+                    if not self.exhausted:
+                        self.add_senders(source, pacer, pacer.stalled())
+                else:
+                    joined += 1
         except BaseException:  # Ctrl-C: start nothing new, let in-flight deliveries end and be logged
-            self.stop = True
-            for worker in workers:
-                worker.join()
+            with self.lock:
+                self.stop = True
+            for sender in self.senders:
+                sender.join()
             raise
         if self.errors:
             raise self.errors[0]
 
-    def work(self, source: Iterator[Job]) -> None:
+    def add_senders(self, source: Iterator[Job], pacer: Pacer, count: int) -> None:
+        with self.lock:
+            if self.stop:
+                return
+            for _ in range(count):
+                sender = threading.Thread(target=self.work, args=(source, pacer), daemon=True,
+                                          name=f"moxiehook-send-{len(self.senders)}")
+                self.senders.append(sender)
+                sender.start()
+
+    def work(self, source: Iterator[Job], pacer: Pacer | None) -> None:
         try:
             while not self.stop:
                 with self.take_lock:
                     job = next(source, None)
                     if job is None:
+                        self.exhausted = True
                         return
                     # Encoded while holding the lock: consecutive jobs share a body.
                     body_bytes = self.body_bytes(job.body)
                     endpoint = self.job_endpoint(job, body_bytes)
-                if endpoint is not None:
+                if endpoint is None:
+                    continue
+                if pacer is None:
                     self.deliver(job, endpoint, body_bytes)
+                    continue
+                wall, cpu = time.perf_counter(), time.thread_time()
+                self.deliver(job, endpoint, body_bytes)
+                more = pacer.observe(time.perf_counter() - wall, time.thread_time() - cpu)
+                if more:
+                    self.add_senders(source, pacer, more)
         except BaseException as exc:
             self.stop = True
             self.errors.append(exc)
-            if self.options.concurrency == 1:
+            if pacer is None:
                 raise
 
     def job_endpoint(self, job: Job, body_bytes: bytes) -> PreparedEndpoint | None:
