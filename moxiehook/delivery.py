@@ -242,23 +242,29 @@ def uses_tls(url: str) -> bool:
     return url[:7].lower() != "http://"
 
 
-def make_client(verify: bool | str | None, concurrency: int) -> httpx.Client:
-    """One keep-alive client for a run, its pool sized to the deliveries in flight.
+def tls_context(verify: bool | str | None) -> ssl.SSLContext:
+    """The TLS context for an endpoint's ``verify`` setting, or ``PLAIN_HTTP``.
 
-    ``verify`` is the endpoint's TLS setting, or ``PLAIN_HTTP`` for a client that
-    only sends to http:// URLs. httpx builds the TLS context when the client is
-    made, and loading the CA store takes ~45 ms, for nothing when no URL is
-    https://. The plain client's context trusts no certificate at all, so it can
-    never weaken a check: a TLS handshake through it would fail.
+    httpx would build one when each client is made, and loading the CA store
+    takes ~45 ms: a run builds each context once and shares it between its
+    clients, and builds none for http:// URLs. The ``PLAIN_HTTP`` context trusts
+    no certificate at all, so it can never weaken a check: a TLS handshake
+    through it would fail.
     """
-    tls: bool | ssl.SSLContext
     if verify is PLAIN_HTTP:
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname, no CA: trusts nothing
-    elif isinstance(verify, bool):
-        tls = verify
-    else:
-        tls = ssl.create_default_context(cafile=verify)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname, no CA: trusts nothing
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
+def make_client(verify: bool | str | None | ssl.SSLContext, connections: int) -> httpx.Client:
+    """A keep-alive client with up to ``connections`` connections.
+
+    ``verify`` is a context from ``tls_context``, or what to make one from.
+    """
+    tls = verify if isinstance(verify, ssl.SSLContext) else tls_context(verify)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     transport = httpx.HTTPTransport(verify=tls, limits=limits, trust_env=False)
     # httpx's timeout bounds each socket operation, not the attempt: a server
     # dribbling a byte at a time would keep an attempt alive for ever. Streams

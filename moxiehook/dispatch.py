@@ -11,6 +11,7 @@ the endpoint and logs its later jobs as ``skipped``.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -37,6 +38,7 @@ from moxiehook.delivery import (
     redacted_headers,
     send,
     skipped_record,
+    tls_context,
     uses_tls,
 )
 from moxiehook.endpoints import disable_endpoint, get_endpoint, log_path
@@ -156,7 +158,9 @@ class _Run:
         self.lock = threading.Lock()
         self.disabled_now: dict[str, str] = {}  # endpoint -> reason, disabled during this run
         self._prepared: dict[str, PreparedEndpoint] = {}
-        self._clients: dict[bool | str | None, httpx.Client] = {}
+        self._tls: dict[bool | str | None, ssl.SSLContext] = {}  # built once, shared by the clients
+        self._local = threading.local()  # .clients: this sender's clients
+        self._clients: list[httpx.Client] = []  # every sender's, closed at the end
         self.writer = LogWriter(log_path(config_path, config))
         self._last_body: tuple[Any, bytes] | None = None
         self.take_lock = threading.Lock()  # taking the next job from the shared iterator
@@ -290,12 +294,22 @@ class _Run:
     # -- sending (worker threads) ------------------------------------------
 
     def client(self, verify: bool | str | None) -> httpx.Client:
-        """The shared client for this TLS setting (``PLAIN_HTTP``: http:// URLs, whatever the setting)."""
-        with self.lock:
-            client = self._clients.get(verify)
-            if client is None:
-                client = self._clients[verify] = make_client(verify, self.options.concurrency)
-            return client
+        """This thread's client for this TLS setting (``PLAIN_HTTP``: http:// URLs, whatever the setting).
+
+        One client (one keep-alive connection) per sender: senders sharing one
+        pool queue for its lock on every request and every close, which cost
+        more than the connections they would share. The TLS context is shared.
+        """
+        clients: dict[bool | str | None, httpx.Client] = self._local.__dict__.setdefault("clients", {})
+        client = clients.get(verify)
+        if client is None:
+            with self.lock:
+                tls = self._tls.get(verify)
+                if tls is None:
+                    tls = self._tls[verify] = tls_context(verify)
+                client = clients[verify] = make_client(tls, 1)
+                self._clients.append(client)
+        return client
 
     def deliver(self, job: Job, endpoint: PreparedEndpoint, body_bytes: bytes) -> None:
         delivery = self.delivery(job, body_bytes)
@@ -342,6 +356,6 @@ class _Run:
             self.options.on_record(record)
 
     def close(self) -> None:
-        for client in self._clients.values():
+        for client in self._clients:
             client.close()
         self.writer.close()
