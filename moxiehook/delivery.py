@@ -289,16 +289,37 @@ def _left(timeout: float | None, error: type[Exception]) -> float | None:
 
 
 class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose reads and writes end by the attempt's deadline.
+
+    Writes are held back until the next read, so a request's head and body
+    leave in one ``send`` (httpcore writes them apart: two more system calls
+    and one more wait for the interpreter lock per delivery). A write error
+    then surfaces at that read, as httpcore would report it anyway: it goes on
+    to read the answer after a failed write.
+    """
+
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
+        self._pending: list[bytes] = []
+        self._write_timeout: float | None = None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._pending:
+            self._flush()
         return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+        if buffer:
+            self._pending.append(buffer)
+            self._write_timeout = timeout
+
+    def _flush(self) -> None:
+        data = b"".join(self._pending)
+        self._pending = []
+        self._inner.write(data, _left(self._write_timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
+        self._pending = []
         self._inner.close()
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
