@@ -258,10 +258,12 @@ def tls_context(verify: bool | str | None) -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
-def make_client(verify: bool | str | None | ssl.SSLContext, connections: int) -> httpx.Client:
+def make_client(verify: bool | str | None | ssl.SSLContext, connections: int,
+                hold_writes: bool = False) -> httpx.Client:
     """A keep-alive client with up to ``connections`` connections.
 
     ``verify`` is a context from ``tls_context``, or what to make one from.
+    ``hold_writes``: send each request in one piece (see ``_DeadlineStream``).
     """
     tls = verify if isinstance(verify, ssl.SSLContext) else tls_context(verify)
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -270,7 +272,7 @@ def make_client(verify: bool | str | None | ssl.SSLContext, connections: int) ->
     # dribbling a byte at a time would keep an attempt alive for ever. Streams
     # from this backend also honour the attempt's deadline (httpx 0.28 has no
     # public hook for a network backend, hence the private attribute).
-    transport._pool._network_backend = _DeadlineBackend()  # noqa: SLF001
+    transport._pool._network_backend = _DeadlineBackend(hold_writes)  # noqa: SLF001
     return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
 
 
@@ -291,15 +293,19 @@ def _left(timeout: float | None, error: type[Exception]) -> float | None:
 class _DeadlineStream(httpcore.NetworkStream):
     """A connection whose reads and writes end by the attempt's deadline.
 
-    Writes are held back until the next read, so a request's head and body
-    leave in one ``send`` (httpcore writes them apart: two more system calls
-    and one more wait for the interpreter lock per delivery). A write error
-    then surfaces at that read, as httpcore would report it anyway: it goes on
-    to read the answer after a failed write.
+    With ``hold_writes``, writes are held back until the next read, so a
+    request's head and body leave in one ``send`` (httpcore writes them apart:
+    three more system calls and one more wait for the interpreter lock per
+    delivery; with 32 senders to a 50 ms receiver, 553–567 → 579–587 ev/s). A
+    write error then surfaces at that read, as httpcore would report it anyway:
+    it goes on to read the answer after a failed write. A lone sender does not
+    hold: on a fast receiver, the head sent first lets the receiver wake up
+    while the body is written (~45 µs less per delivery on loopback).
     """
 
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
+    def __init__(self, inner: httpcore.NetworkStream, hold_writes: bool) -> None:
         self._inner = inner
+        self._hold = hold_writes
         self._pending: list[bytes] = []
         self._write_timeout: float | None = None
 
@@ -309,7 +315,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if buffer:
+        if not self._hold:
+            self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+        elif buffer:
             self._pending.append(buffer)
             self._write_timeout = timeout
 
@@ -325,18 +333,21 @@ class _DeadlineStream(httpcore.NetworkStream):
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
         tls = self._inner.start_tls(ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout))
-        return _DeadlineStream(tls)
+        return _DeadlineStream(tls, self._hold)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
 
 
 class _DeadlineBackend(httpcore.SyncBackend):
+    def __init__(self, hold_writes: bool) -> None:
+        self._hold = hold_writes
+
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Any = None) -> httpcore.NetworkStream:
         stream = super().connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout), local_address,
                                      socket_options)
-        return _DeadlineStream(stream)
+        return _DeadlineStream(stream, self._hold)
 
 
 # ---------------------------------------------------------------------------

@@ -307,7 +307,8 @@ class _Run:
                 tls = self._tls.get(verify)
                 if tls is None:
                     tls = self._tls[verify] = tls_context(verify)
-                client = clients[verify] = make_client(tls, 1)
+                # The first sender is alone until the pacer adds others: it sends a request's head at once.
+                client = clients[verify] = make_client(tls, 1, hold_writes=len(self.senders) > 1)
                 self._clients.append(client)
         return client
 

@@ -285,3 +285,19 @@ def test_an_attempt_ends_at_its_timeout_even_if_bytes_keep_dribbling() -> None:
         server.close()
     assert verdict is Verdict.DELIVERED  # the status came in time; the body was cut short
     assert record.response is not None and len(record.response["body"]) < 40
+
+
+def test_a_client_that_holds_writes_sends_whole_requests_and_retries(receiver: Receiver) -> None:
+    """hold_writes (senders after the first): head and body leave together; answers and retries as usual."""
+    receiver.answer("/hook", Answer(status=503), Answer(status=200))
+    settings = Settings(backoff=0.01, timeout=2.0, max_attempts=3)
+    prepared = delivery.prepare_endpoint(_endpoint(), settings, Path("moxiehook.toml"))
+    body = catalog.sample_payload("ClientCreate")
+    job = Delivery("ClientCreate", receiver.url("/hook"), body, delivery.encode_body(body), "evt_01TEST")
+    with delivery.make_client(delivery.PLAIN_HTTP, 1, hold_writes=True) as client:
+        record, verdict = delivery.send(client, prepared, job, settings, sleep=lambda s: None)
+        assert verdict is Verdict.DELIVERED and [a.status for a in record.attempts] == [503, 200]
+        assert [r.json() for r in receiver.requests] == [body, body]
+        closed = Delivery("ClientCreate", "http://127.0.0.1:9/hook", body, delivery.encode_body(body), "evt_2")
+        record, verdict = delivery.send(client, prepared, closed, Settings(max_attempts=1), sleep=lambda s: None)
+        assert verdict is Verdict.RETRY and record.outcome == "failed" and "connection error" in (record.error or "")
