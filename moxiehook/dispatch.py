@@ -26,21 +26,18 @@ from moxiehook.config import Config, Endpoint, Mapping
 from moxiehook.deliverylog import DeliveryRecord, LogWriter
 from moxiehook.delivery import (
     METHOD,
-    PLAIN_HTTP,
     Delivery,
     PreparedEndpoint,
     Verdict,
     disable_reason,
     encode_body,
     encode_record,
-    make_client,
     prepare_endpoint,
     redacted_headers,
     send,
     skipped_record,
-    tls_context,
-    uses_tls,
 )
+from moxiehook.transport import PLAIN_HTTP, make_client, tls_context, uses_tls
 from moxiehook.endpoints import disable_endpoint, get_endpoint, log_path
 from moxiehook.pacing import STALL_S, Pacer
 from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK

@@ -1,7 +1,7 @@
 """Layering rules, checked on the source so modules added later are covered too.
 
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
-- httpx is imported only by the modules that send (delivery.py, dispatch.py).
+- httpx is imported only by the modules that send (delivery.py, dispatch.py, transport.py).
 - A config-only command does not import httpx at all, so it starts fast.
 """
 
@@ -18,7 +18,7 @@ import pytest
 import moxiehook
 
 PACKAGE = Path(moxiehook.__file__).parent
-SENDING_MODULES = {"delivery.py", "dispatch.py"}
+SENDING_MODULES = {"delivery.py", "dispatch.py", "transport.py"}
 
 
 def imported_roots(path: Path) -> set[str]:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import standardwebhooks
 
-from moxiehook import catalog, delivery, deliverylog
+from moxiehook import catalog, delivery, deliverylog, transport
 from moxiehook.config import Auth, Endpoint, Settings
 from moxiehook.delivery import Delivery, Verdict, classify
 from moxiehook.errors import MissingVariableError
@@ -86,7 +86,7 @@ def _send(receiver: Receiver, endpoint: Endpoint, path: str = "/hook", settings:
     body = catalog.sample_payload("ClientCreate") if body is None else body
     job = Delivery("ClientCreate", receiver.url(path), body, delivery.encode_body(body), "evt_01TEST")
     recorded = sleeps if sleeps is not None else []
-    with delivery.make_client(prepared.verify, 2) as client:
+    with transport.make_client(prepared.verify, 2) as client:
         return delivery.send(client, prepared, job, settings, sleep=recorded.append)
 
 
@@ -276,7 +276,7 @@ def test_an_attempt_ends_at_its_timeout_even_if_bytes_keep_dribbling() -> None:
     url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
     prepared = delivery.prepare_endpoint(_endpoint(timeout=0.5), Settings(), None)
     try:
-        with delivery.make_client(True, 1) as client:
+        with transport.make_client(True, 1) as client:
             record, verdict = delivery.send(client, prepared, Delivery("ClientCreate", url, {}, b"{}", "evt_1"),
                                             Settings(max_attempts=1))
     finally:
@@ -294,7 +294,7 @@ def test_a_client_that_holds_writes_sends_whole_requests_and_retries(receiver: R
     prepared = delivery.prepare_endpoint(_endpoint(), settings, Path("moxiehook.toml"))
     body = catalog.sample_payload("ClientCreate")
     job = Delivery("ClientCreate", receiver.url("/hook"), body, delivery.encode_body(body), "evt_01TEST")
-    with delivery.make_client(delivery.PLAIN_HTTP, 1, hold_writes=True) as client:
+    with transport.make_client(transport.PLAIN_HTTP, 1, hold_writes=True) as client:
         record, verdict = delivery.send(client, prepared, job, settings, sleep=lambda s: None)
         assert verdict is Verdict.DELIVERED and [a.status for a in record.attempts] == [503, 200]
         assert [r.json() for r in receiver.requests] == [body, body]

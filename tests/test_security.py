@@ -656,7 +656,7 @@ def test_the_client_for_plain_http_urls_trusts_no_certificate(
     the handshake fails instead of skipping the check."""
     import httpx
 
-    from moxiehook.delivery import PLAIN_HTTP, make_client, uses_tls
+    from moxiehook.transport import PLAIN_HTTP, make_client, uses_tls
 
     url, received = https_server
     assert [uses_tls(u) for u in ("http://a/x", "HTTP://a/x", "https://a/x", "HTTPS://a/x", "ftp://a")] == [
