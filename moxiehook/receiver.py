@@ -17,6 +17,7 @@ import base64
 import binascii
 import hmac
 import json
+import math
 import os
 import socket
 import sys
@@ -295,8 +296,9 @@ def start_receiver(config: ReceiverConfig, on_request: OnRequest | None = None) 
     """
     if not 200 <= config.status <= 599:
         raise UsageError(f"--status {config.status}: use an HTTP status from 200 to 599")
-    if config.delay < 0:
-        raise UsageError(f"--delay {config.delay}: must not be negative")
+    # nan and inf pass a plain "< 0" test, then make every request fail in time.sleep.
+    if not (math.isfinite(config.delay) and config.delay >= 0):
+        raise UsageError(f"--delay {config.delay}: must be a number of seconds, not negative")
     hidden = _CREDENTIAL_HEADERS | {config.check.credential_header() or "authorization"}
     save = _SaveFile(config.save, frozenset(hidden)) if config.save is not None else None
     try:

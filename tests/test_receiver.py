@@ -259,7 +259,11 @@ def test_a_port_in_use_is_a_usage_error() -> None:
             start_receiver(ReceiverConfig(port=port))
 
 
-@pytest.mark.parametrize(("options", "message"), [({"status": 99}, "--status 99"), ({"delay": -1.0}, "--delay")])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"status": 99}, "--status 99"), ({"delay": -1.0}, "--delay"), ({"delay": float("nan")}, "--delay nan"),
+     ({"delay": float("inf")}, "--delay inf")],
+)
 def test_bad_answer_options_are_refused(options: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         start_receiver(ReceiverConfig(port=0, **options))
