@@ -6,6 +6,7 @@ inside the commands, so that other commands never pay for loading it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Optional
 
 import typer
@@ -15,7 +16,7 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, show_result
 from moxiehook.cli.state import state
-from moxiehook.config import check_event_name
+from moxiehook.config import Endpoint, check_event_name
 from moxiehook.endpoints import enable_endpoint, get_endpoint
 from moxiehook.errors import NothingSentError, UsageError
 
@@ -103,14 +104,13 @@ def fire(
     raise typer.Exit(summary.exit_code)
 
 
-def _warn_plain_http(endpoints: Any) -> None:
+def _warn_plain_http(endpoints: Iterable[Endpoint]) -> None:
     """The advice warning for credentials about to travel over plain http:// (once per endpoint)."""
-    from moxiehook.advice import endpoint_warnings
+    from moxiehook.advice import plain_http_warnings
 
     for endpoint in {e.name: e for e in endpoints}.values():
-        for message in endpoint_warnings(endpoint):
-            if "plain http://" in message:
-                warn(message)
+        for message in plain_http_warnings(endpoint):
+            warn(message)
 
 
 @test_app.command("test")
