@@ -10,8 +10,8 @@ A line that is not a JSON object is skipped and reported once through
 ``on_bad_line(line_number)``. Line numbers are counted only when a bad line
 is actually met, so reading backwards stays cheap on a healthy log.
 
-``open_log``, ``lines_backward`` and ``parse_lines`` are public because
-``replayselect`` (what ``replay`` resends) reads the log with them too.
+``entries_backward`` is public because ``replayselect`` (what ``replay``
+resends) reads the log backwards with it too.
 """
 
 from __future__ import annotations
@@ -256,10 +256,9 @@ def parse_lines(
     lines: Iterator[tuple[int, bytes]],
     could_match: Callable[[bytes], bool],
     on_bad_line: BadLineCallback | None,
-    numbers: _LineNumbers | None = None,
 ) -> Iterator[LogEntry]:
     """Parse the non-blank lines that pass the cheap check; report the ones that are not JSON."""
-    numbers = numbers or _LineNumbers(handle)
+    numbers = _LineNumbers(handle)
     for offset, line in lines:
         stripped = line.strip()
         if not stripped:
@@ -278,6 +277,24 @@ def parse_lines(
         yield entry
 
 
+def entries_backward(
+    path: Path,
+    could_match: Callable[[bytes], bool],
+    on_bad_line: BadLineCallback | None = None,
+    end: int | None = None,
+) -> Iterator[LogEntry]:
+    """The parsed entries before ``end`` (default: the whole log), newest first; none without a log.
+
+    Stop iterating as soon as you have enough: only the blocks read so far were read.
+    """
+    handle = open_log(path)
+    if handle is None:
+        return
+    with handle:
+        stop = os.fstat(handle.fileno()).st_size if end is None else end
+        yield from parse_lines(handle, lines_backward(handle, stop), could_match, on_bad_line)
+
+
 def tail(
     path: Path,
     n: int,
@@ -290,17 +307,14 @@ def tail(
     Stops as soon as ``n`` records matched, so its cost depends on ``n`` (and
     on how rare the matches are), not on the size of the log.
     """
-    handle = open_log(path)
-    if handle is None or n <= 0:
-        return []
-    with handle:
-        stop = os.fstat(handle.fileno()).st_size if end is None else end
-        found: list[LogEntry] = []
-        for entry in parse_lines(handle, lines_backward(handle, stop), log_filter.could_match, on_bad_line):
-            if log_filter.matches(entry.data):
-                found.append(entry)
-                if len(found) == n:
-                    break
+    found: list[LogEntry] = []
+    if n <= 0:
+        return found
+    for entry in entries_backward(path, log_filter.could_match, on_bad_line, end):
+        if log_filter.matches(entry.data):
+            found.append(entry)
+            if len(found) == n:
+                break
     found.reverse()
     return found
 
@@ -388,17 +402,16 @@ def find_many(path: Path, ids: list[str], on_bad_line: BadLineCallback | None = 
     wanted = set(ids)
     needles = [record_id.encode() for record_id in wanted]
     found: dict[str, LogEntry] = {}
-    handle = open_log(path)
-    if handle is not None:
-        with handle:
-            end = os.fstat(handle.fileno()).st_size
-            could_match = (lambda line: any(needle in line for needle in needles) or b"\\u" in line)
-            for entry in parse_lines(handle, lines_backward(handle, end), could_match, on_bad_line):
-                record_id = entry.data.get("id")
-                if entry.data.get("kind") != "endpoint" and record_id in wanted and record_id not in found:
-                    found[record_id] = entry
-                    if len(found) == len(wanted):
-                        break
+
+    def could_match(line: bytes) -> bool:
+        return any(needle in line for needle in needles) or b"\\u" in line
+
+    for entry in entries_backward(path, could_match, on_bad_line):
+        record_id = entry.data.get("id")
+        if entry.data.get("kind") != "endpoint" and record_id in wanted and record_id not in found:
+            found[record_id] = entry
+            if len(found) == len(wanted):
+                break
     missing = [record_id for record_id in ids if record_id not in found]
     if missing:
         names = ", ".join(missing)

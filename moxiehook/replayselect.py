@@ -21,7 +21,6 @@ chains still waiting for an older record, never the whole log.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,7 @@ from typing import Any
 
 from moxiehook.deliverylog import BadLineCallback
 from moxiehook.errors import UsageError
-from moxiehook.logquery import LogEntry, LogFilter, find_many, lines_backward, open_log, parse_lines
+from moxiehook.logquery import LogEntry, LogFilter, entries_backward, find_many
 
 
 @dataclass(frozen=True)
@@ -127,9 +126,6 @@ def _undone_chains(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
     the chains still waiting for an older record are held in memory, never
     the whole log.
     """
-    handle = open_log(path)
-    if handle is None:
-        return
     waiting: dict[str, _Chain] = {}  # record id -> the chain of its later replays
 
     def settle(chain: _Chain) -> LogEntry | None:
@@ -154,23 +150,21 @@ def _undone_chains(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
                 return True
         return query.could_match(line)
 
-    with handle:
-        end = os.fstat(handle.fileno()).st_size
-        for entry in parse_lines(handle, lines_backward(handle, end), could_matter, on_bad_line):
-            data = entry.data
-            if data.get("kind") == "endpoint":
-                continue
-            chain = waiting.pop(_text(data.get("id")) or "", None) or _Chain(entry)
-            chain.delivered |= data.get("outcome") == "delivered"
-            chain.matched |= query.matches(data)
-            parent = _text(data.get("replay_of"))
-            if parent is None:
-                selected = settle(chain)
-                if selected is not None:
-                    yield selected
-            else:
-                other = waiting.get(parent)
-                waiting[parent] = chain if other is None else other.merge(chain)
+    for entry in entries_backward(path, could_matter, on_bad_line):
+        data = entry.data
+        if data.get("kind") == "endpoint":
+            continue
+        chain = waiting.pop(_text(data.get("id")) or "", None) or _Chain(entry)
+        chain.delivered |= data.get("outcome") == "delivered"
+        chain.matched |= query.matches(data)
+        parent = _text(data.get("replay_of"))
+        if parent is None:
+            selected = settle(chain)
+            if selected is not None:
+                yield selected
+        else:
+            other = waiting.get(parent)
+            waiting[parent] = chain if other is None else other.merge(chain)
     # Chains whose first record is no longer in the log (a trimmed log).
     for chain in waiting.values():
         selected = settle(chain)
