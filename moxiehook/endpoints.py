@@ -200,15 +200,16 @@ def set_signing_secret(path: Path, name: str, secret: str | None) -> Endpoint:
     return update_config(path, change)
 
 
-def add_mapping(path: Path, name: str, event: str, url: str) -> Mapping:
+def add_mapping(path: Path, name: str, event: str, url: str) -> Endpoint:
+    """Map ``event`` to ``url`` on ``name``; returns the endpoint as saved (for its warnings)."""
     mapping = Mapping(event=check_event_name(event, "event"), url=check_url(url, "url"))
 
-    def change(config: Config) -> Mapping:
+    def change(config: Config) -> Endpoint:
         endpoint = get_endpoint(config, name)
         if mapping in endpoint.mappings:
             raise AlreadyExistsError(f"endpoint {name!r} already maps {event} to {url}")
         endpoint.mappings.append(mapping)
-        return mapping
+        return endpoint
 
     return update_config(path, change)
 

@@ -34,12 +34,12 @@ def add(
     """Send EVENT to URL on ENDPOINT (an event may map to several URLs)."""
     from moxiehook.advice import plain_http_warnings
 
-    mapping = ops.add_mapping(state(ctx).config_path, endpoint, event, url)
+    updated = ops.add_mapping(state(ctx).config_path, endpoint, event, url)
     if not catalog.is_known(event):
         warn(f"{event} is not in the catalog: 'fire {event}' will need --data")
     echo(f"{endpoint}: {event} → {url}")
     # Warn about the URL just added only: older mappings were warned about when added.
-    for message in plain_http_warnings(state(ctx).load().endpoints[endpoint], [mapping.url]):
+    for message in plain_http_warnings(updated, [url]):
         warn(message)
 
 
