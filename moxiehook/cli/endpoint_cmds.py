@@ -62,6 +62,8 @@ def add(
     ] = None,
 ) -> None:
     """Add an endpoint (no mappings yet: see 'moxiehook map add')."""
+    from moxiehook.advice import endpoint_warnings
+
     endpoint = Endpoint(
         name=name,
         enabled=not disabled,
@@ -73,8 +75,8 @@ def add(
         disabled_at=ops.utc_now_iso() if disabled else None,
     )
     ops.add_endpoint(state(ctx).config_path, endpoint)
-    if endpoint.auth.type == "none":
-        warn(f"endpoint '{name}' has no auth: anyone who knows its URLs can post to them")
+    for message in endpoint_warnings(endpoint):
+        warn(message)
     echo(f"added endpoint '{name}' ({endpoint.auth.type} auth, {'disabled' if disabled else 'enabled'})")
 
 
