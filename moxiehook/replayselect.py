@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,15 @@ class ReplayQuery:
     def has_filter(self) -> bool:
         return bool(self.failed or self.skipped or self.event or self.endpoint or self.since)
 
-    @property
+    @cached_property
     def outcomes(self) -> frozenset[str]:
         """The outcomes asked for with ``--failed``/``--skipped`` (empty: any)."""
         return frozenset(name for name, on in (("failed", self.failed), ("skipped", self.skipped)) if on)
+
+    @cached_property
+    def _filter(self) -> LogFilter:
+        """The plain filters; ``outcomes`` is checked apart since it may name two outcomes."""
+        return LogFilter(event=self.event, endpoint=self.endpoint, since=self.since)
 
     def could_match(self, line: bytes) -> bool:
         """A cheap check on the raw line: False only when ``matches`` would surely be False."""
@@ -59,7 +65,7 @@ class ReplayQuery:
             return True
         if self.outcomes and not any(outcome.encode() in line for outcome in self.outcomes):
             return False
-        return all(value.encode() in line for value in (self.event, self.endpoint) if value)
+        return self._filter.could_match(line)
 
     def matches(self, data: dict[str, Any]) -> bool:
         """One delivery record against the filters (chains aside)."""
@@ -67,7 +73,7 @@ class ReplayQuery:
             return False
         if self.outcomes and data.get("outcome") not in self.outcomes:
             return False
-        return LogFilter(event=self.event, endpoint=self.endpoint, since=self.since).matches(data)
+        return self._filter.matches(data)
 
 
 @dataclass
