@@ -62,15 +62,10 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 def show_result(summary: RunSummary, as_json: bool = False) -> None:
     """After a run: already-disabled warnings and the summary line (stderr), JSON (stdout)."""
     for endpoint, reason in summary.already_disabled.items():
-        _stderr(already_disabled_warning(endpoint, reason))
+        info(already_disabled_warning(endpoint, reason))
     info(summary_line(summary))
     if as_json:
         print_json(summary_json(summary))
-
-
-def _stderr(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
 
 
 @contextlib.contextmanager
@@ -85,7 +80,7 @@ def live_run(total: int | None, *, concurrency: int, include_disabled: bool = Fa
 
     options = RunOptions(concurrency=concurrency, include_disabled=include_disabled,
                          keep_records=keep_records, endpoints=endpoints,
-                         on_disabled=lambda name, reason: _stderr(disabled_warning(name, reason)),
+                         on_disabled=lambda name, reason: info(disabled_warning(name, reason)),
                          on_warning=warn)
     if not (sys.stderr.isatty() and total is not None and total > PROGRESS_THRESHOLD):
         yield options
