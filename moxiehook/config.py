@@ -285,15 +285,22 @@ class _Table:
             raise ValidationError(f"{self.key(unknown[0])}: unknown key")
 
 
+# How a message names each TOML value type.
+_TYPE_NAMES: dict[type, str] = {
+    dict: "a table", list: "an array", str: "a string", bool: "a boolean",
+    int: "an integer", float: "a number",
+}
+
+
 def _type_name(value: Any) -> str:
-    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def _names(types: tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-             list: "an array", dict: "a table"}
-    return " or ".join(names.get(t, t.__name__) for t in types if not (t is int and float in types))
+    # (int, float) reads "a number": an integer is a number too.
+    return " or ".join(
+        _TYPE_NAMES.get(t, t.__name__) for t in types if not (t is int and float in types)
+    )
 
 
 def parse_config(data: dict[str, Any]) -> Config:
