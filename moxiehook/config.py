@@ -203,11 +203,16 @@ def check_signing_secret(secret: str, key: str = "signing_secret") -> str:
     return secret
 
 
-def check_auth(auth: Auth, key: str = "auth") -> Auth:
-    if auth.type not in AUTH_TYPES:
+def _check_auth_type(auth_type: str, key: str = "auth") -> str:
+    if auth_type not in AUTH_TYPES:
         raise ValidationError(
-            f"{key}.type: unknown auth type {auth.type!r} (expected one of: {', '.join(AUTH_TYPES)})"
+            f"{key}.type: unknown auth type {auth_type!r} (expected one of: {', '.join(AUTH_TYPES)})"
         )
+    return auth_type
+
+
+def check_auth(auth: Auth, key: str = "auth") -> Auth:
+    _check_auth_type(auth.type, key)
     for name in AUTH_KEYS[auth.type]:
         value = getattr(auth, name)
         if value is None or value == "":
@@ -411,11 +416,8 @@ def _finite(value: float, key: str) -> float:
 
 def _parse_auth(data: Any, path: str) -> Auth:
     table = _Table(data, path)
-    auth_type = table.get("type", str, "none")
-    if auth_type not in AUTH_TYPES:
-        raise ValidationError(
-            f"{path}.type: unknown auth type {auth_type!r} (expected one of: {', '.join(AUTH_TYPES)})"
-        )
+    # Checked before the other keys: the type says which keys belong in the table.
+    auth_type = _check_auth_type(table.get("type", str, "none"), path)
     values = {key: table.get(key, str) for key in AUTH_KEYS[auth_type]}
     table.finish()
     return check_auth(Auth(type=auth_type, **values), path)
