@@ -16,12 +16,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from moxiehook.errors import StorageError
 
-Outcome = Literal["delivered", "failed", "skipped"]
-Mode = Literal["fire", "test", "replay"]
 OUTCOMES: tuple[str, ...] = ("delivered", "failed", "skipped")
 
 # Kept in the log: the first 4 KiB of a response body (SPEC §5).
@@ -107,8 +105,6 @@ class EndpointRecord:
 
 
 Record = DeliveryRecord | EndpointRecord
-
-_REQUIRED_DEFAULTS: dict[str, Any] = {}
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
