@@ -136,15 +136,12 @@ MATCH_ALL = LogFilter()
 
 @dataclass(frozen=True)
 class LogEntry:
-    """One record as read: the parsed line, its raw bytes and where it starts."""
+    """One record as read: the parsed line, its raw bytes, where it starts, and as a ``Record``."""
 
     data: dict[str, Any]
     raw: bytes
     offset: int
-
-    @cached_property
-    def record(self) -> Record:
-        return record_from_dict(self.data)
+    record: Record
 
     @property
     def json_text(self) -> str:
@@ -165,10 +162,10 @@ def parse_entry(line: bytes, offset: int) -> LogEntry | None:
     if not isinstance(data, dict):
         return None
     try:
-        record_from_dict(data)  # a line whose fields have impossible shapes is a bad line too
+        record = record_from_dict(data)  # a line whose fields have impossible shapes is a bad line too
     except (TypeError, ValueError):
         return None
-    return LogEntry(data, line, offset)
+    return LogEntry(data, line, offset, record)
 
 
 class _LineNumbers:
