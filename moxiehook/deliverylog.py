@@ -108,7 +108,8 @@ Record = DeliveryRecord | EndpointRecord
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    """The fields of ``data`` that ``cls`` knows; missing optional ones get None."""
+    """The fields of ``data`` that ``cls`` knows; a missing field without a default gets None
+    (so a line lacking one still loads), one with a default is left to it."""
     names = cls.__dataclass_fields__  # type: ignore[attr-defined]
     values = {name: data.get(name) for name in names if name in data}
     for name, spec in names.items():
