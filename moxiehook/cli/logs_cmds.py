@@ -14,7 +14,7 @@ import typer
 
 from moxiehook import logquery
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import Styled, echo, info, print_json, print_table, state_text, warn
+from moxiehook.cli.render import Styled, echo, info, print_json, print_table, state_text, stdout_console, warn
 from moxiehook.cli.state import state
 from moxiehook.deliverylog import DeliveryRecord, EndpointRecord, Record
 from moxiehook.endpoints import log_path
@@ -166,8 +166,6 @@ def _print_json_line(entry: logquery.LogEntry) -> None:
 def _print_row_line(entry: logquery.LogEntry) -> None:
     """One table row as a line of its own (a followed log has no end to align columns to)."""
     from rich.text import Text
-
-    from moxiehook.cli.render import stdout_console
 
     line = Text()
     for index, cell in enumerate(_row(entry.record)):
