@@ -1,12 +1,13 @@
 """Many deliveries: plan an event's routes, run jobs concurrently, disable endpoints on the fly.
 
-``run_jobs`` is shared by ``fire``, ``test``, ``replay`` and ``demo``. It takes
-jobs lazily from an iterable, keeps at most 2 × concurrency of them queued or
-in flight (so ``fire --count 100000`` streams in constant memory), sends them
-from up to ``concurrency`` threads (as many as the receivers' latency makes
-worth it, see ``pacing``) over keep-alive ``httpx.Client`` connections, logs each
-record as it ends, and, when an answer's status is in ``disable_on``, disables
-the endpoint and logs its later jobs as ``skipped``.
+``run_jobs`` is shared by ``fire``, ``test``, ``replay`` and ``demo``. Its
+sending threads take jobs one at a time from an iterable (no queue: at most
+``concurrency`` jobs exist beyond it, so ``fire --count 100000`` streams in
+constant memory); there are up to ``concurrency`` of them (as many as the
+receivers' latency makes worth it, see ``pacing``), each with its own
+keep-alive client (see ``transport``). Each record is logged as it ends, and
+when an answer's status is in ``disable_on`` the endpoint is disabled and its
+later jobs are logged as ``skipped``.
 """
 
 from __future__ import annotations
