@@ -44,13 +44,6 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def print_json_line(data: Any) -> None:
-    import json
-
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
-    sys.stdout.flush()
-
-
 def _styled(label: str, style: str, message: str) -> str:
     if sys.stderr.isatty():
         return f"\x1b[{style}m{label}\x1b[0m {message}"
