@@ -22,11 +22,6 @@ def has_reference(value: str) -> bool:
     return _REFERENCE.search(value) is not None
 
 
-def referenced_names(value: str) -> list[str]:
-    """The variable names referenced by ``value``, in order."""
-    return _REFERENCE.findall(value)
-
-
 def expand(value: str, where: str = "", environ: Mapping[str, str] | None = None) -> str:
     """Replace every ``${NAME}`` in ``value`` from the environment.
 
