@@ -1,8 +1,9 @@
 """The one exception hierarchy of moxiehook.
 
 Core modules raise these and never print or exit; the CLI's single handler
-(``moxiehook.cli.main``) turns them into one ``error: …`` line on stderr and
-the error's ``exit_code``. Exit codes follow SPEC §7.
+(``MoxiehookGroup.invoke`` in ``moxiehook.cli``) turns them into one
+``error: …`` line on stderr and the error's ``exit_code``. Exit codes follow
+SPEC §7.
 """
 
 from __future__ import annotations
