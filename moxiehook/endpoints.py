@@ -29,10 +29,10 @@ from moxiehook.config import (
     check_url,
 )
 from moxiehook.errors import AlreadyExistsError, NotFoundError
+from moxiehook.store import resolve_relative, update_config
 
 if TYPE_CHECKING:
     from moxiehook.deliverylog import EndpointRecord
-from moxiehook.store import resolve_relative, update_config
 
 
 def utc_now_iso() -> str:
