@@ -60,10 +60,9 @@ def parse_config_text(text: str, source: Path | str) -> Config:
     """Parse TOML text into a validated ``Config``; errors name ``source``."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib's message already says "(at line L, column C)".
-        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
-    except ValueError as exc:  # an integer literal longer than int() accepts (4300 digits)
+    except ValueError as exc:
+        # A TOMLDecodeError (a ValueError; its message already says "(at line L,
+        # column C)"), or an integer literal longer than int() accepts (4300 digits).
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
     except RecursionError:
         # tomllib parses nested arrays and inline tables recursively: a few
