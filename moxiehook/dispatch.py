@@ -259,16 +259,21 @@ class _Run:
 
     def skip_reason(self, name: str) -> str | None:
         """Why a job of endpoint ``name`` is not sent, or None to send it."""
-        with self.lock:
-            during = self.disabled_now.get(name)
+        during = self.disabled_during(name)
         if during is not None:
-            return f"endpoint '{name}' was disabled during this run: {during}"
+            return during
         endpoint = get_endpoint(self.config, name)
         if endpoint.enabled or self.options.include_disabled:
             return None
         reason = endpoint.disabled_reason or "disabled by hand"
         self.summary.already_disabled[name] = reason
         return f"endpoint '{name}' is disabled: {reason}"
+
+    def disabled_during(self, name: str) -> str | None:
+        """The skip reason of a job whose endpoint this run disabled, or None."""
+        with self.lock:
+            reason = self.disabled_now.get(name)
+        return None if reason is None else f"endpoint '{name}' was disabled during this run: {reason}"
 
     def prepared(self, name: str) -> PreparedEndpoint:
         endpoint = self._prepared.get(name)
@@ -312,11 +317,9 @@ class _Run:
 
     def deliver(self, job: Job, endpoint: PreparedEndpoint, body_bytes: bytes) -> None:
         delivery = self.delivery(job, body_bytes)
-        with self.lock:
-            during = self.disabled_now.get(job.endpoint)
+        during = self.disabled_during(job.endpoint)
         if during is not None:  # disabled while this job waited its turn: not started, so skipped
-            reason = f"endpoint '{job.endpoint}' was disabled during this run: {during}"
-            self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), reason), body_bytes)
+            self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), during), body_bytes)
             return
         client = self.client(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP)
         record, verdict = send(client, endpoint, delivery, self.config.settings)
