@@ -57,7 +57,12 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
             f"invalid time {text!r}: use an ISO-8601 time (2026-11-28T14:00:00Z) "
             "or a duration like 30m, 2h, 7d"
         ) from None
-    return moment if moment.tzinfo else moment.astimezone()
+    if moment.tzinfo:
+        return moment
+    try:
+        return moment.astimezone()
+    except (ValueError, OverflowError):  # 0001-01-01 west of UTC, 9999-12-31 east of it
+        raise UsageError(f"invalid time {text!r}: in local time that is beyond what datetime can hold") from None
 
 
 def record_time(data: dict[str, Any]) -> datetime | None:

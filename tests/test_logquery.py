@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -52,6 +53,21 @@ def test_parse_when_reads_a_time_without_zone_as_local_time() -> None:
 def test_parse_when_refuses_anything_else(text: str) -> None:
     with pytest.raises(UsageError, match="invalid time"):
         logquery.parse_when(text, now=START)
+
+
+@pytest.mark.parametrize(("zone", "text"), [("EST5EDT", "0001-01-01"), ("JST-9", "9999-12-31T23:59:59")])
+def test_parse_when_refuses_a_local_time_beyond_datetime(
+    monkeypatch: pytest.MonkeyPatch, zone: str, text: str
+) -> None:
+    # West of UTC, local 0001-01-01 is in year 0 (east: 9999-12-31 is in year 10000).
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        with pytest.raises(UsageError, match="invalid time"):
+            logquery.parse_when(text)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 # --- filters -----------------------------------------------------------------
