@@ -201,7 +201,10 @@ def _row(record: Record) -> list[Any]:
 def _local_time(at: str | None) -> str:
     """A logged UTC time as local time to the second, the way ``--since`` reads a time."""
     moment = logquery.record_time({"at": at})
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else str(at or "")
+    try:
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else str(at or "")
+    except (ValueError, OverflowError):  # a hand-edited year 1 or 9999 has no local time: show it as logged
+        return str(at)
 
 
 def _duration(ms: float | None) -> str:
