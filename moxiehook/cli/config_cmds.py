@@ -12,14 +12,13 @@ from moxiehook.cli.render import echo, info, print_json, warn
 from moxiehook.cli.state import state
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
+# `init` is a top-level command of its own, not `config init`.
+init_app = typer.Typer(add_completion=False)
 
 
 @app.callback()
 def config() -> None:
     """Show, check and locate the config file."""
-
-init_app = typer.Typer(add_completion=False)
-
 
 
 def sample_config_text() -> str:
