@@ -25,14 +25,7 @@ import httpx
 
 from moxiehook import __version__, ids, signing, transport
 from moxiehook.config import Endpoint, Settings
-from moxiehook.deliverylog import (  # encode_body, encode_record: re-exported for the engine
-    LOGGED_BODY_LIMIT,
-    Attempt,
-    DeliveryRecord,
-    encode_body,
-    encode_record,
-    now_iso,
-)
+from moxiehook.deliverylog import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body, now_iso
 from moxiehook.errors import ConfigError
 from moxiehook.secrets import MASK, expand, has_reference
 from moxiehook.store import resolve_relative

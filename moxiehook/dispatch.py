@@ -24,24 +24,22 @@ import httpx
 
 from moxiehook import ids, signing
 from moxiehook.config import Config, Endpoint, Mapping
-from moxiehook.deliverylog import DeliveryRecord, LogWriter
 from moxiehook.delivery import (
     METHOD,
     Delivery,
     PreparedEndpoint,
     Verdict,
     disable_reason,
-    encode_body,
-    encode_record,
     prepare_endpoint,
     redacted_headers,
     send,
     skipped_record,
 )
-from moxiehook.transport import PLAIN_HTTP, make_client, tls_context, uses_tls
+from moxiehook.deliverylog import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.endpoints import disable_endpoint, get_endpoint, log_path
-from moxiehook.pacing import STALL_S, Pacer
 from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
+from moxiehook.pacing import STALL_S, Pacer
+from moxiehook.transport import PLAIN_HTTP, make_client, tls_context, uses_tls
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def _send(receiver: Receiver, endpoint: Endpoint, path: str = "/hook", settings:
     settings = settings or Settings(backoff=0.01, timeout=2.0)
     prepared = delivery.prepare_endpoint(endpoint, settings, Path("moxiehook.toml"))
     body = catalog.sample_payload("ClientCreate") if body is None else body
-    job = Delivery("ClientCreate", receiver.url(path), body, delivery.encode_body(body), "evt_01TEST")
+    job = Delivery("ClientCreate", receiver.url(path), body, deliverylog.encode_body(body), "evt_01TEST")
     recorded = sleeps if sleeps is not None else []
     with transport.make_client(prepared.verify, 2) as client:
         return delivery.send(client, prepared, job, settings, sleep=recorded.append)
@@ -244,7 +244,7 @@ def test_encode_record_matches_the_log_module() -> None:
         request={"headers": {"Authorization": "***"}, "body": body},
         response={"status": 500, "headers": {"a": "b"}, "body": "é"},
     )
-    line = delivery.encode_record(record, delivery.encode_body(body))
+    line = deliverylog.encode_record(record, deliverylog.encode_body(body))
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == json.loads(deliverylog.encode(record))
 
@@ -293,11 +293,11 @@ def test_a_client_that_holds_writes_sends_whole_requests_and_retries(receiver: R
     settings = Settings(backoff=0.01, timeout=2.0, max_attempts=3)
     prepared = delivery.prepare_endpoint(_endpoint(), settings, Path("moxiehook.toml"))
     body = catalog.sample_payload("ClientCreate")
-    job = Delivery("ClientCreate", receiver.url("/hook"), body, delivery.encode_body(body), "evt_01TEST")
+    job = Delivery("ClientCreate", receiver.url("/hook"), body, deliverylog.encode_body(body), "evt_01TEST")
     with transport.make_client(transport.PLAIN_HTTP, 1, hold_writes=True) as client:
         record, verdict = delivery.send(client, prepared, job, settings, sleep=lambda s: None)
         assert verdict is Verdict.DELIVERED and [a.status for a in record.attempts] == [503, 200]
         assert [r.json() for r in receiver.requests] == [body, body]
-        closed = Delivery("ClientCreate", "http://127.0.0.1:9/hook", body, delivery.encode_body(body), "evt_2")
+        closed = Delivery("ClientCreate", "http://127.0.0.1:9/hook", body, deliverylog.encode_body(body), "evt_2")
         record, verdict = delivery.send(client, prepared, closed, Settings(max_attempts=1), sleep=lambda s: None)
         assert verdict is Verdict.RETRY and record.outcome == "failed" and "connection error" in (record.error or "")
