@@ -37,6 +37,7 @@ MAX_RETRY_AFTER = 60.0  # seconds
 JITTER = 0.2  # ±20 %
 RETRY_STATUSES = frozenset({408, 425, 429})
 METHOD = "POST"
+MIN_REDACTED = 4  # shortest secret value masked in logged responses
 
 
 class Verdict(enum.Enum):
@@ -135,10 +136,12 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
     """
     where = f"endpoints.{endpoint.name}"
     headers = _base_headers(settings)
+    secrets: list[str] = []
     auth = endpoint.auth
     if auth.type == "basic":
         user = expand(auth.username or "", f"{where}.auth.username")
         password = expand(auth.password or "", f"{where}.auth.password")
+        secrets.append(password)  # the Authorization value is base64: a receiver may echo the password itself
         headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     elif auth.type == "bearer":
         headers["Authorization"] = "Bearer " + expand(auth.token or "", f"{where}.auth.token")
@@ -147,7 +150,6 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
     for name, value in endpoint.headers.items():
         headers[name] = expand(value, f"{where}.headers.{name}")
     key = None
-    secrets: list[str] = []
     if endpoint.signing_secret:
         secret = expand(endpoint.signing_secret, f"{where}.signing_secret")
         key = signing.secret_bytes(secret)
@@ -157,8 +159,6 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
         if logged.get(name) == MASK:
             # The whole value, and its parts: "Bearer <token>" may be echoed as the token alone.
             secrets += [value, *value.split()]
-    if auth.type == "basic":
-        secrets.append(expand(auth.password or "", f"{where}.auth.password"))
     return PreparedEndpoint(
         name=endpoint.name,
         headers=headers,
@@ -170,9 +170,6 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
         # values are left alone (masking "ab" everywhere would garble the body).
         secrets=tuple(sorted({v for v in secrets if len(v) >= MIN_REDACTED}, key=len, reverse=True)),
     )
-
-
-MIN_REDACTED = 4  # shortest secret value masked in logged responses
 
 
 def redact_text(text: str, secrets: tuple[str, ...]) -> str:
