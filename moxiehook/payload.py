@@ -87,16 +87,14 @@ def apply_overrides(payload: Any, assignments: Iterable[str]) -> Any:
     """
     for text in assignments:
         path, value = parse_assignment(text)
+        if not isinstance(payload, dict):
+            raise DataError(f"--set {text!r}: the payload is not a JSON object there")
         target = payload
         for depth, part in enumerate(path[:-1]):
-            if not isinstance(target, dict):
-                break
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
                 through = ".".join(path[: depth + 1])
                 raise DataError(f"--set {text!r}: {through} is not an object")
-        if not isinstance(target, dict):
-            raise DataError(f"--set {text!r}: the payload is not a JSON object there")
         target[path[-1]] = value
     return payload
 
