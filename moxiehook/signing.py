@@ -61,7 +61,7 @@ def verify(key: bytes, headers: Mapping[str, str], body: bytes, now: float | Non
         raise SignatureMismatch(f"webhook-timestamp {stamp!r} is not a Unix time") from None
     current = time.time() if now is None else now
     if abs(current - timestamp) > TOLERANCE_SECONDS:
-        raise SignatureMismatch(f"webhook-timestamp is {int(current - timestamp)} s off (tolerance 300 s)")
+        raise SignatureMismatch(f"webhook-timestamp is {int(current - timestamp)} s off (tolerance {TOLERANCE_SECONDS} s)")
     expected = sign(key, msg_id, timestamp, body).partition(",")[2]
     # A receiver may get several space-separated signatures (key rotation).
     for candidate in signatures.split():
