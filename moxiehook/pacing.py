@@ -1,9 +1,10 @@
 """How many sending threads a run uses: one at first, more only while deliveries wait on the network.
 
 Python runs one thread at a time. Against a fast receiver one sending thread
-keeps the interpreter busy, and more threads only queue for it (and for the
-connection pool's lock): on 2 cores, ``fire --count 2000`` at the default
-concurrency of 8 took 1.3–1.6× as long as with one thread. Against a slow
+keeps the interpreter busy, and more threads only queue for it: on 2 cores,
+``fire --count 2000`` at the default concurrency of 8 took 1.3–1.6× as long as
+with one thread (measured when the senders still shared one connection pool,
+whose lock they also queued for; each now has its own client). Against a slow
 receiver (50 ms) a delivery is ~97% waiting, and only many deliveries in flight
 reach what the receiver can take. So a run starts one sender and adds more
 while the senders measure that the interpreter sits idle, never more than the
