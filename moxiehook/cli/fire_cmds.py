@@ -90,8 +90,8 @@ def fire(
     copies = payload.copies(body, count)
     if dry_run:
         live = [(e, m) for e, m in plan if e.enabled]
-        for e in dict.fromkeys(e.name for e, _ in plan if not e.enabled):
-            info(already_disabled_warning(e, config.endpoints[e].disabled_reason or "disabled by hand"))
+        for off in {e.name: e for e, _ in plan if not e.enabled}.values():
+            info(already_disabled_warning(off.name, off.disabled_reason or "disabled by hand"))
         if not live:
             raise NothingSentError(f"nothing would be sent: every endpoint mapping {event} is disabled")
         show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies)), as_json)
