@@ -38,6 +38,8 @@ RESERVED_HEADERS = frozenset(
 SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 
 DEFAULT_DISABLE_ON = (401, 403, 404, 405, 410)
+# The reason recorded when an endpoint is disabled without one.
+DISABLED_BY_HAND = "disabled by hand"
 
 # RFC 9110 §5.6.2: token = 1*tchar. The patterns end in \Z, not $: `$` also
 # matches before a trailing newline, which would let "X-Name\n" through.
@@ -114,6 +116,11 @@ class Endpoint:
     signing_secret: str | None = None
     disabled_reason: str | None = None
     disabled_at: str | None = None
+
+    @property
+    def why_disabled(self) -> str:
+        """The reason shown for a disabled endpoint (a hand-edited file may give none)."""
+        return self.disabled_reason or DISABLED_BY_HAND
 
     def has_literal_secret(self) -> bool:
         literal_signing = bool(self.signing_secret) and not has_reference(self.signing_secret or "")

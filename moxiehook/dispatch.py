@@ -263,7 +263,7 @@ class _Run:
         endpoint = get_endpoint(self.config, name)
         if endpoint.enabled or self.options.include_disabled:
             return None
-        reason = endpoint.disabled_reason or "disabled by hand"
+        reason = endpoint.why_disabled
         self.summary.already_disabled[name] = reason
         return f"endpoint '{name}' is disabled: {reason}"
 

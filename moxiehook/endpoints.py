@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from moxiehook.config import (
+    DISABLED_BY_HAND,
     Auth,
     Config,
     Endpoint,
@@ -109,7 +110,7 @@ def disable_endpoint(path: Path, name: str, reason: str | None = None) -> Toggle
         if not endpoint.enabled:
             return None
         endpoint.enabled = False
-        endpoint.disabled_reason = reason or "disabled by hand"
+        endpoint.disabled_reason = reason or DISABLED_BY_HAND
         endpoint.disabled_at = utc_now_iso()
         return EndpointRecord(
             at=endpoint.disabled_at, endpoint=name, action="disabled", reason=endpoint.disabled_reason

@@ -91,7 +91,7 @@ def fire(
     if dry_run:
         live = [(e, m) for e, m in plan if e.enabled]
         for off in {e.name: e for e, _ in plan if not e.enabled}.values():
-            info(already_disabled_warning(off.name, off.disabled_reason or "disabled by hand"))
+            info(already_disabled_warning(off.name, off.why_disabled))
         if not live:
             raise NothingSentError(f"nothing would be sent: every endpoint mapping {event} is disabled")
         show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies)), as_json)

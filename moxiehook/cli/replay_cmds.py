@@ -108,7 +108,7 @@ def _warn_disabled(config: Config, jobs: list[Job], sent: list[Job]) -> None:
     """A dry run names the disabled endpoints whose deliveries a real run would skip."""
     sending = {job.endpoint for job in sent}
     for name in sorted({job.endpoint for job in jobs} - sending):
-        reason = config.endpoints[name].disabled_reason or "disabled by hand"
+        reason = config.endpoints[name].why_disabled
         warn(f"endpoint '{name}' is disabled, its deliveries would be skipped ({reason}); "
              "use --include-disabled to send them anyway")
 
