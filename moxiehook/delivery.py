@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 
 from moxiehook import __version__, ids, signing, transport
-from moxiehook.config import Endpoint, Settings
+from moxiehook.config.model import Endpoint, Settings
 from moxiehook.deliverylog import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body, now_iso
 from moxiehook.errors import ConfigError
-from moxiehook.secrets import MASK, expand, has_reference
-from moxiehook.store import resolve_relative
+from moxiehook.config.secrets import MASK, expand, has_reference
+from moxiehook.config.store import resolve_relative
 
 USER_AGENT = f"moxiehook/{__version__}"
 READ_LIMIT = 64 * 1024  # response bytes read at most (SPEC §5)

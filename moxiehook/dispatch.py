@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from moxiehook import ids, signing
-from moxiehook.config import Config, Endpoint, Mapping
+from moxiehook.config.model import Config, Endpoint, Mapping
 from moxiehook.delivery import (
     METHOD,
     Delivery,
@@ -36,7 +36,7 @@ from moxiehook.delivery import (
     skipped_record,
 )
 from moxiehook.deliverylog import DeliveryRecord, LogWriter, encode_body, encode_record
-from moxiehook.endpoints import disable_endpoint, get_endpoint, log_path
+from moxiehook.config.edits import disable_endpoint, get_endpoint, log_path
 from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
 from moxiehook.pacing import STALL_S, Pacer
 from moxiehook.transport import PLAIN_HTTP, make_client, tls_context, uses_tls

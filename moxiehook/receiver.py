@@ -30,10 +30,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from moxiehook.config import Auth, Endpoint, check_auth, check_signing_secret
-from moxiehook.endpoints import utc_now_iso
+from moxiehook.config.model import Auth, Endpoint, check_auth, check_signing_secret
+from moxiehook.config.edits import utc_now_iso
 from moxiehook.errors import StorageError, UsageError
-from moxiehook.secrets import MASK, expand
+from moxiehook.config.secrets import MASK, expand
 from moxiehook.signing import SignatureMismatch, secret_bytes, verify
 
 UNAUTHORIZED = 401

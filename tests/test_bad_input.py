@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moxiehook import endpoints as ops
-from moxiehook.config import Auth, Endpoint, Mapping
+from moxiehook.config import edits as ops
+from moxiehook.config.model import Auth, Endpoint, Mapping
 
 BAD_INPUT = settings(max_examples=50, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import moxiehook
-from moxiehook.store import load_config
+from moxiehook.config.store import load_config
 
 PACKAGED_SAMPLE = Path(moxiehook.__file__).parent / "sample-config.toml"
 

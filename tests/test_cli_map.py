@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook.store import load_config
+from moxiehook.config.store import load_config
 
 
 @pytest.fixture

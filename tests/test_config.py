@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import moxiehook
-from moxiehook.config import (
+from moxiehook.config.model import (
     Auth,
     Config,
     Endpoint,

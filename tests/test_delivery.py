@@ -13,7 +13,7 @@ import pytest
 import standardwebhooks
 
 from moxiehook import catalog, delivery, deliverylog, transport
-from moxiehook.config import Auth, Endpoint, Settings
+from moxiehook.config.model import Auth, Endpoint, Settings
 from moxiehook.delivery import Delivery, Verdict, classify
 from moxiehook.errors import MissingVariableError
 from tests.conftest import Answer, Receiver

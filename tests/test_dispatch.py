@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook import dispatch, store
+from moxiehook import dispatch
+
+from moxiehook.config import store
 from moxiehook.deliverylog import DeliveryRecord
 from moxiehook.errors import NotFoundError
 from tests.conftest import Receiver

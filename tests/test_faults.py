@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook import endpoints as ops
-from moxiehook.config import Auth, Endpoint, Mapping
-from moxiehook.store import load_config
+from moxiehook.config import edits as ops
+from moxiehook.config.model import Auth, Endpoint, Mapping
+from moxiehook.config.store import load_config
 
 SEED = 20261128
 KILLS_PER_KIND = 20
@@ -39,8 +39,8 @@ EDITOR = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from moxiehook import endpoints as ops
-    from moxiehook.config import Endpoint
+    from moxiehook.config import edits as ops
+    from moxiehook.config.model import Endpoint
 
     path, run = Path(sys.argv[1]), sys.argv[2]
     n = 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moxiehook import dispatch, store
+from moxiehook import dispatch
+
+from moxiehook.config import store
 from moxiehook.deliverylog import DeliveryRecord
 from moxiehook.pacing import WINDOW_S, Pacer
 from tests.conftest import Answer, Receiver

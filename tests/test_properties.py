@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from moxiehook import endpoints as ops
+from moxiehook.config import edits as ops
 from moxiehook.cli import app
-from moxiehook.config import (
+from moxiehook.config.model import (
     AUTH_KEYS,
     Auth,
     Config,
@@ -40,7 +40,7 @@ from moxiehook.config import (
     config_to_dict,
 )
 from moxiehook.errors import ConfigError, MoxiehookError, ValidationError
-from moxiehook.store import load_config, parse_config_text, render_config, write_atomic
+from moxiehook.config.store import load_config, parse_config_text, render_config, write_atomic
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CLI_PROPERTY = settings(
@@ -50,7 +50,7 @@ CLI_PROPERTY = settings(
 )
 
 # ---------------------------------------------------------------------------
-# strategies for valid values (the rules of SPEC §3 / moxiehook.config)
+# strategies for valid values (the rules of SPEC §3 / moxiehook.config.model)
 
 SAFE_TEXT = st.text(
     alphabet=st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=30

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from moxiehook import receiver as receiver_module
-from moxiehook.config import Auth, Endpoint
+from moxiehook.config.model import Auth, Endpoint
 from moxiehook.errors import MissingVariableError, UsageError
 from moxiehook.receiver import (
     Check,

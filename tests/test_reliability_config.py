@@ -8,7 +8,7 @@ would share the GIL and could hide a missing lock.
 Two shapes:
 
 - 32 worker processes, each a small ``python -c`` script calling the core
-  ``moxiehook.endpoints`` functions (5 ``add_mapping`` and 3 toggles). One
+  ``moxiehook.config.edits`` functions (5 ``add_mapping`` and 3 toggles). One
   interpreter per worker doing 8 edits keeps the test to a few seconds on 2
   cores; 32 x 8 separate ``python -m moxiehook`` starts would take ~30 s of
   CPU and measure interpreter start-up more than locking.
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook import endpoints as ops
-from moxiehook.config import Endpoint
+from moxiehook.config import edits as ops
+from moxiehook.config.model import Endpoint
 from moxiehook.deliverylog import iter_records
-from moxiehook.store import load_config
+from moxiehook.config.store import load_config
 
 WORKERS = 32
 MAPPINGS_PER_WORKER = 5
@@ -42,7 +42,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from moxiehook import endpoints as ops
+    from moxiehook.config import edits as ops
 
     path, index = Path(sys.argv[1]), int(sys.argv[2])
     name = f"ep{index:02d}"

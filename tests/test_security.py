@@ -32,10 +32,10 @@ from pathlib import Path
 import pytest
 
 import moxiehook.receiver
-from moxiehook import endpoints as ops
-from moxiehook.advice import endpoint_warnings
-from moxiehook.config import Auth, Config, Endpoint, Mapping, Settings
-from moxiehook.store import load_config
+from moxiehook.config import edits as ops
+from moxiehook.config.advice import endpoint_warnings
+from moxiehook.config.model import Auth, Config, Endpoint, Mapping, Settings
+from moxiehook.config.store import load_config
 
 
 # Distinctive secret strings: none of them can appear in output by accident.
@@ -79,7 +79,7 @@ def secret_config(url_of: dict[str, str]) -> Config:
 
 @pytest.fixture
 def secret_config_path(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from moxiehook.store import render_config, write_atomic
+    from moxiehook.config.store import render_config, write_atomic
 
     config = secret_config({name: f"https://{name}.example.com/hook" for name in
                             ("basic", "bearer", "custom", "signed", "refs")})
@@ -438,7 +438,7 @@ ENDPOINT_NAMES = ("basic", "bearer", "custom", "signed", "refs")
 
 @pytest.fixture
 def secret_hooks(config_path: Path, receiver, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from moxiehook.store import render_config, write_atomic
+    from moxiehook.config.store import render_config, write_atomic
 
     config = secret_config({name: receiver.url(f"/{name}") for name in ENDPOINT_NAMES})
     config.settings.max_attempts = 2

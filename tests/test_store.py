@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook import store
-from moxiehook.config import Auth, Config, Endpoint, Mapping
+from moxiehook.config import store
+from moxiehook.config.model import Auth, Config, Endpoint, Mapping
 from moxiehook.errors import ConfigError, NotFoundError, StorageError
-from moxiehook.store import (
+from moxiehook.config.store import (
     create_config,
     load_config,
     render_config,

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from moxiehook import endpoints as ops
+from moxiehook.config import edits as ops
 from moxiehook.cli.options import (
     AuthType,
     AuthTypeOption,
@@ -21,7 +21,7 @@ from moxiehook.cli.options import (
 )
 from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
-from moxiehook.config import Endpoint, endpoint_to_dict
+from moxiehook.config.model import Endpoint, endpoint_to_dict
 from moxiehook.errors import EXIT_FAILED, UsageError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -62,7 +62,7 @@ def add(
     ] = None,
 ) -> None:
     """Add an endpoint (no mappings yet: see 'moxiehook map add')."""
-    from moxiehook.advice import endpoint_warnings
+    from moxiehook.config.advice import endpoint_warnings
 
     endpoint = Endpoint(
         name=name,

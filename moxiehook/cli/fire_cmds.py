@@ -16,8 +16,8 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, show_result
 from moxiehook.cli.state import state
-from moxiehook.config import Endpoint, check_event_name
-from moxiehook.endpoints import enable_endpoint, get_endpoint
+from moxiehook.config.model import Endpoint, check_event_name
+from moxiehook.config.edits import enable_endpoint, get_endpoint
 from moxiehook.errors import NothingSentError, UsageError
 
 fire_app = typer.Typer(add_completion=False)
@@ -106,7 +106,7 @@ def fire(
 
 def _warn_plain_http(endpoints: Iterable[Endpoint]) -> None:
     """The advice warning for credentials about to travel over plain http:// (once per endpoint)."""
-    from moxiehook.advice import plain_http_warnings
+    from moxiehook.config.advice import plain_http_warnings
 
     for endpoint in {e.name: e for e in endpoints}.values():
         for message in plain_http_warnings(endpoint):

@@ -116,7 +116,7 @@ def _check_from_options(
     ctx: typer.Context, endpoint: str | None, signing_secret: str | None, *auth_options: object
 ) -> Check:
     """What to check: an endpoint's own settings, or the auth options given."""
-    from moxiehook.endpoints import get_endpoint
+    from moxiehook.config.edits import get_endpoint
 
     auth_given = any(option is not None for option in auth_options)
     if endpoint is not None and auth_given:

@@ -17,7 +17,7 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Styled, echo, info, print_json, print_table, state_text, stdout_console, warn
 from moxiehook.cli.state import state
 from moxiehook.deliverylog import DeliveryRecord, EndpointRecord, Record
-from moxiehook.endpoints import log_path
+from moxiehook.config.edits import log_path
 from moxiehook.errors import UsageError
 
 app = typer.Typer(add_completion=False)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from moxiehook import catalog
-from moxiehook import endpoints as ops
+from moxiehook.config import edits as ops
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
@@ -32,7 +32,7 @@ def add(
     url: Annotated[str, typer.Argument(metavar="URL", help="http:// or https:// URL.", show_default=False)],
 ) -> None:
     """Send EVENT to URL on ENDPOINT (an event may map to several URLs)."""
-    from moxiehook.advice import plain_http_warnings
+    from moxiehook.config.advice import plain_http_warnings
 
     updated = ops.add_mapping(state(ctx).config_path, endpoint, event, url)
     if not catalog.is_known(event):

@@ -11,9 +11,9 @@ from moxiehook.cli.logs_cmds import NO_LOG, EndpointOption, EventOption, SinceOp
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, print_json, warn
 from moxiehook.cli.state import state
-from moxiehook.config import Config, check_url
+from moxiehook.config.model import Config, check_url
 from moxiehook.deliverylog import DeliveryRecord
-from moxiehook.endpoints import log_path
+from moxiehook.config.edits import log_path
 from moxiehook.errors import DataError, NotFoundError
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from moxiehook.config import Config, Endpoint
+from moxiehook.config.model import Config, Endpoint
 
 
 def is_loopback_host(host: str | None) -> bool:

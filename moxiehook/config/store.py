@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from moxiehook.config import Config, config_to_dict, parse_config
+from moxiehook.config.model import Config, config_to_dict, parse_config
 from moxiehook.errors import ConfigError, StorageError, ValidationError
 
 ENV_VAR = "MOXIEHOOK_CONFIG"

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from moxiehook.errors import ValidationError
-from moxiehook.secrets import has_reference, mask_literal
+from moxiehook.config.secrets import has_reference, mask_literal
 
 CONFIG_VERSION = 1
 

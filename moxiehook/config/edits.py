@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from moxiehook.config import (
+from moxiehook.config.model import (
     DISABLED_BY_HAND,
     Auth,
     Config,
@@ -30,7 +30,7 @@ from moxiehook.config import (
     check_url,
 )
 from moxiehook.errors import AlreadyExistsError, NotFoundError
-from moxiehook.store import resolve_relative, update_config
+from moxiehook.config.store import resolve_relative, update_config
 
 if TYPE_CHECKING:
     from moxiehook.deliverylog import EndpointRecord
