@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from moxiehook import __version__
-from moxiehook.catalog import sample_payload
-from moxiehook.deliverylog import Attempt, DeliveryRecord, encode
+from moxiehook.catalog.events import sample_payload
+from moxiehook.log.records import Attempt, DeliveryRecord, encode
 from moxiehook.ids import delivery_id, event_id
 
 EVENT = "ClientCreate"

@@ -25,7 +25,7 @@ import httpx
 
 from moxiehook import __version__, ids, signing, transport
 from moxiehook.config.model import Endpoint, Settings
-from moxiehook.deliverylog import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body, now_iso
+from moxiehook.log.records import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body, now_iso
 from moxiehook.errors import ConfigError
 from moxiehook.config.secrets import MASK, expand, has_reference
 from moxiehook.config.store import resolve_relative

@@ -35,7 +35,7 @@ from moxiehook.delivery import (
     send,
     skipped_record,
 )
-from moxiehook.deliverylog import DeliveryRecord, LogWriter, encode_body, encode_record
+from moxiehook.log.records import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.config.edits import disable_endpoint, get_endpoint, log_path
 from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
 from moxiehook.pacing import STALL_S, Pacer

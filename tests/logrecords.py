@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from moxiehook.deliverylog import Attempt, DeliveryRecord, EndpointRecord, LogWriter
+from moxiehook.log.records import Attempt, DeliveryRecord, EndpointRecord, LogWriter
 from moxiehook.ids import delivery_id, event_id
 
 START = datetime(2026, 11, 28, 14, 0, tzinfo=timezone.utc)

@@ -1,4 +1,4 @@
-"""Tests for moxiehook.catalog: the SPEC §2 event catalog and its sample payloads."""
+"""Tests for moxiehook.catalog.events: the SPEC §2 event catalog and its sample payloads."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from moxiehook import catalog
-from moxiehook.catalog import EVENTS, EventType, get_event, is_known, sample_payload
+from moxiehook.catalog import events as catalog
+from moxiehook.catalog.events import EVENTS, EventType, get_event, is_known, sample_payload
 from moxiehook.errors import NotFoundError
 
 # SPEC §2 table, written out by hand so a drift in the module is caught here.

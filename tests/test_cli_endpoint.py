@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook.deliverylog import iter_records
+from moxiehook.log.records import iter_records
 from moxiehook.config.store import load_config
 
 SECRET = "whsec_" + "QUJD" * 8  # base64 of 24 bytes

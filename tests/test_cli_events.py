@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from moxiehook import catalog
+from moxiehook.catalog import events as catalog
 
 
 def test_events_table_lists_the_whole_catalog(cli) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import standardwebhooks
 
-from moxiehook import catalog
+from moxiehook.catalog import events as catalog
 from tests.conftest import Answer, Receiver, run_moxiehook
 
 TOKEN = "s3cr3t-t0ken-value"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from logrecords import START, delivery, iso, write
 
-from moxiehook.deliverylog import EndpointRecord
+from moxiehook.log.records import EndpointRecord
 
 
 @pytest.fixture

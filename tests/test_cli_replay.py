@@ -10,8 +10,10 @@ import pytest
 from conftest import Answer, Receiver
 from logrecords import delivery, write
 
-from moxiehook import logquery, signing
-from moxiehook.deliverylog import DeliveryRecord
+from moxiehook import signing
+
+from moxiehook.log import query as logquery
+from moxiehook.log.records import DeliveryRecord
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 

@@ -12,7 +12,11 @@ import httpx
 import pytest
 import standardwebhooks
 
-from moxiehook import catalog, delivery, deliverylog, transport
+from moxiehook import delivery, transport
+
+from moxiehook.log import records as deliverylog
+
+from moxiehook.catalog import events as catalog
 from moxiehook.config.model import Auth, Endpoint, Settings
 from moxiehook.delivery import Delivery, Verdict, classify
 from moxiehook.errors import MissingVariableError

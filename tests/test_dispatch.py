@@ -12,7 +12,7 @@ import pytest
 from moxiehook import dispatch
 
 from moxiehook.config import store
-from moxiehook.deliverylog import DeliveryRecord
+from moxiehook.log.records import DeliveryRecord
 from moxiehook.errors import NotFoundError
 from tests.conftest import Receiver
 

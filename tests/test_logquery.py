@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from logrecords import START, delivery, iso, write
 
-from moxiehook import logquery
-from moxiehook.deliverylog import EndpointRecord, encode
+from moxiehook.log import query as logquery
+from moxiehook.log.records import EndpointRecord, encode
 from moxiehook.errors import NotFoundError, UsageError
-from moxiehook.logquery import LogFilter
+from moxiehook.log.query import LogFilter
 
 
 def ids(entries: list[logquery.LogEntry]) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from moxiehook import dispatch
 
 from moxiehook.config import store
-from moxiehook.deliverylog import DeliveryRecord
+from moxiehook.log.records import DeliveryRecord
 from moxiehook.pacing import WINDOW_S, Pacer
 from tests.conftest import Answer, Receiver
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook import payload
+from moxiehook.catalog import payload
 from moxiehook.errors import DataError, UsageError
 
 

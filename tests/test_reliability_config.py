@@ -29,7 +29,7 @@ import pytest
 
 from moxiehook.config import edits as ops
 from moxiehook.config.model import Endpoint
-from moxiehook.deliverylog import iter_records
+from moxiehook.log.records import iter_records
 from moxiehook.config.store import load_config
 
 WORKERS = 32

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from logrecords import START, delivery, iso, write
 
-from moxiehook import logquery, replayselect
-from moxiehook.deliverylog import EndpointRecord
+from moxiehook.log import replay as replayselect
+
+from moxiehook.log import query as logquery
+from moxiehook.log.records import EndpointRecord
 from moxiehook.errors import NotFoundError, UsageError
-from moxiehook.replayselect import ReplayQuery
+from moxiehook.log.replay import ReplayQuery
 
 
 def ids(entries: list[logquery.LogEntry]) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from moxiehook import catalog
+from moxiehook.catalog import events as catalog
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import print_json, print_table
 

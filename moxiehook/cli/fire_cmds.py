@@ -11,7 +11,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from moxiehook import catalog, payload
+from moxiehook.catalog import payload
+
+from moxiehook.catalog import events as catalog
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, show_result

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from moxiehook import logquery
+from moxiehook.log import query as logquery
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Styled, echo, info, print_json, print_table, state_text, stdout_console, warn
 from moxiehook.cli.state import state
-from moxiehook.deliverylog import DeliveryRecord, EndpointRecord, Record
+from moxiehook.log.records import DeliveryRecord, EndpointRecord, Record
 from moxiehook.config.edits import log_path
 from moxiehook.errors import UsageError
 

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from moxiehook import catalog
+from moxiehook.catalog import events as catalog
 from moxiehook.config import edits as ops
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import echo, print_json, print_table, state_text, warn

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from moxiehook import replayselect
+from moxiehook.log import replay as replayselect
 from moxiehook.cli.logs_cmds import NO_LOG, EndpointOption, EventOption, SinceOption, bad_line_warner, parse_since
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, print_json, warn
 from moxiehook.cli.state import state
 from moxiehook.config.model import Config, check_url
-from moxiehook.deliverylog import DeliveryRecord
+from moxiehook.log.records import DeliveryRecord
 from moxiehook.config.edits import log_path
 from moxiehook.errors import DataError, NotFoundError
 

@@ -33,7 +33,7 @@ from moxiehook.errors import AlreadyExistsError, NotFoundError
 from moxiehook.config.store import resolve_relative, update_config
 
 if TYPE_CHECKING:
-    from moxiehook.deliverylog import EndpointRecord
+    from moxiehook.log.records import EndpointRecord
 
 
 def utc_now_iso() -> str:
@@ -85,7 +85,7 @@ def enable_endpoint(path: Path, name: str) -> ToggleResult:
     """Enable ``name`` and clear why it was disabled; a no-op if already enabled."""
 
     def apply(endpoint: Endpoint) -> EndpointRecord | None:
-        from moxiehook.deliverylog import EndpointRecord
+        from moxiehook.log.records import EndpointRecord
 
         if endpoint.enabled:
             return None
@@ -105,7 +105,7 @@ def disable_endpoint(path: Path, name: str, reason: str | None = None) -> Toggle
     """
 
     def apply(endpoint: Endpoint) -> EndpointRecord | None:
-        from moxiehook.deliverylog import EndpointRecord
+        from moxiehook.log.records import EndpointRecord
 
         if not endpoint.enabled:
             return None
@@ -126,7 +126,7 @@ def _toggle(path: Path, name: str, apply: Callable[[Endpoint], EndpointRecord | 
     opened fails the command with the config unchanged (not toggled but unlogged).
     """
     # Imported here: the log module is not needed by read-only commands.
-    from moxiehook.deliverylog import LogWriter
+    from moxiehook.log.records import LogWriter
 
     pending: list[tuple[LogWriter, EndpointRecord]] = []
 

@@ -27,7 +27,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
-from moxiehook.deliverylog import OUTCOMES, BadLineCallback, Record, record_from_dict
+from moxiehook.log.records import OUTCOMES, BadLineCallback, Record, record_from_dict
 from moxiehook.errors import NotFoundError, StorageError, UsageError
 
 BLOCK_SIZE = 64 * 1024

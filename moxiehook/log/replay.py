@@ -28,9 +28,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from moxiehook.deliverylog import BadLineCallback
+from moxiehook.log.records import BadLineCallback
 from moxiehook.errors import UsageError
-from moxiehook.logquery import LogEntry, LogFilter, entries_backward, find_many
+from moxiehook.log.query import LogEntry, LogFilter, entries_backward, find_many
 
 
 @dataclass(frozen=True)
