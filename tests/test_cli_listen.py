@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from moxiehook.cli.listen_cmds import TEXT_PREVIEW_CHARS, print_request
-from moxiehook.receiver import CheckResult, ReceivedRequest
+from moxiehook.receive.server import CheckResult, ReceivedRequest
 from tests.conftest import run_moxiehook
 
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()

@@ -10,7 +10,7 @@ import pytest
 from conftest import Answer, Receiver
 from logrecords import delivery, write
 
-from moxiehook import signing
+from moxiehook.send import signing
 
 from moxiehook.log import query as logquery
 from moxiehook.log.records import DeliveryRecord

@@ -12,13 +12,15 @@ import httpx
 import pytest
 import standardwebhooks
 
-from moxiehook import delivery, transport
+from moxiehook.send import transport
+
+from moxiehook.send import delivery
 
 from moxiehook.log import records as deliverylog
 
 from moxiehook.catalog import events as catalog
 from moxiehook.config.model import Auth, Endpoint, Settings
-from moxiehook.delivery import Delivery, Verdict, classify
+from moxiehook.send.delivery import Delivery, Verdict, classify
 from moxiehook.errors import MissingVariableError
 from tests.conftest import Answer, Receiver
 
@@ -223,7 +225,7 @@ def test_signed_attempts_verify_and_keep_the_webhook_id(receiver: Receiver,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from moxiehook import signing
+    from moxiehook.send import signing
 
     start = int(time.time())
     clock = iter(range(start, start + 10))

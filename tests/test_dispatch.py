@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook import dispatch
+from moxiehook.send import dispatch
 
 from moxiehook.config import store
 from moxiehook.log.records import DeliveryRecord

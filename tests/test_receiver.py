@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook import receiver as receiver_module
+from moxiehook.receive import server as receiver_module
 from moxiehook.config.model import Auth, Endpoint
 from moxiehook.errors import MissingVariableError, UsageError
-from moxiehook.receiver import (
+from moxiehook.receive.server import (
     Check,
     ReceivedRequest,
     ReceiverConfig,
@@ -28,7 +28,7 @@ from moxiehook.receiver import (
     check_request,
     start_receiver,
 )
-from moxiehook.signing import secret_bytes, signature_headers
+from moxiehook.send.signing import secret_bytes, signature_headers
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"x" * 32).decode()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-import moxiehook.receiver
+import moxiehook.receive.server
 from moxiehook.config import edits as ops
 from moxiehook.config.advice import endpoint_warnings
 from moxiehook.config.model import Auth, Config, Endpoint, Mapping, Settings
@@ -361,7 +361,7 @@ def _calls(node: ast.AST) -> set[str]:
 
 
 def test_listen_compares_credentials_in_constant_time() -> None:
-    source = Path(moxiehook.receiver.__file__).read_text()
+    source = Path(moxiehook.receive.server.__file__).read_text()
     tree = ast.parse(source)
     functions = _functions(tree)
     checker = functions["_auth_problem"]
@@ -381,15 +381,15 @@ def test_listen_compares_credentials_in_constant_time() -> None:
 
 
 def test_signature_check_compares_in_constant_time() -> None:
-    import moxiehook.signing
+    import moxiehook.send.signing
 
-    functions = _functions(ast.parse(Path(moxiehook.signing.__file__).read_text()))
+    functions = _functions(ast.parse(Path(moxiehook.send.signing.__file__).read_text()))
     assert "hmac.compare_digest" in _calls(functions["verify"])
 
 
 def test_a_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
     """Regression: compare_digest on a non-ASCII str raised TypeError (a 500 from listen)."""
-    from moxiehook.signing import SignatureMismatch, verify
+    from moxiehook.send.signing import SignatureMismatch, verify
 
     headers = {"webhook-id": "msg", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,\xe9t\xe9"}
     with pytest.raises(SignatureMismatch):
@@ -407,7 +407,7 @@ def test_a_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
 )
 def test_listen_answers_401_to_non_ascii_credentials(headers: dict[str, str]) -> None:
     """Raw latin-1 bytes in a credential header: a 401 with a reason, never a 500."""
-    from moxiehook.receiver import ReceiverConfig, build_check, start_receiver
+    from moxiehook.receive.server import ReceiverConfig, build_check, start_receiver
 
     auth = Auth(type="basic", username="u", password=PASSWORD) if "Basic" in str(headers) else \
         Auth(type="bearer", token=TOKEN)
@@ -656,7 +656,7 @@ def test_the_client_for_plain_http_urls_trusts_no_certificate(
     the handshake fails instead of skipping the check."""
     import httpx
 
-    from moxiehook.transport import PLAIN_HTTP, make_client, uses_tls
+    from moxiehook.send.transport import PLAIN_HTTP, make_client, uses_tls
 
     url, received = https_server
     assert [uses_tls(u) for u in ("http://a/x", "HTTP://a/x", "https://a/x", "HTTPS://a/x", "ftp://a")] == [

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import standardwebhooks
 
-from moxiehook import signing
+from moxiehook.send import signing
 from tests.conftest import run_moxiehook
 from tests.test_cli_listen import listen, write_config  # noqa: F401 - `listen` is a fixture
 

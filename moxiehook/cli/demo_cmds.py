@@ -19,7 +19,7 @@ import typer
 from moxiehook.cli.render import echo, print_error
 from moxiehook.config.model import Auth, Config, Endpoint, Mapping, Settings
 from moxiehook.errors import EXIT_FAILED, EXIT_OK
-from moxiehook.receiver import ReceivedRequest, ReceiverConfig, RunningReceiver, build_check, start_receiver
+from moxiehook.receive.server import ReceivedRequest, ReceiverConfig, RunningReceiver, build_check, start_receiver
 from moxiehook.config.store import render_config, write_atomic
 
 demo_app = typer.Typer(add_completion=False)

@@ -1,6 +1,6 @@
 """``fire`` and ``test``: send events to the mapped URLs.
 
-The delivery engine (``moxiehook.dispatch``, which imports httpx) is imported
+The delivery engine (``moxiehook.send.dispatch``, which imports httpx) is imported
 inside the commands, so that other commands never pay for loading it.
 """
 
@@ -82,7 +82,7 @@ def fire(
     config = state(ctx).load()
     body = payload.apply_overrides(event_payload(event, data), assignments)
 
-    from moxiehook import dispatch
+    from moxiehook.send import dispatch
 
     plan = dispatch.plan_fire(config, event, endpoint)
     if not plan:
@@ -138,7 +138,9 @@ def test(
         what = f"a mapping for {event}" if event else "any mapping"
         raise NothingSentError(f"endpoint {endpoint!r} has no {what} (add one: moxiehook map add)")
 
-    from moxiehook import dispatch, ids
+    from moxiehook import ids
+
+    from moxiehook.send import dispatch
 
     events = list(dict.fromkeys(m.event for m in mappings))
     bodies = {name: event_payload(name, data) for name in events}

@@ -24,7 +24,7 @@ from moxiehook.cli.options import (
 from moxiehook.cli.render import info, stdout_console
 from moxiehook.cli.state import state
 from moxiehook.errors import UsageError
-from moxiehook.receiver import (
+from moxiehook.receive.server import (
     Check,
     ReceivedRequest,
     ReceiverConfig,

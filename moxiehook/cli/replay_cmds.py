@@ -17,7 +17,7 @@ from moxiehook.config.edits import log_path
 from moxiehook.errors import DataError, NotFoundError
 
 if TYPE_CHECKING:
-    from moxiehook.dispatch import Job
+    from moxiehook.send.dispatch import Job
 
 replay_app = typer.Typer(add_completion=False)
 
@@ -66,7 +66,7 @@ def replay(
         return
     jobs = replay_jobs(config, records, to)  # checks every record before anything is sent
 
-    from moxiehook import dispatch
+    from moxiehook.send import dispatch
     from moxiehook.cli.run_view import live_run, show_preview, show_result
 
     if dry_run:
@@ -84,7 +84,7 @@ def replay(
 
 def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -> list[Job]:
     """One replay job per record. Raises, sending nothing, when any of them cannot be replayed."""
-    from moxiehook.dispatch import Job
+    from moxiehook.send.dispatch import Job
 
     gone = sorted({record.endpoint for record in records} - config.endpoints.keys())
     if gone:
@@ -116,6 +116,6 @@ def _warn_disabled(config: Config, jobs: list[Job], sent: list[Job]) -> None:
 def _empty_summary() -> dict[str, object]:
     """The ``--json`` document of a replay that had nothing to send (the same shape as a run's)."""
     from moxiehook.cli.run_view import summary_json
-    from moxiehook.dispatch import RunSummary
+    from moxiehook.send.dispatch import RunSummary
 
     return summary_json(RunSummary())

@@ -23,7 +23,11 @@ from typing import Any
 
 import httpx
 
-from moxiehook import __version__, ids, signing, transport
+from moxiehook import __version__, ids
+
+from moxiehook.send import signing
+
+from moxiehook.send import transport
 from moxiehook.config.model import Endpoint, Settings
 from moxiehook.log.records import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body, now_iso
 from moxiehook.errors import ConfigError

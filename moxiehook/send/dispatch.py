@@ -22,9 +22,11 @@ from typing import Any
 
 import httpx
 
-from moxiehook import ids, signing
+from moxiehook import ids
+
+from moxiehook.send import signing
 from moxiehook.config.model import Config, Endpoint, Mapping
-from moxiehook.delivery import (
+from moxiehook.send.delivery import (
     METHOD,
     Delivery,
     PreparedEndpoint,
@@ -38,8 +40,8 @@ from moxiehook.delivery import (
 from moxiehook.log.records import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.config.edits import disable_endpoint, get_endpoint, log_path
 from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
-from moxiehook.pacing import STALL_S, Pacer
-from moxiehook.transport import PLAIN_HTTP, make_client, tls_context, uses_tls
+from moxiehook.send.pacing import STALL_S, Pacer
+from moxiehook.send.transport import PLAIN_HTTP, make_client, tls_context, uses_tls
 
 
 @dataclass(frozen=True)

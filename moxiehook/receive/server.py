@@ -34,7 +34,7 @@ from moxiehook.config.model import Auth, Endpoint, check_auth, check_signing_sec
 from moxiehook.config.edits import utc_now_iso
 from moxiehook.errors import StorageError, UsageError
 from moxiehook.config.secrets import MASK, expand
-from moxiehook.signing import SignatureMismatch, secret_bytes, verify
+from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
 
 UNAUTHORIZED = 401
 # A webhook is small; refuse a body that would fill memory rather than read it.
