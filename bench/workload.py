@@ -17,8 +17,8 @@ from typing import Any
 
 from moxiehook import __version__
 from moxiehook.catalog.events import sample_payload
-from moxiehook.log.records import Attempt, DeliveryRecord, encode
 from moxiehook.ids import delivery_id, event_id
+from moxiehook.log.records import Attempt, DeliveryRecord, encode
 
 EVENT = "ClientCreate"
 ENDPOINT = "bench"

@@ -1,4 +1,5 @@
-"""Time-sortable unique ids (ULID-like): ``dlv_…`` for deliveries, ``evt_…`` for events.
+"""Time-sortable unique ids (ULID-like): ``dlv_…`` for deliveries, ``evt_…`` for events;
+and ``now_iso()``, the one timestamp format of the config and the log.
 
 26 Crockford base32 characters: 48 bits of milliseconds since the epoch, then
 80 random bits. Ids made later sort later; within one millisecond in one
@@ -48,3 +49,22 @@ def delivery_id() -> str:
 
 def event_id() -> str:
     return "evt_" + ulid()
+
+
+_second: tuple[int, str] = (-1, "")  # (Unix second, its "YYYY-MM-DDTHH:MM:SS"), replaced whole
+
+
+def now_iso() -> str:
+    """Now as the log writes it: ISO-8601 UTC with milliseconds and ``Z``.
+
+    The one clock format of moxiehook (config's ``disabled_at``, every log
+    record, ``listen``'s lines). The date and time of day are formatted once per
+    second, since a busy run asks for it twice per delivery.
+    """
+    global _second
+    ns = time.time_ns()
+    second, fraction = divmod(ns, 1_000_000_000)
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{fraction // 1_000_000:03d}Z"

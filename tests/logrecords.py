@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from moxiehook.log.records import Attempt, DeliveryRecord, EndpointRecord, LogWriter
 from moxiehook.ids import delivery_id, event_id
+from moxiehook.log.records import Attempt, DeliveryRecord, EndpointRecord, LogWriter
 
 START = datetime(2026, 11, 28, 14, 0, tzinfo=timezone.utc)
 

@@ -1,7 +1,10 @@
 """Layering rules, checked on the source so modules added later are covered too.
 
+- The floor plan (ARCHITECTURE.md): packages grouped by capability, imports pointing one way,
+  cli → testing/receive → send → config/log/catalog → errors/ids, with no cycle between
+  packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
-- httpx is imported only by the modules that send (delivery.py, dispatch.py, transport.py).
+- httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py).
 - A config-only command does not import httpx at all, so it starts fast.
 """
 
@@ -49,6 +52,72 @@ def package_modules() -> list[Path]:
 
 
 CORE = [p for p in package_modules() if "cli" not in p.relative_to(PACKAGE).parts]
+
+
+# The floor plan: a package may import from packages of a lower or equal rank, never a higher one.
+RANK = {"errors": 0, "ids": 0, "config": 1, "log": 1, "catalog": 1, "send": 2, "receive": 3, "testing": 3, "cli": 4}
+LOOSE_MODULES_AT_MOST = 5
+
+
+def package_of(path: Path) -> str:
+    """``config`` for moxiehook/config/store.py, ``errors`` for moxiehook/errors.py."""
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def moxiehook_imports(path: Path) -> list[tuple[str, str]]:
+    """(imported package, full module name) for every ``moxiehook.…`` import in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "moxiehook" and len(parts) > 1:
+                found.append((parts[1], name))
+    return found
+
+
+LAYERED = [p for p in package_modules() if package_of(p) not in ("__init__", "__main__")]
+
+
+def test_every_module_lives_in_a_known_room() -> None:
+    assert {package_of(p) for p in LAYERED} <= set(RANK)
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")]
+    assert len(loose) <= LOOSE_MODULES_AT_MOST, loose
+
+
+@pytest.mark.parametrize("path", LAYERED, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_down_the_floor_plan(path: Path) -> None:
+    own = package_of(path)
+    for target, module in moxiehook_imports(path):
+        if target == own or target in ("__init__", "__version__"):
+            continue
+        assert target in RANK, f"{module}: not a package of the floor plan"
+        assert RANK[target] <= RANK[own], f"{own} (rank {RANK[own]}) imports {module} (rank {RANK[target]})"
+        assert module.count(".") == 1, f"{module}: import it from moxiehook.{target}, not its inner module"
+
+
+def test_no_cycle_between_packages() -> None:
+    graph: dict[str, set[str]] = {}
+    for path in LAYERED:
+        own = package_of(path)
+        graph.setdefault(own, set()).update(t for t, _ in moxiehook_imports(path) if t != own and t in RANK)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph.get(start, ()))
+
+    assert [p for p in graph if reaches(p, p, set())] == []
+
+
+def test_the_floor_plan_check_can_fail(tmp_path: Path) -> None:
+    """The checks above see a wrong-way import and an inner-module import."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from moxiehook.cli.render import echo\nimport moxiehook.send.dispatch\n")
+    assert moxiehook_imports(bad) == [("cli", "moxiehook.cli.render"), ("send", "moxiehook.send.dispatch")]
 
 
 def test_the_scan_sees_the_modules() -> None:

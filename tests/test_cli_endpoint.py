@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook.log.records import iter_records
 from moxiehook.config.store import load_config
+from moxiehook.log.records import iter_records
 
 SECRET = "whsec_" + "QUJD" * 8  # base64 of 24 bytes
 

@@ -10,10 +10,9 @@ import pytest
 from conftest import Answer, Receiver
 from logrecords import delivery, write
 
-from moxiehook.send import signing
-
 from moxiehook.log import query as logquery
 from moxiehook.log.records import DeliveryRecord
+from moxiehook.send import signing
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 

@@ -12,16 +12,12 @@ import httpx
 import pytest
 import standardwebhooks
 
-from moxiehook.send import transport
-
-from moxiehook.send import delivery
-
-from moxiehook.log import records as deliverylog
-
 from moxiehook.catalog import events as catalog
 from moxiehook.config.model import Auth, Endpoint, Settings
-from moxiehook.send.delivery import Delivery, Verdict, classify
 from moxiehook.errors import MissingVariableError
+from moxiehook.log import records as deliverylog
+from moxiehook.send import delivery, transport
+from moxiehook.send.delivery import Delivery, Verdict, classify
 from tests.conftest import Answer, Receiver
 
 DISABLE_ON = (401, 403, 404, 405, 410)

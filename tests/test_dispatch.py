@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook.send import dispatch
-
 from moxiehook.config import store
-from moxiehook.log.records import DeliveryRecord
 from moxiehook.errors import NotFoundError
+from moxiehook.log.records import DeliveryRecord
+from moxiehook.send import dispatch
 from tests.conftest import Receiver
 
 ENDPOINTS = """

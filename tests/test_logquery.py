@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -10,10 +9,10 @@ from pathlib import Path
 import pytest
 from logrecords import START, delivery, iso, write
 
-from moxiehook.log import query as logquery
-from moxiehook.log.records import EndpointRecord, encode
 from moxiehook.errors import NotFoundError, UsageError
+from moxiehook.log import query as logquery
 from moxiehook.log.query import LogFilter
+from moxiehook.log.records import EndpointRecord, encode
 
 
 def ids(entries: list[logquery.LogEntry]) -> list[str]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moxiehook.send import dispatch
-
 from moxiehook.config import store
 from moxiehook.log.records import DeliveryRecord
+from moxiehook.send import dispatch
 from moxiehook.send.pacing import WINDOW_S, Pacer
 from tests.conftest import Answer, Receiver
 

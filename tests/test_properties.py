@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from moxiehook.config import edits as ops
 from moxiehook.cli import app
+from moxiehook.config import edits as ops
 from moxiehook.config.model import (
     AUTH_KEYS,
     Auth,
@@ -39,8 +39,8 @@ from moxiehook.config.model import (
     check_header_name,
     config_to_dict,
 )
-from moxiehook.errors import ConfigError, MoxiehookError, ValidationError
 from moxiehook.config.store import load_config, parse_config_text, render_config, write_atomic
+from moxiehook.errors import ConfigError, MoxiehookError, ValidationError
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CLI_PROPERTY = settings(

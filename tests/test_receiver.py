@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook.receive import server as receiver_module
 from moxiehook.config.model import Auth, Endpoint
 from moxiehook.errors import MissingVariableError, UsageError
+from moxiehook.receive import server as receiver_module
 from moxiehook.receive.server import (
     Check,
     ReceivedRequest,

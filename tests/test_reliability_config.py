@@ -29,8 +29,8 @@ import pytest
 
 from moxiehook.config import edits as ops
 from moxiehook.config.model import Endpoint
-from moxiehook.log.records import iter_records
 from moxiehook.config.store import load_config
+from moxiehook.log.records import iter_records
 
 WORKERS = 32
 MAPPINGS_PER_WORKER = 5

@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 
-
 FIRE_PROCESSES = 8
 FIRE_COUNT = 250
 

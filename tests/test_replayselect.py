@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from logrecords import START, delivery, iso, write
 
-from moxiehook.log import replay as replayselect
-
-from moxiehook.log import query as logquery
-from moxiehook.log.records import EndpointRecord
 from moxiehook.errors import NotFoundError, UsageError
+from moxiehook.log import query as logquery
+from moxiehook.log import replay as replayselect
+from moxiehook.log.records import EndpointRecord
 from moxiehook.log.replay import ReplayQuery
 
 

@@ -37,7 +37,6 @@ from moxiehook.config.advice import endpoint_warnings
 from moxiehook.config.model import Auth, Config, Endpoint, Mapping, Settings
 from moxiehook.config.store import load_config
 
-
 # Distinctive secret strings: none of them can appear in output by accident.
 PASSWORD = "pw-LEAKCHECK-basic-7f3a"
 TOKEN = "tok-LEAKCHECK-bearer-91c2"

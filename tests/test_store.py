@@ -9,17 +9,16 @@ from pathlib import Path
 import pytest
 
 from moxiehook.config import store
-from moxiehook.config.model import Auth, Config, Endpoint, Mapping
-from moxiehook.errors import ConfigError, NotFoundError, StorageError
+from moxiehook.config.model import Auth, Config, Endpoint, Mapping, resolve_relative
 from moxiehook.config.store import (
     create_config,
     load_config,
     render_config,
     resolve_config_path,
-    resolve_relative,
     update_config,
     write_atomic,
 )
+from moxiehook.errors import ConfigError, NotFoundError, StorageError
 
 
 def mode(path: Path) -> int:

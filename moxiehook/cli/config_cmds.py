@@ -32,7 +32,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
 ) -> None:
     """Write a starter config (the same content as sample-config.toml)."""
-    from moxiehook.config.store import create_config
+    from moxiehook.config import create_config
 
     path = state(ctx).config_path
     create_config(path, sample_config_text(), force=force)
@@ -49,7 +49,7 @@ def show(
     """Print the config; secrets are shown as *** unless --reveal."""
     import tomli_w
 
-    from moxiehook.config.model import config_to_dict, masked_config_dict
+    from moxiehook.config import config_to_dict, masked_config_dict
 
     config = state(ctx).load()
     data = config_to_dict(config) if reveal else masked_config_dict(config)
@@ -62,7 +62,7 @@ def show(
 @app.command("validate")
 def validate(ctx: typer.Context) -> None:
     """Check the config: exit 0 when it is valid, 2 when it is not."""
-    from moxiehook.config.advice import config_warnings
+    from moxiehook.config import config_warnings
 
     path = state(ctx).config_path
     config = state(ctx).load()

@@ -17,10 +17,9 @@ from pathlib import Path
 import typer
 
 from moxiehook.cli.render import echo, print_error
-from moxiehook.config.model import Auth, Config, Endpoint, Mapping, Settings
+from moxiehook.config import Auth, Config, Endpoint, Mapping, Settings, render_config, write_atomic
 from moxiehook.errors import EXIT_FAILED, EXIT_OK
-from moxiehook.receive.server import ReceivedRequest, ReceiverConfig, RunningReceiver, build_check, start_receiver
-from moxiehook.config.store import render_config, write_atomic
+from moxiehook.receive import ReceivedRequest, ReceiverConfig, RunningReceiver, build_check, start_receiver
 
 demo_app = typer.Typer(add_completion=False)
 

@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from moxiehook.config import edits as ops
 from moxiehook.cli.options import (
     AuthType,
     AuthTypeOption,
@@ -21,8 +20,10 @@ from moxiehook.cli.options import (
 )
 from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
-from moxiehook.config.model import Endpoint, endpoint_to_dict
+from moxiehook.config import Endpoint, endpoint_to_dict
+from moxiehook.config import edits as ops
 from moxiehook.errors import EXIT_FAILED, UsageError
+from moxiehook.ids import now_iso
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -62,7 +63,7 @@ def add(
     ] = None,
 ) -> None:
     """Add an endpoint (no mappings yet: see 'moxiehook map add')."""
-    from moxiehook.config.advice import endpoint_warnings
+    from moxiehook.config import endpoint_warnings
 
     endpoint = Endpoint(
         name=name,
@@ -72,7 +73,7 @@ def add(
         headers=dict(parse_header(text) for text in header or []),
         signing_secret=signing_secret,
         disabled_reason="added with --disabled" if disabled else None,
-        disabled_at=ops.utc_now_iso() if disabled else None,
+        disabled_at=now_iso() if disabled else None,
     )
     ops.add_endpoint(state(ctx).config_path, endpoint)
     for message in endpoint_warnings(endpoint):
@@ -105,7 +106,7 @@ def show(ctx: typer.Context, name: NameArg, as_json: JsonOption = False) -> None
     """One endpoint with its auth, headers and mappings; secrets masked."""
     import tomli_w
 
-    endpoint = ops.get_endpoint(state(ctx).load(), name)
+    endpoint = state(ctx).load().endpoint(name)
     data = endpoint_to_dict(endpoint, masked=True)
     if as_json:
         print_json({"name": name, **data})
@@ -141,7 +142,7 @@ def disable(
 @app.command("status")
 def status(ctx: typer.Context, name: NameArg) -> None:
     """Print 'enabled' (exit 0) or 'disabled: REASON' (exit 1), for shell scripts."""
-    endpoint = ops.get_endpoint(state(ctx).load(), name)
+    endpoint = state(ctx).load().endpoint(name)
     echo(_state_line(endpoint))
     if not endpoint.enabled:
         raise typer.Exit(EXIT_FAILED)

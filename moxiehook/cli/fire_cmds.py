@@ -11,15 +11,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from moxiehook.catalog import payload
-
 from moxiehook.catalog import events as catalog
+from moxiehook.catalog import payload
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, show_result
 from moxiehook.cli.state import state
-from moxiehook.config.model import Endpoint, check_event_name
-from moxiehook.config.edits import enable_endpoint, get_endpoint
+from moxiehook.config import Endpoint, check_event_name, enable_endpoint
 from moxiehook.errors import NothingSentError, UsageError
 
 fire_app = typer.Typer(add_completion=False)
@@ -108,7 +106,7 @@ def fire(
 
 def _warn_plain_http(endpoints: Iterable[Endpoint]) -> None:
     """The advice warning for credentials about to travel over plain http:// (once per endpoint)."""
-    from moxiehook.config.advice import plain_http_warnings
+    from moxiehook.config import plain_http_warnings
 
     for endpoint in {e.name: e for e in endpoints}.values():
         for message in plain_http_warnings(endpoint):
@@ -132,14 +130,13 @@ def test(
     """Send a sample of each event mapped on ENDPOINT, even if it is disabled."""
     config_path = state(ctx).config_path
     config = state(ctx).load()
-    target = get_endpoint(config, endpoint)
+    target = config.endpoint(endpoint)
     mappings = [m for m in target.mappings if event is None or m.event == event]
     if not mappings:
         what = f"a mapping for {event}" if event else "any mapping"
         raise NothingSentError(f"endpoint {endpoint!r} has no {what} (add one: moxiehook map add)")
 
     from moxiehook import ids
-
     from moxiehook.send import dispatch
 
     events = list(dict.fromkeys(m.event for m in mappings))

@@ -24,7 +24,7 @@ from moxiehook.cli.options import (
 from moxiehook.cli.render import info, stdout_console
 from moxiehook.cli.state import state
 from moxiehook.errors import UsageError
-from moxiehook.receive.server import (
+from moxiehook.receive import (
     Check,
     ReceivedRequest,
     ReceiverConfig,
@@ -116,13 +116,12 @@ def _check_from_options(
     ctx: typer.Context, endpoint: str | None, signing_secret: str | None, *auth_options: object
 ) -> Check:
     """What to check: an endpoint's own settings, or the auth options given."""
-    from moxiehook.config.edits import get_endpoint
 
     auth_given = any(option is not None for option in auth_options)
     if endpoint is not None and auth_given:
         raise UsageError("use either --endpoint or --auth and its options, not both")
     if endpoint is not None:
-        configured = get_endpoint(state(ctx).load(), endpoint)
+        configured = state(ctx).load().endpoint(endpoint)
         if signing_secret is not None:  # an explicit secret wins over the endpoint's
             return build_check(configured.auth, signing_secret)
         return check_for_endpoint(configured)

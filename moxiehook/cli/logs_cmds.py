@@ -12,13 +12,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from moxiehook.log import query as logquery
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Styled, echo, info, print_json, print_table, state_text, stdout_console, warn
 from moxiehook.cli.state import state
-from moxiehook.log.records import DeliveryRecord, EndpointRecord, Record
-from moxiehook.config.edits import log_path
 from moxiehook.errors import UsageError
+from moxiehook.log import DeliveryRecord, EndpointRecord, Record
+from moxiehook.log import query as logquery
 
 app = typer.Typer(add_completion=False)
 
@@ -46,7 +45,7 @@ SinceOption = Annotated[
 def current_log(ctx: typer.Context) -> Path:
     """The delivery log of the config this command uses."""
     cli_state = state(ctx)
-    return log_path(cli_state.config_path, cli_state.load())
+    return cli_state.load().log_path(cli_state.config_path)
 
 
 def bad_line_warner(path: Path) -> Callable[[int], None]:

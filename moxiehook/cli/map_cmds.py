@@ -7,10 +7,10 @@ from typing import Annotated, Optional
 import typer
 
 from moxiehook.catalog import events as catalog
-from moxiehook.config import edits as ops
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
+from moxiehook.config import edits as ops
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -32,7 +32,7 @@ def add(
     url: Annotated[str, typer.Argument(metavar="URL", help="http:// or https:// URL.", show_default=False)],
 ) -> None:
     """Send EVENT to URL on ENDPOINT (an event may map to several URLs)."""
-    from moxiehook.config.advice import plain_http_warnings
+    from moxiehook.config import plain_http_warnings
 
     updated = ops.add_mapping(state(ctx).config_path, endpoint, event, url)
     if not catalog.is_known(event):

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from moxiehook.config.model import AUTH_KEYS, Auth, check_auth
+from moxiehook.config import AUTH_KEYS, Auth, check_auth
 from moxiehook.errors import UsageError
 
 

@@ -6,18 +6,17 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from moxiehook.log import replay as replayselect
 from moxiehook.cli.logs_cmds import NO_LOG, EndpointOption, EventOption, SinceOption, bad_line_warner, parse_since
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, print_json, warn
 from moxiehook.cli.state import state
-from moxiehook.config.model import Config, check_url
-from moxiehook.log.records import DeliveryRecord
-from moxiehook.config.edits import log_path
+from moxiehook.config import Config, check_url
 from moxiehook.errors import DataError, NotFoundError
+from moxiehook.log import DeliveryRecord
+from moxiehook.log import replay as replayselect
 
 if TYPE_CHECKING:
-    from moxiehook.send.dispatch import Job
+    from moxiehook.send import Job
 
 replay_app = typer.Typer(add_completion=False)
 
@@ -53,7 +52,7 @@ def replay(
     config = cli_state.load()
     if to is not None:
         check_url(to, "--to")
-    path = log_path(config_path, config)
+    path = config.log_path(config_path)
     query = replayselect.ReplayQuery(
         ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,
         since=parse_since(since), limit=limit,
@@ -66,8 +65,8 @@ def replay(
         return
     jobs = replay_jobs(config, records, to)  # checks every record before anything is sent
 
-    from moxiehook.send import dispatch
     from moxiehook.cli.run_view import live_run, show_preview, show_result
+    from moxiehook.send import dispatch
 
     if dry_run:
         sent = [job for job in jobs if include_disabled or config.endpoints[job.endpoint].enabled]
@@ -84,7 +83,7 @@ def replay(
 
 def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -> list[Job]:
     """One replay job per record. Raises, sending nothing, when any of them cannot be replayed."""
-    from moxiehook.send.dispatch import Job
+    from moxiehook.send import Job
 
     gone = sorted({record.endpoint for record in records} - config.endpoints.keys())
     if gone:
@@ -116,6 +115,6 @@ def _warn_disabled(config: Config, jobs: list[Job], sent: list[Job]) -> None:
 def _empty_summary() -> dict[str, object]:
     """The ``--json`` document of a replay that had nothing to send (the same shape as a run's)."""
     from moxiehook.cli.run_view import summary_json
-    from moxiehook.send.dispatch import RunSummary
+    from moxiehook.send import RunSummary
 
     return summary_json(RunSummary())

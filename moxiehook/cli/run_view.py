@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from moxiehook.cli.render import info, print_json, warn
 
 if TYPE_CHECKING:
-    from moxiehook.send.dispatch import RunOptions, RunSummary
+    from moxiehook.send import RunOptions, RunSummary
 
 # A bar for two or three deliveries only flickers: show it above this many.
 PROGRESS_THRESHOLD = 5
@@ -76,7 +76,7 @@ def live_run(total: int | None, *, concurrency: int, include_disabled: bool = Fa
     The bar is drawn on stderr only when it is a terminal and more than a few
     deliveries (``total``, when known) are made.
     """
-    from moxiehook.send.dispatch import RunOptions
+    from moxiehook.send import RunOptions
 
     options = RunOptions(concurrency=concurrency, include_disabled=include_disabled,
                          keep_records=keep_records, endpoints=endpoints,

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from moxiehook.config.model import Config
-from moxiehook.config.store import load_config, resolve_config_path
+from moxiehook.config import Config, load_config, resolve_config_path
 
 
 @dataclass

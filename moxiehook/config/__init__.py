@@ -1,1 +1,40 @@
-"""config"""
+"""The TOML config file and what it means.
+
+- ``model``: the dataclasses (``Config``, ``Endpoint``, ``Auth``…), parsing and validation;
+  questions asked of a config (an endpoint by name, the log's path) are its methods.
+- ``store``: where the file is, reading it, locked atomic read-modify-write.
+- ``edits``: one function per user edit (add an endpoint, map an event, toggle…).
+- ``secrets``: ``${VAR}`` expansion and masking. ``advice``: warnings about risky but valid configs.
+
+Other packages import from here, not from the inner modules. Stdlib only: config
+commands must start as fast as ``import typer``.
+"""
+
+from moxiehook.config.advice import config_warnings, endpoint_warnings, plain_http_warnings
+from moxiehook.config.edits import disable_endpoint, enable_endpoint
+from moxiehook.config.model import (
+    AUTH_KEYS,
+    Auth,
+    Config,
+    Endpoint,
+    Mapping,
+    Settings,
+    check_auth,
+    check_event_name,
+    check_signing_secret,
+    check_url,
+    config_to_dict,
+    endpoint_to_dict,
+    masked_config_dict,
+    resolve_relative,
+)
+from moxiehook.config.secrets import MASK, expand, has_reference
+from moxiehook.config.store import create_config, load_config, render_config, resolve_config_path, write_atomic
+
+__all__ = [
+    "AUTH_KEYS", "MASK", "Auth", "Config", "Endpoint", "Mapping", "Settings",
+    "check_auth", "check_event_name", "check_signing_secret", "check_url", "config_to_dict",
+    "config_warnings", "create_config", "disable_endpoint", "enable_endpoint", "endpoint_to_dict",
+    "endpoint_warnings", "expand", "has_reference", "load_config", "masked_config_dict",
+    "plain_http_warnings", "render_config", "resolve_config_path", "resolve_relative", "write_atomic",
+]

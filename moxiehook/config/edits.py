@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,23 +28,12 @@ from moxiehook.config.model import (
     check_signing_secret,
     check_url,
 )
+from moxiehook.config.store import update_config
 from moxiehook.errors import AlreadyExistsError, NotFoundError
-from moxiehook.config.store import resolve_relative, update_config
+from moxiehook.ids import now_iso
 
 if TYPE_CHECKING:
-    from moxiehook.log.records import EndpointRecord
-
-
-def utc_now_iso() -> str:
-    """ISO-8601 UTC with milliseconds and ``Z``, the form used in config and log."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def get_endpoint(config: Config, name: str) -> Endpoint:
-    try:
-        return config.endpoints[name]
-    except KeyError:
-        raise NotFoundError(f"unknown endpoint {name!r} (see: moxiehook endpoint list)") from None
+    from moxiehook.log import EndpointRecord
 
 
 def add_endpoint(path: Path, endpoint: Endpoint) -> Endpoint:
@@ -65,7 +53,7 @@ def add_endpoint(path: Path, endpoint: Endpoint) -> Endpoint:
 
 
 def remove_endpoint(path: Path, name: str) -> Endpoint:
-    return update_config(path, lambda config: config.endpoints.pop(get_endpoint(config, name).name))
+    return update_config(path, lambda config: config.endpoints.pop(config.endpoint(name).name))
 
 
 @dataclass(frozen=True)
@@ -76,23 +64,18 @@ class ToggleResult:
     changed: bool
 
 
-def log_path(config_path: Path, config: Config) -> Path:
-    """The delivery log's path: ``settings.log_file``, relative to the config's folder."""
-    return resolve_relative(config_path, config.settings.log_file)
-
-
 def enable_endpoint(path: Path, name: str) -> ToggleResult:
     """Enable ``name`` and clear why it was disabled; a no-op if already enabled."""
 
     def apply(endpoint: Endpoint) -> EndpointRecord | None:
-        from moxiehook.log.records import EndpointRecord
+        from moxiehook.log import EndpointRecord
 
         if endpoint.enabled:
             return None
         endpoint.enabled = True
         endpoint.disabled_reason = None
         endpoint.disabled_at = None
-        return EndpointRecord(at=utc_now_iso(), endpoint=name, action="enabled")
+        return EndpointRecord(at=now_iso(), endpoint=name, action="enabled")
 
     return _toggle(path, name, apply)
 
@@ -105,13 +88,13 @@ def disable_endpoint(path: Path, name: str, reason: str | None = None) -> Toggle
     """
 
     def apply(endpoint: Endpoint) -> EndpointRecord | None:
-        from moxiehook.log.records import EndpointRecord
+        from moxiehook.log import EndpointRecord
 
         if not endpoint.enabled:
             return None
         endpoint.enabled = False
         endpoint.disabled_reason = reason or DISABLED_BY_HAND
-        endpoint.disabled_at = utc_now_iso()
+        endpoint.disabled_at = now_iso()
         return EndpointRecord(
             at=endpoint.disabled_at, endpoint=name, action="disabled", reason=endpoint.disabled_reason
         )
@@ -126,15 +109,15 @@ def _toggle(path: Path, name: str, apply: Callable[[Endpoint], EndpointRecord | 
     opened fails the command with the config unchanged (not toggled but unlogged).
     """
     # Imported here: the log module is not needed by read-only commands.
-    from moxiehook.log.records import LogWriter
+    from moxiehook.log import LogWriter
 
     pending: list[tuple[LogWriter, EndpointRecord]] = []
 
     def change(config: Config) -> ToggleResult:
-        endpoint = get_endpoint(config, name)
+        endpoint = config.endpoint(name)
         record = apply(endpoint)
         if record is not None:
-            pending.append((LogWriter(log_path(path, config)), record))
+            pending.append((LogWriter(config.log_path(path)), record))
         return ToggleResult(endpoint, changed=record is not None)
 
     try:
@@ -151,7 +134,7 @@ def set_auth(path: Path, name: str, auth: Auth) -> Endpoint:
     check_auth(auth)
 
     def change(config: Config) -> Endpoint:
-        endpoint = get_endpoint(config, name)
+        endpoint = config.endpoint(name)
         check_headers(endpoint.headers, auth, "header")
         endpoint.auth = auth
         return endpoint
@@ -164,7 +147,7 @@ def set_header(path: Path, name: str, header: str, value: str) -> Endpoint:
     check_header_value(value, "header")
 
     def change(config: Config) -> Endpoint:
-        endpoint = get_endpoint(config, name)
+        endpoint = config.endpoint(name)
         # Header names are case-insensitive: replace any spelling of the same one.
         for existing in [h for h in endpoint.headers if h.lower() == header.lower()]:
             del endpoint.headers[existing]
@@ -177,7 +160,7 @@ def set_header(path: Path, name: str, header: str, value: str) -> Endpoint:
 
 def unset_header(path: Path, name: str, header: str) -> Endpoint:
     def change(config: Config) -> Endpoint:
-        endpoint = get_endpoint(config, name)
+        endpoint = config.endpoint(name)
         matches = [h for h in endpoint.headers if h.lower() == header.lower()]
         if not matches:
             raise NotFoundError(f"endpoint {name!r} has no header {header!r}")
@@ -194,7 +177,7 @@ def set_signing_secret(path: Path, name: str, secret: str | None) -> Endpoint:
         check_signing_secret(secret, "signing secret")
 
     def change(config: Config) -> Endpoint:
-        endpoint = get_endpoint(config, name)
+        endpoint = config.endpoint(name)
         endpoint.signing_secret = secret
         return endpoint
 
@@ -206,7 +189,7 @@ def add_mapping(path: Path, name: str, event: str, url: str) -> Endpoint:
     mapping = Mapping(event=check_event_name(event, "event"), url=check_url(url, "url"))
 
     def change(config: Config) -> Endpoint:
-        endpoint = get_endpoint(config, name)
+        endpoint = config.endpoint(name)
         if mapping in endpoint.mappings:
             raise AlreadyExistsError(f"endpoint {name!r} already maps {event} to {url}")
         endpoint.mappings.append(mapping)
@@ -219,7 +202,7 @@ def remove_mappings(path: Path, name: str, event: str, url: str | None = None) -
     """Remove ``event``'s mapping to ``url`` on ``name``, or all of them without a URL."""
 
     def change(config: Config) -> list[Mapping]:
-        endpoint = get_endpoint(config, name)
+        endpoint = config.endpoint(name)
         removed = [m for m in endpoint.mappings if m.event == event and url in (None, m.url)]
         if not removed:
             target = f"{event} → {url}" if url else event

@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from moxiehook.errors import ValidationError
 from moxiehook.config.secrets import has_reference, mask_literal
+from moxiehook.errors import NotFoundError, ValidationError
 
 CONFIG_VERSION = 1
 
@@ -137,6 +138,23 @@ class Config:
 
     def has_literal_secret(self) -> bool:
         return any(endpoint.has_literal_secret() for endpoint in self.endpoints.values())
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The endpoint called ``name``; an unknown name is a ``NotFoundError`` for the user."""
+        try:
+            return self.endpoints[name]
+        except KeyError:
+            raise NotFoundError(f"unknown endpoint {name!r} (see: moxiehook endpoint list)") from None
+
+    def log_path(self, config_path: Path) -> Path:
+        """The delivery log's path: ``settings.log_file``, relative to the config's folder."""
+        return resolve_relative(config_path, self.settings.log_file)
+
+
+def resolve_relative(config_path: Path, value: str) -> Path:
+    """A path from the config (``log_file``, a CA bundle), relative to its folder."""
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else config_path.parent / candidate
 
 
 # --------------------------------------------------------------------------

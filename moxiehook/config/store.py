@@ -181,9 +181,3 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def resolve_relative(config_path: Path, value: str) -> Path:
-    """A path from the config (``log_file``, a CA bundle), relative to its folder."""
-    candidate = Path(value).expanduser()
-    return candidate if candidate.is_absolute() else config_path.parent / candidate

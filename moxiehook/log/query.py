@@ -27,8 +27,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
-from moxiehook.log.records import OUTCOMES, BadLineCallback, Record, record_from_dict
 from moxiehook.errors import NotFoundError, StorageError, UsageError
+from moxiehook.log.records import OUTCOMES, BadLineCallback, Record, record_from_dict
 
 BLOCK_SIZE = 64 * 1024
 FOLLOW_INTERVAL = 0.2  # seconds between two looks at a followed log

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -160,24 +159,6 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
         _dumps(head)[:-1].encode(), b',"request":{"headers":', headers_json, b',"body":', body_bytes,
         b'},"response":', _dumps(record.response).encode(), b"}\n",
     ))
-
-
-_second: tuple[int, str] = (-1, "")  # (Unix second, its "YYYY-MM-DDTHH:MM:SS"), replaced whole
-
-
-def now_iso() -> str:
-    """Now as the log writes it: ISO-8601 UTC with milliseconds and ``Z``.
-
-    The same form as ``endpoints.utc_now_iso``, in a fraction of its time: the
-    date and time of day are formatted once per second (two per delivery).
-    """
-    global _second
-    ns = time.time_ns()
-    second, fraction = divmod(ns, 1_000_000_000)
-    cached = _second
-    if cached[0] != second:
-        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{cached[1]}.{fraction // 1_000_000:03d}Z"
 
 
 class LogWriter:

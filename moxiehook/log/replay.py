@@ -28,9 +28,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from moxiehook.log.records import BadLineCallback
 from moxiehook.errors import UsageError
 from moxiehook.log.query import LogEntry, LogFilter, entries_backward, find_many
+from moxiehook.log.records import BadLineCallback
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from moxiehook.config.model import Auth, Endpoint, check_auth, check_signing_secret
-from moxiehook.config.edits import utc_now_iso
+from moxiehook.config import MASK, Auth, Endpoint, check_auth, check_signing_secret, expand
 from moxiehook.errors import StorageError, UsageError
-from moxiehook.config.secrets import MASK, expand
-from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
+from moxiehook.ids import now_iso
+from moxiehook.send import SignatureMismatch, secret_bytes, verify
 
 UNAUTHORIZED = 401
 # A webhook is small; refuse a body that would fill memory rather than read it.
@@ -347,7 +346,7 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None,
             result = check_request(config.check, self.headers, body)
             status = config.status if result.ok else UNAUTHORIZED
             request = ReceivedRequest(
-                at=utc_now_iso(), method=self.command, path=self.path,
+                at=now_iso(), method=self.command, path=self.path,
                 headers=tuple(self.headers.items()), body=body, check=result, status=status,
             )
             if save is not None:

@@ -1,1 +1,43 @@
-"""send"""
+"""Everything that makes requests.
+
+- ``delivery``: one delivery: the request builder, attempts, and ``classify()`` (SPEC §5).
+- ``dispatch``: many deliveries: plan, run concurrently, disable endpoints on the fly.
+- ``pacing``: how many sending threads. ``transport``: httpx/httpcore plumbing, TLS, deadlines.
+- ``signing``: Standard Webhooks signatures (also used by ``listen`` to verify).
+
+Other packages import from here, not from the inner modules. The names are
+resolved lazily (PEP 562): ``delivery``, ``dispatch`` and ``transport`` import
+httpx, which a command that sends nothing (``listen`` verifying a signature)
+must not pay for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the inner module that defines it
+_EXPORTS = {
+    "Job": "dispatch",
+    "RunOptions": "dispatch",
+    "RunSummary": "dispatch",
+    "SignatureMismatch": "signing",
+    "secret_bytes": "signing",
+    "verify": "signing",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from moxiehook.send.dispatch import Job, RunOptions, RunSummary
+    from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -24,15 +24,11 @@ from typing import Any
 import httpx
 
 from moxiehook import __version__, ids
-
-from moxiehook.send import signing
-
-from moxiehook.send import transport
-from moxiehook.config.model import Endpoint, Settings
-from moxiehook.log.records import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body, now_iso
+from moxiehook.config import MASK, Endpoint, Settings, expand, has_reference, resolve_relative
 from moxiehook.errors import ConfigError
-from moxiehook.config.secrets import MASK, expand, has_reference
-from moxiehook.config.store import resolve_relative
+from moxiehook.ids import now_iso
+from moxiehook.log import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body
+from moxiehook.send import signing, transport
 
 USER_AGENT = f"moxiehook/{__version__}"
 READ_LIMIT = 64 * 1024  # response bytes read at most (SPEC §5)

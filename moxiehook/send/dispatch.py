@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 
 from moxiehook import ids
-
+from moxiehook.config import Config, Endpoint, Mapping, disable_endpoint
+from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
+from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.send import signing
-from moxiehook.config.model import Config, Endpoint, Mapping
 from moxiehook.send.delivery import (
     METHOD,
     Delivery,
@@ -37,9 +38,6 @@ from moxiehook.send.delivery import (
     send,
     skipped_record,
 )
-from moxiehook.log.records import DeliveryRecord, LogWriter, encode_body, encode_record
-from moxiehook.config.edits import disable_endpoint, get_endpoint, log_path
-from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
 from moxiehook.send.pacing import STALL_S, Pacer
 from moxiehook.send.transport import PLAIN_HTTP, make_client, tls_context, uses_tls
 
@@ -99,7 +97,7 @@ def plan_fire(config: Config, event: str, endpoints: list[str] | None) -> list[t
     Raises ``NotFoundError`` for an unknown endpoint name.
     """
     names = list(dict.fromkeys(endpoints)) if endpoints else list(config.endpoints)
-    chosen = [get_endpoint(config, name) for name in names]
+    chosen = [config.endpoint(name) for name in names]
     return [(endpoint, mapping) for endpoint in chosen for mapping in endpoint.mappings if mapping.event == event]
 
 
@@ -124,7 +122,7 @@ def preview_jobs(config: Config, jobs: Iterable[Job]) -> list[dict[str, Any]]:
         endpoint = prepared.get(job.endpoint)
         if endpoint is None:
             endpoint = prepared[job.endpoint] = prepare_endpoint(
-                get_endpoint(config, job.endpoint), config.settings, None)
+                config.endpoint(job.endpoint), config.settings, None)
         headers = endpoint.log_headers(job.event)
         if endpoint.signing_key is not None:
             headers.update(signing.signature_headers(endpoint.signing_key, job.event_id, encode_body(job.body)))
@@ -159,7 +157,7 @@ class _Run:
         self._tls: dict[bool | str | None, ssl.SSLContext] = {}  # built once, shared by the clients
         self._local = threading.local()  # .clients: this sender's clients
         self._clients: list[httpx.Client] = []  # every sender's, closed at the end
-        self.writer = LogWriter(log_path(config_path, config))
+        self.writer = LogWriter(config.log_path(config_path))
         self._last_body: tuple[Any, bytes] | None = None
         self.take_lock = threading.Lock()  # taking the next job from the shared iterator
         self.stop = False
@@ -262,7 +260,7 @@ class _Run:
         during = self.disabled_during(name)
         if during is not None:
             return during
-        endpoint = get_endpoint(self.config, name)
+        endpoint = self.config.endpoint(name)
         if endpoint.enabled or self.options.include_disabled:
             return None
         reason = endpoint.why_disabled
@@ -278,7 +276,7 @@ class _Run:
     def prepared(self, name: str) -> PreparedEndpoint:
         endpoint = self._prepared.get(name)
         if endpoint is None:
-            endpoint = prepare_endpoint(get_endpoint(self.config, name), self.config.settings, self.config_path)
+            endpoint = prepare_endpoint(self.config.endpoint(name), self.config.settings, self.config_path)
             self._prepared[name] = endpoint
             if endpoint.verify is False and self.options.on_warning:
                 self.options.on_warning(
@@ -287,7 +285,7 @@ class _Run:
 
     def logged_headers(self, job: Job) -> dict[str, str]:
         """Redacted headers for a skipped job, without expanding any variable."""
-        endpoint = get_endpoint(self.config, job.endpoint)
+        endpoint = self.config.endpoint(job.endpoint)
         return {**redacted_headers(endpoint, self.config.settings), "X-Event-Type": job.event}
 
     @staticmethod
