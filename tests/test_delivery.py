@@ -89,7 +89,7 @@ def _send(receiver: Receiver, endpoint: Endpoint, path: str = "/hook", settings:
     job = Delivery("ClientCreate", receiver.url(path), body, deliverylog.encode_body(body), "evt_01TEST")
     recorded = sleeps if sleeps is not None else []
     with transport.make_client(prepared.verify, 2) as client:
-        return delivery.send(client, prepared, job, settings, sleep=recorded.append)
+        return delivery.send(delivery.HttpxSender(client), prepared, job, settings, sleep=recorded.append)
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_connection_refused_is_a_failure_without_response() -> None:
     prepared = delivery.prepare_endpoint(_endpoint(), Settings(), None)
     job = Delivery("ClientCreate", f"http://127.0.0.1:{port}/hook", {}, b"{}", "evt_1")
     with httpx.Client() as client:
-        record, verdict = delivery.send(client, prepared, job, Settings(max_attempts=2), sleep=lambda s: None)
+        record, verdict = delivery.send(delivery.HttpxSender(client), prepared, job, Settings(max_attempts=2), sleep=lambda s: None)
     assert verdict is Verdict.RETRY and len(record.attempts) == 2
     assert record.outcome == "failed" and record.status is None and record.response is None
     assert "connection" in (record.error or "")
@@ -279,7 +279,7 @@ def test_an_attempt_ends_at_its_timeout_even_if_bytes_keep_dribbling() -> None:
     prepared = delivery.prepare_endpoint(_endpoint(timeout=0.5), Settings(), None)
     try:
         with transport.make_client(True, 1) as client:
-            record, verdict = delivery.send(client, prepared, Delivery("ClientCreate", url, {}, b"{}", "evt_1"),
+            record, verdict = delivery.send(delivery.HttpxSender(client), prepared, Delivery("ClientCreate", url, {}, b"{}", "evt_1"),
                                             Settings(max_attempts=1))
     finally:
         stop.set()
@@ -297,9 +297,9 @@ def test_a_client_that_holds_writes_sends_whole_requests_and_retries(receiver: R
     body = catalog.sample_payload("ClientCreate")
     job = Delivery("ClientCreate", receiver.url("/hook"), body, deliverylog.encode_body(body), "evt_01TEST")
     with transport.make_client(transport.PLAIN_HTTP, 1, hold_writes=True) as client:
-        record, verdict = delivery.send(client, prepared, job, settings, sleep=lambda s: None)
+        record, verdict = delivery.send(delivery.HttpxSender(client), prepared, job, settings, sleep=lambda s: None)
         assert verdict is Verdict.DELIVERED and [a.status for a in record.attempts] == [503, 200]
         assert [r.json() for r in receiver.requests] == [body, body]
         closed = Delivery("ClientCreate", "http://127.0.0.1:9/hook", body, deliverylog.encode_body(body), "evt_2")
-        record, verdict = delivery.send(client, prepared, closed, Settings(max_attempts=1), sleep=lambda s: None)
+        record, verdict = delivery.send(delivery.HttpxSender(client), prepared, closed, Settings(max_attempts=1), sleep=lambda s: None)
         assert verdict is Verdict.RETRY and record.outcome == "failed" and "connection error" in (record.error or "")

@@ -6,6 +6,12 @@ TLS setting) is computed once per run in ``prepare_endpoint``. ``send`` then
 does only per-delivery work: sign, POST, read at most 64 KiB, decide with
 ``classify`` (the one place that encodes the SPEC §5 table), retry, and return
 a ``DeliveryRecord``.
+
+The wire format lives here and only here: ``prepare_endpoint`` and
+``request_headers`` build every request moxiehook sends (fire, test, replay,
+load runs, ``--app``, the pytest fixture). How the bytes travel is a
+``Sender``: ``HttpxSender`` over the network, or an httpx client whose
+transport calls a WSGI/ASGI app in-process.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -239,15 +245,37 @@ class Delivery:
 
 
 @dataclass
-class _Answer:
-    status: int | None
+class Answer:
+    """One attempt's answer, as ``classify`` and the log need it."""
+
+    status: int | None  # None: no answer (connection error or timeout)
     error: str | None
-    response: dict[str, Any] | None
+    response: dict[str, Any] | None  # {"status", "headers", "body" (first 4 KiB as text)}
     retry_after: float | None = None
 
 
+class Sender(Protocol):
+    """Carries one request and reports the answer; never raises for a network problem."""
+
+    def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Answer: ...
+
+
+def request_headers(endpoint: PreparedEndpoint, delivery: Delivery) -> tuple[dict[str, str], dict[str, str]]:
+    """The headers of one attempt, and the signature headers among them (logged as sent).
+
+    Signed endpoints get the same ``webhook-id`` on every attempt, and a fresh
+    timestamp and signature each time, so call this once per attempt.
+    """
+    headers = endpoint.wire_headers(delivery.event)
+    signature: dict[str, str] = {}
+    if endpoint.signing_key is not None:
+        signature = signing.signature_headers(endpoint.signing_key, delivery.event_id, delivery.body_bytes)
+        headers.update(signature)
+    return headers, signature
+
+
 def send(
-    client: httpx.Client,
+    sender: Sender,
     endpoint: PreparedEndpoint,
     delivery: Delivery,
     settings: Settings,
@@ -257,19 +285,14 @@ def send(
 
     Returns the record (not yet logged) and the verdict of the last answer.
     """
-    headers = endpoint.wire_headers(delivery.event)
     started_at = attempt_at = now_iso()
     started = attempt_start = time.perf_counter()
     attempts: list[Attempt] = []
-    signature: dict[str, str] = {}
     for number in range(1, settings.max_attempts + 1):
         if number > 1:
             attempt_at, attempt_start = now_iso(), time.perf_counter()
-        if endpoint.signing_key is not None:
-            # Same webhook-id on every attempt; a fresh timestamp and signature each time.
-            signature = signing.signature_headers(endpoint.signing_key, delivery.event_id, delivery.body_bytes)
-            headers.update(signature)
-        answer = _attempt(client, endpoint, delivery, headers)
+        headers, signature = request_headers(endpoint, delivery)
+        answer = sender.post(delivery.url, headers, delivery.body_bytes, endpoint.timeout)
         attempts.append(Attempt(attempt_at, answer.status, answer.error, _ms_since(attempt_start)))
         verdict = classify(answer.status, settings.disable_on)
         if verdict is not Verdict.RETRY or number == settings.max_attempts:
@@ -309,35 +332,39 @@ def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 10_000) / 10
 
 
-def _attempt(client: httpx.Client, endpoint: PreparedEndpoint, delivery: Delivery,
-             headers: dict[str, str]) -> _Answer:
-    """One POST; never raises for a network problem (it becomes an error text)."""
-    request = client.build_request(METHOD, delivery.url, content=delivery.body_bytes,
-                                   headers=headers, timeout=endpoint.timeout)
-    transport.set_deadline(time.monotonic() + endpoint.timeout)
-    try:
+class HttpxSender:
+    """A ``Sender`` over an ``httpx.Client`` (see ``transport.make_client``)."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Answer:
+        request = self.client.build_request(METHOD, url, content=body, headers=headers, timeout=timeout)
+        transport.set_deadline(time.monotonic() + timeout)
         try:
-            response = client.send(request, stream=True)
-        except httpx.TimeoutException:
-            return _Answer(None, f"timeout: no answer within {endpoint.timeout:g} s", None)
-        except httpx.HTTPError as exc:
-            return _Answer(None, f"connection error: {_describe(exc)}", None)
-        try:
-            body = _read_limited(response)
+            try:
+                response = self.client.send(request, stream=True)
+            except httpx.TimeoutException:
+                return Answer(None, f"timeout: no answer within {timeout:g} s", None)
+            except httpx.HTTPError as exc:
+                return Answer(None, f"connection error: {_describe(exc)}", None)
+            try:
+                body_text = _read_limited(response)
+            finally:
+                response.close()
         finally:
-            response.close()
-    finally:
-        transport.set_deadline(None)
-    status = response.status_code
-    # Looked up in this plain dict (names lower-cased, repeats joined by httpx):
-    # httpx.Headers.get re-decodes every header on each call.
-    answer_headers = dict(response.headers)
+            transport.set_deadline(None)
+        return judge_answer(response.status_code, dict(response.headers), body_text)
+
+
+def judge_answer(status: int, answer_headers: dict[str, str], body: str) -> Answer:
+    """An ``Answer`` from a status, lower-cased headers and the kept body text."""
     logged = {"status": status, "headers": answer_headers, "body": body}
     error = None if 200 <= status <= 299 else f"HTTP {status_text(status)}"
     if 300 <= status <= 399:
         location = answer_headers.get("location")
         error += " (redirects are not followed" + (f"; Location: {location})" if location else ")")
-    return _Answer(status, error, logged, parse_retry_after(answer_headers.get("retry-after")))
+    return Answer(status, error, logged, parse_retry_after(answer_headers.get("retry-after")))
 
 
 def _read_limited(response: httpx.Response) -> str:

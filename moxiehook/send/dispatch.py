@@ -30,6 +30,7 @@ from moxiehook.send import signing
 from moxiehook.send.delivery import (
     METHOD,
     Delivery,
+    HttpxSender,
     PreparedEndpoint,
     Verdict,
     disable_reason,
@@ -320,7 +321,7 @@ class _Run:
             self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), during), body_bytes)
             return
         client = self.client(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP)
-        record, verdict = send(client, endpoint, delivery, self.config.settings)
+        record, verdict = send(HttpxSender(client), endpoint, delivery, self.config.settings)
         first_disable = False
         if verdict is Verdict.DISABLE:
             reason = disable_reason(record)
