@@ -130,6 +130,70 @@ def test_tail_across_many_blocks_keeps_every_line_whole(log: Path, monkeypatch: 
     assert [entry.record for entry in entries] == records
 
 
+class _CountedBytes(bytes):
+    """What ``read`` returns, counting the bytes each search, slice or concatenation goes over."""
+
+    scanned = 0
+
+    def _count(self, extra: int = 0) -> None:
+        _CountedBytes.scanned += len(self) + extra
+
+    def find(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._count()
+        return super().find(*args, **kwargs)
+
+    def rfind(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._count()
+        return super().rfind(*args, **kwargs)
+
+    def split(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._count()
+        return super().split(*args, **kwargs)
+
+    def __getitem__(self, key):  # type: ignore[no-untyped-def]
+        self._count()
+        return super().__getitem__(key)
+
+    def __add__(self, other: bytes) -> bytes:  # type: ignore[override]
+        self._count(len(other))
+        return bytes(self) + other
+
+
+class _CountingHandle:
+    def __init__(self, handle) -> None:  # type: ignore[no-untyped-def]
+        self._handle = handle
+        self.reads = 0
+
+    def seek(self, offset: int) -> int:
+        return self._handle.seek(offset)
+
+    def read(self, size: int) -> bytes:
+        self.reads += 1
+        return _CountedBytes(self._handle.read(size))
+
+
+def test_reading_backwards_past_a_huge_record_is_linear_in_its_size(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One 2 MB record read in 1 KiB blocks: every byte is scanned a bounded number of times.
+
+    Gluing each block onto the carried part of the line scanned ~1,000 times the
+    record (2 GB); the bound is 4 times the file.
+    """
+    monkeypatch.setattr(logquery, "BLOCK_SIZE", 1024)
+    huge = delivery(0)
+    huge.request["body"] = {"blob": "x" * 2_000_000}
+    small = delivery(1)
+    first = delivery(-1)
+    write(log, first, huge, small)
+    size = log.stat().st_size
+    _CountedBytes.scanned = 0
+    with log.open("rb") as raw:
+        handle = _CountingHandle(raw)
+        lines = [line for _, line in logquery.lines_backward(handle, size)]  # type: ignore[arg-type]
+    assert lines == [b""] + [encode(record).rstrip(b"\n") for record in (small, huge, first)]
+    assert handle.reads == -(-size // 1024)
+    assert _CountedBytes.scanned <= 4 * size, _CountedBytes.scanned
+
+
 def test_tail_with_a_filter_stops_at_n_matches(log: Path) -> None:
     records = [delivery(n, outcome="failed" if n % 3 == 0 else "delivered", status=500 if n % 3 == 0 else 200)
                for n in range(30)]

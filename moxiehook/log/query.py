@@ -207,23 +207,41 @@ class _LineNumbers:
 
 
 def lines_backward(handle: IO[bytes], end: int) -> Iterator[tuple[int, bytes]]:
-    """``(offset, line)`` of each line before ``end``, the last one first."""
+    """``(offset, line)`` of each line before ``end``, the last one first.
+
+    Linear in the bytes read, however long a line is: each block is scanned
+    once, and the pieces of a line spanning many blocks are kept in a list
+    and joined once when its start is found. (Gluing each new block onto the
+    piece carried so far copied that piece again per block: quadratic in one
+    record's size, 11 s for ``logs -n 2`` past a 40 MB record.)
+    """
     position = end
-    carry = b""  # a line whose start lies in a block not read yet
+    carry: list[bytes] = []  # the end of a line whose start lies in a block not read yet, last piece first
     while position > 0:
         size = min(BLOCK_SIZE, position)
         position -= size
         handle.seek(position)
-        pieces = (handle.read(size) + carry).split(b"\n")
-        carry = pieces[0]
-        start = position + len(carry) + 1
-        found = []
-        for piece in pieces[1:]:
+        block = handle.read(size)
+        first_newline = block.find(b"\n")
+        if first_newline < 0:
+            carry.append(block)
+            continue
+        pieces = block[first_newline + 1 :].split(b"\n")
+        carry.append(pieces.pop())  # the start of the line carried so far
+        carry.reverse()
+        last = b"".join(carry)
+        start = position + len(block) - len(carry[0])
+        found = [(start, last)]
+        for piece in reversed(pieces):
+            start -= len(piece) + 1
             found.append((start, piece))
-            start += len(piece) + 1
-        yield from reversed(found)
+        yield from found
+        carry = [block[:first_newline]]
     if carry:
-        yield 0, carry
+        carry.reverse()
+        line = b"".join(carry)
+        if line:
+            yield 0, line
 
 
 def _lines_forward(
