@@ -132,7 +132,7 @@ def test_a_bad_line_is_skipped_with_one_warning(cli, log: Path) -> None:
     with log.open("ab") as handle:
         handle.write(b'{"kind":"delivery","id":"dlv_torn","outcome":"fai\n')
     write(log, second)
-    warning = "warning: log.jsonl line 2 is not valid JSON; skipped\n"
+    warning = "warning: log.jsonl line 2 is not a valid log record; skipped\n"
     for args in ((), ("--json",), ("--outcome", "failed"), ("--tail", "0", "--json")):
         result = cli("logs", *args)
         assert result.exit_code == 0
@@ -247,7 +247,7 @@ def test_follow_json_prints_new_records_as_lines_until_ctrl_c(config_path: Path,
         code, stderr = stop(process)
     assert code == 0
     assert "Traceback" not in stderr
-    assert "warning: log.jsonl line 4 is not valid JSON; skipped" in stderr
+    assert "warning: log.jsonl line 4 is not a valid log record; skipped" in stderr
 
 
 def test_follow_waits_for_the_log_to_appear(config_path: Path, log: Path) -> None:

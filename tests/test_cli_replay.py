@@ -208,5 +208,33 @@ def test_a_bad_line_is_skipped_with_a_warning(cli, crm: Path, log: Path, receive
     write(log, failed_to(receiver))
     result = cli("replay", "--failed")
     assert result.exit_code == 0
-    assert "warning: log.jsonl line 1 is not valid JSON; skipped" in result.stderr
+    assert "warning: log.jsonl line 1 is not a valid log record; skipped" in result.stderr
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("field, value", [
+    ("duration_ms", "x"), ("request", "x"), ("event", 5), ("status", True), ("attempts", [1]),
+    ("attempts", [{"duration_ms": "slow"}]), ("response", {"headers": "x"}), ("replay_of", 7),
+])
+def test_a_hand_edited_record_with_a_wrong_type_is_skipped_like_a_bad_line(
+        cli, crm: Path, log: Path, receiver: Receiver, field: str, value: object) -> None:
+    """`logs`, `logs show` and `replay --failed` skip it with the bad-line warning; no traceback."""
+    good = failed_to(receiver)
+    edited = failed_to(receiver).to_dict()
+    edited[field] = value
+    write(log, good)
+    with log.open("a") as handle:
+        handle.write(json.dumps(edited) + "\n")
+    warning = "warning: log.jsonl line 2 is not a valid log record; skipped\n"
+    for args in (("logs",), ("logs", "--json"), ("logs", "--outcome", "failed")):
+        result = cli(*args)
+        assert (result.exit_code, result.stderr) == (0, warning), args
+        assert good.id in result.stdout and edited["id"] not in result.stdout
+    result = cli("logs", "show", edited["id"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [warning.strip(), f"error: no delivery {edited['id']} in the log {log} "
+                                          "(see: moxiehook logs)"]
+    result = cli("replay", "--failed")
+    assert result.exit_code == 0, result.stderr
+    assert warning in result.stderr
+    assert [r.json() for r in receiver.requests] == [good.request["body"]]

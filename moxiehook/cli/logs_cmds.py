@@ -56,7 +56,7 @@ def bad_line_warner(path: Path) -> Callable[[int], None]:
     def report(number: int) -> None:
         if number not in warned:
             warned.add(number)
-            warn(f"{shown} line {number} is not valid JSON; skipped")
+            warn(f"{shown} line {number} is not a valid log record; skipped")
 
     return report
 

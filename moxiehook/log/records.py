@@ -74,6 +74,14 @@ class DeliveryRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeliveryRecord:
+        """The record on a parsed line; ValueError when a field has the wrong JSON type."""
+        _check_types(data, _DELIVERY_TYPES)
+        for index, attempt in enumerate(data.get("attempts") or []):
+            if not isinstance(attempt, dict):
+                raise ValueError(f"attempts[{index}]: expected an object")
+            _check_types(attempt, _ATTEMPT_TYPES, f"attempts[{index}].")
+        _check_types(data.get("request") or {}, _REQUEST_TYPES, "request.")
+        _check_types(data.get("response") or {}, _RESPONSE_TYPES, "response.")
         attempts = [Attempt(**_known(Attempt, a)) for a in data.get("attempts") or []]
         values = _known(cls, data)
         values["attempts"] = attempts
@@ -100,10 +108,40 @@ class EndpointRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EndpointRecord:
+        """The record on a parsed line; ValueError when a field has the wrong JSON type."""
+        _check_types(data, _ENDPOINT_TYPES)
         return cls(**_known(cls, data))
 
 
 Record = DeliveryRecord | EndpointRecord
+
+# The JSON type each known field must have when present and not null, checked as the
+# config's keys are: a hand-edited `"duration_ms": "x"` or `"request": "x"` makes the
+# line a bad line (skipped with a warning), never a crash in whatever reads it later.
+# A field that is missing or null is tolerated (older or partial records).
+_Types = dict[str, type | tuple[type, ...]]
+_NUMBER = (int, float)
+_DELIVERY_TYPES: _Types = {
+    "id": str, "event_id": str, "event": str, "endpoint": str, "url": str, "mode": str, "replay_of": str,
+    "at": str, "outcome": str, "status": int, "error": str, "duration_ms": _NUMBER, "attempts": list,
+    "request": dict, "response": dict,
+}
+_ATTEMPT_TYPES: _Types = {"at": str, "status": int, "error": str, "duration_ms": _NUMBER}
+_REQUEST_TYPES: _Types = {"headers": dict}
+_RESPONSE_TYPES: _Types = {"status": int, "headers": dict, "body": str}
+_ENDPOINT_TYPES: _Types = {"at": str, "endpoint": str, "action": str, "reason": str}
+
+
+def _check_types(data: dict[str, Any], types: _Types, where: str = "") -> None:
+    for name, wanted in types.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        allowed = wanted if isinstance(wanted, tuple) else (wanted,)
+        # bool is an int subclass in Python, not in JSON: true is no status code.
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"{where}{name}: expected {' or '.join(t.__name__ for t in allowed)}, "
+                             f"got {type(value).__name__}")
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
@@ -235,11 +273,15 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
 
 
 def iter_records(path: Path, on_bad_line: BadLineCallback | None = None) -> Iterator[Record]:
-    """Stream every record from the oldest; bad lines are reported and skipped."""
+    """Stream every record from the oldest; bad lines (not JSON, or wrong field types) are reported and skipped."""
     for number, line in iter_lines(path):
         data = parse_line(line)
-        if data is None:
+        try:
+            record = None if data is None else record_from_dict(data)
+        except (TypeError, ValueError):
+            record = None
+        if record is None:
             if on_bad_line is not None:
                 on_bad_line(number)
             continue
-        yield record_from_dict(data)
+        yield record
