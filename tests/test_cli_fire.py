@@ -243,3 +243,43 @@ def test_concurrent_processes_leave_whole_unique_records(config_path: Path, rece
     assert len(records) == 160 and len({r["id"] for r in records}) == 160
     assert len({r["request"]["body"]["id"] for r in records}) == 160
     assert len(receiver.requests) == 160
+
+
+def _nested(depth: int) -> dict:
+    """``{"id": …, "deep": [[…[1]…]]}``: arrays and objects ``depth`` levels deep in all."""
+    body = 1
+    for _ in range(depth - 1):
+        body = [body]  # type: ignore[assignment]
+    return {"id": "c1", "deep": body}
+
+
+def test_a_payload_nested_deeper_than_the_log_can_read_back_is_refused_before_sending(
+        config_path: Path, receiver: Receiver, token: str) -> None:
+    """Real processes: what `fire` sends, `logs`, `logs show` and `replay` read back; deeper is exit 2."""
+    from moxiehook.log import MAX_NESTING
+
+    write_config(config_path, receiver, CRM)
+    folder = config_path.parent
+    env = {"CRM_TOKEN": token}
+    for depth in (MAX_NESTING + 1, 900):
+        (folder / "deep.json").write_text(json.dumps(_nested(depth)))
+        for extra in ((), ("--dry-run",)):
+            result = run_moxiehook("fire", "ClientCreate", "--data", "deep.json", *extra, cwd=folder, env=env)
+            assert result.returncode == 2, (depth, result.stderr)
+            assert result.stderr.startswith("error: the payload nests arrays and objects more than 256 deep")
+            assert "Traceback" not in result.stderr
+    result = run_moxiehook("fire", "ClientCreate", "--set", "deep=" + json.dumps(_nested(MAX_NESTING + 1)["deep"]),
+                           cwd=folder, env=env)
+    assert result.returncode == 2 and "nothing was sent" in result.stderr
+    assert receiver.requests == [] and not (folder / "log.jsonl").exists()
+
+    (folder / "deep.json").write_text(json.dumps(_nested(MAX_NESTING)))
+    result = run_moxiehook("fire", "ClientCreate", "--data", "deep.json", cwd=folder, env=env)
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(run_moxiehook("logs", "--json", cwd=folder).stdout)
+    assert record["request"]["body"] == _nested(MAX_NESTING)
+    shown = run_moxiehook("logs", "show", record["id"], "--json", cwd=folder)
+    assert (shown.returncode, shown.stderr) == (0, "")
+    replayed = run_moxiehook("replay", record["id"], cwd=folder, env=env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert [r.json() for r in receiver.requests] == [_nested(MAX_NESTING)] * 2

@@ -19,6 +19,7 @@ from moxiehook.cli.run_view import already_disabled_warning, live_run, show_prev
 from moxiehook.cli.state import state
 from moxiehook.config import Endpoint, check_event_name, enable_endpoint
 from moxiehook.errors import NothingSentError, UsageError
+from moxiehook.log import check_nesting
 
 fire_app = typer.Typer(add_completion=False)
 test_app = typer.Typer(add_completion=False)
@@ -30,15 +31,23 @@ DataOption = Annotated[
 ]
 
 
-def event_payload(event: str, data: str | None) -> Any:
-    """The payload of ``event``: ``--data`` when given, else the catalog's sample."""
+def event_payload(event: str, data: str | None, assignments: list[str] | None = None) -> Any:
+    """The payload of ``event``: ``--data`` when given, else the catalog's sample, with the ``--set``s.
+
+    Refused before anything is sent when it nests deeper than the log can read back.
+    """
     if data is not None:
-        return payload.read_data(data)
-    if not catalog.is_known(event):
+        body = payload.read_data(data)
+    elif not catalog.is_known(event):
         raise UsageError(
             f"event {event!r} is not in the catalog, so it has no sample: pass --data PATH (or --data - for stdin)"
         )
-    return catalog.sample_payload(event)
+    else:
+        body = catalog.sample_payload(event)
+    if assignments:
+        body = payload.apply_overrides(body, assignments)
+    check_nesting(body)
+    return body
 
 
 def _check_at_least_one(value: int | None, option: str) -> None:
@@ -78,7 +87,7 @@ def fire(
         payload.parse_assignment(text)  # a malformed --set is a usage error before anything is read
     config_path = state(ctx).config_path
     config = state(ctx).load()
-    body = payload.apply_overrides(event_payload(event, data), assignments)
+    body = event_payload(event, data, assignments)
 
     from moxiehook.send import dispatch
 

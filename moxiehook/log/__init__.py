@@ -9,16 +9,18 @@ Other packages import from here, not from the inner modules. Stdlib only.
 
 from moxiehook.log.records import (
     LOGGED_BODY_LIMIT,
+    MAX_NESTING,
     Attempt,
     DeliveryRecord,
     EndpointRecord,
     LogWriter,
     Record,
+    check_nesting,
     encode_body,
     encode_record,
 )
 
 __all__ = [
-    "LOGGED_BODY_LIMIT", "Attempt", "DeliveryRecord", "EndpointRecord", "LogWriter", "Record",
-    "encode_body", "encode_record",
+    "LOGGED_BODY_LIMIT", "MAX_NESTING", "Attempt", "DeliveryRecord", "EndpointRecord", "LogWriter", "Record",
+    "check_nesting", "encode_body", "encode_record",
 ]

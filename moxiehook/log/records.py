@@ -17,12 +17,20 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from moxiehook.errors import StorageError
+from moxiehook.errors import DataError, StorageError
 
 OUTCOMES: tuple[str, ...] = ("delivered", "failed", "skipped")
 
 # Kept in the log: the first 4 KiB of a response body (SPEC §5).
 LOGGED_BODY_LIMIT = 4 * 1024
+
+# How deep arrays and objects may nest in a payload that is sent and logged. The
+# readers use json.loads, whose limit is the interpreter's recursion limit (about
+# 1,000) minus however deep the reader already is: a payload that passed at 990
+# became a log line that `logs` and `replay` could not read. Refusing deeper
+# payloads before sending keeps every line written well inside what is read back
+# (the record adds 2 levels: the record and its "request").
+MAX_NESTING = 256
 
 
 @dataclass
@@ -160,6 +168,26 @@ def record_from_dict(data: dict[str, Any]) -> Record:
     if data.get("kind") == "endpoint":
         return EndpointRecord.from_dict(data)
     return DeliveryRecord.from_dict(data)
+
+
+def check_nesting(body: Any, what: str = "the payload") -> None:
+    """Raise ``DataError`` (exit 2) when ``body`` nests deeper than ``MAX_NESTING``.
+
+    Called before anything is sent, so what the log would hold is readable back.
+    Walks the containers only (iteratively: a deep payload must not crash the check).
+    """
+    pending: list[tuple[Any, int]] = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > MAX_NESTING:
+            raise DataError(
+                f"{what} nests arrays and objects more than {MAX_NESTING} deep, more than the delivery log "
+                "can hold and read back; nothing was sent"
+            )
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 # Made once: json.dumps with options builds a new encoder on every call.
