@@ -279,3 +279,44 @@ def test_follow_with_tail_0_shows_the_whole_log_first(config_path: Path, log: Pa
     finally:
         code, _ = stop(process)
     assert code == 0
+
+
+# --- endpoint names typed -----------------------------------------------------
+
+
+@pytest.fixture
+def mine(config_path: Path, log: Path) -> Path:
+    """Endpoint 'mine' in the config; 'gone' only in the log (removed from the config since)."""
+    with config_path.open("a") as handle:
+        handle.write('\n[endpoints.mine]\n[[endpoints.mine.mappings]]\nevent = "ClientCreate"\n'
+                     'url = "http://127.0.0.1:9/hook"\n')
+    write(log, delivery(0, endpoint="mine", outcome="failed", status=500),
+          delivery(1, endpoint="gone", outcome="failed", status=500))
+    return config_path
+
+
+@pytest.mark.parametrize("command", [("logs",), ("logs", "--json"), ("replay", "--failed"),
+                                     ("replay", "--failed", "--dry-run")])
+def test_an_unknown_endpoint_filter_is_exit_2_with_the_closest_name(rejected, mine: Path, command: tuple) -> None:
+    """A typo no longer reads as 'no matching records' (exit 0): exit 2, nothing sent, the name suggested."""
+    rejected(*command, "--endpoint", "mien", match=("unknown endpoint 'mien'", "(did you mean 'mine'?)"))
+    rejected(*command, "--endpoint", "gnoe", match=("unknown endpoint 'gnoe'", "(did you mean 'gone'?)"))
+    rejected(*command, "--endpoint", "zzz", match="unknown endpoint 'zzz': it is neither in the config nor in")
+
+
+def test_an_endpoint_filter_accepts_a_name_in_the_config_or_only_in_the_log(cli, mine: Path, log: Path) -> None:
+    assert cli("logs", "--endpoint", "gone").exit_code == 0
+    assert len(table_ids(cli("logs", "--endpoint", "gone").stdout)) == 1
+    assert len(table_ids(cli("logs", "--endpoint", "mine").stdout)) == 1
+    log.unlink()
+    result = cli("logs", "--endpoint", "mine")  # in the config, nothing logged yet
+    assert (result.exit_code, result.stdout) == (0, "")
+
+
+@pytest.mark.parametrize("command", [
+    ("endpoint", "show", "mien"), ("endpoint", "enable", "mien"), ("endpoint", "status", "mien"),
+    ("endpoint", "set-header", "mien", "X-A", "b"), ("map", "add", "mien", "ClientCreate", "http://h/"),
+    ("map", "remove", "mien", "ClientCreate"), ("fire", "ClientCreate", "--endpoint", "mien"), ("test", "mien"),
+])
+def test_every_command_naming_an_endpoint_suggests_the_closest(rejected, mine: Path, command: tuple) -> None:
+    rejected(*command, match=("unknown endpoint 'mien' (did you mean 'mine'?)",))

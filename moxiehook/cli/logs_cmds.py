@@ -42,10 +42,14 @@ SinceOption = Annotated[
 ]
 
 
-def current_log(ctx: typer.Context) -> Path:
-    """The delivery log of the config this command uses."""
+def current_log(ctx: typer.Context, endpoint: str | None = None) -> Path:
+    """The delivery log of the config this command uses; checks an ``--endpoint`` name against both."""
     cli_state = state(ctx)
-    return cli_state.load().log_path(cli_state.config_path)
+    config = cli_state.load()
+    path = config.log_path(cli_state.config_path)
+    if endpoint is not None:
+        logquery.check_endpoint_filter(path, endpoint, config.endpoints)
+    return path
 
 
 def bad_line_warner(path: Path) -> Callable[[int], None]:
@@ -101,7 +105,7 @@ def logs(
         event=event, endpoint=endpoint, outcome=outcome.value if outcome else None, status=status,
         since=parse_since(since),
     )
-    path = current_log(ctx)
+    path = current_log(ctx, endpoint)
     on_bad_line = bad_line_warner(path)
     if not path.exists():
         info(NO_LOG + ("; waiting for the first (Ctrl-C to stop)" if follow else ""))

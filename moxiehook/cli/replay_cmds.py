@@ -14,6 +14,7 @@ from moxiehook.config import Config, check_url
 from moxiehook.errors import DataError, NotFoundError
 from moxiehook.log import DeliveryRecord
 from moxiehook.log import replay as replayselect
+from moxiehook.log import query as logquery
 
 if TYPE_CHECKING:
     from moxiehook.send import Job
@@ -53,6 +54,8 @@ def replay(
     if to is not None:
         check_url(to, "--to")
     path = config.log_path(config_path)
+    if endpoint is not None:
+        logquery.check_endpoint_filter(path, endpoint, config.endpoints)
     query = replayselect.ReplayQuery(
         ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,
         since=parse_since(since), limit=limit,

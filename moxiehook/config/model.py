@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from moxiehook.config.secrets import has_reference, mask_literal
 from moxiehook.errors import NotFoundError, ValidationError
+from moxiehook.suggest import did_you_mean
 
 CONFIG_VERSION = 1
 
@@ -144,7 +145,10 @@ class Config:
         try:
             return self.endpoints[name]
         except KeyError:
-            raise NotFoundError(f"unknown endpoint {name!r} (see: moxiehook endpoint list)") from None
+            raise NotFoundError(
+                f"unknown endpoint {name!r}{did_you_mean(name, self.endpoints, quote=True)} "
+                "(see: moxiehook endpoint list)"
+            ) from None
 
     def log_path(self, config_path: Path) -> Path:
         """The delivery log's path: ``settings.log_file``, relative to the config's folder."""

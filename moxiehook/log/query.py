@@ -20,7 +20,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from moxiehook.errors import NotFoundError, StorageError, UsageError
 from moxiehook.log.records import OUTCOMES, BadLineCallback, Record, record_from_dict
+from moxiehook.suggest import did_you_mean
 
 BLOCK_SIZE = 64 * 1024
 FOLLOW_INTERVAL = 0.2  # seconds between two looks at a followed log
@@ -406,6 +407,33 @@ def follow(
                         yield entry
                 offset = read_to[0]
         sleep(interval)
+
+
+# The record's own "endpoint" field: the first one on a line as the writers order them.
+_ENDPOINT_FIELD = re.compile(rb'"endpoint":\s*"([^"\\]*)"')
+
+
+def check_endpoint_filter(path: Path, name: str, configured: Iterable[str]) -> None:
+    """``--endpoint NAME`` of ``logs``/``replay``: a name in the config or in the log, else exit 2.
+
+    An endpoint removed from the config still has its records, so the log's
+    names count too. An unknown name is a ``NotFoundError`` with the closest
+    known name, as everywhere a name is typed; the log is read in full only then.
+    """
+    known = set(configured)
+    if name in known or next(stream(path, LogFilter(endpoint=name)), None) is not None:
+        return
+    handle = open_log(path)
+    if handle is not None:
+        with handle:
+            for line in handle:
+                match = _ENDPOINT_FIELD.search(line)
+                if match:
+                    known.add(match[1].decode("utf-8", "replace"))
+    raise NotFoundError(
+        f"unknown endpoint {name!r}{did_you_mean(name, known, quote=True)}: "
+        "it is neither in the config nor in the delivery log (see: moxiehook endpoint list)"
+    )
 
 
 def find(path: Path, record_id: str, on_bad_line: BadLineCallback | None = None) -> LogEntry:
