@@ -6,6 +6,7 @@ commands printing a word or a JSON document start as fast as possible.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -45,7 +46,8 @@ def print_json(data: Any) -> None:
 
 
 def _styled(label: str, style: str, message: str) -> str:
-    if sys.stderr.isatty():
+    """The label in colour on a terminal, unless NO_COLOR is set (https://no-color.org), as Rich does."""
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         return f"\x1b[{style}m{label}\x1b[0m {message}"
     return f"{label} {message}"
 
