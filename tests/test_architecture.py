@@ -4,8 +4,10 @@
   cli → testing/receive → send → config/log/catalog → errors/ids, with no cycle between
   packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
-- httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py).
-- A config-only command does not import httpx at all, so it starts fast.
+- httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py)
+  and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py).
+- A config-only command does not import httpx at all, so it starts fast; nor does loading the
+  pytest plugin, which pytest does in every test session wherever moxiehook is installed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import pytest
 import moxiehook
 
 PACKAGE = Path(moxiehook.__file__).parent
-SENDING_MODULES = {"send/delivery.py", "send/dispatch.py", "send/transport.py"}
+SENDING_MODULES = {"send/delivery.py", "send/dispatch.py", "send/transport.py",
+                   "testing/inprocess.py", "testing/fixture.py"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -170,3 +173,18 @@ def test_config_only_commands_do_not_import_httpx(config_path: Path, args: tuple
     assert [name for name in loaded if name.split(".")[0] in ("httpx", "httpcore", "anyio")] == []
     # piped output needs no Rich either
     assert [name for name in loaded if name.startswith("rich")] == []
+
+
+LOAD_PLUGIN = """
+import json, sys
+import moxiehook.testing.plugin
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in
+                        ("httpx", "httpcore", "anyio", "rich", "typer", "click", "moxiehook"))))
+"""
+
+
+def test_loading_the_pytest_plugin_imports_nothing_heavy() -> None:
+    """pytest imports the plugin in every session of every project: it must cost nothing until used."""
+    result = subprocess.run([sys.executable, "-c", LOAD_PLUGIN], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["moxiehook", "moxiehook.testing", "moxiehook.testing.plugin"]

@@ -6,6 +6,7 @@ inside the commands, so that other commands never pay for loading it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Annotated, Any, Optional
 
@@ -76,6 +77,12 @@ def fire(
                      show_default=False),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests (secrets masked); send nothing.")] = False,
+    app: Annotated[
+        Optional[str],
+        typer.Option("--app", metavar="MODULE:ATTR",
+                     help="Deliver into this WSGI/ASGI app in-process (imported from the current folder), "
+                          "at each mapped URL's path, instead of over the network.", show_default=False),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Deliver EVENT to every mapping of it on enabled endpoints (or only --endpoint ones)."""
@@ -85,6 +92,11 @@ def fire(
     assignments = set_ or []
     for text in assignments:
         payload.parse_assignment(text)  # a malformed --set is a usage error before anything is read
+    target = None
+    if app is not None:
+        from moxiehook.testing import load_app
+
+        target = load_app(app)
     config_path = state(ctx).config_path
     config = state(ctx).load()
     body = event_payload(event, data, assignments)
@@ -95,7 +107,8 @@ def fire(
     if not plan:
         where = f" on endpoint(s) {', '.join(endpoint)}" if endpoint else ""
         raise NothingSentError(f"no mapping for {event}{where} (see: moxiehook map list)")
-    _warn_plain_http(e for e, _ in plan)
+    if target is None:  # in-process, credentials never travel
+        _warn_plain_http(e for e, _ in plan)
     copies = payload.copies(body, count)
     if dry_run:
         live = [(e, m) for e, m in plan if e.enabled]
@@ -107,7 +120,11 @@ def fire(
         return
     names = list(dict.fromkeys(e.name for e, _ in plan))
     with live_run(count * len(plan), concurrency=concurrency or config.settings.concurrency,
-                  keep_records=as_json, endpoints=names) as options:
+                  keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
+        if target is not None:
+            from moxiehook.testing import AppSender
+
+            options.sender = stack.enter_context(contextlib.closing(AppSender(target)))
         summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies), options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)

@@ -26,6 +26,7 @@ from moxiehook.config.model import (
     config_to_dict,
     endpoint_to_dict,
     masked_config_dict,
+    parse_endpoint,
     resolve_relative,
 )
 from moxiehook.config.secrets import MASK, expand, has_reference
@@ -36,5 +37,5 @@ __all__ = [
     "check_auth", "check_event_name", "check_signing_secret", "check_url", "config_to_dict",
     "config_warnings", "create_config", "disable_endpoint", "enable_endpoint", "endpoint_to_dict",
     "endpoint_warnings", "expand", "has_reference", "load_config", "masked_config_dict",
-    "plain_http_warnings", "render_config", "resolve_config_path", "resolve_relative", "write_atomic",
+    "parse_endpoint", "plain_http_warnings", "render_config", "resolve_config_path", "resolve_relative", "write_atomic",
 ]

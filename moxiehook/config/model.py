@@ -351,7 +351,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     endpoints: dict[str, Endpoint] = {}
     for name in endpoints_table.data:
         endpoints_table.seen.add(name)
-        endpoints[name] = _parse_endpoint(name, endpoints_table.data[name])
+        endpoints[name] = parse_endpoint(name, endpoints_table.data[name])
     top.finish()
     return Config(version=version, settings=settings, endpoints=endpoints)
 
@@ -388,20 +388,26 @@ def _parse_settings(data: Any) -> Settings:
     return settings
 
 
-def _parse_endpoint(name: str, data: Any) -> Endpoint:
-    path = f"endpoints.{name}"
+def parse_endpoint(name: str, data: Any, path: str | None = None) -> Endpoint:
+    """Validate one endpoint table and build an ``Endpoint``.
+
+    ``path`` prefixes the keys in error messages (default ``endpoints.NAME``);
+    ``""`` names them bare (``auth.token: …``), for a table that did not come
+    from a file (the pytest fixture's ``auth=``/``headers=``).
+    """
+    path = f"endpoints.{name}" if path is None else path
     try:
         check_endpoint_name(name)
     except ValidationError as exc:
-        raise ValidationError(f"{path}: {exc}") from None
+        raise ValidationError(f"{path or name}: {exc}") from None
     table = _Table(data, path)
-    auth = _parse_auth(table.get("auth", dict, {"type": "none"}), f"{path}.auth")
-    headers_table = _Table(table.get("headers", dict, {}), f"{path}.headers")
+    auth = _parse_auth(table.get("auth", dict, {"type": "none"}), table.key("auth"))
+    headers_table = _Table(table.get("headers", dict, {}), table.key("headers"))
     headers: dict[str, str] = {}
     for header in headers_table.data:
         headers[header] = headers_table.get(header, str)
     mappings = [
-        _parse_mapping(item, f"{path}.mappings[{index}]")
+        _parse_mapping(item, f"{table.key('mappings')}[{index}]")
         for index, item in enumerate(table.get("mappings", list, []))
     ]
     endpoint = Endpoint(
@@ -411,20 +417,20 @@ def _parse_endpoint(name: str, data: Any) -> Endpoint:
         auth=auth,
         headers=headers,
         mappings=mappings,
-        timeout=_optional_float(table.get("timeout", (int, float)), f"{path}.timeout"),
+        timeout=_optional_float(table.get("timeout", (int, float)), table.key("timeout")),
         verify_tls=table.get("verify_tls", (bool, str)),
         signing_secret=table.get("signing_secret", str),
         disabled_reason=table.get("disabled_reason", str),
         disabled_at=table.get("disabled_at", str),
     )
     table.finish()
-    check_headers(endpoint.headers, endpoint.auth, f"{path}.headers")
+    check_headers(endpoint.headers, endpoint.auth, table.key("headers"))
     if endpoint.timeout is not None:
-        check_positive(endpoint.timeout, f"{path}.timeout")
+        check_positive(endpoint.timeout, table.key("timeout"))
     if endpoint.verify_tls == "":
-        raise ValidationError(f"{path}.verify_tls: expected true, false or a CA bundle path")
+        raise ValidationError(f"{table.key('verify_tls')}: expected true, false or a CA bundle path")
     if endpoint.signing_secret is not None:
-        check_signing_secret(endpoint.signing_secret, f"{path}.signing_secret")
+        check_signing_secret(endpoint.signing_secret, table.key("signing_secret"))
     return endpoint
 
 

@@ -18,19 +18,37 @@ from typing import TYPE_CHECKING, Any
 
 # name -> the inner module that defines it
 _EXPORTS = {
+    "Answer": "delivery",
+    "Delivery": "delivery",
+    "HttpxSender": "delivery",
     "Job": "dispatch",
     "RunOptions": "dispatch",
     "RunSummary": "dispatch",
+    "Sender": "delivery",
     "SignatureMismatch": "signing",
+    "judge_answer": "delivery",
+    "prepare_endpoint": "delivery",
+    "request_headers": "delivery",
     "secret_bytes": "signing",
+    "tls_context": "transport",
     "verify": "signing",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from moxiehook.send.delivery import (
+        Answer,
+        Delivery,
+        HttpxSender,
+        Sender,
+        judge_answer,
+        prepare_endpoint,
+        request_headers,
+    )
     from moxiehook.send.dispatch import Job, RunOptions, RunSummary
     from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
+    from moxiehook.send.transport import tls_context
 
 
 def __getattr__(name: str) -> Any:

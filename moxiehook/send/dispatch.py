@@ -32,6 +32,7 @@ from moxiehook.send.delivery import (
     Delivery,
     HttpxSender,
     PreparedEndpoint,
+    Sender,
     Verdict,
     disable_reason,
     prepare_endpoint,
@@ -69,6 +70,9 @@ class RunOptions:
     # The endpoints the jobs use, when known: their ${VAR} are then all expanded
     # before the first request, so a missing variable sends nothing at all.
     endpoints: Collection[str] | None = None
+    # Carries every request instead of the network (``fire --app``: a WSGI/ASGI
+    # app called in-process); shared by the sending threads, so thread-safe.
+    sender: Sender | None = None
 
 
 @dataclass
@@ -320,8 +324,8 @@ class _Run:
         if during is not None:  # disabled while this job waited its turn: not started, so skipped
             self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), during), body_bytes)
             return
-        client = self.client(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP)
-        record, verdict = send(HttpxSender(client), endpoint, delivery, self.config.settings)
+        sender = self.options.sender or HttpxSender(self.client(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP))
+        record, verdict = send(sender, endpoint, delivery, self.config.settings)
         first_disable = False
         if verdict is Verdict.DISABLE:
             reason = disable_reason(record)

@@ -1,0 +1,239 @@
+"""The ``moxie`` fixture's object: fire one delivery into an app (or a live server) from a test.
+
+``MoxieFixture.fire`` builds the request with ``moxiehook.send``'s one request
+builder (``prepare_endpoint`` → ``request_headers``), from a transient endpoint
+made of its ``auth``/``headers``/``signing_secret`` arguments or from an
+endpoint of a config file, so a test gets byte for byte what ``fire`` sends.
+Unlike ``fire`` it makes one attempt and returns the ``httpx.Response``: no
+retries, no log, no disabling; a test wants the first answer, and an exception
+raised by the app reaches the test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping as MappingType
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from moxiehook import ids
+from moxiehook.catalog import events, payload
+from moxiehook.config import (
+    Endpoint,
+    Settings,
+    check_event_name,
+    check_url,
+    endpoint_to_dict,
+    load_config,
+    parse_endpoint,
+    resolve_config_path,
+)
+from moxiehook.errors import DataError, NotFoundError, UsageError
+from moxiehook.log import encode_body
+from moxiehook.send import Delivery, prepare_endpoint, request_headers, tls_context
+from moxiehook.suggest import did_you_mean
+from moxiehook.testing.inprocess import EventLoopThread, app_client, check_app, no_cookies
+
+APP_ORIGIN = "http://testserver"  # the host an in-process app sees, as in Starlette's and Django's test clients
+TRANSIENT_ENDPOINT = "moxie"  # the name of the endpoint made from fire()'s auth/headers/signing_secret
+
+
+def sample(event: str) -> dict[str, Any]:
+    """A fresh copy of ``event``'s built-in sample payload (yours to change)."""
+    return events.sample_payload(event)
+
+
+def schema(event: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``event``'s payload."""
+    raise UsageError("moxie.schema is not available yet in this version of moxiehook")
+
+
+class MoxieFixture:
+    """What the ``moxie`` fixture gives a test; also usable on its own (``with MoxieFixture() as moxie:``).
+
+    Keeps one client per app (and one for live servers) and, for ASGI apps, one
+    event loop in a thread of its own, until ``close``.
+    """
+
+    def __init__(self) -> None:
+        self._loop = EventLoopThread()
+        self._apps: dict[int, tuple[Any, httpx.Client]] = {}  # id(app) -> (app, its client); the app kept alive
+        self._network: dict[bool | str, httpx.Client] = {}  # verify setting -> client
+
+    sample = staticmethod(sample)
+    schema = staticmethod(schema)
+
+    def fire(
+        self,
+        event: str,
+        *,
+        app: Any = None,
+        url: str | None = None,
+        path: str | None = None,
+        data: Any = None,
+        set: MappingType[str, Any] | None = None,  # noqa: A002 - the name `fire --set` users know
+        vary: bool | int | None = None,
+        auth: MappingType[str, Any] | None = None,
+        headers: MappingType[str, str] | None = None,
+        signing_secret: str | None = None,
+        endpoint: str | None = None,
+        config: str | Path | None = None,
+    ) -> httpx.Response:
+        """Send one delivery of ``event`` as ``moxiehook fire`` would, and return the answer.
+
+        - ``app``: a WSGI or ASGI app, called in-process; or ``url``: a live server.
+        - ``path``: where in the app (default ``/``, or the path and query of the
+          endpoint's mapping of ``event``); with ``url``, it replaces the URL's path.
+        - ``data``: the payload (default: the event's sample); ``set``: ``{"a.b": value}``
+          overrides, paths as ``fire --set``; ``vary``: a varied payload (``True``, or
+          an int seed for the same payload every time).
+        - ``auth``: an auth table as in the config, e.g. ``{"type": "bearer", "token": "t"}``;
+          ``headers``: custom headers; ``signing_secret``: ``whsec_…`` to sign it.
+        - ``endpoint``: take auth, headers, signing secret and the mapped path from this
+          endpoint of ``config`` (default: ``$MOXIEHOOK_CONFIG`` or ``./moxiehook.toml``);
+          ``auth``/``headers``/``signing_secret`` given too replace the endpoint's.
+
+        ``${VAR}`` in any of them is expanded from the environment. Raises a
+        ``MoxiehookError`` subclass for what moxiehook refuses (a missing
+        variable, an unknown event without ``data``, a bad auth table); an
+        exception raised by the app propagates.
+        """
+        check_event_name(event)
+        target, settings, config_path = self._endpoint(auth, headers, signing_secret, endpoint, config)
+        body = self._payload(event, data, set, vary)
+        where = self._url(event, app, url, path, target)
+        prepared = prepare_endpoint(target, settings, config_path)
+        body_bytes = encode_body(body)
+        wire_headers, _ = request_headers(prepared, Delivery(event, where, body, body_bytes, ids.event_id()))
+        client = self._app_client(app) if app is not None else self._network_client(prepared.verify)
+        request = client.build_request("POST", where, content=body_bytes, headers=wire_headers,
+                                       timeout=prepared.timeout)
+        return client.send(request)
+
+    # -- what to send ------------------------------------------------------------------
+
+    @staticmethod
+    def _endpoint(auth: MappingType[str, Any] | None, headers: MappingType[str, str] | None,
+                  signing_secret: str | None, endpoint: str | None,
+                  config: str | Path | None) -> tuple[Endpoint, Settings, Path | None]:
+        """The endpoint to send as, validated like the config's, its settings, and the config's path."""
+        table: dict[str, Any] = {}
+        settings, config_path, name = Settings(), None, TRANSIENT_ENDPOINT
+        if endpoint is not None or config is not None:
+            config_path = resolve_config_path(config)
+            loaded = load_config(config_path)
+            settings = loaded.settings
+            if endpoint is not None:
+                if endpoint not in loaded.endpoints:
+                    hint = did_you_mean(endpoint, loaded.endpoints, quote=True)
+                    raise NotFoundError(f"unknown endpoint {endpoint!r} in {config_path}{hint}")
+                name, table = endpoint, endpoint_to_dict(loaded.endpoints[endpoint])
+        given = {"auth": auth, "headers": headers, "signing_secret": signing_secret}
+        table.update({key: _plain(value) for key, value in given.items() if value is not None})
+        return parse_endpoint(name, table, "" if name == TRANSIENT_ENDPOINT else None), settings, config_path
+
+    @staticmethod
+    def _payload(event: str, data: Any, overrides: MappingType[str, Any] | None, vary: bool | int | None) -> Any:
+        varied = vary is not None and vary is not False  # 0 is a seed
+        if data is not None:
+            if varied:
+                raise UsageError("vary= draws a payload from the event's schema: it cannot be combined with data=")
+            body = copy.deepcopy(data)  # `set` must not change the caller's object
+        elif not events.is_known(event):
+            raise UsageError(f"event {event!r} is not in the catalog, so it has no sample: pass data=…"
+                             f"{did_you_mean(event, [e.name for e in events.EVENTS])}")
+        elif varied:
+            raise UsageError("vary= is not available yet in this version of moxiehook")
+        else:
+            body = events.sample_payload(event)
+        if overrides:
+            if not isinstance(overrides, MappingType):
+                raise UsageError(f"set= takes a dict of {{path: value}}, not {type(overrides).__name__}")
+            payload.apply_overrides(body, [f"{key}={_json(value, f'set[{key!r}]')}" for key, value in overrides.items()])
+        if data is not None or overrides:
+            _json(body, "data")  # what the caller gave must be JSON: no NaN, no objects json cannot write
+        return body
+
+    def _url(self, event: str, app: Any, url: str | None, path: str | None, endpoint: Endpoint) -> str:
+        """The URL to POST to: the app's or ``url``'s origin, with ``path`` or the mapped path."""
+        if (app is None) == (url is None):
+            raise UsageError("moxie.fire needs app= (a WSGI or ASGI app, called in-process) or url= "
+                             "(a live server), and not both")
+        base = APP_ORIGIN if url is None else check_url(url, "url")
+        parts = urlsplit(base)
+        if path is None and endpoint.name != TRANSIENT_ENDPOINT and parts.path in ("", "/"):
+            path = _mapped_path(event, endpoint)
+        if path is None:
+            return base if parts.path else base + "/"
+        if not path.startswith("/"):
+            raise UsageError(f"path {path!r} must start with '/'")
+        route = urlsplit(path)
+        return urlunsplit((parts.scheme, parts.netloc, route.path, route.query, ""))
+
+    # -- how to send it ----------------------------------------------------------------
+
+    def _app_client(self, app: Any) -> httpx.Client:
+        known = self._apps.get(id(app))
+        if known is None or known[0] is not app:
+            check_app(app)
+            known = self._apps[id(app)] = (app, app_client(app, self._loop))
+        return known[1]
+
+    def _network_client(self, verify: bool | str) -> httpx.Client:
+        client = self._network.get(verify)
+        if client is None:
+            client = self._network[verify] = httpx.Client(verify=tls_context(verify), follow_redirects=False,
+                                                          trust_env=False, cookies=no_cookies())
+        return client
+
+    def close(self) -> None:
+        """Close every client and stop the ASGI event loop."""
+        for _, client in self._apps.values():
+            client.close()
+        for client in self._network.values():
+            client.close()
+        self._apps.clear()
+        self._network.clear()
+        self._loop.close()
+
+    def __enter__(self) -> MoxieFixture:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def fire(event: str, **options: Any) -> httpx.Response:
+    """One delivery, as ``MoxieFixture().fire(event, **options)``, without keeping anything open."""
+    with MoxieFixture() as moxie:
+        return moxie.fire(event, **options)
+
+
+def _mapped_path(event: str, endpoint: Endpoint) -> str:
+    """The path and query of ``endpoint``'s one mapping of ``event``."""
+    urls = [m.url for m in endpoint.mappings if m.event == event]
+    if not urls:
+        raise NotFoundError(f"endpoint {endpoint.name!r} has no mapping for {event}: pass path=…")
+    if len(urls) > 1:
+        raise UsageError(f"endpoint {endpoint.name!r} maps {event} to {len(urls)} URLs "
+                         f"({', '.join(urls)}): pass path=… to choose one")
+    parts = urlsplit(urls[0])
+    return urlunsplit(("", "", parts.path or "/", parts.query, ""))
+
+
+def _plain(value: Any) -> Any:
+    """A mapping as a plain dict (the config parser checks dicts); anything else as is."""
+    return dict(value) if isinstance(value, MappingType) else value
+
+
+def _json(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} is not JSON: {exc}") from None

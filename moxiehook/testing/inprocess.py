@@ -1,0 +1,283 @@
+"""Calling a WSGI or ASGI app in-process: telling them apart, their httpx transports, ``--app``.
+
+A delivery into an app goes through an ``httpx`` transport that calls the app
+object directly (no server, no port): ``httpx.WSGITransport`` for WSGI, and for
+ASGI ``httpx.ASGITransport`` driven from synchronous code by ``SyncASGITransport``.
+The request itself is built by ``moxiehook.send`` as for the network, so the
+app sees exactly the headers and body a real delivery carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib
+import inspect
+import logging
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from moxiehook.errors import UsageError
+from moxiehook.send import Answer, HttpxSender, judge_answer
+from moxiehook.suggest import did_you_mean
+
+AppKind = Literal["wsgi", "asgi"]
+ERROR_TEXT_LIMIT = 200  # characters of an app's exception message kept in a record's error
+
+
+def app_kind(app: Any) -> AppKind | None:
+    """``"asgi"``, ``"wsgi"``, or None for an object that is neither.
+
+    ASGI: a coroutine function ``async def app(scope, receive, send)``, an
+    object whose ``__call__`` is one (FastAPI, Starlette, Quart, Django's
+    ``ASGIHandler``), or an ASGI 2 class (``App(scope)`` gives an object with an
+    async ``__call__(receive, send)``). Any other callable is taken for WSGI
+    (Flask, Django's ``WSGIHandler``, a plain ``def app(environ, start_response)``).
+    """
+    if inspect.isclass(app):
+        return "asgi" if inspect.iscoroutinefunction(getattr(app, "__call__", None)) else None
+    if not callable(app):
+        return None
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None)):
+        return "asgi"
+    return "wsgi"
+
+
+def check_app(app: Any, what: str = "app") -> AppKind:
+    """``app_kind(app)``, or a ``UsageError`` saying that ``what`` is not an app."""
+    kind = app_kind(app)
+    if kind is None:
+        raise UsageError(f"{what} is {_a(app)}, not a WSGI or ASGI app")
+    return kind
+
+
+def _a(value: Any) -> str:
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+class EventLoopThread:
+    """An event loop of our own, in a daemon thread, that runs ASGI apps for synchronous callers.
+
+    One loop for every call, whichever thread makes it: an app may keep
+    loop-bound objects (locks, queues, clients) between requests. In a thread
+    of its own, the loop also serves a caller that is itself inside a running
+    loop (an ``async def`` test calling ``moxie.fire``), and serves several
+    sending threads at once as an ASGI server would (``fire --app
+    --concurrency``). Started on first use; ``close`` stops it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float | None) -> Any:
+        """The coroutine's result (or its exception); ``TimeoutError`` after ``timeout`` seconds."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._started())
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError from None
+
+    def _started(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=loop.run_forever, name="moxiehook-asgi", daemon=True)
+                self._thread.start()
+                self._loop = loop
+            return self._loop
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+class SyncASGITransport(httpx.BaseTransport):
+    """``httpx.ASGITransport`` for a synchronous ``httpx.Client``: each request runs on ``loop``.
+
+    The answer's body is read on the loop, and handed back as a synchronous
+    stream. A request's ``read`` timeout bounds the app's
+    answer (an app that never answers is a timeout, as over the network).
+    No lifespan events are sent: the app is called, not served.
+    """
+
+    def __init__(self, app: Any, loop: EventLoopThread) -> None:
+        if inspect.isclass(app):  # ASGI 2: App(scope) is the ASGI 3 callable's first half
+            app = _asgi2_to_3(app)
+        self._asgi = httpx.ASGITransport(app=app)
+        self._loop = loop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions.get("timeout", {}).get("read")
+        try:
+            return self._loop.run(self._answer(request), timeout)  # type: ignore[no-any-return]
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"the app did not answer within {timeout:g} s", request=request) from None
+
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
+        response = await self._asgi.handle_async_request(request)
+        content = await response.aread()
+        return httpx.Response(response.status_code, headers=response.headers, stream=httpx.ByteStream(content))
+
+
+def _asgi2_to_3(app_class: Any) -> Callable[..., Coroutine[Any, Any, None]]:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await app_class(scope)(receive, send)
+
+    return app
+
+
+def app_transport(app: Any, loop: EventLoopThread, wsgi_errors: Any = None) -> httpx.BaseTransport:
+    """The transport that delivers into ``app`` (a WSGI or ASGI app; ``check_app`` first).
+
+    ``wsgi_errors``: the stream a WSGI app logs its errors to (Flask writes an
+    exception's traceback there); default ``sys.stderr``, as a server would.
+    """
+    if check_app(app) == "asgi":
+        return SyncASGITransport(app, loop)
+    return httpx.WSGITransport(app=app, wsgi_errors=wsgi_errors)
+
+
+def no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing: a webhook sender does not send back cookies it was given."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+def app_client(app: Any, loop: EventLoopThread, wsgi_errors: Any = None) -> httpx.Client:
+    """An ``httpx.Client`` whose every request is delivered into ``app``."""
+    return httpx.Client(transport=app_transport(app, loop, wsgi_errors), follow_redirects=False,
+                        trust_env=False, cookies=no_cookies())
+
+
+class AppSender:
+    """A ``Sender`` (see ``moxiehook.send``) that delivers into a WSGI/ASGI app in-process (``fire --app``).
+
+    Requests go through ``HttpxSender`` over an ``app_client``, so reading and
+    judging the answer is the network's code. An app that fails is taken as a
+    server takes it, and the reason goes into the delivery's error instead of
+    a traceback on the terminal (that would be the server's log, not the
+    sender's): an exception raised out of the app is a ``500`` answer with the
+    exception's type and message, and so is the exception a framework caught
+    and logged before answering 5xx itself (Flask and Django log it with
+    ``logging``, with ``exc_info``). What a WSGI app writes to ``wsgi.errors``
+    is dropped. Thread-safe.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._loop = EventLoopThread()
+        self._logged = _LoggedException()
+        self._client = app_client(app, self._loop, _Discard())
+        self._http = HttpxSender(self._client)
+        logging.getLogger().addHandler(self._logged)
+
+    def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Answer:
+        self._logged.clear()
+        try:
+            answer = self._http.post(url, headers, body, timeout)
+        except Exception as exc:  # noqa: BLE001 - any exception of the app is its 500
+            answer = judge_answer(500, {}, "")
+            answer.error = f"{answer.error} ({describe_exception(exc)})"
+            return answer
+        logged = self._logged.last()
+        if logged and answer.status is not None and answer.status >= 500:
+            answer.error = f"{answer.error} ({logged})"
+        return answer
+
+    def close(self) -> None:
+        logging.getLogger().removeHandler(self._logged)
+        self._client.close()
+        self._loop.close()
+
+
+class _LoggedException(logging.Handler):
+    """The last exception logged (``exc_info``) in each thread since its ``clear``.
+
+    A WSGI app runs in the thread that sends (``httpx.WSGITransport`` calls it
+    directly), so what a sending thread finds here is its own request's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self._local.last = describe_exception(record.exc_info[1])
+
+    def clear(self) -> None:
+        self._local.last = None
+
+    def last(self) -> str | None:
+        return getattr(self._local, "last", None)
+
+
+class _Discard:
+    """A ``wsgi.errors`` stream that keeps nothing."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``ZeroDivisionError: division by zero`` on one line, the message cut at 200 characters."""
+    message = " ".join(str(exc).split())
+    if len(message) > ERROR_TEXT_LIMIT:
+        message = message[: ERROR_TEXT_LIMIT - 1] + "…"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def load_app(spec: str, folder: Path | None = None) -> Any:
+    """The app named by ``MODULE:ATTR`` (``ATTR`` may be dotted), imported as uvicorn and flask do.
+
+    ``folder`` (default: the current folder) goes first on ``sys.path``, so
+    ``myapp:app`` finds ``./myapp.py``. Raises ``UsageError`` naming the
+    problem: no colon, a module that cannot be imported (with the exception
+    its import raised), a missing attribute (with a suggestion), or an object
+    that is not a WSGI or ASGI app.
+    """
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise UsageError(f"--app {spec!r}: expected MODULE:ATTR, e.g. --app myapp:app")
+    where = str((folder or Path.cwd()).resolve())
+    if where not in sys.path:
+        sys.path.insert(0, where)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+            raise UsageError(f"--app {spec!r}: no module named {exc.name!r} (looked in {where} and sys.path)") from None
+        raise UsageError(f"--app {spec!r}: cannot import module {module_name!r}: {describe_exception(exc)}") from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - whatever the module raises while importing
+        raise UsageError(f"--app {spec!r}: cannot import module {module_name!r}: {describe_exception(exc)}") from None
+    path = module_name
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            hint = did_you_mean(part, [n for n in dir(target) if not n.startswith("_")], quote=True)
+            raise UsageError(f"--app {spec!r}: {path!r} has no attribute {part!r}{hint}") from None
+        path = f"{path}:{part}" if path == module_name else f"{path}.{part}"
+    check_app(target, f"--app {spec!r}: {attribute!r}")
+    return target

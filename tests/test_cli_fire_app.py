@@ -1,0 +1,181 @@
+"""``fire EVENT --app MODULE:ATTR``: deliveries into a WSGI/ASGI app in-process, logged as a network run's.
+
+The apps are real modules written into the test's folder (the current folder,
+from which ``--app`` imports, as uvicorn and flask do), with real Flask and
+FastAPI apps among them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_moxiehook
+
+FLASK_APP = """
+from flask import Flask, request
+
+app = Flask(__name__)
+received = []
+
+@app.post("/hooks/clients")
+def clients():
+    received.append({"path": request.path, "query": request.query_string.decode(), "host": request.host,
+                     "auth": request.headers.get("Authorization"), "type": request.headers["X-Event-Type"],
+                     "name": request.get_json()["name"]})
+    if request.headers.get("Authorization") != "Bearer t0ken":
+        return {"error": "bad token"}, 401
+    return {"ok": True}
+
+@app.post("/boom")
+def boom():
+    return 1 / 0
+
+def raw_wsgi(environ, start_response):
+    return 1 / 0
+
+not_an_app = {"routes": []}
+"""
+
+FASTAPI_APP = """
+from fastapi import FastAPI
+
+app = FastAPI()
+
+@app.post("/hooks/clients")
+async def clients():
+    return {"ok": True}
+
+@app.post("/boom")
+async def boom():
+    raise KeyError("no such client")
+"""
+
+
+def config_with(config_path: Path, *mappings: tuple[str, str], token: str = "t0ken") -> None:
+    text = config_path.read_text() + f'\n[endpoints.crm]\nauth = {{ type = "bearer", token = "{token}" }}\n'
+    for event, url in mappings:
+        text += f'[[endpoints.crm.mappings]]\nevent = "{event}"\nurl = "{url}"\n'
+    config_path.write_text(text)
+
+
+@pytest.fixture
+def app_module(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Write an app module into the current folder under a fresh name; forget it afterwards.
+
+    ``fire --app`` runs in this process (typer's runner), so each test's module
+    gets a name of its own, and leaves neither ``sys.modules`` nor ``sys.path`` changed.
+    """
+    names: list[str] = []
+    path_before = list(sys.path)
+
+    def write(source: str) -> str:
+        name = f"hookapp_{uuid.uuid4().hex[:12]}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        names.append(name)
+        return name
+
+    yield write
+    for name in names:
+        sys.modules.pop(name, None)
+    sys.path[:] = path_before
+
+
+def records(config_path: Path) -> list[dict[str, Any]]:
+    log = config_path.parent / "log.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_each_mapping_is_delivered_into_the_app_with_its_path_and_query_and_logged(
+        cli, config_path: Path, app_module) -> None:
+    module = app_module(FLASK_APP)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients?tenant=7"),
+                ("ClientCreate", "http://other.example.com/hooks/clients"))
+    result = cli("fire", "ClientCreate", "--app", f"{module}:app", "--set", "name=Acme")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip() == "2 delivered, 0 failed, 0 skipped"
+    received = sys.modules[module].received
+    assert sorted((r["host"], r["path"], r["query"]) for r in received) == [
+        ("crm.example.com", "/hooks/clients", "tenant=7"), ("other.example.com", "/hooks/clients", "")]
+    assert {(r["auth"], r["type"], r["name"]) for r in received} == {("Bearer t0ken", "ClientCreate", "Acme")}
+    logged = records(config_path)
+    assert [(r["outcome"], r["status"], r["mode"]) for r in logged] == [("delivered", 200, "fire")] * 2
+    assert {r["url"] for r in logged} == {"https://crm.example.com/hooks/clients?tenant=7",
+                                          "http://other.example.com/hooks/clients"}
+    assert logged[0]["request"]["headers"]["Authorization"] == "***"
+    assert json.loads(logged[0]["response"]["body"]) == {"ok": True}
+
+
+def test_an_answer_in_disable_on_disables_the_endpoint_as_over_the_network(cli, config_path: Path, app_module) -> None:
+    module = app_module(FLASK_APP)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"), token="old")
+    result = cli("fire", "ClientCreate", "--app", f"{module}:app")
+    assert result.exit_code == 1
+    assert "endpoint 'crm' was disabled: HTTP 401 Unauthorized" in result.stderr
+    assert cli("endpoint", "status", "crm").exit_code == 1
+    assert [r.get("action") or r["outcome"] for r in records(config_path)] == ["failed", "disabled"]
+
+
+@pytest.mark.parametrize(("source", "attribute", "raised"), [
+    (FLASK_APP, "app", "ZeroDivisionError: division by zero"),  # Flask answers 500 and logs the exception
+    (FLASK_APP, "raw_wsgi", "ZeroDivisionError: division by zero"),  # raised out of the WSGI callable
+    (FASTAPI_APP, "app", "KeyError: 'no such client'"),  # Starlette answers 500 and re-raises
+], ids=["flask", "plain-wsgi", "fastapi"])
+def test_an_app_that_raises_is_a_failed_500_with_the_exception_not_a_traceback(
+        cli, config_path: Path, app_module, source: str, attribute: str, raised: str) -> None:
+    module = app_module(source)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/boom"))
+    result = cli("fire", "ClientCreate", "--app", f"{module}:{attribute}")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip() == "0 delivered, 1 failed, 0 skipped"
+    [record] = records(config_path)
+    assert (record["outcome"], record["status"]) == ("failed", 500)
+    assert record["error"] == f"HTTP 500 Internal Server Error ({raised}) (after 3 attempts)"
+    assert len(record["attempts"]) == 3  # retried like a 500 from a server
+    assert cli("endpoint", "status", "crm").exit_code == 0  # a 5xx does not disable
+
+
+def test_an_asgi_app_with_several_senders(cli, config_path: Path, app_module) -> None:
+    module = app_module(FASTAPI_APP)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    result = cli("fire", "ClientCreate", "--app", f"{module}:app", "--count", "40", "--concurrency", "4", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["delivered"] == 40
+    assert len({r["event_id"] for r in records(config_path)}) == 40
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("{m}", "--app '{m}': expected MODULE:ATTR, e.g. --app myapp:app"),
+    (":app", "--app ':app': expected MODULE:ATTR"),
+    ("no_such_module_here:app", "--app 'no_such_module_here:app': no module named 'no_such_module_here'"),
+    ("{m}:ap", "--app '{m}:ap': '{m}' has no attribute 'ap' (did you mean 'app'?)"),
+    ("{m}:app.routes_x", "'{m}:app' has no attribute 'routes_x'"),
+    ("{m}:not_an_app", "--app '{m}:not_an_app': 'not_an_app' is a dict, not a WSGI or ASGI app"),
+    ("{broken}:app", "--app '{broken}:app': cannot import module '{broken}': ZeroDivisionError: division by zero"),
+    ("{syntax}:app", "cannot import module '{syntax}': SyntaxError"),
+    ("{needs}:app", "cannot import module '{needs}': ModuleNotFoundError: No module named 'not_installed_x'"),
+])
+def test_a_bad_app_is_exit_2_with_one_error_line_naming_it(rejected, config_path: Path, app_module, spec: str,
+                                                            message: str) -> None:
+    names = {"m": app_module(FLASK_APP), "broken": app_module("x = 1 / 0\n"),
+             "syntax": app_module("def app(:\n"), "needs": app_module("import not_installed_x\n")}
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    rejected("fire", "ClientCreate", "--app", spec.format(**names), match=message.format(**names))
+    assert not (config_path.parent / "log.jsonl").exists()  # nothing sent, nothing logged
+
+
+def test_the_app_is_imported_from_the_current_folder_by_a_real_process(tmp_path: Path, config_path: Path) -> None:
+    (tmp_path / "receiver_app.py").write_text(textwrap.dedent(FLASK_APP))
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    result = run_moxiehook("--config", str(config_path), "fire", "ClientCreate", "--app", "receiver_app:app",
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [(r["outcome"], r["status"]) for r in records(config_path)] == [("delivered", 200)]
