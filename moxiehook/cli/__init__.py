@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -17,8 +19,11 @@ from typer._click.exceptions import ClickException, UsageError  # typer 0.28 ven
 from typer.core import TyperGroup
 
 from moxiehook import __version__
+from moxiehook.cli.render import ClosedOutput, GuardedOutput, OutputError
 from moxiehook.cli.state import CliState
-from moxiehook.errors import MoxiehookError
+from moxiehook.errors import EXIT_FAILED, MoxiehookError
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `git log | head` or `seq 1e9 | head`
 
 # Command name -> (module, attribute holding its typer.Typer). Modules are
 # imported only when their command runs, so `endpoint status` never pays for
@@ -65,7 +70,10 @@ class MoxiehookGroup(TyperGroup):
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # so that a write error surfaces here, not at interpreter exit
         except ClickException as exc:
             # A subcommand's bad option or argument, or an unknown command.
             _report_click_error(exc)
@@ -79,6 +87,31 @@ class MoxiehookGroup(TyperGroup):
 
             print_error("interrupted")
             raise typer.Exit(130) from None
+        except OutputError as exc:
+            _report_output_error(exc)
+
+
+def _report_output_error(exc: OutputError) -> NoReturn:
+    """stdout could not be written: after a closed pipe (``| head``) exit quietly, as other CLIs
+    do (141, as if killed by SIGPIPE); otherwise (a full disk, a closed stdout) one ``error:``
+    line and exit 1 — also after a ``fire`` has sent, whose summary is already on stderr."""
+    _discard_stdout()
+    if isinstance(exc.error, BrokenPipeError):
+        raise typer.Exit(EXIT_BROKEN_PIPE)
+    from moxiehook.cli.render import print_error
+
+    print_error(f"cannot write the output: {exc}")
+    raise typer.Exit(EXIT_FAILED)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail a second time."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, OutputError, ValueError):
+        pass  # no file descriptor (a closed stdout): nothing is left to flush
 
 
 def _report_click_error(exc: ClickException) -> NoReturn:
@@ -153,4 +186,7 @@ def root(
 
 def main() -> None:
     """The console script: ``moxiehook``."""
+    sys.stdout = ClosedOutput() if sys.stdout is None else GuardedOutput(sys.stdout)  # type: ignore[assignment]
+    if sys.stderr is None:  # started with stderr closed: errors are lost, exit codes are not
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     app(prog_name="moxiehook")

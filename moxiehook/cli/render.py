@@ -6,6 +6,7 @@ commands printing a word or a JSON document start as fast as possible.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,63 @@ if TYPE_CHECKING:
 
 # Wide enough that a piped table does not wrap URLs; a terminal uses its own width.
 PIPE_WIDTH = 240
+
+
+class OutputError(Exception):
+    """Writing to stdout failed (a full disk, a closed pipe, a closed stdout); carries the OSError."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.error = error
+
+
+class GuardedOutput:
+    """stdout, with every write error turned into an ``OutputError``.
+
+    An ``OSError`` from a write could otherwise not be told apart from any
+    other; tagged, the one handler in ``moxiehook.cli`` can say "cannot write
+    the output" and exit quietly on a closed pipe. Everything else is passed
+    through to the real stream (Rich and click write through it too).
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError as exc:
+            raise OutputError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise OutputError(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class ClosedOutput(GuardedOutput):
+    """What stdout is when the process started with it closed (``moxiehook … >&-``): Python
+    gives None, which would be an AttributeError at the first write. Writing fails here as an
+    ``OutputError``; a command that writes nothing to stdout is unaffected."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def write(self, text: str) -> int:
+        raise OutputError(OSError(errno.EBADF, "stdout is closed"))
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OutputError(OSError(errno.EBADF, "stdout is closed"))
 
 
 @cache
