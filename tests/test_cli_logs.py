@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from logrecords import START, delivery, iso, write
 
-from moxiehook.log.records import EndpointRecord
+from moxiehook.log.records import EndpointRecord, encode
+from tests.conftest import run_moxiehook
 
 
 @pytest.fixture
@@ -279,6 +280,102 @@ def test_follow_with_tail_0_shows_the_whole_log_first(config_path: Path, log: Pa
     finally:
         code, _ = stop(process)
     assert code == 0
+
+
+def test_follow_goes_on_after_a_prune_replaces_the_log(config_path: Path, log: Path) -> None:
+    """No record shown twice, none missed, when `logs prune` renames a new log over the followed one."""
+    earlier = [delivery(n) for n in range(5)]
+    write(log, *earlier)
+    process = start_follow(config_path, "--json", "--tail", "1")
+    try:
+        lines = Lines(process)
+        assert json.loads(lines.next())["id"] == earlier[-1].id
+        middle = delivery(5)
+        write(log, middle)
+        assert json.loads(lines.next())["id"] == middle.id
+        inode = log.stat().st_ino
+        assert run_moxiehook("--config", str(config_path), "logs", "prune", "--keep", "2").returncode == 0
+        assert log.stat().st_ino != inode
+        later = [delivery(6), delivery(7)]
+        write(log, *later)
+        assert [json.loads(lines.next())["id"] for _ in later] == [r.id for r in later]
+        log.write_text("")  # truncated in place: read again from the start
+        last = delivery(8)
+        write(log, last)
+        assert json.loads(lines.next())["id"] == last.id
+    finally:
+        code, stderr = stop(process)
+    assert (code, stderr) == (0, "")
+    assert lines.buffer == b""
+
+
+# --- logs prune ------------------------------------------------------------------------
+
+
+def test_prune_keeps_the_newest_n_and_or_those_since_when(cli, log: Path) -> None:
+    records = [delivery(n) for n in range(30)]
+    toggle = EndpointRecord(at=iso(START + timedelta(minutes=3)), endpoint="crm", action="disabled", reason="x")
+    write(log, *records[:5])
+    with log.open("ab") as handle:
+        handle.write(b"a hand edit\n\n")
+    write(log, toggle, *records[5:])
+    result = cli("logs", "prune", "--keep", "10", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary == {"dropped": 21, "kept": 10, "other_lines": 1, "bytes_before": summary["bytes_before"],
+                       "bytes_after": log.stat().st_size}
+    assert summary["bytes_before"] > 3 * summary["bytes_after"]
+    assert log.read_bytes() == b"a hand edit\n" + b"".join(encode(r) for r in records[20:])
+    result = cli("logs", "prune", "--before", iso(START + timedelta(minutes=25)))
+    assert result.exit_code == 0
+    assert result.stdout.startswith("dropped 5 records, kept 5 (log.jsonl: ")
+    assert result.stderr == "warning: 1 line that is not a valid log record kept as found (see: moxiehook logs)\n"
+    assert table_ids(cli("logs").stdout) == [r.id for r in records[25:]]
+    inode = log.stat().st_ino
+    result = cli("logs", "prune", "--keep", "5", "--before", iso(START))
+    assert (result.exit_code, result.stdout) == (0, "dropped 0 records, kept 5\n")
+    assert log.stat().st_ino == inode  # nothing dropped: the log is not rewritten
+    assert cli("logs", "prune", "--keep", "0").stdout.startswith("dropped 5 records, kept 0")
+    assert log.read_bytes() == b"a hand edit\n"
+    assert not list(log.parent.glob(".log.jsonl.*.tmp"))
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ((), "say what to drop: --keep N"), (("--keep", "-1"), "--keep"), (("--before", "yesterday"), "--before: invalid time"),
+])
+def test_prune_needs_a_sensible_keep_or_before(rejected, log: Path, args: tuple, match: str) -> None:
+    write(log, delivery(0))
+    before = log.read_bytes()
+    rejected("logs", "prune", *args, match=match)
+    assert log.read_bytes() == before
+
+
+def test_prune_while_fires_append_loses_no_record(config_path: Path, log: Path, receiver) -> None:
+    """Real processes: 3 `fire --count 150` runs append while `logs prune --keep 40` runs again and again.
+
+    Every record a writer appends lands in the log that stays (writers take the lock prune holds, and
+    reopen the log once it was replaced): the records dropped plus those left add up to all 450, and
+    every line left is whole.
+    """
+    with config_path.open("a") as handle:
+        handle.write(f'\n[endpoints.mine]\n[[endpoints.mine.mappings]]\nevent = "ClientCreate"\n'
+                     f'url = "{receiver.url()}"\n')
+    fires = [subprocess.Popen([sys.executable, "-m", "moxiehook", "--config", str(config_path), "fire",
+                               "ClientCreate", "--count", "150", "--concurrency", "4"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(3)]
+    dropped = prunes = 0
+    while any(fire.poll() is None for fire in fires) and prunes < 200:
+        result = run_moxiehook("--config", str(config_path), "logs", "prune", "--keep", "40", "--json")
+        assert result.returncode == 0, result.stderr
+        dropped += json.loads(result.stdout)["dropped"]
+        prunes += 1
+    for fire in fires:
+        assert fire.wait(timeout=60) == 0, fire.stderr.read() if fire.stderr else ""
+    lines = log.read_bytes().splitlines()
+    assert all(json.loads(line)["kind"] == "delivery" for line in lines)
+    assert dropped + len(lines) == 450
+    assert prunes >= 2 and dropped > 0
+    assert len(receiver.requests) == 450
 
 
 # --- endpoint names typed -----------------------------------------------------

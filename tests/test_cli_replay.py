@@ -238,3 +238,31 @@ def test_a_hand_edited_record_with_a_wrong_type_is_skipped_like_a_bad_line(
     assert result.exit_code == 0, result.stderr
     assert warning in result.stderr
     assert [r.json() for r in receiver.requests] == [good.request["body"]]
+
+
+def test_two_replays_at_once_resend_each_failure_once(crm: Path, log: Path, receiver: Receiver) -> None:
+    """Real processes: the second `replay --failed` waits for the first, then finds nothing left to resend."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    receiver.default = Answer(status=204, delay=1.0)  # the first run is still sending when the second starts
+    failures = [delivery(n, outcome="failed", status=500, url=receiver.url(f"/hook/{n}")) for n in range(5)]
+    write(log, *failures)
+    env = {**os.environ, "CRM_TOKEN": "t"}
+    command = [sys.executable, "-m", "moxiehook", "replay", "--failed", "--json"]
+    first = subprocess.Popen(command, cwd=crm.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 30
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert receiver.requests, "the first replay never sent"
+    second = subprocess.run(command, cwd=crm.parent, env=env, capture_output=True, text=True, timeout=60)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert json.loads(out)["delivered"] == 5
+    assert second.returncode == 0, second.stderr
+    assert "another replay of this log is running: waiting for it to finish" in second.stderr
+    assert json.loads(second.stdout)["delivered"] == 0
+    assert sorted(r.path for r in receiver.requests) == [f"/hook/{n}" for n in range(5)]

@@ -117,7 +117,8 @@ def test_32_processes_editing_at_once_lose_no_mapping_and_no_toggle(many_endpoin
     assert sum(r.action == "disabled" for r in records) == WORKERS + WORKERS // 2
 
     # No temp file left behind by 32 x 13 atomic writes.
-    assert sorted(p.name for p in path.parent.iterdir()) == ["log.jsonl", "moxiehook.toml", "moxiehook.toml.lock"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "log.jsonl", "log.jsonl.lock", "moxiehook.toml", "moxiehook.toml.lock"]
 
 
 def test_12_cli_processes_editing_at_once_lose_nothing(config_path: Path) -> None:

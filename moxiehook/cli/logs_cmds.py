@@ -216,6 +216,61 @@ def _duration(ms: float | None) -> str:
     return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
 
 
+# --- logs prune ----------------------------------------------------------------------
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    keep: Annotated[
+        Optional[int], typer.Option("--keep", min=0, metavar="N", help="Keep the newest N records.", show_default=False)
+    ] = None,
+    before: Annotated[
+        Optional[str],
+        typer.Option("--before", metavar="WHEN", help="Drop records logged before WHEN: ISO-8601 time or 30m, 2h, 7d.",
+                     show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Drop old records (atomically, under the log's lock); say how many were dropped."""
+    moment = None
+    if before is not None:
+        try:
+            moment = logquery.parse_when(before)
+        except UsageError as exc:
+            raise UsageError(f"--before: {exc}") from None
+    path = current_log(ctx)
+    result = logquery.prune(path, keep, moment)
+    if as_json:
+        print_json({"dropped": result.dropped, "kept": result.kept, "other_lines": result.other_lines,
+                    "bytes_before": result.bytes_before, "bytes_after": result.bytes_after})
+        return
+    if not path.exists():
+        info(NO_LOG)
+        return
+    line = f"dropped {_count(result.dropped, 'record')}, kept {result.kept}"
+    if result.dropped:
+        line += f" ({_shown_path(path)}: {_size(result.bytes_before)} → {_size(result.bytes_after)})"
+    echo(line)
+    if result.other_lines:
+        warn(f"{_count(result.other_lines, 'line')} that {'is' if result.other_lines == 1 else 'are'} not a valid "
+             "log record kept as found (see: moxiehook logs)")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+def _size(size: int) -> str:
+    """A byte count as a person reads it: 512 B, 18.7 kB, 19.0 MB."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
 # --- logs show ------------------------------------------------------------------------
 
 

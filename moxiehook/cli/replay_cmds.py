@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -60,6 +61,8 @@ def replay(
         ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,
         since=parse_since(since), limit=limit,
     )
+    if not dry_run and path.exists() and _wait_for_turn(ctx, path):
+        config = cli_state.load()  # the other replay may have disabled an endpoint meanwhile
     records = [entry.record for entry in replayselect.select_for_replay(path, query, bad_line_warner(path))]
     if not records:
         info("nothing to replay: no logged delivery matches" if path.exists() else NO_LOG)
@@ -82,6 +85,18 @@ def replay(
         summary = dispatch.run_jobs(config_path, config, jobs, options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
+
+
+def _wait_for_turn(ctx: typer.Context, path: Path) -> bool:
+    """Take the log's replay lock until the command ends (selection and sending); True if it had to wait."""
+    waited = []
+
+    def wait() -> None:
+        waited.append(True)
+        info("another replay of this log is running: waiting for it to finish (Ctrl-C to stop)")
+
+    ctx.with_resource(replayselect.exclusive_turn(path, on_wait=wait))
+    return bool(waited)
 
 
 def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -> list[Job]:

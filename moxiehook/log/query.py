@@ -1,4 +1,4 @@
-"""Querying the delivery log: time filters, tail, streaming, lookup by id, follow.
+"""Querying the delivery log: time filters, tail, streaming, lookup by id, follow; and pruning it.
 
 Logs grow without bound, so nothing here loads a whole log: ``tail`` reads
 the file backwards in blocks and stops once it has enough records, and the
@@ -12,10 +12,13 @@ is actually met, so reading backwards stays cheap on a healthy log.
 
 ``entries_backward`` is public because ``replayselect`` (what ``replay``
 resends) reads the log backwards with it too.
+
+``prune`` is the one writer here: it replaces the log under the writers' lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from moxiehook.errors import NotFoundError, StorageError, UsageError
-from moxiehook.log.records import OUTCOMES, BadLineCallback, Record, record_from_dict
+from moxiehook.log.records import OUTCOMES, BadLineCallback, Record, exclusive, lock_path, record_from_dict
 from moxiehook.suggest import did_you_mean
 
 BLOCK_SIZE = 64 * 1024
@@ -385,21 +388,33 @@ def follow(
     """Matching records appended from ``start`` on, as they come; never ends by itself.
 
     Polls the file (portable, and cheap at 5 looks a second). A log that does
-    not exist yet is waited for; a log that shrank (replaced or truncated) is
-    read again from its start.
+    not exist yet is waited for; a log truncated in place is read again from
+    its start. A log replaced by another file (``logs prune`` renames the kept
+    records over it) is read on just after the last line already read, found
+    again in the new file, so no record is shown twice or skipped.
     """
     offset = start
+    seen: tuple[int, int] | None = None  # (device, inode) of the file read so far
+    last_line = b""  # the last whole line read: where to go on in a replacement
     while True:
         handle = open_log(path)
         if handle is not None:
             with handle:
-                if os.fstat(handle.fileno()).st_size < offset:
+                status = os.fstat(handle.fileno())
+                if seen is None and offset:
+                    last_line = next((line for _, line in lines_backward(handle, offset) if line), b"")
+                elif seen is not None and seen != (status.st_dev, status.st_ino):
+                    offset = _offset_after(handle, status.st_size, last_line)
+                elif status.st_size < offset:
                     offset = 0
+                seen = (status.st_dev, status.st_ino)
                 read_to = [offset]
 
                 def lines(handle: IO[bytes] = handle, start: int = offset) -> Iterator[tuple[int, bytes]]:
+                    nonlocal last_line
                     for line_offset, line in _lines_forward(handle, start, whole_only=True):
                         read_to[0] = line_offset + len(line)  # past this line, bad or not
+                        last_line = line.rstrip(b"\n")
                         yield line_offset, line
 
                 for entry in parse_lines(handle, lines(), log_filter.could_match, on_bad_line):
@@ -407,6 +422,15 @@ def follow(
                         yield entry
                 offset = read_to[0]
         sleep(interval)
+
+
+def _offset_after(handle: IO[bytes], size: int, line: bytes) -> int:
+    """Where ``line`` ends in the file, searched from its end (records are unique lines); 0 if it is gone."""
+    if line:
+        for offset, candidate in lines_backward(handle, size):
+            if candidate == line:
+                return offset + len(line) + 1
+    return 0
 
 
 # The record's own "endpoint" field: the first one on a line as the writers order them.
@@ -465,3 +489,106 @@ def find_many(path: Path, ids: list[str], on_bad_line: BadLineCallback | None = 
         names = ", ".join(missing)
         raise NotFoundError(f"no delivery {names} in the log {path} (see: moxiehook logs)")
     return found
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What ``prune`` did: records dropped and kept, other lines kept, the log's size before and after."""
+
+    dropped: int
+    kept: int
+    other_lines: int
+    bytes_before: int
+    bytes_after: int
+
+
+def prune(path: Path, keep: int | None = None, before: datetime | None = None) -> PruneResult:
+    """Drop old records: all but the newest ``keep``, and/or those logged before ``before``.
+
+    Made under the log's lock, the one every writer takes for each append, so
+    no record is appended meanwhile (writers wait, then append to the new file:
+    see ``LogWriter``). The kept lines are copied whole, as they are, into a
+    temp file beside the log, which is synced and renamed over it: a reader or
+    a crash sees the old log or the new one, never a mix. Lines that are not
+    records (a torn write, a hand edit) are kept, for a person to look at;
+    blank lines are dropped. Nothing is rewritten when nothing is dropped.
+    """
+    if keep is None and before is None:
+        raise UsageError("say what to drop: --keep N (the newest N records stay), --before WHEN, or both")
+    if keep is not None and keep < 0:
+        raise UsageError(f"--keep must be 0 or more, got {keep}")
+    if not path.exists():
+        return PruneResult(0, 0, 0, 0, 0)
+    with exclusive(lock_path(path)):
+        handle = open_log(path)
+        if handle is None:
+            return PruneResult(0, 0, 0, 0, 0)
+        with handle:
+            return _prune_locked(path, handle, keep, before)
+
+
+def _prune_locked(path: Path, handle: IO[bytes], keep: int | None, before: datetime | None) -> PruneResult:
+    import tempfile  # only prune needs it
+
+    status = os.fstat(handle.fileno())
+    size = status.st_size
+    keep_from = 0  # records before this offset are beyond the newest `keep`
+    if keep is not None:
+        keep_from = size
+        for count, entry in enumerate(entries_backward(path, lambda line: True), start=1):
+            if count > keep:
+                break
+            keep_from = entry.offset
+        else:
+            keep_from = 0 if keep else size
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a prune that was killed
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    dropped = kept = other = 0
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot prune the delivery log {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for offset, line in _lines_forward(handle, 0, end=size):
+                if not line.strip():
+                    continue
+                entry = parse_entry(line, offset)
+                if entry is None:
+                    other += 1
+                elif offset < keep_from or (before is not None and _logged_before(entry.data, before)):
+                    dropped += 1
+                    continue
+                else:
+                    kept += 1
+                out.write(line)
+            out.flush()
+            if dropped:
+                os.fchmod(out.fileno(), status.st_mode & 0o777)
+                os.fsync(out.fileno())
+            written = out.tell()
+        if dropped:
+            os.replace(tmp_name, path)
+            _fsync_folder(path.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot prune the delivery log {path}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+    return PruneResult(dropped, kept, other, size, written if dropped else size)
+
+
+def _logged_before(data: dict[str, Any], moment: datetime) -> bool:
+    at = record_time(data)
+    return at is not None and at < moment
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (not every filesystem allows syncing a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -9,9 +9,11 @@ callback, then go on. Unknown fields are kept, so newer logs stay readable.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -227,36 +229,104 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
     ))
 
 
+def lock_path(path: Path) -> Path:
+    """The log's lock file, beside it (``moxiehook-log.jsonl.lock``); never deleted."""
+    return path.with_name(path.name + ".lock")
+
+
+def replay_lock_path(path: Path) -> Path:
+    """The lock that makes ``replay`` runs on one log take turns (``moxiehook-log.jsonl.replay.lock``)."""
+    return path.with_name(path.name + ".replay.lock")
+
+
+def open_lock(path: Path) -> int:
+    """An open descriptor of the lock file ``path`` (created if need be), for ``flock``."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot lock the delivery log: {path}: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the lock file ``path`` (one of the two above).
+
+    ``on_wait`` is called once when another process holds it, before waiting.
+    Closing the descriptor releases the lock, also when the process dies.
+    """
+    fd = open_lock(path)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 class LogWriter:
     """An open log file that appends whole lines under an exclusive lock.
 
     Opened once per run and shared by the delivery threads; ``append`` is
     safe to call from several threads and several processes at once.
+
+    The lock is a sibling lock file, not the log itself, because ``logs prune``
+    replaces the log (a new file renamed over it) while holding the same lock:
+    a writer that had the old file open sees, under the lock, that the path now
+    names another file and reopens it, so no record goes to the file pruned away.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._threads = threading.Lock()  # flock is per open file: the run's threads take turns here
+        self._fd = self._open()
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._lock_fd = open_lock(lock_path(path))
+        except StorageError:
+            os.close(self._fd)
+            raise
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise StorageError(f"cannot open the delivery log {path}: {exc.strerror}") from None
+            raise StorageError(f"cannot open the delivery log {self.path}: {exc.strerror}") from None
 
     def append(self, record: Record) -> None:
         self.append_line(encode(record))
 
     def append_line(self, line: bytes) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            end = os.fstat(self._fd).st_size  # under the lock: where this line starts
+        with self._threads:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
-                written = os.write(self._fd, line)
-            except OSError as exc:
-                raise StorageError(f"cannot write the delivery log {self.path}: {exc.strerror}") from None
-            if written != len(line):  # a full disk (or file size limit) wrote part of the line:
-                self._cut(end)  # take it back, so no reader ever sees half a record
-                raise StorageError(f"cannot write the delivery log {self.path}: disk full (short write)")
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._follow_replacement()
+                end = os.fstat(self._fd).st_size  # under the lock: where this line starts
+                try:
+                    written = os.write(self._fd, line)
+                except OSError as exc:
+                    raise StorageError(f"cannot write the delivery log {self.path}: {exc.strerror}") from None
+                if written != len(line):  # a full disk (or file size limit) wrote part of the line:
+                    self._cut(end)  # take it back, so no reader ever sees half a record
+                    raise StorageError(f"cannot write the delivery log {self.path}: disk full (short write)")
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _follow_replacement(self) -> None:
+        """Reopen the log when its path names another file than the one open (a prune replaced it)."""
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            now = None  # removed by hand: append to a new log, as a fresh run would
+        except OSError:
+            return  # the write below reports what is wrong
+        opened = os.fstat(self._fd)
+        if now is None or (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
+            fd = self._open()
+            os.close(self._fd)
+            self._fd = fd
 
     def _cut(self, size: int) -> None:
         try:
@@ -266,6 +336,7 @@ class LogWriter:
 
     def close(self) -> None:
         os.close(self._fd)
+        os.close(self._lock_fd)
 
     def __enter__(self) -> LogWriter:
         return self

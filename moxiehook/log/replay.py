@@ -21,7 +21,8 @@ chains still waiting for an older record, never the whole log.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -30,7 +31,19 @@ from typing import Any
 
 from moxiehook.errors import UsageError
 from moxiehook.log.query import LogEntry, LogFilter, entries_backward, find_many
-from moxiehook.log.records import BadLineCallback
+from moxiehook.log.records import BadLineCallback, exclusive, replay_lock_path
+
+
+def exclusive_turn(path: Path, on_wait: Callable[[], None] | None = None) -> AbstractContextManager[None]:
+    """Hold the log's replay lock while a replay selects what to resend and sends it.
+
+    Selection reads which deliveries are still undone; two replays selecting
+    at once would both see the same failures and both resend them. Taking
+    turns, the second one selects after the first has logged its records, and
+    finds nothing left to resend. ``on_wait`` is called when it has to wait.
+    Writers (``fire``, ``listen --forward-to``) do not take this lock.
+    """
+    return exclusive(replay_lock_path(path), on_wait)
 
 
 @dataclass(frozen=True)
