@@ -4,8 +4,8 @@
   cli → testing/receive → send → config/log/catalog → errors/ids, with no cycle between
   packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
-- httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py)
-  and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py).
+- httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py,
+  relay.py) and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py).
 - A config-only command does not import httpx at all, so it starts fast; nor does loading the
   pytest plugin, which pytest does in every test session wherever moxiehook is installed.
 """
@@ -23,7 +23,7 @@ import pytest
 import moxiehook
 
 PACKAGE = Path(moxiehook.__file__).parent
-SENDING_MODULES = {"send/delivery.py", "send/dispatch.py", "send/transport.py",
+SENDING_MODULES = {"send/delivery.py", "send/dispatch.py", "send/transport.py", "send/relay.py",
                    "testing/inprocess.py", "testing/fixture.py"}
 
 

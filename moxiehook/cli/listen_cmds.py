@@ -1,14 +1,18 @@
-"""``listen``: a local receiver that prints every webhook it gets."""
+"""``listen``: a local receiver that prints every webhook it gets, or relays it to an app."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional, TextIO
 
 import typer
 
@@ -21,34 +25,44 @@ from moxiehook.cli.options import (
     UsernameOption,
     build_auth,
 )
-from moxiehook.cli.render import info, stdout_console
-from moxiehook.cli.state import state
+from moxiehook.cli.render import escape_control, info, warn
+from moxiehook.cli.state import CliState, state
+from moxiehook.config import Config, Settings
 from moxiehook.errors import UsageError
 from moxiehook.receive import (
+    DEFAULT_ENDPOINT,
     Check,
+    ForwardConfig,
+    Forwarder,
     ReceivedRequest,
     ReceiverConfig,
     build_check,
     check_for_endpoint,
+    check_forward_url,
     start_receiver,
 )
 
-if TYPE_CHECKING:
-    from rich.text import Text
-
 listen_app = typer.Typer(add_completion=False)
 
-# A non-JSON body is shown up to this many characters: enough to recognise it.
+# A non-JSON body, or a JSON body too big to pretty-print, is shown up to this many characters.
 TEXT_PREVIEW_CHARS = 2000
+# JSON bodies up to this size are pretty-printed; a bigger one would hold the printing thread
+# for seconds (5 MB took 47 s through Rich), so it is shown as a preview like text.
+PRETTY_LIMIT = 64 * 1024
+DEFAULT_STATUS = 204
 
 
 @listen_app.command("listen")
 def listen(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1, ::1 or [::1], 0.0.0.0).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).")] = 8787,
-    status: Annotated[int, typer.Option("--status", help="HTTP status to answer with.")] = 204,
-    delay: Annotated[float, typer.Option("--delay", help="Seconds to wait before answering.")] = 0.0,
+    status: Annotated[
+        Optional[int], typer.Option("--status", help="HTTP status to answer with  [default: 204]", show_default=False)
+    ] = None,
+    delay: Annotated[
+        Optional[float], typer.Option("--delay", help="Seconds to wait before answering  [default: 0]", show_default=False)
+    ] = None,
     endpoint: Annotated[
         Optional[str],
         typer.Option("--endpoint", help="Check auth (and signature) exactly as this endpoint sends them.",
@@ -70,24 +84,93 @@ def listen(
         Optional[Path],
         typer.Option("--save", help="Append each request to this file as one JSON line.", show_default=False),
     ] = None,
+    forward_to: Annotated[
+        Optional[str],
+        typer.Option("--forward-to", metavar="URL", show_default=False,
+                     help="Relay each request that passes the checks to URL (path and query appended), "
+                          "answer with the app's answer, and log it."),
+    ] = None,
+    ready_file: Annotated[
+        Optional[Path],
+        typer.Option("--ready-file", metavar="PATH", show_default=False,
+                     help="Write the listening URL to PATH once the port is bound; removed on exit."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="One line per request.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="With --forward-to: the full block per request, too.")
+    ] = False,
 ) -> None:
-    """Receive webhooks locally and print each one; answer --status (401 when a check fails)."""
-    check = _check_from_options(ctx, endpoint, signing_secret, auth, username, password, token,
+    """Receive webhooks locally and print each one; answer --status (401 when a check fails).
+
+    With --forward-to, relay them to your app instead and log each one, so
+    `logs` shows it and `replay ID` resends it once the app is fixed.
+    """
+    if quiet and verbose:
+        raise UsageError("use either --quiet or --verbose, not both")
+    if forward_to is not None:
+        check_forward_url(forward_to)
+        for given, name in ((status, "--status"), (delay, "--delay")):
+            if given is not None:
+                raise UsageError(f"{name} cannot be used with --forward-to: the app's own answer is returned")
+    cli_state = state(ctx)
+    check = _check_from_options(cli_state, endpoint, signing_secret, auth, username, password, token,
                                 header_name, header_value)
-    config = ReceiverConfig(host=host, port=port, status=status, delay=delay, check=check, save=save)
+    config = ReceiverConfig(host=host, port=port, status=DEFAULT_STATUS if status is None else status,
+                            delay=delay or 0.0, check=check, save=save, ready_file=ready_file)
+    forwarder = None
+    timeout = 0.0
+    if forward_to is not None:
+        forward = _forward_config(cli_state, forward_to, endpoint)
+        timeout = forward.timeout
+        forwarder = Forwarder(forward, check)
+    render = _one_line if quiet or (forwarder is not None and not verbose) else _block
+    printer = Printer(render, sys.stdout, color=_color_wanted(sys.stdout))
     # Handlers first: a script may stop us as soon as it reads the startup line.
     with _stop_on_signals():
-        running = start_receiver(config, on_request=print_request)
         try:
-            info(f"listening on {running.url} (answers {status}) — Ctrl-C to stop")
+            running = start_receiver(config, on_request=printer, relay=forwarder)
+        except BaseException:
+            if forwarder is not None:
+                forwarder.close()
+            printer.close()
+            raise
+        try:
+            if forwarder is not None:
+                info(f"listening on {running.url}, forwarding to {forward_to} — Ctrl-C to stop")
+                info(f"each forward is logged to {forwarder.config.log_path} "
+                     f"(endpoint '{forwarder.config.endpoint}'); `moxiehook logs` shows them")
+            else:
+                info(f"listening on {running.url} (answers {config.status}) — Ctrl-C to stop")
             if check.active:
                 info(f"checking {check.describe()}: a mismatch is answered 401")
-            threading.Event().wait()  # the server runs in its own thread until Ctrl-C
+            threading.Event().wait()  # the server runs in its own threads until Ctrl-C or SIGTERM
         except KeyboardInterrupt:
             pass
         finally:
-            running.stop()
+            with _signals_ignored():  # a second Ctrl-C must not cut the forwards we are finishing
+                finished = running.stop(grace=timeout + 1.0 if forwarder is not None else 0.0)
+                printer.close()
+    if not finished:
+        warn("stopped with forwards still in flight after the timeout; they were cut off")
     info("stopped")
+
+
+def _forward_config(cli_state: CliState, url: str, endpoint: str | None) -> ForwardConfig:
+    """Where forwards are logged and how long the app may take: from the config, if there is one.
+
+    Without a config file the defaults apply and the log is ``moxiehook-log.jsonl``
+    beside where the config would be, so ``logs`` and ``replay`` find it.
+    """
+    path = cli_state.config_path
+    config = cli_state.load() if endpoint is not None or path.exists() else Config(settings=Settings())
+    timeout = config.settings.timeout
+    verify = config.settings.verify_tls
+    if endpoint is not None:
+        configured = config.endpoint(endpoint)
+        timeout = configured.timeout if configured.timeout is not None else timeout
+        verify = configured.verify_tls if configured.verify_tls is not None else verify
+    return ForwardConfig(url=url, log_path=config.log_path(path), timeout=timeout,
+                         endpoint=endpoint or DEFAULT_ENDPOINT, verify=verify)
 
 
 @contextmanager
@@ -112,8 +195,21 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _check_from_options(
-    ctx: typer.Context, endpoint: str | None, signing_secret: str | None, *auth_options: object
+    cli_state: CliState, endpoint: str | None, signing_secret: str | None, *auth_options: object
 ) -> Check:
     """What to check: an endpoint's own settings, or the auth options given."""
 
@@ -121,7 +217,7 @@ def _check_from_options(
     if endpoint is not None and auth_given:
         raise UsageError("use either --endpoint or --auth and its options, not both")
     if endpoint is not None:
-        configured = state(ctx).load().endpoint(endpoint)
+        configured = cli_state.load().endpoint(endpoint)
         if signing_secret is not None:  # an explicit secret wins over the endpoint's
             return build_check(configured.auth, signing_secret)
         return check_for_endpoint(configured)
@@ -129,58 +225,168 @@ def _check_from_options(
     return build_check(auth, signing_secret)
 
 
-def print_request(request: ReceivedRequest) -> None:
-    """One readable block per request on stdout."""
-    from rich.text import Text
+# ---------------------------------------------------------------------------
+# printing: one thread writes, request threads only hand requests over
 
-    console = stdout_console()
+
+class Printer:
+    """The ``on_request`` of ``listen``: queue each request for the one thread that prints.
+
+    A request thread never renders or writes, so a slow terminal or a big body
+    cannot hold an answer back. The queue is bounded (requests and body bytes):
+    a sender faster than the terminal for long enough is slowed down, rather
+    than the process growing without end. Lines are written in batches and
+    flushed whenever the queue runs dry.
+    """
+
+    MAX_QUEUED = 10_000
+    MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, render: Callable[[ReceivedRequest, bool], str], out: TextIO, color: bool = False) -> None:
+        self._render = render
+        self._out = out
+        self._color = color
+        self._queue: deque[ReceivedRequest] = deque()
+        self._bytes = 0
+        self._closed = False
+        self._broken = False
+        self._warned: set[str] = set()
+        self._ready = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="moxiehook-printer", daemon=True)
+        self._thread.start()
+
+    def __call__(self, request: ReceivedRequest) -> None:
+        size = len(request.body)
+        with self._ready:
+            self._ready.wait_for(lambda: self._closed or not self._queue or (
+                len(self._queue) < self.MAX_QUEUED and self._bytes + size <= self.MAX_QUEUED_BYTES))
+            if self._closed:
+                return
+            self._queue.append(request)
+            self._bytes += size
+            self._ready.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: self._queue or self._closed)
+                batch = list(self._queue)
+                self._queue.clear()
+                self._bytes = 0
+                self._ready.notify_all()
+                if not batch and self._closed:
+                    return
+            self._print(batch)
+
+    def _print(self, batch: list[ReceivedRequest]) -> None:
+        for request in batch:
+            for problem in request.problems:
+                if problem not in self._warned:  # once each: a full disk would repeat on every request
+                    self._warned.add(problem)
+                    warn(f"{problem} (the request was still answered)")
+        if self._broken:
+            return
+        try:
+            self._out.write("".join(self._render(request, self._color) for request in batch))
+            self._out.flush()
+        except (OSError, ValueError) as exc:  # stdout closed or full: keep answering, stop printing
+            self._broken = True
+            warn(f"cannot print received requests any more ({getattr(exc, 'strerror', None) or exc}); "
+                 "still answering them")
+
+    def close(self) -> None:
+        """Print what is queued, then stop the thread."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+        self._thread.join()
+
+
+def _color_wanted(stream: TextIO) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"\x1b[{style}m{text}\x1b[0m" if color else text
+
+
+_GREEN, _RED, _DIM, _BOLD, _CYAN, _BOLD_RED = "32", "31", "2", "1", "36", "1;31"
+
+
+def _clock(request: ReceivedRequest) -> str:
+    """``HH:MM:SS.mmm`` in local time from the request's ISO time."""
     when = datetime.fromisoformat(request.at.replace("Z", "+00:00")).astimezone()
-    title = Text()
-    title.append(when.strftime("%H:%M:%S.%f")[:-3], style="dim")
-    title.append(f"  {request.method} {request.path}  ", style="bold")
-    title.append(f"→ {request.status}", style="green" if request.status < 300 else "red")
-    console.print(title)
-    details = Text("  ")
-    details.append(f"event {request.header('X-Event-Type') or '-'}", style="cyan")
-    details.append(f" · origin {request.header('X-Event-Origin') or '-'}")
-    details.append(" · ")
-    details.append_text(_verdict("auth", request.check.auth_ok, _auth_seen(request)))
-    if request.check.signature_ok is not None:
-        details.append(" · ")
-        details.append_text(_verdict("signature", request.check.signature_ok, ""))
-    console.print(details)
+    return when.strftime("%H:%M:%S.%f")[:-3]
+
+
+def _status_part(request: ReceivedRequest, color: bool) -> str:
+    """``→ 204``, or for a forward ``→ app 500 in 12 ms`` / ``→ 502 app unreachable: …``."""
+    forwarded = request.forwarded
+    if forwarded is None:
+        return _paint(f"→ {request.status}", _GREEN if request.status < 300 else _RED, color)
+    if forwarded.app_status is None:
+        return _paint(f"→ {request.status} (app: {escape_control(forwarded.error or 'no answer')}) "
+                      f"in {forwarded.duration_ms:.0f} ms", _BOLD_RED, color)
+    return _paint(f"→ app {forwarded.app_status} in {forwarded.duration_ms:.0f} ms",
+                  _GREEN if forwarded.app_status < 300 else _RED, color)
+
+
+def _one_line(request: ReceivedRequest, color: bool) -> str:
+    """``14:00:00.123  POST /hooks  ClientCreate  → app 500 in 12 ms``."""
+    event = escape_control(request.header("X-Event-Type") or "-")
+    line = (f"{_paint(_clock(request), _DIM, color)}  {request.method} {escape_control(request.path)}  "
+            f"{_paint(event, _CYAN, color)}  {_status_part(request, color)}")
     if request.check.reason:
-        console.print(Text(f"  rejected: {request.check.reason}", style="red"))
-    _print_body(request)
+        line += _paint(f"  rejected: {escape_control(request.check.reason)}", _RED, color)
+    return line + "\n"
 
 
-def _verdict(label: str, ok: bool | None, unchecked: str) -> Text:
-    from rich.text import Text
+def _block(request: ReceivedRequest, color: bool) -> str:
+    """One readable block per request: what came, whether it passed, the body."""
+    lines = [f"{_paint(_clock(request), _DIM, color)}  "
+             f"{_paint(f'{request.method} {escape_control(request.path)}', _BOLD, color)}  "
+             f"{_status_part(request, color)}"]
+    details = (f"  {_paint('event ' + escape_control(request.header('X-Event-Type') or '-'), _CYAN, color)}"
+               f" · origin {escape_control(request.header('X-Event-Origin') or '-')}"
+               f" · {_verdict('auth', request.check.auth_ok, _auth_seen(request), color)}")
+    if request.check.signature_ok is not None:
+        details += f" · {_verdict('signature', request.check.signature_ok, '', color)}"
+    lines.append(details)
+    if request.check.reason:
+        lines.append(_paint(f"  rejected: {escape_control(request.check.reason)}", _RED, color))
+    if request.forwarded is not None:
+        lines.append(f"  forwarded to {escape_control(request.forwarded.url)}")
+    lines.append(_body_text(request, color))
+    return "\n".join(lines) + "\n\n"  # a blank line between requests
 
+
+def _verdict(label: str, ok: bool | None, unchecked: str, color: bool) -> str:
     if ok is None:
-        return Text(f"{label} not checked{unchecked}", style="dim")
-    return Text(f"{label} ✓", style="green") if ok else Text(f"{label} ✗", style="bold red")
+        return _paint(f"{label} not checked{unchecked}", _DIM, color)
+    return _paint(f"{label} ✓", _GREEN, color) if ok else _paint(f"{label} ✗", _BOLD_RED, color)
 
 
 def _auth_seen(request: ReceivedRequest) -> str:
     """The kind of credential that came, never its value: ' (Bearer)'."""
     header = request.header("Authorization")
-    return f" ({header.split(' ', 1)[0]})" if header else ""
+    return f" ({escape_control(header.split(' ', 1)[0])})" if header else ""
 
 
-def _print_body(request: ReceivedRequest) -> None:
-    from rich.json import JSON
-    from rich.text import Text
-
-    console = stdout_console()
-    is_json, value = request.json_body()
+def _body_text(request: ReceivedRequest, color: bool) -> str:
+    """The body: JSON pretty-printed when small enough, else the start of it as text."""
     if not request.body:
-        console.print(Text("  (empty body)", style="dim"))
-    elif is_json:
-        console.print(JSON.from_data(value, indent=2, ensure_ascii=False))
-    else:
-        text = str(value)
-        if len(text) > TEXT_PREVIEW_CHARS:
-            text = f"{text[:TEXT_PREVIEW_CHARS]}… ({len(request.body)} bytes in all)"
-        console.print(Text(text))
-    console.print()  # a blank line between requests
+        return _paint("  (empty body)", _DIM, color)
+    if len(request.body) <= PRETTY_LIMIT:
+        is_json, value = request.json_body()
+        if is_json:
+            return escape_control(json.dumps(value, indent=2, ensure_ascii=False), keep_newlines=True)
+    # At most 4 bytes a character: decoding this much is enough, whatever the body's size.
+    text = request.body[: TEXT_PREVIEW_CHARS * 4 + 4].decode("utf-8", "replace")
+    if len(text) > TEXT_PREVIEW_CHARS:
+        text = f"{text[:TEXT_PREVIEW_CHARS]}… ({len(request.body)} bytes in all)"
+    return escape_control(text, keep_newlines=True)
+
+
+def print_request(request: ReceivedRequest) -> None:
+    """One readable block for ``request`` on stdout (what ``listen`` prints by default)."""
+    sys.stdout.write(_block(request, False))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -89,6 +90,29 @@ def stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH, highlight=False)
+
+
+# C0 and C1 control characters, DEL, and the Unicode controls that reorder or break lines
+# (bidi overrides and isolates, line/paragraph separators): a terminal acts on them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_control(text: str, keep_newlines: bool = False) -> str:
+    """``text`` with every control character shown as ``\\x1b``-style text, never acted on.
+
+    Text that came from the network (a sender's headers, path and body) or from
+    a user (an ``endpoint disable --reason``) could otherwise move the cursor,
+    recolour or clear the terminal, or fake a line of output. ``keep_newlines``
+    keeps ``\\n`` (a pretty-printed body spans lines); everything else is escaped.
+    """
+    pattern = _CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL
+    return pattern.sub(_escaped, text) if pattern.search(text) else text
 
 
 def echo(text: str = "") -> None:

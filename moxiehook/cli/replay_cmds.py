@@ -11,7 +11,7 @@ from moxiehook.cli.logs_cmds import NO_LOG, EndpointOption, EventOption, SinceOp
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, print_json, warn
 from moxiehook.cli.state import state
-from moxiehook.config import Config, check_url
+from moxiehook.config import Config, Endpoint, check_url
 from moxiehook.errors import DataError, NotFoundError
 from moxiehook.log import DeliveryRecord
 from moxiehook.log import replay as replayselect
@@ -100,10 +100,24 @@ def _wait_for_turn(ctx: typer.Context, path: Path) -> bool:
 
 
 def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -> list[Job]:
-    """One replay job per record. Raises, sending nothing, when any of them cannot be replayed."""
+    """One replay job per record. Raises, sending nothing, when any of them cannot be replayed.
+
+    ``config`` gains an endpoint without auth for relayed deliveries whose endpoint it lacks.
+    """
     from moxiehook.send import Job
 
-    gone = sorted({record.endpoint for record in records} - config.endpoints.keys())
+    unknown = {record.endpoint for record in records} - config.endpoints.keys()
+    # A delivery relayed by `listen --forward-to` without --endpoint is logged under an
+    # endpoint ('listen') that no config holds: it is replayed as it came, minus the
+    # credentials, which were never logged (SPEC §6).
+    relayed = {name for name in unknown
+               if all(record.mode == "forward" for record in records if record.endpoint == name)}
+    for name in sorted(relayed):
+        warn(f"endpoint '{name}' is not in the config (its deliveries were relayed by listen --forward-to): "
+             "they are replayed without auth or custom headers; relay with "
+             "`listen --endpoint NAME` to have replay add that endpoint's credentials")
+        config.endpoints[name] = Endpoint(name=name)
+    gone = sorted(unknown - relayed)
     if gone:
         names = ", ".join(repr(name) for name in gone)
         raise NotFoundError(

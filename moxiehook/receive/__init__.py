@@ -1,8 +1,19 @@
 """The other side of the wire: ``listen``, a local receiver that checks auth and signatures.
 
+- ``server``: the HTTP server, the auth/signature check, ``--save``, ``--ready-file``.
+- ``forward``: ``--forward-to``: relay checked requests to an app and log them as deliveries.
+
 Other packages import from here, not from the inner modules.
 """
 
+from moxiehook.receive.forward import (
+    DEFAULT_ENDPOINT,
+    FORWARD_CONCURRENCY,
+    ForwardConfig,
+    Forwarded,
+    Forwarder,
+    check_forward_url,
+)
 from moxiehook.receive.server import (
     Check,
     ReceivedRequest,
@@ -14,6 +25,7 @@ from moxiehook.receive.server import (
 )
 
 __all__ = [
-    "Check", "ReceivedRequest", "ReceiverConfig", "RunningReceiver", "build_check",
-    "check_for_endpoint", "start_receiver",
+    "DEFAULT_ENDPOINT", "FORWARD_CONCURRENCY", "Check", "ForwardConfig", "Forwarded", "Forwarder",
+    "ReceivedRequest", "ReceiverConfig", "RunningReceiver", "build_check", "check_for_endpoint",
+    "check_forward_url", "start_receiver",
 ]

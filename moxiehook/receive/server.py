@@ -19,16 +19,18 @@ import hmac
 import json
 import math
 import os
+import re
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from moxiehook.config import MASK, Auth, Endpoint, check_auth, check_signing_secret, expand
 from moxiehook.errors import StorageError, UsageError
@@ -179,6 +181,26 @@ def _auth_problem(auth: Auth, headers: Mapping[str, str]) -> str | None:
 # what was received
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes) -> tuple[bool, Any]:
+    """``(True, value)`` when ``body`` is strict JSON, else ``(False, text)``.
+
+    Strict: ``NaN``/``Infinity`` (which Python's json reads and writes back as bare
+    words no other reader accepts) make it text, and so does nesting too deep to
+    parse (``RecursionError``): a sender cannot make the receiver fail with either.
+    """
+    text = body.decode("utf-8", "replace")
+    if not body:
+        return True, None
+    try:
+        return True, json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return False, text
+
+
 @dataclass(frozen=True)
 class ReceivedRequest:
     """One request as the receiver saw it, and what it answered."""
@@ -190,18 +212,22 @@ class ReceivedRequest:
     body: bytes
     check: CheckResult
     status: int
+    # --forward-to: what the app answered (a ``Forwarded``), None when not forwarded.
+    forwarded: Any = None
+    # What went wrong on our side while handling it (a --save that failed): shown, never fatal.
+    problems: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
         return next((value for key, value in self.headers if key.lower() == lowered), None)
 
     def json_body(self) -> tuple[bool, Any]:
-        """``(True, value)`` when the body is JSON, else ``(False, text)``."""
-        text = self.body.decode("utf-8", "replace")
-        try:
-            return True, json.loads(self.body) if self.body else None
-        except ValueError:
-            return False, text
+        """``(True, value)`` when the body is JSON, else ``(False, text)`` (parsed once)."""
+        return self._parsed
+
+    @cached_property
+    def _parsed(self) -> tuple[bool, Any]:
+        return parse_json(self.body)
 
     def to_record(self, hidden_headers: frozenset[str] = _CREDENTIAL_HEADERS) -> dict[str, Any]:
         """The JSON line ``--save`` writes; credential headers are shown as ``***``."""
@@ -210,14 +236,18 @@ class ReceivedRequest:
             "at": self.at,
             "method": self.method,
             "path": self.path,
-            "headers": {name: MASK if name.lower() in hidden_headers else value
-                        for name, value in self.headers},
+            "headers": masked_headers(self.headers, hidden_headers),
             "body": body,
             "auth_ok": self.check.auth_ok,
             "signature_ok": self.check.signature_ok,
             "reason": self.check.reason,
             "status": self.status,
         }
+
+
+def masked_headers(headers: tuple[tuple[str, str], ...], hidden: frozenset[str]) -> dict[str, str]:
+    """Received headers as a dict for a record, credential headers (``hidden``, lower-case) as ``***``."""
+    return {name: MASK if name.lower() in hidden else value for name, value in headers}
 
 
 class _SaveFile:
@@ -232,10 +262,23 @@ class _SaveFile:
         except OSError as exc:
             raise StorageError(f"cannot open {path} for --save: {exc.strerror}") from None
 
-    def append(self, request: ReceivedRequest) -> None:
-        line = json.dumps(request.to_record(self.hidden), ensure_ascii=False, separators=(",", ":"))
+    def append(self, request: ReceivedRequest) -> str | None:
+        """Append one line; on failure (a full disk) return why, leaving only whole lines."""
+        try:
+            line = json.dumps(request.to_record(self.hidden), ensure_ascii=False, separators=(",", ":"))
+        except (ValueError, RecursionError) as exc:  # parse_json only keeps what dumps can write
+            return f"--save: cannot encode this request ({exc})"
+        data = (line + "\n").encode()
         with self._lock:
-            os.write(self._fd, (line + "\n").encode())
+            end = os.lseek(self._fd, 0, os.SEEK_END)
+            try:
+                written = os.write(self._fd, data)
+            except OSError as exc:
+                return f"--save: cannot write {self.path}: {exc.strerror}"
+            if written != len(data):
+                os.ftruncate(self._fd, end)  # take the partial line back
+                return f"--save: cannot write {self.path}: disk full (short write)"
+        return None
 
     def close(self) -> None:
         os.close(self._fd)
@@ -255,19 +298,56 @@ class ReceiverConfig:
     delay: float = 0.0
     check: Check = field(default_factory=Check)
     save: Path | None = None
+    ready_file: Path | None = None  # written (holding the URL) once the port is bound; removed by stop()
 
 
 OnRequest = Callable[[ReceivedRequest], None]
 
 
+class Relay(Protocol):
+    """What the receiver forwards checked requests to (``listen --forward-to``, see ``forward``)."""
+
+    def forward(self, request: ReceivedRequest) -> ReceivedRequest:
+        """Forward ``request``; return it with ``status`` and ``forwarded`` (the app's answer) set."""
+
+    def close(self) -> None: ...
+
+
+class _InFlight:
+    """Requests being handled; ``stop`` waits for them so a relay never cuts a forward short."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+        self.stopping = False
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._idle:
+            self._count -= 1
+            if not self._count:
+                self._idle.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until no request is in flight (at most ``timeout`` s); True when none is."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
+
+
 class RunningReceiver:
     """A receiver serving in a background thread: ``.port``, ``.url``, ``.stop()``."""
 
-    def __init__(self, server: ThreadingHTTPServer, thread: threading.Thread,
-                 save: _SaveFile | None) -> None:
+    def __init__(self, server: ThreadingHTTPServer, thread: threading.Thread, save: _SaveFile | None,
+                 in_flight: _InFlight, relay: Relay | None, ready_file: Path | None) -> None:
         self._server = server
         self._thread = thread
         self._save = save
+        self._in_flight = in_flight
+        self._relay = relay
+        self._ready_file = ready_file
         self.host = server.server_address[0]
         self.port: int = server.server_address[1]
 
@@ -276,32 +356,70 @@ class RunningReceiver:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def stop(self) -> None:
-        """Stop serving and close the socket and the --save file; idempotent."""
+    def stop(self, grace: float = 0.0) -> bool:
+        """Stop accepting, let requests in flight finish (up to ``grace`` s), then close everything.
+
+        Idempotent. Returns False when some request was still in flight after ``grace``.
+        A keep-alive connection that sends another request meanwhile is answered
+        503 and closed. The ready file is removed first: a script polling it must
+        not take a stopping receiver for a ready one.
+        """
+        _remove(self._ready_file)
+        self._in_flight.stopping = True
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join()
+        finished = self._in_flight.wait(grace)
         self._server.server_close()
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         if self._save is not None:
             self._save.close()
             self._save = None
+        return finished
 
 
-def start_receiver(config: ReceiverConfig, on_request: OnRequest | None = None) -> RunningReceiver:
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def parse_host(host: str) -> str:
+    """The address to bind from ``--host``: ``[::1]`` (the form URLs use) becomes ``::1``.
+
+    An empty host would bind every interface without saying so: refused.
+    """
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not bare.strip():
+        raise UsageError("--host: give an address (127.0.0.1, ::1, or 0.0.0.0 for every interface)")
+    return bare
+
+
+def start_receiver(config: ReceiverConfig, on_request: OnRequest | None = None,
+                   relay: Relay | None = None) -> RunningReceiver:
     """Bind and start serving; raise ``UsageError`` when the address cannot be bound.
 
-    ``on_request`` is called once per request, never by two threads at once,
-    so a printer need not be thread-safe.
+    ``on_request`` is called once per request, from the thread serving it,
+    after the answer is decided and before it is sent: it must be thread-safe
+    and quick (the CLI hands each request to its printing thread). With
+    ``relay``, a request that passes the check is forwarded and answered with
+    the app's answer (``--status`` and ``--delay`` do not apply).
     """
     if not 200 <= config.status <= 599:
         raise UsageError(f"--status {config.status}: use an HTTP status from 200 to 599")
     # nan and inf pass a plain "< 0" test, then make every request fail in time.sleep.
     if not (math.isfinite(config.delay) and config.delay >= 0):
         raise UsageError(f"--delay {config.delay}: must be a number of seconds, not negative")
+    host = parse_host(config.host)
     hidden = _CREDENTIAL_HEADERS | {config.check.credential_header() or "authorization"}
     save = _SaveFile(config.save, frozenset(hidden)) if config.save is not None else None
+    in_flight = _InFlight()
     try:
-        server = _Server((config.host, config.port), _handler_class(config, save, on_request))
+        server = _Server((host, config.port), _handler_class(config, save, on_request, relay, in_flight))
     except (OSError, OverflowError) as exc:
         if save is not None:
             save.close()
@@ -311,7 +429,25 @@ def start_receiver(config: ReceiverConfig, on_request: OnRequest | None = None) 
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="moxiehook-receiver", daemon=True)
     thread.start()
-    return RunningReceiver(server, thread, save)
+    running = RunningReceiver(server, thread, save, in_flight, relay, config.ready_file)
+    if config.ready_file is not None:
+        try:
+            _write_ready_file(config.ready_file, running.url)
+        except OSError as exc:
+            running._ready_file = None  # noqa: SLF001 - not ours to remove
+            running.stop()
+            raise StorageError(f"cannot write --ready-file {config.ready_file}: {exc.strerror}") from None
+    return running
+
+
+def _write_ready_file(path: Path, url: str) -> None:
+    """Write the URL whole, then rename: a script that sees the file can read all of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(url + "\n")
+        os.replace(temporary, path)
+    finally:
+        _remove(temporary)
 
 
 class _Server(ThreadingHTTPServer):
@@ -319,6 +455,8 @@ class _Server(ThreadingHTTPServer):
     # keep the process alive after Ctrl-C. (SO_REUSEADDR, set by the stdlib,
     # still refuses a port another socket listens on: the error we report.)
     daemon_threads = True
+    # 200 senders connecting at once must not overflow the accept queue (the default is 5).
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         if ":" in address[0]:
@@ -332,16 +470,44 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def _handler_class(config: ReceiverConfig, save: _SaveFile | None,
-                   on_request: OnRequest | None) -> type[BaseHTTPRequestHandler]:
-    callback_lock = threading.Lock()
+# RFC 9112 §7.1: chunk-size = 1*HEXDIG, then optional extensions. No sign, no 0x, no spaces inside.
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+class _BadRequest(Exception):
+    """A request whose framing cannot be read: answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: OnRequest | None,
+                   relay: Relay | None, in_flight: _InFlight) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
 
         def _serve(self) -> None:
-            body = self._read_body()
-            if body is None:
+            with in_flight:
+                if in_flight.stopping:
+                    self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"stopping\n", close=True)
+                    return
+                try:
+                    self._handle()
+                except (ConnectionError, TimeoutError):
+                    raise  # the sender went away: nothing to answer
+                except Exception as exc:  # noqa: BLE001 - every request gets an answer, never a dropped connection
+                    if not self._answered:
+                        self._answer(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                     f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
+
+        def _handle(self) -> None:
+            self._answered = False
+            try:
+                body = self._read_body()
+            except _BadRequest as exc:
+                self._answer(exc.status, f"{exc}\n".encode(), close=True)
                 return
             result = check_request(config.check, self.headers, body)
             status = config.status if result.ok else UNAUTHORIZED
@@ -350,10 +516,17 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None,
                 headers=tuple(self.headers.items()), body=body, check=result, status=status,
             )
             if save is not None:
-                save.append(request)
-            if on_request is not None:
-                with callback_lock:
+                problem = save.append(request)
+                if problem is not None:
+                    request = replace(request, problems=(problem,))
+            if relay is not None and result.ok:
+                request = relay.forward(request)  # logged before we answer
+                if on_request is not None:
                     on_request(request)
+                self._answer_forwarded(request)
+                return
+            if on_request is not None:
+                on_request(request)
             if config.delay:
                 time.sleep(config.delay)
             answer = f"unauthorized: {result.reason}\n".encode() if not result.ok else b""
@@ -361,40 +534,56 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None,
 
         do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = do_HEAD = _serve  # noqa: N815
 
-        def _read_body(self) -> bytes | None:
+        def _read_body(self) -> bytes:
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                 return self._read_chunked()
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                self._answer(HTTPStatus.BAD_REQUEST, b"bad Content-Length\n", close=True)
-                return None
+            raw = (self.headers.get("Content-Length") or "0").strip()
+            if not (raw.isascii() and raw.isdigit()):  # also refuses "-5", "+5" and "²", which int() would take
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+            length = int(raw)
             if length > MAX_BODY_BYTES:
-                self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"body too large\n", close=True)
-                return None
+                raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
             return self.rfile.read(length) if length > 0 else b""
 
-        def _read_chunked(self) -> bytes | None:
+        def _read_chunked(self) -> bytes:
             chunks: list[bytes] = []
             total = 0
             while True:
-                try:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                except ValueError:
-                    self._answer(HTTPStatus.BAD_REQUEST, b"bad chunked body\n", close=True)
-                    return None
+                line = self.rfile.readline(1024)
+                size_text = line.split(b";")[0].strip()
+                if not _CHUNK_SIZE.fullmatch(size_text):
+                    raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad chunked body")
+                size = int(size_text, 16)
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
+                    for _ in range(100):  # trailers, bounded
+                        if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
+                            break
                     return b"".join(chunks)
                 total += size
                 if total > MAX_BODY_BYTES:
-                    self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"body too large\n", close=True)
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+                    raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+                chunk = self.rfile.read(size)
+                if len(chunk) != size:
+                    raise ConnectionError("the sender closed the connection inside a chunk")
+                chunks.append(chunk)
+                self.rfile.readline(1024)
+
+        def _answer_forwarded(self, request: ReceivedRequest) -> None:
+            answer = request.forwarded
+            self._answered = True
+            # The app's own Date and Server headers are among its headers: add none of ours.
+            self.send_response_only(request.status)
+            for name, value in answer.headers:
+                self.send_header(name, value)
+            if request.status not in (204, 304) and not any(
+                    name.lower() == "content-length" for name, _ in answer.headers):
+                self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            if self.command != "HEAD" and request.status not in (204, 304):
+                self.wfile.write(answer.body)
 
         def _answer(self, status: int, body: bytes, close: bool = False) -> None:
+            self._answered = True
             self.send_response(status)
             if status not in (204, 304):  # these carry no body, not even a length
                 self.send_header("Content-Type", "text/plain; charset=utf-8")

@@ -4,6 +4,7 @@
 - ``dispatch``: many deliveries: plan, run concurrently, disable endpoints on the fly.
 - ``pacing``: how many sending threads. ``transport``: httpx/httpcore plumbing, TLS, deadlines.
 - ``signing``: Standard Webhooks signatures (also used by ``listen`` to verify).
+- ``relay``: one request forwarded as received (``listen --forward-to``).
 
 Other packages import from here, not from the inner modules. The names are
 resolved lazily (PEP 562): ``delivery``, ``dispatch`` and ``transport`` import
@@ -22,14 +23,19 @@ _EXPORTS = {
     "Delivery": "delivery",
     "HttpxSender": "delivery",
     "Job": "dispatch",
+    "MIN_REDACTED": "delivery",
+    "Relay": "relay",
+    "RelayAnswer": "relay",
     "RunOptions": "dispatch",
     "RunSummary": "dispatch",
     "Sender": "delivery",
     "SignatureMismatch": "signing",
     "judge_answer": "delivery",
     "prepare_endpoint": "delivery",
+    "redact_text": "delivery",
     "request_headers": "delivery",
     "secret_bytes": "signing",
+    "status_text": "delivery",
     "tls_context": "transport",
     "verify": "signing",
 }
@@ -38,15 +44,19 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from moxiehook.send.delivery import (
+        MIN_REDACTED,
         Answer,
         Delivery,
         HttpxSender,
         Sender,
         judge_answer,
         prepare_endpoint,
+        redact_text,
         request_headers,
+        status_text,
     )
     from moxiehook.send.dispatch import Job, RunOptions, RunSummary
+    from moxiehook.send.relay import Relay, RelayAnswer
     from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
     from moxiehook.send.transport import tls_context
 

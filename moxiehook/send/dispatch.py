@@ -24,7 +24,7 @@ import httpx
 
 from moxiehook import ids
 from moxiehook.config import Config, Endpoint, Mapping, disable_endpoint
-from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK
+from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError
 from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.send import signing
 from moxiehook.send.delivery import (
@@ -338,7 +338,10 @@ class _Run:
             self.disable(job.endpoint, reason)
 
     def disable(self, name: str, reason: str) -> None:
-        result = disable_endpoint(self.config_path, name, reason)
+        try:
+            result = disable_endpoint(self.config_path, name, reason)
+        except NotFoundError:  # known to this run only (a relayed delivery's 'listen'): nothing to disable
+            return
         if result.changed:
             with self.lock:
                 self.summary.disabled.append((name, reason))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 PREFIX = "whsec_"
 TOLERANCE_SECONDS = 5 * 60
+MAX_TIMESTAMP_DIGITS = 12  # Unix seconds until the year 33658
 
 
 class SignatureMismatch(Exception):
@@ -55,10 +56,12 @@ def verify(key: bytes, headers: Mapping[str, str], body: bytes, now: float | Non
     signatures = lowered.get("webhook-signature")
     if not (msg_id and stamp and signatures):
         raise SignatureMismatch("missing webhook-id, webhook-timestamp or webhook-signature header")
-    try:
-        timestamp = int(stamp)
-    except ValueError:
-        raise SignatureMismatch(f"webhook-timestamp {stamp!r} is not a Unix time") from None
+    # Digits only, and few of them: int() would take " 12", "-1" or "1_000", and a
+    # 400-digit value parses but overflows the float arithmetic below.
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= MAX_TIMESTAMP_DIGITS):
+        shown = stamp if len(stamp) <= 40 else f"{stamp[:40]}…"
+        raise SignatureMismatch(f"webhook-timestamp {shown!r} is not a Unix time")
+    timestamp = int(stamp)
     current = time.time() if now is None else now
     if abs(current - timestamp) > TOLERANCE_SECONDS:
         raise SignatureMismatch(f"webhook-timestamp is {int(current - timestamp)} s off (tolerance {TOLERANCE_SECONDS} s)")
