@@ -56,6 +56,9 @@ SAFE_TEXT = st.text(
     alphabet=st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=30
 )
 NON_EMPTY_SAFE = SAFE_TEXT.filter(bool)
+# What a header value may hold (SPEC §3): visible ASCII, spaces and tabs.
+HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E) | st.just("\t"), max_size=30)
+NON_EMPTY_HEADER_TEXT = HEADER_TEXT.filter(bool)
 ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
 POSITIVE = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinity=False)
 
@@ -83,7 +86,8 @@ URL = st.builds(
     st.from_regex(r"[A-Za-z0-9._~/%-]{0,30}", fullmatch=True),
 )
 REFERENCE = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True).map(lambda n: f"${{{n}}}")
-SECRET_VALUE = st.one_of(NON_EMPTY_SAFE, REFERENCE)
+SECRET_VALUE = st.one_of(NON_EMPTY_HEADER_TEXT, REFERENCE)
+BASIC_PASSWORD = st.one_of(NON_EMPTY_SAFE, REFERENCE)  # base64 of UTF-8 on the wire: any text
 SIGNING_SECRET = st.one_of(
     st.binary(min_size=24, max_size=64).map(lambda raw: "whsec_" + base64.b64encode(raw).decode()),
     REFERENCE,
@@ -99,6 +103,8 @@ def auths(draw: st.DrawFn) -> Auth:
             values[key] = draw(NON_EMPTY_SAFE.filter(lambda u: ":" not in u))
         elif key == "header":
             values[key] = draw(HEADER_NAME)
+        elif key == "password":
+            values[key] = draw(BASIC_PASSWORD)
         else:
             values[key] = draw(SECRET_VALUE)
     return Auth(type=kind, **values)
@@ -108,7 +114,7 @@ def auths(draw: st.DrawFn) -> Auth:
 def endpoints(draw: st.DrawFn, name: str) -> Endpoint:
     auth = draw(auths())
     taken = {auth.header.lower()} if auth.header else set()
-    headers = draw(st.dictionaries(HEADER_NAME.filter(lambda h: h.lower() not in taken), SAFE_TEXT, max_size=3))
+    headers = draw(st.dictionaries(HEADER_NAME.filter(lambda h: h.lower() not in taken), HEADER_TEXT, max_size=3))
     return Endpoint(
         name=name,
         enabled=draw(st.booleans()),
@@ -127,7 +133,7 @@ def endpoints(draw: st.DrawFn, name: str) -> Endpoint:
 @st.composite
 def configs(draw: st.DrawFn) -> Config:
     config_settings = Settings(
-        origin=draw(NON_EMPTY_SAFE),
+        origin=draw(NON_EMPTY_HEADER_TEXT),
         log_file=draw(ANY_TEXT.filter(bool)),
         timeout=draw(POSITIVE),
         max_attempts=draw(st.integers(1, 100)),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from moxiehook.config.model import Auth, Endpoint
-from moxiehook.errors import MissingVariableError, UsageError
+from moxiehook.errors import MissingVariableError, UsageError, ValidationError
 from moxiehook.receive import server as receiver_module
 from moxiehook.receive.server import (
     Check,
@@ -143,11 +143,14 @@ def test_credentials_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPat
 
 
 def test_non_ascii_credentials_compare_as_bytes() -> None:
-    check = build_check(Auth("bearer", token="clé"))
+    # A token outside visible ASCII cannot be sent as a header (SPEC §3): refused up front.
+    with pytest.raises(ValidationError, match="not visible ASCII"):
+        build_check(Auth("bearer", token="clé"))
+    check = build_check(Auth("bearer", token="cle"))
     # http.server hands header bytes over decoded as latin-1
     received = "Bearer " + "clé".encode().decode("latin-1")
-    assert check_request(check, {"Authorization": received}, BODY).ok
-    assert not check_request(check, {"Authorization": "Bearer cle"}, BODY).ok
+    assert not check_request(check, {"Authorization": received}, BODY).ok
+    assert check_request(check, {"Authorization": "Bearer cle"}, BODY).ok
 
 
 def test_variables_are_expanded_and_a_missing_one_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:

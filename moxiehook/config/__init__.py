@@ -20,11 +20,14 @@ from moxiehook.config.model import (
     Mapping,
     Settings,
     check_auth,
+    check_auth_value,
     check_event_name,
+    check_header_value,
     check_signing_secret,
     check_url,
     config_to_dict,
     endpoint_to_dict,
+    mask_userinfo,
     masked_config_dict,
     parse_endpoint,
     resolve_relative,
@@ -34,8 +37,9 @@ from moxiehook.config.store import create_config, load_config, render_config, re
 
 __all__ = [
     "AUTH_KEYS", "MASK", "Auth", "Config", "Endpoint", "Mapping", "Settings",
-    "check_auth", "check_event_name", "check_signing_secret", "check_url", "config_to_dict",
-    "config_warnings", "create_config", "disable_endpoint", "enable_endpoint", "endpoint_to_dict",
-    "endpoint_warnings", "expand", "has_reference", "load_config", "masked_config_dict",
-    "parse_endpoint", "plain_http_warnings", "render_config", "resolve_config_path", "resolve_relative", "write_atomic",
+    "check_auth", "check_auth_value", "check_event_name", "check_header_value", "check_signing_secret",
+    "check_url", "config_to_dict", "config_warnings", "create_config", "disable_endpoint", "enable_endpoint",
+    "endpoint_to_dict", "endpoint_warnings", "expand", "has_reference", "load_config", "mask_userinfo",
+    "masked_config_dict", "parse_endpoint", "plain_http_warnings", "render_config", "resolve_config_path",
+    "resolve_relative", "write_atomic",
 ]

@@ -38,6 +38,13 @@ RESERVED_HEADERS = frozenset(
     {"content-type", "x-event-type", "x-event-origin", "host", "content-length"}
 )
 SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
+# Hop-by-hop and framing headers (RFC 9110 §7.6.1, RFC 9112 §6): they describe the
+# connection and how the body is framed, which the HTTP client decides. A second
+# framing header breaks every request (Transfer-Encoding beside Content-Length is
+# a 400 from nginx, and a request smuggling risk behind a proxy).
+HOP_BY_HOP_HEADERS = frozenset(
+    {"transfer-encoding", "connection", "keep-alive", "te", "upgrade", "trailer", "proxy-connection"}
+)
 
 DEFAULT_DISABLE_ON = (401, 403, 404, 405, 410)
 # The reason recorded when an endpoint is disabled without one.
@@ -50,6 +57,12 @@ _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 # Event names travel in the X-Event-Type header: keep them to a safe alphabet.
 _EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}\Z")
 _SIGNING_PREFIX = "whsec_"
+# What an HTTP header value may hold (SPEC §3): visible ASCII, spaces and tabs.
+# HTTP/1.1 headers are bytes, and text outside ASCII has no agreed encoding there
+# (the client would fail to encode it, or a receiver would read it as latin-1).
+_HEADER_TEXT = re.compile(r"[\t -~]*\Z")
+# The userinfo of a URL (``user:pass@``), to mask it wherever a URL is shown.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
 
 @dataclass
@@ -184,19 +197,33 @@ def check_event_name(event: str, key: str = "event") -> str:
 
 
 def check_url(url: str, key: str = "url") -> str:
+    shown = mask_userinfo(url)
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise ValidationError(f"{key}: URL {url!r} contains whitespace or control characters")
+        raise ValidationError(f"{key}: URL {shown!r} contains whitespace or control characters")
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise ValidationError(f"{key}: invalid URL {url!r}: {exc}") from None
+        raise ValidationError(f"{key}: invalid URL {shown!r}: {mask_userinfo(str(exc))}") from None
     if parts.scheme not in ("http", "https"):
-        raise ValidationError(f"{key}: URL {url!r} must start with http:// or https://")
+        raise ValidationError(f"{key}: URL {shown!r} must start with http:// or https://")
     if not host:
-        raise ValidationError(f"{key}: URL {url!r} has no host")
+        raise ValidationError(f"{key}: URL {shown!r} has no host")
+    if "@" in parts.netloc:
+        # Credentials in a URL would override the endpoint's auth (a 401 and a
+        # disabled endpoint follow) and show in clear in every view and the log.
+        raise ValidationError(
+            f"{key}: URL {shown!r} holds credentials (user:password@): give them as the endpoint's "
+            "auth instead (moxiehook endpoint auth NAME --auth basic --username U --password P, "
+            "or --token T)"
+        )
     return url
+
+
+def mask_userinfo(url: str) -> str:
+    """``url`` with any ``user:pass@`` part shown as ``***@``: never print credentials."""
+    return _USERINFO.sub(r"\1***@", url)
 
 
 def check_header_name(name: str, key: str = "headers") -> str:
@@ -205,18 +232,54 @@ def check_header_name(name: str, key: str = "headers") -> str:
     lowered = name.lower()
     if lowered in RESERVED_HEADERS or lowered in SIGNATURE_HEADERS:
         raise ValidationError(f"{key}: header {name!r} is set by moxiehook and cannot be replaced")
+    if lowered in HOP_BY_HOP_HEADERS:
+        raise ValidationError(
+            f"{key}: header {name!r} is a hop-by-hop or framing header: the HTTP client sets it, "
+            "and a second one would break every request"
+        )
     return name
 
 
 def check_header_value(value: str, key: str = "headers") -> str:
-    if any(ch in value for ch in "\r\n\0"):
-        raise ValidationError(f"{key}: header value contains CR, LF or NUL")
+    """A value sent as a header as it is: visible ASCII, spaces and tabs only (SPEC §3)."""
+    _check_no_line_break(value, key)
+    if not _HEADER_TEXT.match(value):
+        bad = next(ch for ch in value if not (ch == "\t" or " " <= ch <= "~"))
+        # The code point only, never the value: it may be a secret.
+        raise ValidationError(
+            f"{key}: header value contains U+{ord(bad):04X}, which is not visible ASCII; "
+            "HTTP headers carry ASCII only (encode the value, e.g. percent- or base64-encode it)"
+        )
     return value
 
 
-def check_signing_secret(secret: str, key: str = "signing_secret") -> str:
-    """``whsec_`` + base64 of 24–64 random bytes, or a ``${VAR}`` reference."""
-    if has_reference(secret):
+def _check_no_line_break(value: str, key: str) -> None:
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValidationError(f"{key}: header value contains CR, LF or NUL")
+
+
+def check_auth_value(auth_type: str, name: str, value: str, key: str) -> str:
+    """One auth value (as written, or as its ``${VAR}`` expanded) that will travel in a header.
+
+    Basic credentials travel base64-encoded, as UTF-8 (RFC 7617), so any text
+    without line breaks is sendable, and ``listen`` compares the same bytes; a
+    token or custom value is the header value itself: visible ASCII only.
+    """
+    if auth_type != "basic":
+        return check_header_value(value, key)
+    _check_no_line_break(value, key)
+    if name == "username" and ":" in value:
+        raise ValidationError(f"{key}: a basic-auth username cannot contain ':'")
+    return value
+
+
+def check_signing_secret(secret: str, key: str = "signing_secret", reference_ok: bool = True) -> str:
+    """``whsec_`` + base64 of 24–64 random bytes, or (``reference_ok``) a ``${VAR}`` reference.
+
+    A reference is checked again once expanded, before anything is sent, with
+    ``reference_ok=False``: the value in the environment must be a real secret.
+    """
+    if reference_ok and has_reference(secret):
         return secret
     if not secret.startswith(_SIGNING_PREFIX):
         raise ValidationError(f"{key}: a signing secret starts with 'whsec_'")
@@ -246,11 +309,10 @@ def check_auth(auth: Auth, key: str = "auth") -> Auth:
         value = getattr(auth, name)
         if value is None or value == "":
             raise ValidationError(f"{key}.{name}: required for auth type {auth.type!r}")
-        check_header_value(value, f"{key}.{name}")
+        if name != "header":
+            check_auth_value(auth.type, name, value, f"{key}.{name}")
     if auth.type == "custom":
         check_header_name(auth.header or "", f"{key}.header")
-    if auth.type == "basic" and ":" in (auth.username or ""):
-        raise ValidationError(f"{key}.username: a basic-auth username cannot contain ':'")
     return auth
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -74,9 +75,48 @@ def parse_config_text(text: str, source: Path | str) -> Config:
         raise ConfigError(f"{source}: {exc}") from None
 
 
-def read_text(path: Path) -> str:
+def real_config_path(path: Path, writing: bool = False) -> Path:
+    """The file a config read or write really touches: through symlinks, to their target.
+
+    A write replaces the file by a rename; renaming onto a symlink would replace
+    the link with a regular file, and the real file would silently stop getting
+    edits. So writes go to the target, and the lock is taken beside the target
+    (two links to one file share it). Anything at the target that is not a
+    regular file (a FIFO, a device such as ``/dev/null``, a folder, a socket) is
+    refused, never read (a FIFO would block) and never replaced.
+    """
+    error, verb = (StorageError, "write") if writing else (ConfigError, "read")
+    real = Path(os.path.realpath(path))
     try:
-        return path.read_text(encoding="utf-8")
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        return real
+    except OSError as exc:
+        raise error(f"cannot {verb} {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise error(
+            f"cannot {verb} {path}: it is {_file_kind(mode)}, not a regular file "
+            "(moxiehook keeps its config only in a regular file; pass another --config)"
+        )
+    return real
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
+
+
+def read_text(path: Path) -> str:
+    real = real_config_path(path)
+    try:
+        return real.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"no config file at {path} (create one with: moxiehook init, or pass --config)"
@@ -111,12 +151,13 @@ def update_config(path: Path, change: Callable[[Config], T]) -> T:
     # Fail on a missing or unreadable config before taking the lock, so a
     # command run in the wrong folder leaves no stray lock file behind.
     read_text(path)
-    with exclusive_lock(path):
-        config = load_config(path)
+    real = real_config_path(path)
+    with exclusive_lock(real):
+        config = parse_config_text(read_text(real), path)
         result = change(config)
         text = render_config(config)
-        remove_stale_temp_files(path)
-        write_atomic(path, text, secret=config.has_literal_secret())
+        remove_stale_temp_files(real)
+        write_atomic(real, text, secret=config.has_literal_secret())
     return result
 
 
@@ -133,19 +174,23 @@ def remove_stale_temp_files(path: Path) -> None:
 def create_config(path: Path, text: str, force: bool = False) -> None:
     """Write a new config file (``init``); refuses to overwrite unless ``force``."""
     config = parse_config_text(text, path)
-    with exclusive_lock(path):
-        if path.exists() and not force:
+    real = real_config_path(path, writing=True)
+    with exclusive_lock(real):
+        if real.exists() and not force:
             raise ConfigError(f"{path} already exists (use --force to overwrite it)")
-        write_atomic(path, text, secret=config.has_literal_secret())
+        write_atomic(real, text, secret=config.has_literal_secret())
 
 
 def write_atomic(path: Path, text: str, secret: bool = False) -> None:
     """Replace ``path`` with ``text``: temp file in the same folder, fsync, rename.
 
     The mode is 0600 when the text holds a literal secret; otherwise the
-    existing file's mode is kept (0644 for a new file).
+    existing file's mode is kept (0644 for a new file). A symlink is written
+    through to its target; what is not a regular file is refused.
     """
     import tempfile  # only commands that write need it (it costs ~2 ms to import)
+
+    path = real_config_path(path, writing=True)
 
     if secret:
         mode = SECRET_MODE

@@ -30,7 +30,17 @@ from typing import Any, Protocol
 import httpx
 
 from moxiehook import __version__, ids
-from moxiehook.config import MASK, Endpoint, Settings, expand, has_reference, resolve_relative
+from moxiehook.config import (
+    MASK,
+    Endpoint,
+    Settings,
+    check_auth_value,
+    check_header_value,
+    check_signing_secret,
+    expand,
+    has_reference,
+    resolve_relative,
+)
 from moxiehook.errors import ConfigError
 from moxiehook.ids import now_iso
 from moxiehook.log import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body
@@ -144,20 +154,23 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
     headers = _base_headers(settings)
     secrets: list[str] = []
     auth = endpoint.auth
+    values = {key: _expand_checked(value, f"{where}.auth.{key}", auth.type, key)
+              for key, value in auth.values().items() if key != "header"}
     if auth.type == "basic":
-        user = expand(auth.username or "", f"{where}.auth.username")
-        password = expand(auth.password or "", f"{where}.auth.password")
+        user, password = values["username"], values["password"]
         secrets.append(password)  # the Authorization value is base64: a receiver may echo the password itself
         headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     elif auth.type == "bearer":
-        headers["Authorization"] = "Bearer " + expand(auth.token or "", f"{where}.auth.token")
+        headers["Authorization"] = "Bearer " + values["token"]
     elif auth.type == "custom":
-        headers[auth.header or ""] = expand(auth.value or "", f"{where}.auth.value")
+        headers[auth.header or ""] = values["value"]
     for name, value in endpoint.headers.items():
-        headers[name] = expand(value, f"{where}.headers.{name}")
+        headers[name] = _expand_checked(value, f"{where}.headers.{name}")
     key = None
     if endpoint.signing_secret:
         secret = expand(endpoint.signing_secret, f"{where}.signing_secret")
+        if has_reference(endpoint.signing_secret):
+            _recheck(check_signing_secret, secret, f"{where}.signing_secret", reference_ok=False)
         key = signing.secret_bytes(secret)
         secrets.append(secret)
     logged = redacted_headers(endpoint, settings)
@@ -176,6 +189,29 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
         # values are left alone (masking "ab" everywhere would garble the body).
         secrets=tuple(sorted({v for v in secrets if len(v) >= MIN_REDACTED}, key=len, reverse=True)),
     )
+
+
+def _expand_checked(value: str, where: str, auth_type: str | None = None, auth_key: str = "") -> str:
+    """``value`` with its ``${VAR}`` expanded, checked as strictly as a literal would be.
+
+    The literal text was checked when the config was loaded; what a variable
+    brings in is checked here, before the run sends anything (SPEC §3).
+    """
+    expanded = expand(value, where)
+    if has_reference(value):
+        if auth_type is None:
+            _recheck(check_header_value, expanded, where)
+        else:
+            _recheck(check_auth_value, auth_type, auth_key, expanded, where)
+    return expanded
+
+
+def _recheck(check: Callable[..., str], *args: Any, **kwargs: Any) -> None:
+    """Run a config check on an expanded value; its error says the value came from the environment."""
+    try:
+        check(*args, **kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (as expanded from the environment; nothing was sent)") from None
 
 
 def redact_text(text: str, secrets: tuple[str, ...]) -> str:
