@@ -32,7 +32,7 @@ from moxiehook.config.model import (
     parse_endpoint,
     resolve_relative,
 )
-from moxiehook.config.secrets import MASK, expand, has_reference
+from moxiehook.config.secrets import MASK, expand, has_reference, references
 from moxiehook.config.store import create_config, load_config, render_config, resolve_config_path, write_atomic
 
 __all__ = [
@@ -40,6 +40,6 @@ __all__ = [
     "check_auth", "check_auth_value", "check_event_name", "check_header_value", "check_signing_secret",
     "check_url", "config_to_dict", "config_warnings", "create_config", "disable_endpoint", "enable_endpoint",
     "endpoint_to_dict", "endpoint_warnings", "expand", "has_reference", "load_config", "mask_userinfo",
-    "masked_config_dict", "parse_endpoint", "plain_http_warnings", "render_config", "resolve_config_path",
-    "resolve_relative", "write_atomic",
+    "masked_config_dict", "parse_endpoint", "plain_http_warnings", "references", "render_config",
+    "resolve_config_path", "resolve_relative", "write_atomic",
 ]

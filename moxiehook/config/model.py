@@ -77,6 +77,8 @@ class Settings:
     concurrency: int = 8
     disable_on: list[int] = field(default_factory=lambda: list(DEFAULT_DISABLE_ON))
     verify_tls: bool | str = True
+    # A command (argv, no shell) run once per endpoint a delivery run disables (SPEC §3); empty: none.
+    on_disable: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -430,6 +432,7 @@ def _parse_settings(data: Any) -> Settings:
         concurrency=table.get("concurrency", int, defaults.concurrency),
         disable_on=list(table.get("disable_on", list, defaults.disable_on)),
         verify_tls=table.get("verify_tls", (bool, str), defaults.verify_tls),
+        on_disable=list(table.get("on_disable", list, defaults.on_disable)),
     )
     table.finish()
     check_header_value(settings.origin, "settings.origin")
@@ -447,6 +450,11 @@ def _parse_settings(data: Any) -> Settings:
             raise ValidationError(f"settings.disable_on: {status!r} is not an HTTP status code")
     if settings.verify_tls == "":
         raise ValidationError("settings.verify_tls: expected true, false or a CA bundle path")
+    for index, word in enumerate(settings.on_disable):
+        # argv words: a NUL cannot be passed to exec, an empty program name means nothing.
+        if not isinstance(word, str) or not word or "\x00" in word:
+            raise ValidationError(f"settings.on_disable[{index}]: expected a non-empty string "
+                                  f"(the command and its arguments, e.g. [\"notify-send\", \"moxiehook\"])")
     return settings
 
 
@@ -550,6 +558,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
             "concurrency": settings.concurrency,
             "disable_on": list(settings.disable_on),
             "verify_tls": settings.verify_tls,
+            **({"on_disable": list(settings.on_disable)} if settings.on_disable else {}),
         },
         "endpoints": {name: endpoint_to_dict(endpoint) for name, endpoint in config.endpoints.items()},
     }

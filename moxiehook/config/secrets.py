@@ -17,6 +17,11 @@ MASK = "***"
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def references(value: str) -> list[str]:
+    """The variable names ``value`` refers to through ``${NAME}``."""
+    return _REFERENCE.findall(value)
+
+
 def has_reference(value: str) -> bool:
     """True when ``value`` contains at least one ``${NAME}`` reference."""
     return _REFERENCE.search(value) is not None

@@ -40,6 +40,7 @@ from moxiehook.send.delivery import (
     send,
     skipped_record,
 )
+from moxiehook.send.hooks import run_on_disable
 from moxiehook.send.pacing import STALL_S, Pacer
 from moxiehook.send.transport import PLAIN_HTTP, make_client, tls_context, uses_tls
 
@@ -84,6 +85,7 @@ class RunSummary:
     skipped: int = 0
     disabled: list[tuple[str, str]] = field(default_factory=list)  # disabled during this run
     already_disabled: dict[str, str] = field(default_factory=dict)  # skipped: disabled before the run
+    warnings: list[str] = field(default_factory=list)  # e.g. an on_disable hook that failed
     records: list[DeliveryRecord] = field(default_factory=list)  # only when keep_records
 
     @property
@@ -335,9 +337,9 @@ class _Run:
         # Unsigned, the logged headers are exactly log_headers(event): splice in their JSON.
         self.finish(record, body_bytes, endpoint.log_headers_json(job.event) if endpoint.signing_key is None else None)
         if first_disable:
-            self.disable(job.endpoint, reason)
+            self.disable(job.endpoint, reason, record)
 
-    def disable(self, name: str, reason: str) -> None:
+    def disable(self, name: str, reason: str, record: DeliveryRecord) -> None:
         try:
             result = disable_endpoint(self.config_path, name, reason)
         except NotFoundError:  # known to this run only (a relayed delivery's 'listen'): nothing to disable
@@ -347,6 +349,13 @@ class _Run:
                 self.summary.disabled.append((name, reason))
             if self.options.on_disabled:
                 self.options.on_disabled(name, reason)
+            # The user's notification (settings.on_disable), waited for; a problem with it is a warning only.
+            problem = run_on_disable(self.config, self.config_path, name, reason, record.status, record.url)
+            if problem is not None:
+                with self.lock:
+                    self.summary.warnings.append(problem)
+                if self.options.on_warning:
+                    self.options.on_warning(problem)
 
     def finish(self, record: DeliveryRecord, body_bytes: bytes, headers_json: bytes | None = None) -> None:
         """Log ``record``, count it, and tell the CLI."""
