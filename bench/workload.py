@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from moxiehook import __version__
-from moxiehook.catalog.events import sample_payload
+from moxiehook.catalog import sample
 from moxiehook.ids import delivery_id, event_id
 from moxiehook.log.records import Attempt, DeliveryRecord, encode
 
@@ -50,7 +50,7 @@ url = "{url}"
 
 def request_body() -> bytes:
     """The ClientCreate sample as moxiehook puts it on the wire (compact UTF-8 JSON)."""
-    return json.dumps(sample_payload(EVENT), ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(sample(EVENT), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def request_headers() -> dict[str, str]:
@@ -97,7 +97,7 @@ def write_log(path: Path, records: int, seed: int = 1) -> LogStats:
     one record a minute back from now, oldest first.
     """
     rng = random.Random(seed)
-    body = sample_payload(EVENT)
+    body = sample(EVENT)
     logged_headers = {**request_headers(), "Authorization": "***"}
     start = datetime.now(timezone.utc) - timedelta(minutes=records)
     failed = 0

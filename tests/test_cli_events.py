@@ -1,38 +1,144 @@
-"""``events`` and ``events show``: the catalog from the command line."""
+"""``events``, ``events show`` and ``events schema``: the catalog from the command line."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
 
-from moxiehook.catalog import events as catalog
+import pytest
+from jsonschema import Draft202012Validator
+
+import moxiehook
+from moxiehook import catalog
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_events_table_lists_the_whole_catalog(cli) -> None:
     result = cli("events", config=None)  # needs no config file
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["event", "object", "description"]
+    assert lines[0].split() == ["event", "object", "shape", "description"]
+    assert len(lines) == 29
     assert [line.split()[0] for line in lines[1:]] == [e.name for e in catalog.EVENTS]
+    for line, event in zip(lines[1:], catalog.EVENTS):
+        assert event.object in line and event.description in line
+        assert event.shape in line
+
+
+def test_events_says_which_shapes_are_inferred_and_which_are_partial(cli) -> None:
+    lines = {line.split()[0]: line for line in cli("events", config=None).stdout.splitlines()[1:]}
+    assert "inferred" in lines["InvoiceSent"] and "documented" not in lines["InvoiceSent"]
+    assert "documented" in lines["ClientCreate"] and "partial" not in lines["ClientCreate"]
+    for name in ("ProposalSent", "AgreementSigned"):
+        assert "documented, partial" in lines[name]
+        assert "the rest of its shape is unknown" in lines[name]
 
 
 def test_events_json(cli) -> None:
     result = cli("events", "--json", config=None)
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert len(data) == 16
-    assert data[0] == {"event": "ClientCreate", "object": "Client", "description": catalog.EVENTS[0].description}
+    assert len(data) == 28
+    assert data[0] == {"event": "ClientCreate", "object": "Client", "description": catalog.EVENTS[0].description,
+                       "source": "documented", "partial": False, "note": None}
+    by_name = {row["event"]: row for row in data}
+    assert by_name["PaymentReceived"]["source"] == "inferred"
+    assert by_name["AgreementSent"]["partial"] is True
+    assert "rest of its shape is unknown" in by_name["AgreementSent"]["note"]
 
 
-def test_events_show_prints_the_sample_as_json(cli) -> None:
+def _on_a_terminal(columns: int, *args: str) -> str:
+    """Run ``moxiehook *args`` with stdout on a pseudo-terminal ``columns`` wide; its output."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns), "LINES": "40", "TERM": "xterm"}
+    process = subprocess.Popen([sys.executable, "-m", "moxiehook", *args], stdout=terminal, stderr=subprocess.PIPE,
+                               env=env)
+    os.close(terminal)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(controller)
+        assert process.wait(timeout=30) == 0
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode()).replace("\r", "")
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_events_table_keeps_one_line_per_event_on_a_terminal(columns: int) -> None:
+    lines = [line for line in _on_a_terminal(columns, "events").splitlines() if line.strip()]
+    rows = [line for line in lines if line.split()[0] in catalog.names()]
+    assert [row.split()[0] for row in rows] == catalog.names()
+    assert len(lines) == 2 + 28  # header, rule, one line each
+    assert all(len(line) <= columns for line in lines)
+
+
+def test_events_show_prints_the_sample_file_as_it_is(cli) -> None:
     result = cli("events", "show", "MeetingScheduled", config=None)
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == catalog.sample_payload("MeetingScheduled")
-    assert result.stdout.startswith("{\n  ")  # pretty, for people
+    path = Path(catalog.__file__).parent / "data" / "meeting.json"
+    assert result.stdout == path.read_text(encoding="utf-8")
+    assert json.loads(result.stdout) == catalog.sample("MeetingScheduled")
 
 
-def test_events_show_unknown_event(rejected) -> None:
-    rejected("events", "show", "ClientCreated", match=("unknown event 'ClientCreated'", "moxiehook events"))
+@pytest.mark.parametrize("name", ["ClientCreate", "AgreementSigned", "PaymentReceived", "FormCompleted"])
+def test_events_schema_prints_a_schema_the_sample_validates_against(cli, name: str) -> None:
+    result = cli("events", "schema", name, config=None)
+    assert result.exit_code == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert schema == catalog.schema(name)
+    Draft202012Validator.check_schema(schema)
+    assert Draft202012Validator(schema).is_valid(catalog.sample(name))
+
+
+@pytest.mark.parametrize("command", ["show", "schema"])
+@pytest.mark.parametrize(("typed", "meant"), [("ClientCreat", "ClientCreate"), ("clientcreate", "ClientCreate"),
+                                              ("invoicesent", "InvoiceSent")])
+def test_a_mistyped_event_gets_a_suggestion(rejected, command: str, typed: str, meant: str) -> None:
+    rejected("events", command, typed, match=(f"unknown event '{typed}'", f"did you mean {meant}?"))
+
+
+@pytest.mark.parametrize("command", ["show", "schema"])
+def test_an_unknown_event_points_at_the_catalog(rejected, command: str) -> None:
+    rejected("events", command, "Nope", match=("unknown event 'Nope'", "moxiehook events"))
 
 
 def test_events_show_needs_an_event(rejected) -> None:
     rejected("events", "show", match="Missing argument")
+
+
+# --- the 28 names agree everywhere they are written --------------------------------------------
+
+NAME = re.compile(r"`([A-Z][A-Za-z]+)`")
+
+
+def test_the_readme_event_table_lists_the_catalog() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The event catalog", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    names = [name for row in rows for name in NAME.findall(row.split("|")[1])]
+    assert names == catalog.names()
+
+
+def test_sample_config_lists_the_catalog_and_maps_only_catalog_events() -> None:
+    text = (Path(moxiehook.__file__).parent / "sample-config.toml").read_text(encoding="utf-8")
+    listed = text.split("# Built-in event types", 1)[1].split("\n\n", 1)[0]
+    assert re.findall(r"\b[A-Z][a-z]+[A-Z][A-Za-z]+\b", listed) == catalog.names()
+    mapped = re.findall(r'^event = "([^"]+)"', text, re.MULTILINE)
+    assert mapped and all(catalog.is_known(name) for name in mapped)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import standardwebhooks
 
-from moxiehook.catalog import events as catalog
+from moxiehook import catalog
 from tests.conftest import Answer, Receiver, run_moxiehook
 
 TOKEN = "s3cr3t-t0ken-value"
@@ -64,7 +64,7 @@ def test_fire_sends_the_wire_format_and_logs(cli, config_path: Path, receiver: R
     assert crm.headers["authorization"] == f"Bearer {TOKEN}"
     assert crm.headers["x-team"] == "ops" and crm.headers["x-event-type"] == "ClientCreate"
     assert crm.headers["x-event-origin"] == "withmoxie.com"
-    assert crm.json() == catalog.sample_payload("ClientCreate")
+    assert crm.json() == catalog.sample("ClientCreate")
     assert receiver.requests_to("/billing")[0].headers["x-api-key"] == "literal-key"
     records = log_records(config_path)
     assert {r["endpoint"] for r in records} == {"crm", "billing"}
@@ -204,7 +204,7 @@ def test_test_sends_to_a_disabled_endpoint_and_enable_re_enables(cli, config_pat
     result = cli("test", "billing", "--enable")
     assert result.exit_code == 0, result.stderr
     assert {r.path for r in receiver.requests} == {"/billing", "/billing-meetings"}
-    assert receiver.requests_to("/billing-meetings")[0].json() == catalog.sample_payload("MeetingScheduled")
+    assert receiver.requests_to("/billing-meetings")[0].json() == catalog.sample("MeetingScheduled")
     assert tomllib.loads(config_path.read_text())["endpoints"]["billing"]["enabled"] is True
     assert {r["mode"] for r in log_records(config_path) if r["kind"] == "delivery"} == {"test"}
 

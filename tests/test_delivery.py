@@ -12,7 +12,7 @@ import httpx
 import pytest
 import standardwebhooks
 
-from moxiehook.catalog import events as catalog
+from moxiehook import catalog
 from moxiehook.config.model import Auth, Endpoint, Settings
 from moxiehook.errors import MissingVariableError
 from moxiehook.log import records as deliverylog
@@ -85,7 +85,7 @@ def _send(receiver: Receiver, endpoint: Endpoint, path: str = "/hook", settings:
           body: object = None, sleeps: list[float] | None = None) -> tuple[deliverylog.DeliveryRecord, Verdict]:
     settings = settings or Settings(backoff=0.01, timeout=2.0)
     prepared = delivery.prepare_endpoint(endpoint, settings, Path("moxiehook.toml"))
-    body = catalog.sample_payload("ClientCreate") if body is None else body
+    body = catalog.sample("ClientCreate") if body is None else body
     job = Delivery("ClientCreate", receiver.url(path), body, deliverylog.encode_body(body), "evt_01TEST")
     recorded = sleeps if sleeps is not None else []
     with transport.make_client(prepared.verify, 2) as client:
@@ -124,7 +124,7 @@ def test_headers_and_body_on_the_wire(receiver: Receiver, monkeypatch: pytest.Mo
     assert got.headers["x-event-origin"] == "example.test"
     assert got.headers["x-event-type"] == "ClientCreate"
     assert got.headers["x-team"] == "ops" and got.headers["x-key"] == "from-env"
-    assert got.json() == catalog.sample_payload("ClientCreate")  # the bare object
+    assert got.json() == catalog.sample("ClientCreate")  # the bare object
     assert record.request["headers"]["X-Key"] == "***" and record.request["headers"]["X-Team"] == "ops"
     assert "from-env" not in json.dumps(record.to_dict())
 
@@ -294,7 +294,7 @@ def test_a_client_that_holds_writes_sends_whole_requests_and_retries(receiver: R
     receiver.answer("/hook", Answer(status=503), Answer(status=200))
     settings = Settings(backoff=0.01, timeout=2.0, max_attempts=3)
     prepared = delivery.prepare_endpoint(_endpoint(), settings, Path("moxiehook.toml"))
-    body = catalog.sample_payload("ClientCreate")
+    body = catalog.sample("ClientCreate")
     job = Delivery("ClientCreate", receiver.url("/hook"), body, deliverylog.encode_body(body), "evt_01TEST")
     with transport.make_client(transport.PLAIN_HTTP, 1, hold_writes=True) as client:
         record, verdict = delivery.send(delivery.HttpxSender(client), prepared, job, settings, sleep=lambda s: None)

@@ -1,7 +1,8 @@
 """The payload of ``fire`` and ``test``: ``--data``, ``--set`` overrides, ``--count`` copies.
 
 Pure data handling (no network): read a JSON document from a file or stdin,
-override fields by dotted path, and produce copies with fresh ids lazily, so
+override fields by path (``paymentTerms.paymentDays``, ``contacts[0].email``,
+``contacts.0.email``), and produce copies with fresh ids lazily, so
 ``fire --count 100000`` never holds more than the copies in flight.
 """
 
@@ -11,9 +12,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from moxiehook import ids
 from moxiehook.errors import DataError, UsageError
@@ -59,8 +60,52 @@ def _not_json(token: str) -> Any:
     raise ValueError(f"{token} is not a JSON value")
 
 
-def parse_assignment(text: str) -> tuple[list[str], Any]:
-    """``a.b=1`` → (``["a", "b"]``, 1): the value is JSON when it parses, else the string.
+class Assignment(NamedTuple):
+    """One ``--set KEY=VALUE``: the path as keys and indexes, the value, and the text as typed."""
+
+    path: tuple[str | int, ...]  # "contacts[0].email" -> ("contacts", 0, "email")
+    value: Any
+    text: str
+
+
+class PathError(DataError):
+    """A ``--set`` path that does not fit the payload (exit 2, naming the path).
+
+    ``too_short`` tells that only an array was too short for an index, so a varied copy
+    with a longer array would fit (``fire --vary`` draws that copy again).
+    """
+
+    def __init__(self, message: str, too_short: bool = False, where: str = "") -> None:
+        super().__init__(message)
+        self.too_short = too_short
+        self.where = where  # the path up to the index that was past the end (when too_short)
+
+
+# One path segment: a key, then any number of [N] indexes; "[0]" alone indexes the value itself.
+_SEGMENT = re.compile(r"(?P<key>[^.\[\]]*)(?P<indexes>(?:\[\d+\])*)")
+
+
+def parse_path(key: str, text: str) -> tuple[str | int, ...]:
+    """``contacts[0].email`` -> ("contacts", 0, "email"); ``contacts.0.email`` -> ("contacts", "0", "email").
+
+    A digit key (``.0.``) indexes an array and names a key in an object, whichever the payload
+    has there; a bracketed index (``[0]``) must meet an array.
+    """
+    path: list[str | int] = []
+    for part in key.split("."):
+        match = _SEGMENT.fullmatch(part)
+        if match is None or not part:
+            if not part:
+                raise UsageError(f"--set {text!r}: the key has an empty part")
+            raise UsageError(f"--set {text!r}: {part!r} is not a key or key[N] (e.g. contacts[0].email=…)")
+        if match["key"]:
+            path.append(match["key"])
+        path.extend(int(index) for index in re.findall(r"\d+", match["indexes"]))
+    return tuple(path)
+
+
+def parse_assignment(text: str) -> Assignment:
+    """``a.b=1`` -> path ("a", "b") and value 1: the value is JSON when it parses, else the string.
 
     So ``--set archive=true`` gives a boolean, ``--set name=Acme`` a string, and
     ``--set 'name="42"'`` the string "42".
@@ -68,35 +113,87 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep:
         raise UsageError(f"--set {text!r} must look like KEY=VALUE (e.g. --set name=Acme)")
-    path = key.split(".")
-    if any(not part for part in path):
-        raise UsageError(f"--set {text!r}: the key has an empty part")
+    path = parse_path(key, text)
     try:
         value = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError):  # not JSON (NaN, Infinity included): the text itself
         value = raw
-    return path, value
+    return Assignment(path, value, text)
 
 
-def apply_overrides(payload: Any, assignments: Iterable[str]) -> Any:
-    """Apply each ``KEY=VALUE`` to ``payload`` in place (and return it).
+def path_text(path: Sequence[str | int]) -> str:
+    """("contacts", 0, "email") -> ``contacts[0].email``: how error messages name a path."""
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
 
-    Missing intermediate objects are created; a path that runs through a value
-    that is not an object (``--set name.first=A`` when ``name`` is a string) is a
-    ``DataError`` rather than a silent replacement.
+
+def apply_overrides(payload: Any, assignments: Iterable[str | Assignment]) -> Any:
+    """``payload`` with each ``KEY=VALUE`` set; ``payload`` itself is left as it was.
+
+    Only the objects and arrays on each path are copied (the rest is shared), so this is cheap
+    enough to run on every varied copy. A missing key is created, in an object at any depth
+    (missing intermediate objects too); an array is never extended. A path that does not fit
+    the payload (an index past an array's end, a key under a string or a null, an index into
+    an object) raises ``PathError`` naming it, and nothing is set.
     """
-    for text in assignments:
-        path, value = parse_assignment(text)
-        if not isinstance(payload, dict):
-            raise DataError(f"--set {text!r}: the payload is not a JSON object there")
-        target = payload
-        for depth, part in enumerate(path[:-1]):
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                through = ".".join(path[: depth + 1])
-                raise DataError(f"--set {text!r}: {through} is not an object")
-        target[path[-1]] = value
+    for item in assignments:
+        assignment = parse_assignment(item) if isinstance(item, str) else item
+        payload = _set(payload, assignment, 0)
     return payload
+
+
+def _set(node: Any, assignment: Assignment, depth: int) -> Any:
+    """A copy of ``node`` with ``assignment.path[depth:]`` set to its value."""
+    path = assignment.path
+    if depth == len(path):
+        return assignment.value
+    step = path[depth]
+    if isinstance(node, list):
+        index = _index(node, step, assignment, depth)
+        items = list(node)
+        items[index] = _set(node[index], assignment, depth + 1)
+        return items
+    if isinstance(node, dict) and isinstance(step, str):
+        if step in node:
+            child = node[step]
+        elif depth + 1 < len(path):  # a missing intermediate object is created, unless an index follows
+            if isinstance(path[depth + 1], int) or str(path[depth + 1]).isdigit():
+                where = path_text(path[: depth + 1])
+                raise PathError(f"--set {assignment.text!r}: {where} is not in the payload, so it has no elements")
+            child = {}
+        else:
+            child = None
+        copied = dict(node)
+        copied[step] = _set(child, assignment, depth + 1)
+        return copied
+    raise _misfit(node, assignment, depth)
+
+
+def _index(items: list[Any], step: str | int, assignment: Assignment, depth: int) -> int:
+    if isinstance(step, str) and not step.isdigit():
+        raise _misfit(items, assignment, depth)
+    index = int(step)
+    if index >= len(items):
+        where = path_text(assignment.path[: depth + 1])
+        size = f"{len(items)} element{'s' if len(items) != 1 else ''}"
+        raise PathError(f"--set {assignment.text!r}: {where} is past the end (the array has {size})",
+                        too_short=True, where=where)
+    return index
+
+
+def _misfit(node: Any, assignment: Assignment, depth: int) -> PathError:
+    """The error for a step that meets the wrong kind of value (a key under a string, ...)."""
+    where = path_text(assignment.path[:depth]) or "the payload"
+    kind = _KINDS.get(type(node), "a value") if node is not None else "null"
+    step = assignment.path[depth]
+    wanted = "an array" if isinstance(step, int) else "an object"
+    hint = f": set the whole value instead (--set '{where}={{...}}')" if node is None and depth else ""
+    return PathError(f"--set {assignment.text!r}: {where} is {kind}, not {wanted}{hint}")
+
+
+_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
 
 
 def fresh_id_like(old: Any) -> str:

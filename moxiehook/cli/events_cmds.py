@@ -1,30 +1,48 @@
-"""``events`` and ``events show``: the built-in event catalog."""
+"""``events``, ``events show`` and ``events schema``: the built-in event catalog."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from moxiehook.catalog import events as catalog
+from moxiehook import catalog
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import print_json, print_table
 
-app = typer.Typer(help="The event catalog and its sample payloads.", add_completion=False)
+app = typer.Typer(help="The event catalog, its sample payloads and their JSON Schemas.", add_completion=False)
+
+EventArg = Annotated[str, typer.Argument(metavar="EVENT", help="Event type, e.g. ClientCreate.", show_default=False)]
 
 
 @app.callback(invoke_without_command=True)
 def events(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List the built-in event types (16 Moxie events)."""
+    """List Moxie's 28 event types: object, shape source (documented or inferred), description."""
     if ctx.invoked_subcommand is not None:
         return
     if as_json:
-        print_json([{"event": e.name, "object": e.object, "description": e.description} for e in catalog.EVENTS])
+        print_json([
+            {"event": e.name, "object": e.object, "description": e.description, "source": e.source,
+             "partial": e.partial, "note": e.shape_note}
+            for e in catalog.EVENTS
+        ])
         return
-    print_table(["event", "object", "description"], [[e.name, e.object, e.description] for e in catalog.EVENTS])
+    print_table(
+        ["event", "object", "shape", "description"],
+        [[e.name, e.object, e.shape, f"{e.description} {e.shape_note}" if e.partial else e.description]
+         for e in catalog.EVENTS],
+        squeeze=("object", "description"),
+    )
 
 
 @app.command("show")
-def show(event: Annotated[str, typer.Argument(metavar="EVENT", help="Event type, e.g. ClientCreate.", show_default=False)]) -> None:
-    """Print an event's sample payload as pretty JSON."""
-    print_json(catalog.sample_payload(event))
+def show(event: EventArg) -> None:
+    """Print an event's sample payload (pretty JSON, as the catalog's data file holds it)."""
+    sys.stdout.write(catalog.sample_text(event))
+
+
+@app.command("schema")
+def schema(event: EventArg) -> None:
+    """Print the JSON Schema (draft 2020-12) of an event's payload."""
+    print_json(catalog.schema(event))

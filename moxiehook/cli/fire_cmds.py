@@ -7,13 +7,13 @@ inside the commands, so that other commands never pay for loading it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Annotated, Any, Optional
 
 import typer
 
-from moxiehook.catalog import events as catalog
-from moxiehook.catalog import payload
+from moxiehook import catalog
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, show_result
@@ -32,23 +32,44 @@ DataOption = Annotated[
 ]
 
 
-def event_payload(event: str, data: str | None, assignments: list[str] | None = None) -> Any:
+def event_payload(event: str, data: str | None, assignments: Sequence[catalog.Assignment] = ()) -> Any:
     """The payload of ``event``: ``--data`` when given, else the catalog's sample, with the ``--set``s.
 
     Refused before anything is sent when it nests deeper than the log can read back.
     """
     if data is not None:
-        body = payload.read_data(data)
+        body = catalog.read_data(data)
     elif not catalog.is_known(event):
         raise UsageError(
             f"event {event!r} is not in the catalog, so it has no sample: pass --data PATH (or --data - for stdin)"
         )
     else:
-        body = catalog.sample_payload(event)
+        body = catalog.sample(event)
     if assignments:
-        body = payload.apply_overrides(body, assignments)
+        body = catalog.apply_overrides(body, assignments)
     check_nesting(body)
     return body
+
+
+def fire_copies(event: str, data: str | None, assignments: Sequence[catalog.Assignment], count: int,
+                vary: bool, seed: int | None) -> Iterator[Any]:
+    """The ``count`` payloads of a run, made as they are sent.
+
+    Without ``--vary``: the payload with the ``--set`` values, a fresh id per copy. With it:
+    varied copies (of the catalog sample, under its schema; or of a ``--data`` payload, by its
+    own shape) with the ``--set`` values on each. The first copy is made here, so a ``--set``
+    path that fits no copy is an error before anything is sent.
+    """
+    if not vary:
+        return catalog.copies(event_payload(event, data, assignments), count)
+    if seed is None:
+        seed = catalog.new_seed()
+        info(f"varied payloads: seed {seed} (the same bodies again: --seed {seed})")
+    schema = catalog.schema(event) if data is None and catalog.is_known(event) else None
+    stream = catalog.varied(event_payload(event, data), seed, assignments, schema=schema)
+    first = next(stream)
+    check_nesting(first)  # a --set value may nest deeper than the payload
+    return itertools.chain([first], itertools.islice(stream, count - 1))
 
 
 def _check_at_least_one(value: int | None, option: str) -> None:
@@ -63,14 +84,21 @@ def fire(
     data: DataOption = None,
     set_: Annotated[
         Optional[list[str]],
-        typer.Option("--set", help="Override a field: KEY=VALUE, dotted path, value parsed as JSON else a string "
-                                   "(repeatable).", show_default=False),
+        typer.Option("--set", help="Override a field: KEY=VALUE; KEY a dotted path, [N] or .N for an array element "
+                                   "(contacts[0].email); VALUE parsed as JSON, else a string (repeatable).",
+                     show_default=False),
     ] = None,
     endpoint: Annotated[
         Optional[list[str]],
         typer.Option("--endpoint", help="Only this endpoint (repeatable; default: all).", show_default=False),
     ] = None,
     count: Annotated[int, typer.Option("--count", help="Send N copies, each with a fresh id.")] = 1,
+    vary: Annotated[bool, typer.Option(
+        "--vary", help="Make each copy a different payload valid under the event's schema (see: events schema).",
+    )] = False,
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", help="With --vary: the seed; the same seed gives the same bodies.", show_default=False,
+    )] = None,
     concurrency: Annotated[
         Optional[int],
         typer.Option("--concurrency", help="Deliveries in flight at once (default: settings.concurrency).",
@@ -89,9 +117,10 @@ def fire(
     _check_at_least_one(count, "--count")
     _check_at_least_one(concurrency, "--concurrency")
     check_event_name(event)  # it travels in X-Event-Type: no CR/LF/NUL, even with --data
-    assignments = set_ or []
-    for text in assignments:
-        payload.parse_assignment(text)  # a malformed --set is a usage error before anything is read
+    if seed is not None and not vary:
+        raise UsageError("--seed is for --vary: add --vary, or drop --seed")
+    # A malformed --set is a usage error before anything is read.
+    assignments = [catalog.parse_assignment(text) for text in set_ or []]
     target = None
     if app is not None:
         from moxiehook.testing import load_app
@@ -99,7 +128,8 @@ def fire(
         target = load_app(app)
     config_path = state(ctx).config_path
     config = state(ctx).load()
-    body = event_payload(event, data, assignments)
+    catalog.check_not_a_near_miss(event, config.mapped_events())  # a typo: exit 2, before looking for mappings
+    copies = fire_copies(event, data, assignments, count, vary, seed)
 
     from moxiehook.send import dispatch
 
@@ -109,7 +139,6 @@ def fire(
         raise NothingSentError(f"no mapping for {event}{where} (see: moxiehook map list)")
     if target is None:  # in-process, credentials never travel
         _warn_plain_http(e for e, _ in plan)
-    copies = payload.copies(body, count)
     if dry_run:
         live = [(e, m) for e, m in plan if e.enabled]
         for off in {e.name: e for e, _ in plan if not e.enabled}.values():
@@ -157,6 +186,8 @@ def test(
     config_path = state(ctx).config_path
     config = state(ctx).load()
     target = config.endpoint(endpoint)
+    if event is not None:
+        catalog.check_not_a_near_miss(event, config.mapped_events())
     mappings = [m for m in target.mappings if event is None or m.event == event]
     if not mappings:
         what = f"a mapping for {event}" if event else "any mapping"

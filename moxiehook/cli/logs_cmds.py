@@ -12,9 +12,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from moxiehook import catalog
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Styled, echo, info, print_json, print_table, state_text, stdout_console, warn
 from moxiehook.cli.state import state
+from moxiehook.config import Config
 from moxiehook.errors import UsageError
 from moxiehook.log import DeliveryRecord, EndpointRecord, Record
 from moxiehook.log import query as logquery
@@ -42,14 +44,31 @@ SinceOption = Annotated[
 ]
 
 
-def current_log(ctx: typer.Context, endpoint: str | None = None) -> Path:
-    """The delivery log of the config this command uses; checks an ``--endpoint`` name against both."""
+def current_log(ctx: typer.Context, endpoint: str | None = None, event: str | None = None) -> Path:
+    """The delivery log of the config this command uses; checks ``--endpoint``/``--event`` names against both."""
     cli_state = state(ctx)
     config = cli_state.load()
     path = config.log_path(cli_state.config_path)
     if endpoint is not None:
         logquery.check_endpoint_filter(path, endpoint, config.endpoints)
+    check_event_filter(config, path, event)
     return path
+
+
+def check_event_filter(config: Config, path: Path, event: str | None) -> None:
+    """Refuse an ``--event`` that is a near miss of a known event name and was never logged.
+
+    Known names are the catalog's and the config's mapped events. A name the log holds is
+    fine whatever it looks like (a user's own event, since unmapped); the log is searched
+    only for a near miss, so a correct name costs nothing.
+    """
+    if event is None:
+        return
+    try:
+        catalog.check_not_a_near_miss(event, config.mapped_events())
+    except UsageError:
+        if not logquery.tail(path, 1, logquery.LogFilter(event=event)):
+            raise
 
 
 def bad_line_warner(path: Path) -> Callable[[int], None]:
@@ -105,7 +124,7 @@ def logs(
         event=event, endpoint=endpoint, outcome=outcome.value if outcome else None, status=status,
         since=parse_since(since),
     )
-    path = current_log(ctx, endpoint)
+    path = current_log(ctx, endpoint, event)
     on_bad_line = bad_line_warner(path)
     if not path.exists():
         info(NO_LOG + ("; waiting for the first (Ctrl-C to stop)" if follow else ""))

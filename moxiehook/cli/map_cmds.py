@@ -6,10 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from moxiehook.catalog import events as catalog
+from moxiehook import catalog
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
+from moxiehook.config import check_event_name
 from moxiehook.config import edits as ops
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -30,10 +31,16 @@ def add(
     endpoint: EndpointArg,
     event: EventArg,
     url: Annotated[str, typer.Argument(metavar="URL", help="http:// or https:// URL.", show_default=False)],
+    custom: Annotated[bool, typer.Option(
+        "--custom", help="EVENT is your own event type, even though its name is close to a catalog one.")] = False,
 ) -> None:
     """Send EVENT to URL on ENDPOINT (an event may map to several URLs)."""
     from moxiehook.config import plain_http_warnings
 
+    check_event_name(event)  # a malformed name is refused as such, not "corrected"
+    if not custom:  # a typo must not become a mapping that never fires
+        catalog.check_not_a_near_miss(event, state(ctx).load().mapped_events(),
+                                      hint=f"if {event} is your own event type, add --custom")
     updated = ops.add_mapping(state(ctx).config_path, endpoint, event, url)
     if not catalog.is_known(event):
         warn(f"{event} is not in the catalog: 'fire {event}' will need --data")

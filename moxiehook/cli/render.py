@@ -159,15 +159,17 @@ class Styled(NamedTuple):
         return self.text
 
 
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], squeeze: Sequence[str] = ()) -> None:
     """A table on stdout: drawn with Rich on a terminal, plain aligned columns when piped.
 
     Piped output stays greppable and cut-able (like ``docker ps``), and the
-    command does not pay for importing Rich when no person is looking.
+    command does not pay for importing Rich when no person is looking. On a
+    terminal, the ``squeeze`` columns (long free text) are cut with an ellipsis
+    instead of wrapping, so each record keeps one line.
     """
     cells = [["" if cell is None else cell for cell in row] for row in rows]
     if sys.stdout.isatty():
-        _print_rich_table(columns, cells)
+        _print_rich_table(columns, cells, squeeze)
         return
     table = [list(columns), *[[str(cell) for cell in row] for row in cells]]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
@@ -176,15 +178,21 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         sys.stdout.write(line.rstrip() + "\n")
 
 
-def _print_rich_table(columns: Sequence[str], rows: list[list[Any]]) -> None:
+def _print_rich_table(columns: Sequence[str], rows: list[list[Any]], squeeze: Sequence[str] = ()) -> None:
     from rich.table import Table
     from rich.text import Text
 
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        # A squeezed column may narrow (Rich narrows wrappable columns first); its cells are one line.
+        table.add_column(column, overflow="fold", no_wrap=bool(squeeze) and column not in squeeze)
+    cut = [column in squeeze for column in columns]
     for row in rows:
-        table.add_row(*(Text(cell.text, style=cell.style) if isinstance(cell, Styled) else Text(str(cell)) for cell in row))
+        table.add_row(*(
+            Text(str(cell), no_wrap=True, overflow="ellipsis") if one_line
+            else Text(cell.text, style=cell.style) if isinstance(cell, Styled) else Text(str(cell))
+            for cell, one_line in zip(row, cut)
+        ))
     stdout_console().print(table)
 
 

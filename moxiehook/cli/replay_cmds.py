@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from moxiehook.cli.logs_cmds import NO_LOG, EndpointOption, EventOption, SinceOption, bad_line_warner, parse_since
+from moxiehook.cli.logs_cmds import (
+    NO_LOG,
+    EndpointOption,
+    EventOption,
+    SinceOption,
+    bad_line_warner,
+    check_event_filter,
+    parse_since,
+)
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, print_json, warn
 from moxiehook.cli.state import state
@@ -57,6 +65,7 @@ def replay(
     path = config.log_path(config_path)
     if endpoint is not None:
         logquery.check_endpoint_filter(path, endpoint, config.endpoints)
+    check_event_filter(config, path, event)
     query = replayselect.ReplayQuery(
         ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,
         since=parse_since(since), limit=limit,

@@ -169,6 +169,10 @@ class Config:
         """The delivery log's path: ``settings.log_file``, relative to the config's folder."""
         return resolve_relative(config_path, self.settings.log_file)
 
+    def mapped_events(self) -> set[str]:
+        """Every event type some endpoint maps: the user's own event names count as known ones."""
+        return {mapping.event for endpoint in self.endpoints.values() for mapping in endpoint.mappings}
+
 
 def resolve_relative(config_path: Path, value: str) -> Path:
     """A path from the config (``log_file``, a CA bundle), relative to its folder."""

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from moxiehook import ids
+from moxiehook import catalog
 from moxiehook.catalog import events, payload
 from moxiehook.config import (
     Endpoint,
@@ -45,12 +46,12 @@ TRANSIENT_ENDPOINT = "moxie"  # the name of the endpoint made from fire()'s auth
 
 def sample(event: str) -> dict[str, Any]:
     """A fresh copy of ``event``'s built-in sample payload (yours to change)."""
-    return events.sample_payload(event)
+    return events.sample(event)
 
 
 def schema(event: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``event``'s payload."""
-    raise UsageError("moxie.schema is not available yet in this version of moxiehook")
+    return catalog.schema(event)
 
 
 class MoxieFixture:
@@ -150,11 +151,11 @@ class MoxieFixture:
         elif varied:
             raise UsageError("vary= is not available yet in this version of moxiehook")
         else:
-            body = events.sample_payload(event)
+            body = events.sample(event)
         if overrides:
             if not isinstance(overrides, MappingType):
                 raise UsageError(f"set= takes a dict of {{path: value}}, not {type(overrides).__name__}")
-            payload.apply_overrides(body, [f"{key}={_json(value, f'set[{key!r}]')}" for key, value in overrides.items()])
+            body = payload.apply_overrides(body, [f"{key}={_json(value, f'set[{key!r}]')}" for key, value in overrides.items()])
         if data is not None or overrides:
             _json(body, "data")  # what the caller gave must be JSON: no NaN, no objects json cannot write
         return body
