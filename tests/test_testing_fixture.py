@@ -336,7 +336,7 @@ def test_a_bad_auth_table_is_refused_like_in_the_config(moxie, auth: Any, messag
     ({"app": plain_wsgi, "headers": {"X-Event-Type": "x"}}, ConfigError, "set by moxiehook"),
     ({"app": plain_wsgi, "signing_secret": "nope"}, ConfigError, "starts with 'whsec_'"),
     ({"app": plain_wsgi, "data": {"amount": float("nan")}}, MoxiehookError, "not JSON"),
-    ({"app": plain_wsgi, "set": {"name.first": "A"}}, MoxiehookError, "name is not an object"),
+    ({"app": plain_wsgi, "set": {"name.first": "A"}}, MoxiehookError, "name is a string, not an object"),
     ({"app": plain_wsgi, "endpoint": "crm", "config": "missing.toml"}, MoxiehookError, "missing.toml"),
 ])
 def test_bad_arguments_raise_moxiehook_errors(moxie, options: dict[str, Any], error: type, message: str) -> None:
