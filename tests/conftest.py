@@ -37,9 +37,10 @@ backoff = 0.01
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test runs in its own empty folder with no moxiehook variables set."""
+    """Every test runs in its own empty folder with no moxiehook or proxy variables set
+    (a proxy in the environment would take the loopback deliveries elsewhere)."""
     for name in list(os.environ):
-        if name.startswith("MOXIEHOOK_"):
+        if name.startswith("MOXIEHOOK_") or name.lower() in ("http_proxy", "https_proxy", "all_proxy"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -16,7 +16,7 @@ from moxiehook import catalog
 from moxiehook.config.model import Auth, Endpoint, Settings
 from moxiehook.errors import MissingVariableError
 from moxiehook.log import records as deliverylog
-from moxiehook.send import delivery, transport
+from moxiehook.send import delivery
 from moxiehook.send.delivery import Delivery, Verdict, classify
 from tests.conftest import Answer, Receiver
 
@@ -88,8 +88,11 @@ def _send(receiver: Receiver, endpoint: Endpoint, path: str = "/hook", settings:
     body = catalog.sample("ClientCreate") if body is None else body
     job = Delivery("ClientCreate", receiver.url(path), body, deliverylog.encode_body(body), "evt_01TEST")
     recorded = sleeps if sleeps is not None else []
-    with transport.make_client(prepared.verify, 2) as client:
-        return delivery.send(delivery.HttpxSender(client), prepared, job, settings, sleep=recorded.append)
+    wire = delivery.WireSender(None)
+    try:
+        return delivery.send(wire, prepared, job, settings, sleep=recorded.append)
+    finally:
+        wire.close()
 
 
 @pytest.mark.parametrize(
@@ -190,14 +193,17 @@ def test_timeout_is_retried_then_failed(receiver: Receiver) -> None:
     assert "timeout" in (record.error or "") and record.response is None
 
 
-def test_connection_refused_is_a_failure_without_response() -> None:
+@pytest.mark.parametrize("kind", ["wire", "httpx"])
+def test_connection_refused_is_a_failure_without_response(kind: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     prepared = delivery.prepare_endpoint(_endpoint(), Settings(), None)
     job = Delivery("ClientCreate", f"http://127.0.0.1:{port}/hook", {}, b"{}", "evt_1")
     with httpx.Client() as client:
-        record, verdict = delivery.send(delivery.HttpxSender(client), prepared, job, Settings(max_attempts=2), sleep=lambda s: None)
+        sender = delivery.WireSender(None) if kind == "wire" else delivery.HttpxSender(client)
+        record, verdict = delivery.send(sender, prepared, job, Settings(max_attempts=2), sleep=lambda s: None)
+    assert record.error == "connection error: connection refused (after 2 attempts)"
     assert verdict is Verdict.RETRY and len(record.attempts) == 2
     assert record.outcome == "failed" and record.status is None and record.response is None
     assert "connection" in (record.error or "")
@@ -252,7 +258,7 @@ def test_encode_record_matches_the_log_module() -> None:
 
 
 def test_an_attempt_ends_at_its_timeout_even_if_bytes_keep_dribbling() -> None:
-    """httpx bounds each read; the engine also bounds the whole attempt."""
+    """Each read is bounded, and so is the whole attempt."""
     import threading
 
     server = socket.socket()
@@ -278,9 +284,8 @@ def test_an_attempt_ends_at_its_timeout_even_if_bytes_keep_dribbling() -> None:
     url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
     prepared = delivery.prepare_endpoint(_endpoint(timeout=0.5), Settings(), None)
     try:
-        with transport.make_client(True, 1) as client:
-            record, verdict = delivery.send(delivery.HttpxSender(client), prepared, Delivery("ClientCreate", url, {}, b"{}", "evt_1"),
-                                            Settings(max_attempts=1))
+        record, verdict = delivery.send(delivery.WireSender(None), prepared,
+                                        Delivery("ClientCreate", url, {}, b"{}", "evt_1"), Settings(max_attempts=1))
     finally:
         stop.set()
         thread.join(5)
@@ -289,17 +294,20 @@ def test_an_attempt_ends_at_its_timeout_even_if_bytes_keep_dribbling() -> None:
     assert record.response is not None and len(record.response["body"]) < 40
 
 
-def test_a_client_that_holds_writes_sends_whole_requests_and_retries(receiver: Receiver) -> None:
-    """hold_writes (senders after the first): head and body leave together; answers and retries as usual."""
+def test_one_sender_reuses_its_connection_and_retries(receiver: Receiver) -> None:
+    """One WireSender for several deliveries: answers and retries as usual, then a refused one."""
     receiver.answer("/hook", Answer(status=503), Answer(status=200))
     settings = Settings(backoff=0.01, timeout=2.0, max_attempts=3)
     prepared = delivery.prepare_endpoint(_endpoint(), settings, Path("moxiehook.toml"))
     body = catalog.sample("ClientCreate")
     job = Delivery("ClientCreate", receiver.url("/hook"), body, deliverylog.encode_body(body), "evt_01TEST")
-    with transport.make_client(transport.PLAIN_HTTP, 1, hold_writes=True) as client:
-        record, verdict = delivery.send(delivery.HttpxSender(client), prepared, job, settings, sleep=lambda s: None)
+    wire = delivery.WireSender(None)
+    try:
+        record, verdict = delivery.send(wire, prepared, job, settings, sleep=lambda s: None)
         assert verdict is Verdict.DELIVERED and [a.status for a in record.attempts] == [503, 200]
         assert [r.json() for r in receiver.requests] == [body, body]
         closed = Delivery("ClientCreate", "http://127.0.0.1:9/hook", body, deliverylog.encode_body(body), "evt_2")
-        record, verdict = delivery.send(delivery.HttpxSender(client), prepared, closed, Settings(max_attempts=1), sleep=lambda s: None)
+        record, verdict = delivery.send(wire, prepared, closed, Settings(max_attempts=1), sleep=lambda s: None)
         assert verdict is Verdict.RETRY and record.outcome == "failed" and "connection error" in (record.error or "")
+    finally:
+        wire.close()

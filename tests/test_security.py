@@ -648,18 +648,17 @@ def test_a_missing_ca_bundle_is_a_config_error_and_nothing_is_sent(
     assert received == []
 
 
-def test_the_client_for_plain_http_urls_trusts_no_certificate(
+def test_the_sender_for_plain_http_urls_never_makes_a_tls_connection(
     https_server: tuple[str, list[dict[str, str]]], self_signed: tuple[Path, Path]
 ) -> None:
-    """http:// URLs share a client without a CA store; were it ever handed an https:// URL,
-    the handshake fails instead of skipping the check."""
-    import httpx
-
-    from moxiehook.send.transport import PLAIN_HTTP, make_client, uses_tls
+    """http:// URLs share a sender without TLS settings; were it ever handed an https:// URL,
+    it refuses instead of connecting without a check."""
+    from moxiehook.send.delivery import WireSender
+    from moxiehook.send.transport import PLAIN_HTTP, uses_tls
 
     url, received = https_server
     assert [uses_tls(u) for u in ("http://a/x", "HTTP://a/x", "https://a/x", "HTTPS://a/x", "ftp://a")] == [
         False, False, True, True, True]
-    with make_client(PLAIN_HTTP, 1) as client, pytest.raises(httpx.ConnectError, match="(?i)certificate"):
-        client.post(url, content=b"{}", headers={"Authorization": f"Bearer {TOKEN}"})
+    answer = WireSender(PLAIN_HTTP).post(url, {"Authorization": f"Bearer {TOKEN}"}, b"{}", 5.0)
+    assert answer.status is None and "no TLS settings" in (answer.error or "")
     assert received == []

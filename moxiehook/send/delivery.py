@@ -10,8 +10,9 @@ a ``DeliveryRecord``.
 The wire format lives here and only here: ``prepare_endpoint`` and
 ``request_headers`` build every request moxiehook sends (fire, test, replay,
 load runs, ``--app``, the pytest fixture). How the bytes travel is a
-``Sender``: ``HttpxSender`` over the network, or an httpx client whose
-transport calls a WSGI/ASGI app in-process.
+``Sender``: ``WireSender`` over the network (moxiehook's own HTTP/1.1 client,
+``transport``), or ``HttpxSender`` over an httpx client whose transport calls a
+WSGI/ASGI app in-process.
 """
 
 from __future__ import annotations
@@ -22,12 +23,9 @@ import random
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from moxiehook import __version__, ids
 from moxiehook.config import (
@@ -45,6 +43,11 @@ from moxiehook.errors import ConfigError
 from moxiehook.ids import now_iso
 from moxiehook.log import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body
 from moxiehook.send import signing, transport
+
+if TYPE_CHECKING:  # imported by the senders that use them: a network run loads neither
+    import ssl
+
+    import httpx
 
 USER_AGENT = f"moxiehook/{__version__}"
 READ_LIMIT = 64 * 1024  # response bytes read at most (SPEC §5)
@@ -101,6 +104,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if value.isdigit():
         seconds = float(value)
     else:
+        from email.utils import parsedate_to_datetime  # rarely needed: not loaded by every run
+
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
@@ -368,28 +373,56 @@ def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 10_000) / 10
 
 
+class WireSender:
+    """A ``Sender`` over the network: moxiehook's own HTTP/1.1 client (see ``transport``).
+
+    One per sending thread (its keep-alive connections are not shared); made
+    with the TLS context of the endpoints it sends to and the run's proxies.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None, proxies: transport.Proxies | None = None) -> None:
+        self.connections = transport.Connections(
+            tls, proxies if proxies is not None else transport.Proxies.from_environ())
+
+    def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Answer:
+        try:
+            response = self.connections.post(url, headers, body, timeout, READ_LIMIT)
+        except transport.AttemptTimeout:
+            return Answer(None, f"timeout: no answer within {timeout:g} s", None)
+        except transport.TransportError as exc:
+            return Answer(None, f"connection error: {exc}", None)
+        text = response.body[:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
+        return judge_answer(response.status, response.headers, text)
+
+    def close(self) -> None:
+        """Close the connections; from another thread, this cuts the attempt in flight."""
+        self.connections.close()
+
+
 class HttpxSender:
-    """A ``Sender`` over an ``httpx.Client`` (see ``transport.make_client``)."""
+    """A ``Sender`` over an ``httpx.Client``: in-process WSGI/ASGI apps (``--app``, the pytest fixture).
+
+    Deliveries over the network go through ``WireSender``, which bounds each
+    attempt by its deadline; here the client's own timeouts apply.
+    """
 
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
 
     def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Answer:
+        import httpx
+
         request = self.client.build_request(METHOD, url, content=body, headers=headers, timeout=timeout)
-        transport.set_deadline(time.monotonic() + timeout)
         try:
-            try:
-                response = self.client.send(request, stream=True)
-            except httpx.TimeoutException:
-                return Answer(None, f"timeout: no answer within {timeout:g} s", None)
-            except httpx.HTTPError as exc:
-                return Answer(None, f"connection error: {_describe(exc)}", None)
-            try:
-                body_text = _read_limited(response)
-            finally:
-                response.close()
+            response = self.client.send(request, stream=True)
+        except httpx.TimeoutException:
+            return Answer(None, f"timeout: no answer within {timeout:g} s", None)
+        except httpx.HTTPError as exc:
+            return Answer(None, f"connection error: {_describe(exc)}", None)
+        try:
+            body_text = _read_limited(response)
         finally:
-            transport.set_deadline(None)
+            response.close()
         return judge_answer(response.status_code, dict(response.headers), body_text)
 
 
@@ -408,6 +441,8 @@ def _read_limited(response: httpx.Response) -> str:
 
     A body cut short by the server does not change the outcome: the status decides.
     """
+    import httpx
+
     chunks: list[bytes] = []
     size = 0
     try:

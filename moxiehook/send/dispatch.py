@@ -5,22 +5,19 @@ sending threads take jobs one at a time from an iterable (no queue: at most
 ``concurrency`` jobs exist beyond it, so ``fire --count 100000`` streams in
 constant memory); there are up to ``concurrency`` of them (as many as the
 receivers' latency makes worth it, see ``pacing``), each with its own
-keep-alive client (see ``transport``). Each record is logged as it ends, and
+keep-alive connections (a ``WireSender``, see ``transport``). Each record is logged as it ends, and
 when an answer's status is in ``disable_on`` the endpoint is disabled and its
 later jobs are logged as ``skipped``.
 """
 
 from __future__ import annotations
 
-import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from moxiehook import ids
 from moxiehook.config import Config, Endpoint, Mapping, disable_endpoint
@@ -30,10 +27,10 @@ from moxiehook.send import signing
 from moxiehook.send.delivery import (
     METHOD,
     Delivery,
-    HttpxSender,
     PreparedEndpoint,
     Sender,
     Verdict,
+    WireSender,
     disable_reason,
     prepare_endpoint,
     redacted_headers,
@@ -42,7 +39,10 @@ from moxiehook.send.delivery import (
 )
 from moxiehook.send.hooks import run_on_disable
 from moxiehook.send.pacing import STALL_S, Pacer
-from moxiehook.send.transport import PLAIN_HTTP, make_client, tls_context, uses_tls
+from moxiehook.send.transport import PLAIN_HTTP, Proxies, tls_context, uses_tls
+
+if TYPE_CHECKING:
+    import ssl
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,10 @@ class _Run:
         self.lock = threading.Lock()
         self.disabled_now: dict[str, str] = {}  # endpoint -> reason, disabled during this run
         self._prepared: dict[str, PreparedEndpoint] = {}
-        self._tls: dict[bool | str | None, ssl.SSLContext] = {}  # built once, shared by the clients
-        self._local = threading.local()  # .clients: this sender's clients
-        self._clients: list[httpx.Client] = []  # every sender's, closed at the end
+        self._tls: dict[bool | str | None, ssl.SSLContext] = {}  # built once, shared by the threads
+        self._local = threading.local()  # .wires: this sending thread's WireSenders
+        self._wires: list[WireSender] = []  # every thread's, closed at the end
+        self._proxies = Proxies.from_environ()  # read once per run
         self.writer = LogWriter(config.log_path(config_path))
         self._last_body: tuple[Any, bytes] | None = None
         self.take_lock = threading.Lock()  # taking the next job from the shared iterator
@@ -301,24 +302,22 @@ class _Run:
 
     # -- sending (worker threads) ------------------------------------------
 
-    def client(self, verify: bool | str | None) -> httpx.Client:
-        """This thread's client for this TLS setting (``PLAIN_HTTP``: http:// URLs, whatever the setting).
+    def wire(self, verify: bool | str | None) -> WireSender:
+        """This thread's sender for this TLS setting (``PLAIN_HTTP``: http:// URLs, whatever the setting).
 
-        One client (one keep-alive connection) per sender: senders sharing one
-        pool queue for its lock on every request and every close, which cost
-        more than the connections they would share. The TLS context is shared.
+        One per sending thread (its own keep-alive connections): threads sharing
+        one pool would queue for its lock on every request. The TLS context is shared.
         """
-        clients: dict[bool | str | None, httpx.Client] = self._local.__dict__.setdefault("clients", {})
-        client = clients.get(verify)
-        if client is None:
+        wires: dict[bool | str | None, WireSender] = self._local.__dict__.setdefault("wires", {})
+        wire = wires.get(verify)
+        if wire is None:
             with self.lock:
                 tls = self._tls.get(verify)
-                if tls is None:
+                if tls is None and verify is not PLAIN_HTTP:  # http:// URLs need no context (nor ssl)
                     tls = self._tls[verify] = tls_context(verify)
-                # The first sender is alone until the pacer adds others: it sends a request's head at once.
-                client = clients[verify] = make_client(tls, 1, hold_writes=len(self.senders) > 1)
-                self._clients.append(client)
-        return client
+                wire = wires[verify] = WireSender(tls, self._proxies)
+                self._wires.append(wire)
+        return wire
 
     def deliver(self, job: Job, endpoint: PreparedEndpoint, body_bytes: bytes) -> None:
         delivery = self.delivery(job, body_bytes)
@@ -326,7 +325,7 @@ class _Run:
         if during is not None:  # disabled while this job waited its turn: not started, so skipped
             self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), during), body_bytes)
             return
-        sender = self.options.sender or HttpxSender(self.client(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP))
+        sender = self.options.sender or self.wire(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP)
         record, verdict = send(sender, endpoint, delivery, self.config.settings)
         first_disable = False
         if verdict is Verdict.DISABLE:
@@ -373,6 +372,6 @@ class _Run:
             self.options.on_record(record)
 
     def close(self) -> None:
-        for client in self._clients:
-            client.close()
+        for wire in self._wires:
+            wire.close()
         self.writer.close()

@@ -1,20 +1,70 @@
-"""HTTP client plumbing for deliveries: TLS contexts, keep-alive clients, per-attempt deadlines.
+"""The network side of a delivery: HTTP/1.1 POSTs over keep-alive sockets, TLS, proxies, deadlines.
 
-Kept apart from ``delivery`` (what is sent and how answers are judged): this is
-the part that knows httpx's and httpcore's internals.
+Why moxiehook carries its own client here: profiled, ``fire --count 2000
+--concurrency 1`` spent more time inside httpx, httpcore and h11 (request and
+response objects, URL and header models, h11's state machine, a pool per
+client) than in everything moxiehook itself does per delivery, and importing
+them was a third of a short run (see bench/README.md). A delivery needs a
+small part of an HTTP client, always the same: one POST of known bytes, one
+answer read up to a cap, nothing followed, decoded or stored. This module is
+that part, and keeps every guarantee the httpx path had:
+
+- An attempt ends by its deadline (``time.monotonic()``): connect, TLS
+  handshake, proxy tunnel, write and every read get what is left of it, so a
+  server dribbling a byte at a time cannot hold an attempt past its timeout.
+- At most ``limit`` bytes of an answer's body are read; a connection whose body
+  was not read to its end is closed, never reused.
+- Redirects are never followed: a 3xx is returned like any other answer.
+- TLS uses the context the endpoint's ``verify_tls`` asks for (``tls_context``),
+  with SNI and the host name checked.
+- ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` are read from the
+  environment as curl reads them (``Proxies``).
+- Answers are parsed strictly: anything that is not HTTP/1.x (a banner, binary
+  bytes, a bad status line or ``Content-Length``) is a ``TransportError``.
+
+httpx stays where users see it: ``HttpxSender`` carries requests into
+in-process WSGI/ASGI apps (``fire --app``, the pytest fixture).
 """
 
 from __future__ import annotations
 
-import ssl
-import threading
+import base64
+import os
+import re
+import select
+import socket
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote, urlsplit
 
-import httpcore
-import httpx
+if TYPE_CHECKING:  # ssl is imported only by runs that need TLS (~6 ms)
+    import ssl
 
-PLAIN_HTTP = None  # the ``verify`` of a client that only ever sends to http:// URLs
+PLAIN_HTTP = None  # the ``verify`` of the sender for http:// URLs: it has no TLS context, so it cannot do TLS
+MAX_HEAD = 64 * 1024  # bytes of status line and headers accepted in an answer
+MAX_INFORMATIONAL = 8  # 1xx answers skipped before the real one
+RECV_SIZE = 65536
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class TransportError(Exception):
+    """No usable answer; the message says why (``connection refused``, ``not an HTTP answer: …``)."""
+
+
+class AttemptTimeout(TransportError):
+    """The attempt's deadline passed before an answer's status and headers arrived."""
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # names in lower case; repeated headers joined with ", "
+    body: bytes  # at most ``limit`` bytes; shorter when the server cut it short or time ran out
 
 
 def uses_tls(url: str) -> bool:
@@ -22,114 +72,468 @@ def uses_tls(url: str) -> bool:
     return url[:7].lower() != "http://"
 
 
-def tls_context(verify: bool | str | None) -> ssl.SSLContext:
-    """The TLS context for an endpoint's ``verify`` setting, or ``PLAIN_HTTP``.
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The TLS context for an endpoint's ``verify`` setting.
 
-    httpx would build one when each client is made, and loading the CA store
-    takes ~45 ms: a run builds each context once and shares it between its
-    clients, and builds none for http:// URLs. The ``PLAIN_HTTP`` context trusts
-    no certificate at all, so it can never weaken a check: a TLS handshake
-    through it would fail.
+    ``True`` trusts certifi's CA bundle, as httpx did for moxiehook (the
+    system's store and ``SSL_CERT_FILE`` are not read); a string is the path of
+    a CA bundle; ``False`` checks nothing. Loading a CA store takes ~45 ms: a
+    run builds each context once and shares it, and builds none for http://
+    URLs (nor imports ``ssl``).
     """
-    if verify is PLAIN_HTTP:
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname, no CA: trusts nothing
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return httpx.create_ssl_context(verify=verify, trust_env=False)
+    import ssl
+
+    if verify is False:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        if verify is True:
+            import certifi
+
+            verify = certifi.where()
+        context = ssl.create_default_context(cafile=verify)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
-def make_client(verify: bool | str | None | ssl.SSLContext, connections: int,
-                hold_writes: bool = False) -> httpx.Client:
-    """A keep-alive client with up to ``connections`` connections.
-
-    ``verify`` is a context from ``tls_context``, or what to make one from.
-    ``hold_writes``: send each request in one piece (see ``_DeadlineStream``).
-    """
-    tls = verify if isinstance(verify, ssl.SSLContext) else tls_context(verify)
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    transport = httpx.HTTPTransport(verify=tls, limits=limits, trust_env=False)
-    # httpx's timeout bounds each socket operation, not the attempt: a server
-    # dribbling a byte at a time would keep an attempt alive for ever. Streams
-    # from this backend also honour the attempt's deadline (httpx 0.28 has no
-    # public hook for a network backend, hence the private attribute).
-    transport._pool._network_backend = _DeadlineBackend(hold_writes)  # noqa: SLF001
-    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+# ---------------------------------------------------------------------------
+# proxies from the environment
 
 
-_attempt_deadline = threading.local()  # .at: time.monotonic() by which this thread's attempt must end
+@dataclass(frozen=True)
+class Proxy:
+    host: str
+    port: int
+    authorization: str | None  # the Proxy-Authorization value, from the proxy URL's user:password
 
 
-def set_deadline(at: float | None) -> None:
-    """Make this thread's reads and writes end by ``at`` (``time.monotonic()``), or lift it."""
-    _attempt_deadline.at = at
+@dataclass(frozen=True)
+class Proxies:
+    """The proxies the environment asks for, read once per run.
 
-
-def _left(timeout: float | None, error: type[Exception]) -> float | None:
-    """The socket timeout to use: the smaller of httpx's and what is left of the attempt."""
-    deadline: float | None = getattr(_attempt_deadline, "at", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise error("the attempt's time is up")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose reads and writes end by the attempt's deadline.
-
-    With ``hold_writes``, writes are held back until the next read, so a
-    request's head and body leave in one ``send`` (httpcore writes them apart:
-    three more system calls and one more wait for the interpreter lock per
-    delivery; with 32 senders to a 50 ms receiver, 553–567 → 579–587 ev/s). A
-    write error then surfaces at that read, as httpcore would report it anyway:
-    it goes on to read the answer after a failed write. A lone sender does not
-    hold: on a fast receiver, the head sent first lets the receiver wake up
-    while the body is written (~45 µs less per delivery on loopback).
+    As curl and httpx read them: ``http_proxy``/``HTTP_PROXY`` for http://
+    URLs, ``https_proxy``/``HTTPS_PROXY`` for https:// ones, ``all_proxy``/
+    ``ALL_PROXY`` for both (the lower-case name wins; ``HTTP_PROXY`` is ignored
+    when ``REQUEST_METHOD`` is set, i.e. under CGI, where a client's
+    ``Proxy:`` header would become it). ``no_proxy``/``NO_PROXY`` lists hosts
+    sent to directly: ``*`` (all), a name (also its subdomains; a leading dot is
+    optional), an IP address or a CIDR block, each optionally with ``:port``.
+    Only ``http://`` proxies are supported (plain forwarding for http:// URLs,
+    a ``CONNECT`` tunnel for https:// ones); a URL that would need another kind
+    fails with a message naming the variable.
     """
 
-    def __init__(self, inner: httpcore.NetworkStream, hold_writes: bool) -> None:
-        self._inner = inner
-        self._hold = hold_writes
-        self._pending: list[bytes] = []
-        self._write_timeout: float | None = None
+    by_scheme: Mapping[str, tuple[str, str]]  # scheme -> (variable, proxy URL)
+    no_proxy: tuple[str, ...] = ()
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        if self._pending:
-            self._flush()
-        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Proxies:
+        env = os.environ if environ is None else environ
+        by_scheme: dict[str, tuple[str, str]] = {}
+        for scheme in ("http", "https"):
+            names = [f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"]
+            if scheme == "http" and "REQUEST_METHOD" in env:
+                names.remove("HTTP_PROXY")
+            for name in names:
+                if env.get(name, "").strip():
+                    by_scheme[scheme] = (name, env[name].strip())
+                    break
+        no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+        entries = tuple(entry.strip().lower() for entry in no_proxy.split(",") if entry.strip())
+        return cls(by_scheme, entries)
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not self._hold:
-            self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
-        elif buffer:
-            self._pending.append(buffer)
-            self._write_timeout = timeout
+    def for_url(self, scheme: str, host: str, port: int) -> Proxy | None:
+        """The proxy for a URL, None to connect directly; ``TransportError`` for an unusable one."""
+        chosen = self.by_scheme.get(scheme)
+        if chosen is None or self._bypassed(host, port):
+            return None
+        name, url = chosen
+        if "://" not in url:
+            url = "http://" + url
+        parts = urlsplit(url)
+        try:
+            proxy_port = parts.port or 80
+        except ValueError:
+            raise TransportError(f"{name}={url!r} is not a usable proxy URL (bad port)") from None
+        if parts.scheme.lower() != "http" or not parts.hostname:
+            raise TransportError(f"{name}={url!r} is not supported: only http:// proxies are")
+        authorization = None
+        if parts.username is not None:
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
+        return Proxy(parts.hostname, proxy_port, authorization)
 
-    def _flush(self) -> None:
-        data = b"".join(self._pending)
-        self._pending = []
-        self._inner.write(data, _left(self._write_timeout, httpcore.WriteTimeout))
+    def _bypassed(self, host: str, port: int) -> bool:
+        for entry in self.no_proxy:
+            if entry == "*":
+                return True
+            entry_host, entry_port = _split_host_port(entry)
+            if entry_port is not None and entry_port != port:
+                continue
+            if "/" in entry_host:
+                import ipaddress
+
+                try:
+                    if ipaddress.ip_address(host) in ipaddress.ip_network(entry_host, strict=False):
+                        return True
+                except ValueError:
+                    pass
+                continue
+            name = entry_host.lstrip(".")
+            if name and (host == name or host.endswith("." + name)):
+                return True
+        return False
+
+
+def _split_host_port(entry: str) -> tuple[str, int | None]:
+    """``example.com:8080`` -> (``example.com``, 8080); IPv6 may be bracketed; no port -> None."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+    else:  # a name, an IPv4 address, a bare IPv6 address or CIDR block
+        host, port = entry, ""
+    return host, int(port) if port.isdigit() else None
+
+
+# ---------------------------------------------------------------------------
+# routes: how a URL is reached (worked out once per URL)
+
+
+@dataclass(frozen=True)
+class _Route:
+    key: tuple[str, str, int, str | None]  # the connection this route uses
+    connect: tuple[str, int]  # where the TCP connection goes (the server, or the proxy)
+    tls_host: str | None  # server_hostname for TLS with the server, None for plain HTTP
+    tunnel: bytes | None  # the CONNECT request to send first (https:// through a proxy)
+    head: bytes  # request line, Host and (forwarding proxy) Proxy-Authorization
+
+
+def _route(url: str, proxies: Proxies) -> _Route:
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError) as exc:
+        raise TransportError(f"not a usable URL: {exc}") from None
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise TransportError(f"not an http:// or https:// URL with a host: {url}")
+    bracketed = f"[{host}]" if ":" in host else host
+    authority = bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
+    target = quote(parts.path or "/", safe="!$%&'()*+,/:;=@[]~") + (
+        "?" + quote(parts.query, safe="!$%&'()*+,/:;=?@[]~") if parts.query else "")
+    proxy = proxies.for_url(scheme, host, port)
+    tls_host = host if scheme == "https" else None
+    if proxy is None:
+        return _Route((scheme, host, port, None), (host, port), tls_host, None,
+                      f"POST {target} HTTP/1.1\r\nHost: {authority}\r\n".encode())
+    via = f"{proxy.host}:{proxy.port}"
+    auth_line = f"Proxy-Authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
+    if scheme == "https":  # a tunnel: the proxy sees only where to, never the request
+        tunnel = f"CONNECT {bracketed}:{port} HTTP/1.1\r\nHost: {bracketed}:{port}\r\n{auth_line}\r\n".encode()
+        return _Route((scheme, host, port, via), (proxy.host, proxy.port), tls_host, tunnel,
+                      f"POST {target} HTTP/1.1\r\nHost: {authority}\r\n".encode())
+    # Forwarding: the request line carries the absolute URL.
+    return _Route((scheme, host, port, via), (proxy.host, proxy.port), None, None,
+                  f"POST {scheme}://{authority}{target} HTTP/1.1\r\nHost: {authority}\r\n{auth_line}".encode())
+
+
+# ---------------------------------------------------------------------------
+# one connection
+
+
+class _Connection:
+    """A socket and the bytes read from it but not yet used."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def send(self, data: bytes, deadline: float) -> None:
+        self.sock.settimeout(_left(deadline))
+        self.sock.sendall(data)
+
+    def fill(self, deadline: float) -> bool:
+        """Read what the server sent next into the buffer; False at the end of the stream."""
+        self.sock.settimeout(_left(deadline))
+        data = self.sock.recv(RECV_SIZE)
+        self.buffer += data
+        return bool(data)
+
+    def take(self, size: int) -> bytes:
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def idle_and_open(self) -> bool:
+        """Whether a kept-alive connection can carry another request.
+
+        Nothing may be waiting to be read on an idle connection: something
+        there is the server's close (or garbage), as httpcore checks too.
+        """
+        if self.buffer:
+            return False
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return not poller.poll(0)
 
     def close(self) -> None:
-        self._pending = []
-        self._inner.close()
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        tls = self._inner.start_tls(ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout))
-        return _DeadlineStream(tls, self._hold)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+        """Close the socket; also cuts an attempt in flight on another thread (shutdown wakes its read)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
 
 
-class _DeadlineBackend(httpcore.SyncBackend):
-    def __init__(self, hold_writes: bool) -> None:
-        self._hold = hold_writes
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the attempt's time is up")
+    return left
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
-        stream = super().connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout), local_address,
-                                     socket_options)
-        return _DeadlineStream(stream, self._hold)
+
+# ---------------------------------------------------------------------------
+# the client
+
+
+class Connections:
+    """One sending thread's keep-alive connections: one per server (or proxy route).
+
+    Not shared between threads (each sender has its own, so none waits for a
+    pool's lock); ``close`` may be called from another thread to cut what is
+    in flight.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None, proxies: Proxies) -> None:
+        self.tls = tls
+        self.proxies = proxies
+        self._routes: dict[str, _Route] = {}
+        self._open: dict[tuple[str, str, int, str | None], _Connection] = {}
+
+    def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float, limit: int) -> Response:
+        """POST ``body`` to ``url`` and read the answer; the whole attempt ends within ``timeout``.
+
+        Raises ``AttemptTimeout`` when the status and headers did not arrive in
+        time, ``TransportError`` for any other failure to get them. Once they
+        are in, a body cut short (by the server or the deadline) is returned as
+        far as it came: the status decides the delivery.
+        """
+        deadline = time.monotonic() + timeout
+        route = self._routes.get(url)
+        if route is None:
+            route = self._routes[url] = _route(url, self.proxies)
+        request = route.head + _header_block(headers, len(body)) + body
+        connection = self._open.pop(route.key, None)
+        if connection is not None and not connection.idle_and_open():
+            connection.close()
+            connection = None
+        try:
+            if connection is None:
+                connection = self._connect(route, deadline)
+            connection.send(request, deadline)
+            status, answer_headers, keep_alive = _read_head(connection, deadline)
+        except BaseException as exc:
+            if connection is not None:
+                connection.close()
+            if isinstance(exc, TimeoutError):
+                raise AttemptTimeout(str(exc)) from None
+            if isinstance(exc, OSError):
+                raise TransportError(_describe(exc)) from None
+            raise
+        try:
+            body_bytes, complete = _read_body(connection, status, answer_headers, limit, deadline)
+        except TransportError:  # the framing makes no sense: nothing on this connection can be trusted
+            connection.close()
+            raise
+        if keep_alive and complete and not connection.buffer:
+            self._open[route.key] = connection
+        else:
+            connection.close()
+        return Response(status, answer_headers, body_bytes)
+
+    def _connect(self, route: _Route, deadline: float) -> _Connection:
+        host, port = route.connect
+        sock = socket.create_connection((host, port), timeout=_left(deadline))
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection = _Connection(sock)
+            if route.tunnel is not None:
+                connection.send(route.tunnel, deadline)
+                status, _, _ = _read_head(connection, deadline, through_proxy=True)
+                if not 200 <= status <= 299:
+                    raise TransportError(f"the proxy {host}:{port} refused the tunnel: HTTP {status}")
+                if connection.buffer:
+                    raise TransportError(f"the proxy {host}:{port} sent bytes after accepting the tunnel")
+            if route.tls_host is not None:
+                if self.tls is None:  # the PLAIN_HTTP sender: never a TLS connection without a check
+                    raise TransportError("this sender has no TLS settings for an https:// URL")
+                sock.settimeout(_left(deadline))
+                connection.sock = self.tls.wrap_socket(sock, server_hostname=route.tls_host)
+            return connection
+        except BaseException:
+            sock.close()
+            raise
+
+    def close(self) -> None:
+        """Close every connection (safe from another thread: an attempt in flight is cut)."""
+        for connection in list(self._open.values()):
+            connection.close()
+        self._open.clear()
+
+
+def _header_block(headers: Mapping[str, str], length: int) -> bytes:
+    text = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    # Names and values were checked when the config was read; a line break here
+    # would still split the request, so it is refused rather than sent.
+    if text.count("\n") != len(headers) or "\r\n\r" in text or not text.isascii():
+        bad = next((name for name, value in headers.items()
+                    if not f"{name}{value}".isascii() or "\r" in f"{name}{value}" or "\n" in f"{name}{value}"),
+                   "?")
+        raise TransportError(f"header {bad!r} cannot be sent: it holds a line break or text outside ASCII")
+    return f"{text}Content-Length: {length}\r\n\r\n".encode("ascii")
+
+
+def _read_head(connection: _Connection, deadline: float,
+               through_proxy: bool = False) -> tuple[int, dict[str, str], bool]:
+    """The next final answer's status, headers and whether the connection stays usable.
+
+    Informational answers (1xx but 101) are skipped. Anything that does not
+    parse as HTTP/1.x is a ``TransportError`` saying what came.
+    """
+    for _ in range(MAX_INFORMATIONAL + 1):
+        while True:
+            end = _HEAD_END.search(connection.buffer)
+            if end is not None:
+                break
+            if len(connection.buffer) > MAX_HEAD:
+                raise TransportError(f"the answer's headers are longer than {MAX_HEAD // 1024} KiB")
+            if not connection.fill(deadline):
+                if connection.buffer:
+                    raise TransportError(f"not an HTTP answer: {_shown(connection.buffer)}")
+                raise TransportError("the server closed the connection without answering")
+        head = connection.take(end.end())[: end.start()]
+        lines = head.split(b"\n")
+        match = _STATUS_LINE.fullmatch(lines[0].rstrip(b"\r"))
+        if match is None:
+            raise TransportError(f"not an HTTP answer: {_shown(lines[0])}")
+        status = int(match.group(2))
+        headers = _parse_headers(lines[1:])
+        if 100 <= status <= 199 and status != 101 and not through_proxy:
+            continue
+        tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
+        keep_alive = match.group(1) == b"1" and "close" not in tokens and status != 101
+        return status, headers, keep_alive
+    raise TransportError(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
+
+
+def _parse_headers(lines: list[bytes]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    last = ""
+    for raw in lines:
+        line = raw.rstrip(b"\r")
+        if line[:1] in (b" ", b"\t") and last:  # obsolete line folding: part of the previous value
+            headers[last] += " " + _text(line.strip())
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip() or b" " in name:
+            raise TransportError(f"not an HTTP answer: bad header line {_shown(line)}")
+        last = _text(name).lower()
+        text = _text(value.strip())
+        headers[last] = f"{headers[last]}, {text}" if last in headers else text
+    return headers
+
+
+def _read_body(connection: _Connection, status: int, headers: dict[str, str], limit: int,
+               deadline: float) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes of the body, and whether the body was read to its end.
+
+    A problem while reading (the server closing early, bad chunk framing, the
+    deadline) ends the body where it is: the connection is then not reused.
+    """
+    if status in (204, 304) or 100 <= status <= 199:
+        return b"", True
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return _read_chunked(connection, limit, deadline)
+    length_text = headers.get("content-length")
+    try:
+        if length_text is not None:
+            lengths = {part.strip() for part in length_text.split(",")}
+            if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+                raise TransportError(f"not an HTTP answer: bad Content-Length {length_text!r}")
+            length = int(next(iter(lengths)))
+            wanted = min(length, limit)
+            while len(connection.buffer) < wanted and connection.fill(deadline):
+                pass
+            body = connection.take(wanted)
+            return body, len(body) == length
+        # No length: the body ends when the server closes the connection.
+        while len(connection.buffer) < limit and connection.fill(deadline):
+            pass
+        return connection.take(limit), False
+    except (OSError, TimeoutError):
+        return connection.take(limit), False
+
+
+def _read_chunked(connection: _Connection, limit: int, deadline: float) -> tuple[bytes, bool]:
+    body = bytearray()
+    try:
+        while len(body) < limit:
+            line = _read_line(connection, deadline)
+            match = _CHUNK_SIZE.fullmatch(line)
+            if match is None:
+                return bytes(body), False
+            size = int(match.group(1), 16)
+            if size == 0:
+                while _read_line(connection, deadline):  # trailers, up to the blank line
+                    pass
+                return bytes(body), True
+            wanted = min(size, limit - len(body))
+            while len(connection.buffer) < wanted and connection.fill(deadline):
+                pass
+            chunk = connection.take(wanted)
+            body += chunk
+            if len(chunk) < size:  # cut short, or past the limit
+                return bytes(body), False
+            if _read_line(connection, deadline):
+                return bytes(body), False
+        return bytes(body), False
+    except (OSError, TimeoutError, TransportError):
+        return bytes(body), False
+
+
+def _read_line(connection: _Connection, deadline: float) -> bytes:
+    while True:
+        end = connection.buffer.find(b"\n")
+        if end >= 0:
+            return connection.take(end + 1).rstrip(b"\r\n")
+        if len(connection.buffer) > MAX_HEAD or not connection.fill(deadline):
+            raise TransportError("bad chunked body")
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _shown(raw: bytes | bytearray) -> str:
+    """The start of what the server sent, escaped (it may reach a terminal)."""
+    return repr(bytes(raw[:60]))
+
+
+def _describe(exc: OSError) -> str:
+    """A short reason: the OS or TLS message when there is one."""
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
