@@ -10,6 +10,11 @@ so the benchmark can check that every event it timed really arrived.
 
 Run as a program it prints ``listening <port>`` once ready;
 :class:`Receiver` starts one that way and always stops it.
+
+:class:`NginxReceiver` is the fast receiver when ``nginx`` is installed: a C
+server answering ``204`` (``return 204;``) never makes a Python client wait,
+so a figure taken against it is the client's alone. It counts POSTs in its
+access log.
 """
 
 from __future__ import annotations
@@ -19,9 +24,13 @@ import asyncio
 import json
 import os
 import selectors
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -224,6 +233,100 @@ class Receiver:
             process.wait()
 
     def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+NGINX_CONFIG = """\
+worker_processes 1;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    log_format posts '$request_method';
+    access_log {folder}/access.log posts;
+    client_body_temp_path {folder}/body;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    server {{
+        listen {host}:{port};
+        location / {{ return 204; }}
+    }}
+}}
+"""
+
+
+class NginxReceiver:
+    """nginx on a free loopback port answering every request ``204`` at once, in a temp folder.
+
+    Same interface as :class:`Receiver` (``url``, ``posts``, ``describe``, a
+    context manager that always stops it).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.delay_s = 0.0
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("nginx") is not None
+
+    def start(self) -> NginxReceiver:
+        self._folder = tempfile.TemporaryDirectory(prefix="moxiehook-bench-nginx-")
+        folder = Path(self._folder.name)
+        with socket.socket() as probe:  # a free port (nginx cannot be asked for port 0)
+            probe.bind((HOST, 0))
+            self.port = probe.getsockname()[1]
+        config = folder / "nginx.conf"
+        config.write_text(NGINX_CONFIG.format(folder=folder, host=HOST, port=self.port))
+        self._process = subprocess.Popen(["nginx", "-c", str(config), "-e", str(folder / "error.log")],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((HOST, self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                if self._process.poll() is not None:
+                    break
+                time.sleep(0.05)
+        log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
+        self.stop()
+        raise RuntimeError(f"nginx did not start: {log.strip()[-300:]}")
+
+    def url(self, path: str = "/hooks/clients") -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+    def posts(self) -> int:
+        """How many POSTs nginx has logged so far (it writes each line as it answers)."""
+        assert self._folder is not None
+        log = Path(self._folder.name) / "access.log"
+        return log.read_bytes().count(b"POST\n") if log.exists() else 0
+
+    def describe(self) -> str:
+        return f"{self.name} receiver (nginx, 204 at once)"
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()  # nginx's fast shutdown; it takes its worker with it
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+    def __enter__(self) -> NginxReceiver:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

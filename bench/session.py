@@ -22,7 +22,7 @@ from types import TracebackType
 
 import moxiehook
 from bench import load, processes, workload
-from bench.receivers import Receiver
+from bench.receivers import NginxReceiver, Receiver
 
 FAST_DELAY_S = 0.0
 REALISTIC_DELAY_S = 0.05
@@ -91,7 +91,7 @@ class Session:
         self.env = _child_env()
         self.moxiehook_argv = _moxiehook_argv()
         self._compile_package()
-        self._receivers: dict[str, Receiver] = {}
+        self._receivers: dict[str, Receiver | NginxReceiver] = {}
         self.checks: list[ReceiverCheck] = []
         self._logs: dict[int, GeneratedLog] = {}
         self._commands: dict[str, bool] = {}
@@ -123,15 +123,17 @@ class Session:
 
     # -- receivers ----------------------------------------------------------------------
 
-    def fast_receiver(self) -> Receiver:
-        return self._receiver("fast", FAST_DELAY_S)
+    def fast_receiver(self) -> Receiver | NginxReceiver:
+        """nginx when it is installed (a C server: the figure is the client's alone), else ours."""
+        return self._receiver("fast", FAST_DELAY_S, nginx=NginxReceiver.available())
 
-    def realistic_receiver(self) -> Receiver:
+    def realistic_receiver(self) -> Receiver | NginxReceiver:
         return self._receiver("realistic", REALISTIC_DELAY_S)
 
-    def _receiver(self, name: str, delay_s: float) -> Receiver:
+    def _receiver(self, name: str, delay_s: float, nginx: bool = False) -> Receiver | NginxReceiver:
         if name not in self._receivers:
-            receiver = self._stack.enter_context(Receiver(name, delay_s))
+            made = NginxReceiver(name) if nginx else Receiver(name, delay_s)
+            receiver = self._stack.enter_context(made)
             self._receivers[name] = receiver
             before = receiver.posts()
             result = load.measure(receiver.url(), workload.request_body(), workload.request_headers(),
@@ -141,7 +143,7 @@ class Session:
             self.say(f"  receiver check: {check.line()}")
         return self._receivers[name]
 
-    def fire(self, receiver: Receiver, config: Path, count: int, *options: str) -> processes.Run:
+    def fire(self, receiver: Receiver | NginxReceiver, config: Path, count: int, *options: str) -> processes.Run:
         """``moxiehook fire ClientCreate --count N``, checked: exit 0 and N POSTs received."""
         before = receiver.posts()
         result = self.moxiehook(config, "fire", workload.EVENT, "--count", str(count), *options)
