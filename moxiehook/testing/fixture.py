@@ -38,7 +38,7 @@ from moxiehook.errors import DataError, NotFoundError, UsageError
 from moxiehook.log import encode_body
 from moxiehook.send import Delivery, prepare_endpoint, request_headers, tls_context
 from moxiehook.suggest import did_you_mean
-from moxiehook.testing.inprocess import EventLoopThread, app_client, check_app, no_cookies
+from moxiehook.testing.inprocess import EventLoopThread, app_client, check_app, wire_client
 
 APP_ORIGIN = "http://testserver"  # the host an in-process app sees, as in Starlette's and Django's test clients
 TRANSIENT_ENDPOINT = "moxie"  # the name of the endpoint made from fire()'s auth/headers/signing_secret
@@ -188,8 +188,7 @@ class MoxieFixture:
     def _network_client(self, verify: bool | str) -> httpx.Client:
         client = self._network.get(verify)
         if client is None:
-            client = self._network[verify] = httpx.Client(verify=tls_context(verify), follow_redirects=False,
-                                                          trust_env=False, cookies=no_cookies())
+            client = self._network[verify] = wire_client(verify=tls_context(verify))
         return client
 
     def close(self) -> None:

@@ -161,8 +161,22 @@ def no_cookies() -> CookieJar:
 
 def app_client(app: Any, loop: EventLoopThread, wsgi_errors: Any = None) -> httpx.Client:
     """An ``httpx.Client`` whose every request is delivered into ``app``."""
-    return httpx.Client(transport=app_transport(app, loop, wsgi_errors), follow_redirects=False,
-                        trust_env=False, cookies=no_cookies())
+    return wire_client(transport=app_transport(app, loop, wsgi_errors))
+
+
+# Headers httpx adds to every request that moxiehook's wire format (SPEC §1, built by
+# ``moxiehook.send.request_headers``) does not have, and ``fire`` over the network does not send.
+HTTPX_DEFAULT_HEADERS = ("Accept", "Accept-Encoding", "Connection")
+
+
+def wire_client(**options: Any) -> httpx.Client:
+    """An ``httpx.Client`` that sends what ``fire`` sends: no redirects, cookies or proxies from
+    the environment, and none of httpx's default headers (an app sees the same request a
+    receiver gets from ``fire``)."""
+    client = httpx.Client(follow_redirects=False, trust_env=False, cookies=no_cookies(), **options)
+    for name in HTTPX_DEFAULT_HEADERS:
+        del client.headers[name]
+    return client
 
 
 class AppSender:
