@@ -377,7 +377,7 @@ def test_answers_that_are_not_http_are_described(scripted: Callable[..., Scripte
 
 def test_a_header_that_would_split_the_request_is_refused_before_sending(scripted: Callable[..., Scripted]) -> None:
     server = scripted(b"HTTP/1.1 204 No Content\r\n\r\n")
-    for headers in ({"X-A": "1\r\nX-Injected: 2"}, {"X-A": "caf\u00e9"}):
+    for headers in ({"X-A": "1\r\nX-Injected: 2"}, {"X-A": "1\rX-Injected: 2"}, {"X-A": "snow \u2603"}):
         answer = WireSender(None).post(server.url, headers, b"{}", 5.0)
         assert answer.status is None and "X-A" in (answer.error or "")
     assert server.requests == []
@@ -397,3 +397,18 @@ def test_a_network_run_does_not_import_httpx() -> None:
             "print(sorted(m for m in ('httpx', 'httpcore', 'h11', 'ssl') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_other_methods_send_what_they_are_given_and_keep_the_answers_headers_as_sent(
+        scripted: Callable[..., Scripted]) -> None:
+    """What the relay (listen --forward-to) needs: any method, headers in order, raw answer headers."""
+    server = scripted(b"HTTP/1.1 200 OK\r\nX-Mixed-Case: a\r\nx-mixed-case: b\r\nContent-Length: 4\r\n\r\nbody",
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+    connections = Connections(None, Proxies.none())
+    got = connections.request("GET", server.url + "?q=1", [("X-B", "1"), ("X-A", "2"), ("X-B", "3")], b"", 5.0, 100)
+    assert server.requests[0].split(b"\r\n")[0] == b"GET /hook?q=1 HTTP/1.1"
+    assert b"X-B: 1\r\nX-A: 2\r\nX-B: 3\r\n\r\n" in server.requests[0] and b"Content-Length" not in server.requests[0]
+    assert got.raw_headers[:2] == [("X-Mixed-Case", "a"), ("x-mixed-case", "b")] and got.body == b"body"
+    head = connections.request("HEAD", server.url, [], b"", 5.0, 100)  # a HEAD answer has no body to wait for
+    assert head.status == 200 and head.body == b"" and head.unfinished is None
+    connections.close()

@@ -4,20 +4,17 @@ Unlike a delivery (``delivery.send``: always a POST of moxiehook's own
 headers, retried, the answer read only up to 64 KiB), a relayed request keeps
 the sender's method, headers and body, is made once (the sender's retries are
 the real ones), and brings back the app's whole answer for the sender. What
-the two share is the plumbing in ``transport``: keep-alive connections, the
-per-attempt deadline (an app dribbling its answer cannot hold a forward past
-the timeout), redirects never followed, no proxy from the environment.
+the two share is moxiehook's HTTP/1.1 client in ``transport``: keep-alive
+connections, the per-attempt deadline (an app dribbling its answer cannot hold
+a forward past the timeout), redirects never followed. The relay takes no
+proxy from the environment: the app is local.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-import httpx
-
 from moxiehook.send import transport
-from moxiehook.send.delivery import _describe
 
 # The whole answer goes back to the sender, so it is held in memory: bounded like a request body.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -49,45 +46,41 @@ class RelayAnswer:
 
 
 class Relay:
-    """A keep-alive client to the app, shared by the receiver's request threads."""
+    """Keep-alive connections to the app, shared by the receiver's request threads."""
 
     def __init__(self, connections: int, verify: bool | str | None = transport.PLAIN_HTTP) -> None:
-        self._client = transport.make_client(verify, connections)
+        # ``connections``: how many forwards the caller lets run at once; the pool keeps at
+        # most that many idle, since every idle connection was once in use.
+        tls = None if verify is transport.PLAIN_HTTP else transport.tls_context(verify)
+        self._connections = transport.Connections(tls, transport.Proxies.none())
 
     def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
                 timeout: float) -> RelayAnswer:
-        """Make the request once; never raises for a network problem."""
-        # An httpx.Request made directly carries only the headers given (plus Host and
-        # Content-Length): client.build_request would add httpx's own Accept and User-Agent.
-        request = httpx.Request(method, url, headers=end_to_end(headers), content=body,
-                                extensions={"timeout": httpx.Timeout(timeout).as_dict()})
-        transport.set_deadline(time.monotonic() + timeout)
+        """Make the request once; never raises for a network problem.
+
+        Only the headers given are sent (plus Host and Content-Length), and the
+        answer's body comes back as sent: a gzip answer stays gzip, with its header.
+        """
         try:
-            try:
-                response = self._client.send(request, stream=True)
-            except httpx.TimeoutException:
-                return RelayAnswer(None, [], b"", f"timeout: no answer within {timeout:g} s", timed_out=True)
-            except httpx.HTTPError as exc:
-                return RelayAnswer(None, [], b"", f"connection error: {_describe(exc)}")
-            try:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_raw():  # as sent: a gzip answer stays gzip, with its header
-                    size += len(chunk)
-                    if size > MAX_ANSWER_BYTES:
-                        return RelayAnswer(None, [], b"", "the app's answer is larger than 16 MiB")
-                    chunks.append(chunk)
-            except httpx.TimeoutException:
-                return RelayAnswer(None, [], b"", f"timeout: the answer did not end within {timeout:g} s",
-                                   timed_out=True)
-            except httpx.HTTPError as exc:
-                return RelayAnswer(None, [], b"", f"connection error: {_describe(exc)}")
-            finally:
-                response.close()
-        finally:
-            transport.set_deadline(None)
-        raw = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers.raw]
-        return RelayAnswer(response.status_code, end_to_end(raw), b"".join(chunks))
+            response = self._connections.request(method, url, end_to_end(headers), body, timeout,
+                                                 MAX_ANSWER_BYTES + 1)
+        except transport.AttemptTimeout:
+            return RelayAnswer(None, [], b"", f"timeout: no answer within {timeout:g} s", timed_out=True)
+        except transport.TransportError as exc:
+            return RelayAnswer(None, [], b"", f"connection error: {exc}")
+        if response.unfinished == "limit":
+            return RelayAnswer(None, [], b"", "the app's answer is larger than 16 MiB")
+        if response.unfinished == "timeout":
+            return RelayAnswer(None, [], b"", f"timeout: the answer did not end within {timeout:g} s",
+                               timed_out=True)
+        if response.unfinished == "closed" and _framed(response.headers):
+            return RelayAnswer(None, [], b"", "connection error: the app closed the connection mid-answer")
+        return RelayAnswer(response.status, end_to_end(response.raw_headers), response.body)
 
     def close(self) -> None:
-        self._client.close()
+        self._connections.close()
+
+
+def _framed(headers: dict[str, str]) -> bool:
+    """Whether the answer said where its body ends (then ending early is an error; else the close ends it)."""
+    return "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()

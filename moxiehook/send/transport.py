@@ -34,7 +34,7 @@ import re
 import select
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
@@ -64,7 +64,11 @@ class AttemptTimeout(TransportError):
 class Response:
     status: int
     headers: dict[str, str]  # names in lower case; repeated headers joined with ", "
+    raw_headers: list[tuple[str, str]]  # as the server sent them: case, order and repeats kept
     body: bytes  # at most ``limit`` bytes; shorter when the server cut it short or time ran out
+    # Why the body was not read to its end, or None: "limit" (longer than the limit),
+    # "timeout" (the deadline came first), "closed" (the server stopped or framed it badly).
+    unfinished: str | None = None
 
 
 def uses_tls(url: str) -> bool:
@@ -143,6 +147,11 @@ class Proxies:
         entries = tuple(entry.strip().lower() for entry in no_proxy.split(",") if entry.strip())
         return cls(by_scheme, entries)
 
+    @classmethod
+    def none(cls) -> Proxies:
+        """No proxy whatever the environment says (``listen --forward-to`` relays to a local app)."""
+        return cls({})
+
     def for_url(self, scheme: str, host: str, port: int) -> Proxy | None:
         """The proxy for a URL, None to connect directly; ``TransportError`` for an unusable one."""
         chosen = self.by_scheme.get(scheme)
@@ -208,7 +217,8 @@ class _Route:
     connect: tuple[str, int]  # where the TCP connection goes (the server, or the proxy)
     tls_host: str | None  # server_hostname for TLS with the server, None for plain HTTP
     tunnel: bytes | None  # the CONNECT request to send first (https:// through a proxy)
-    head: bytes  # request line, Host and (forwarding proxy) Proxy-Authorization
+    target: bytes  # the request line's target: origin form, or the absolute URL for a forwarding proxy
+    host_lines: bytes  # Host, and Proxy-Authorization for a forwarding proxy
 
 
 def _route(url: str, proxies: Proxies) -> _Route:
@@ -225,20 +235,20 @@ def _route(url: str, proxies: Proxies) -> _Route:
     authority = bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
     target = quote(parts.path or "/", safe="!$%&'()*+,/:;=@[]~") + (
         "?" + quote(parts.query, safe="!$%&'()*+,/:;=?@[]~") if parts.query else "")
+    host_line = f"Host: {authority}\r\n".encode()
     proxy = proxies.for_url(scheme, host, port)
     tls_host = host if scheme == "https" else None
     if proxy is None:
-        return _Route((scheme, host, port, None), (host, port), tls_host, None,
-                      f"POST {target} HTTP/1.1\r\nHost: {authority}\r\n".encode())
+        return _Route((scheme, host, port, None), (host, port), tls_host, None, target.encode(), host_line)
     via = f"{proxy.host}:{proxy.port}"
     auth_line = f"Proxy-Authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
     if scheme == "https":  # a tunnel: the proxy sees only where to, never the request
         tunnel = f"CONNECT {bracketed}:{port} HTTP/1.1\r\nHost: {bracketed}:{port}\r\n{auth_line}\r\n".encode()
-        return _Route((scheme, host, port, via), (proxy.host, proxy.port), tls_host, tunnel,
-                      f"POST {target} HTTP/1.1\r\nHost: {authority}\r\n".encode())
+        return _Route((scheme, host, port, via), (proxy.host, proxy.port), tls_host, tunnel, target.encode(),
+                      host_line)
     # Forwarding: the request line carries the absolute URL.
     return _Route((scheme, host, port, via), (proxy.host, proxy.port), None, None,
-                  f"POST {scheme}://{authority}{target} HTTP/1.1\r\nHost: {authority}\r\n{auth_line}".encode())
+                  f"{scheme}://{authority}{target}".encode(), host_line + auth_line.encode())
 
 
 # ---------------------------------------------------------------------------
@@ -301,59 +311,78 @@ def _left(deadline: float) -> float:
 
 
 class Connections:
-    """One sending thread's keep-alive connections: one per server (or proxy route).
+    """Keep-alive connections, one or more per server (or proxy route), reused as answers allow.
 
-    Not shared between threads (each sender has its own, so none waits for a
-    pool's lock); ``close`` may be called from another thread to cut what is
-    in flight.
+    A sending thread of a run has its own (none waits for another's); the
+    relay shares one between the receiver's threads: taking and returning an
+    idle connection are single list operations, atomic in CPython. ``close``
+    may be called from another thread to cut what is in flight.
     """
 
     def __init__(self, tls: ssl.SSLContext | None, proxies: Proxies) -> None:
         self.tls = tls
         self.proxies = proxies
         self._routes: dict[str, _Route] = {}
-        self._open: dict[tuple[str, str, int, str | None], _Connection] = {}
+        self._idle: dict[tuple[str, str, int, str | None], list[_Connection]] = {}
+        self._busy: set[_Connection] = set()
 
     def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float, limit: int) -> Response:
-        """POST ``body`` to ``url`` and read the answer; the whole attempt ends within ``timeout``.
+        """``request("POST", …)``: a delivery."""
+        return self.request("POST", url, headers, body, timeout, limit)
+
+    def request(self, method: str, url: str, headers: Mapping[str, str] | Iterable[tuple[str, str]],
+                body: bytes, timeout: float, limit: int) -> Response:
+        """Send one request and read the answer; the whole attempt ends within ``timeout``.
 
         Raises ``AttemptTimeout`` when the status and headers did not arrive in
         time, ``TransportError`` for any other failure to get them. Once they
-        are in, a body cut short (by the server or the deadline) is returned as
-        far as it came: the status decides the delivery.
+        are in, a body cut short (by the server, the deadline or ``limit``) is
+        returned as far as it came, with ``unfinished`` saying why.
         """
         deadline = time.monotonic() + timeout
         route = self._routes.get(url)
         if route is None:
             route = self._routes[url] = _route(url, self.proxies)
-        request = route.head + _header_block(headers, len(body)) + body
-        connection = self._open.pop(route.key, None)
-        if connection is not None and not connection.idle_and_open():
-            connection.close()
-            connection = None
+        sends_length = body or method not in ("GET", "HEAD", "DELETE", "OPTIONS")
+        request = b"".join((method.encode("ascii"), b" ", route.target, b" HTTP/1.1\r\n", route.host_lines,
+                            _header_block(headers, len(body) if sends_length else None), body))
+        connection = self._take(route.key)
         try:
             if connection is None:
                 connection = self._connect(route, deadline)
+            self._busy.add(connection)
             connection.send(request, deadline)
-            status, answer_headers, keep_alive = _read_head(connection, deadline)
+            status, raw_headers, keep_alive = _read_head(connection, deadline)
+            answer_headers = _joined(raw_headers)
+            body_bytes, unfinished = _read_body(connection, method, status, answer_headers, limit, deadline)
         except BaseException as exc:
             if connection is not None:
+                self._busy.discard(connection)
                 connection.close()
             if isinstance(exc, TimeoutError):
                 raise AttemptTimeout(str(exc)) from None
             if isinstance(exc, OSError):
                 raise TransportError(_describe(exc)) from None
             raise
-        try:
-            body_bytes, complete = _read_body(connection, status, answer_headers, limit, deadline)
-        except TransportError:  # the framing makes no sense: nothing on this connection can be trusted
-            connection.close()
-            raise
-        if keep_alive and complete and not connection.buffer:
-            self._open[route.key] = connection
+        self._busy.discard(connection)
+        if keep_alive and unfinished is None and not connection.buffer:
+            self._idle.setdefault(route.key, []).append(connection)
         else:
             connection.close()
-        return Response(status, answer_headers, body_bytes)
+        return Response(status, answer_headers, raw_headers, body_bytes, unfinished)
+
+    def _take(self, key: tuple[str, str, int, str | None]) -> _Connection | None:
+        """An idle connection to ``key`` that can carry a request, or None; dead ones are closed."""
+        idle = self._idle.get(key)
+        while idle:
+            try:
+                connection = idle.pop()
+            except IndexError:  # another thread took the last one
+                return None
+            if connection.idle_and_open():
+                return connection
+            connection.close()
+        return None
 
     def _connect(self, route: _Route, deadline: float) -> _Connection:
         host, port = route.connect
@@ -380,25 +409,41 @@ class Connections:
 
     def close(self) -> None:
         """Close every connection (safe from another thread: an attempt in flight is cut)."""
-        for connection in list(self._open.values()):
+        for connection in [*self._busy, *(c for idle in list(self._idle.values()) for c in list(idle))]:
             connection.close()
-        self._open.clear()
+        self._idle.clear()
 
 
-def _header_block(headers: Mapping[str, str], length: int) -> bytes:
-    text = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-    # Names and values were checked when the config was read; a line break here
-    # would still split the request, so it is refused rather than sent.
-    if text.count("\n") != len(headers) or "\r\n\r" in text or not text.isascii():
-        bad = next((name for name, value in headers.items()
-                    if not f"{name}{value}".isascii() or "\r" in f"{name}{value}" or "\n" in f"{name}{value}"),
-                   "?")
-        raise TransportError(f"header {bad!r} cannot be sent: it holds a line break or text outside ASCII")
-    return f"{text}Content-Length: {length}\r\n\r\n".encode("ascii")
+def _header_block(headers: Mapping[str, str] | Iterable[tuple[str, str]], length: int | None) -> bytes:
+    items = list(headers.items() if isinstance(headers, dict) else headers)
+    text = "".join([f"{name}: {value}\r\n" for name, value in items])
+    # Names and values were checked when the config was read (the relay passes on what
+    # http.server parsed); a line break here would still split the request, so it is
+    # refused rather than sent. Values go out as the bytes they came from (latin-1).
+    if text.count("\n") != len(items) or text.count("\r") != len(items):
+        raise TransportError(f"header {_bad_header(items)!r} cannot be sent: it holds a line break")
+    if length is not None:
+        text += f"Content-Length: {length}\r\n"
+    try:
+        return (text + "\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise TransportError(f"header {_bad_header(items)!r} cannot be sent: it holds text outside latin-1") from None
+
+
+def _bad_header(items: list[tuple[str, str]]) -> str:
+    for name, value in items:
+        text = f"{name}{value}"
+        if "\r" in text or "\n" in text:
+            return name
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            return name
+    return "?"
 
 
 def _read_head(connection: _Connection, deadline: float,
-               through_proxy: bool = False) -> tuple[int, dict[str, str], bool]:
+               through_proxy: bool = False) -> tuple[int, list[tuple[str, str]], bool]:
     """The next final answer's status, headers and whether the connection stays usable.
 
     Informational answers (1xx but 101) are skipped. Anything that does not
@@ -424,85 +469,101 @@ def _read_head(connection: _Connection, deadline: float,
         headers = _parse_headers(lines[1:])
         if 100 <= status <= 199 and status != 101 and not through_proxy:
             continue
-        tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
+        tokens = {token.strip().lower() for name, value in headers if name.lower() == "connection"
+                  for token in value.split(",")}
         keep_alive = match.group(1) == b"1" and "close" not in tokens and status != 101
         return status, headers, keep_alive
     raise TransportError(f"more than {MAX_INFORMATIONAL} informational (1xx) answers")
 
 
-def _parse_headers(lines: list[bytes]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    last = ""
+def _parse_headers(lines: list[bytes]) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
     for raw in lines:
         line = raw.rstrip(b"\r")
-        if line[:1] in (b" ", b"\t") and last:  # obsolete line folding: part of the previous value
-            headers[last] += " " + _text(line.strip())
+        if line[:1] in (b" ", b"\t") and headers:  # obsolete line folding: part of the previous value
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value} {_text(line.strip())}")
             continue
         name, sep, value = line.partition(b":")
         if not sep or not name or name != name.strip() or b" " in name:
             raise TransportError(f"not an HTTP answer: bad header line {_shown(line)}")
-        last = _text(name).lower()
-        text = _text(value.strip())
-        headers[last] = f"{headers[last]}, {text}" if last in headers else text
+        headers.append((_text(name), _text(value.strip())))
     return headers
 
 
-def _read_body(connection: _Connection, status: int, headers: dict[str, str], limit: int,
-               deadline: float) -> tuple[bytes, bool]:
-    """Up to ``limit`` bytes of the body, and whether the body was read to its end.
+def _joined(raw: list[tuple[str, str]]) -> dict[str, str]:
+    """Headers by lower-case name, repeats joined with ", " (as httpx's ``dict(response.headers)``)."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+def _read_body(connection: _Connection, method: str, status: int, headers: dict[str, str], limit: int,
+               deadline: float) -> tuple[bytes, str | None]:
+    """Up to ``limit`` bytes of the body, and why it was not read to its end (None: it was).
 
     A problem while reading (the server closing early, bad chunk framing, the
     deadline) ends the body where it is: the connection is then not reused.
+    Framing that makes no sense (a bad ``Content-Length``) is a ``TransportError``.
     """
-    if status in (204, 304) or 100 <= status <= 199:
-        return b"", True
+    if method == "HEAD" or status in (204, 304) or 100 <= status <= 199:
+        return b"", None
     if "chunked" in headers.get("transfer-encoding", "").lower():
         return _read_chunked(connection, limit, deadline)
     length_text = headers.get("content-length")
+    length = None
+    if length_text is not None:
+        lengths = {part.strip() for part in length_text.split(",")}
+        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+            raise TransportError(f"not an HTTP answer: bad Content-Length {length_text!r}")
+        length = int(next(iter(lengths)))
+    wanted = limit if length is None else min(length, limit)  # no length: the body ends at the close
     try:
-        if length_text is not None:
-            lengths = {part.strip() for part in length_text.split(",")}
-            if len(lengths) != 1 or not next(iter(lengths)).isdigit():
-                raise TransportError(f"not an HTTP answer: bad Content-Length {length_text!r}")
-            length = int(next(iter(lengths)))
-            wanted = min(length, limit)
-            while len(connection.buffer) < wanted and connection.fill(deadline):
-                pass
-            body = connection.take(wanted)
-            return body, len(body) == length
-        # No length: the body ends when the server closes the connection.
-        while len(connection.buffer) < limit and connection.fill(deadline):
+        while len(connection.buffer) < wanted and connection.fill(deadline):
             pass
-        return connection.take(limit), False
-    except (OSError, TimeoutError):
-        return connection.take(limit), False
+    except TimeoutError:
+        return connection.take(wanted), "timeout"
+    except OSError:
+        return connection.take(wanted), "closed"
+    body = connection.take(wanted)
+    if length is None:
+        return body, "limit" if len(body) >= limit else "closed"  # either way, not reusable
+    if len(body) < wanted:
+        return body, "closed"
+    return body, "limit" if length > limit else None
 
 
-def _read_chunked(connection: _Connection, limit: int, deadline: float) -> tuple[bytes, bool]:
+def _read_chunked(connection: _Connection, limit: int, deadline: float) -> tuple[bytes, str | None]:
     body = bytearray()
     try:
         while len(body) < limit:
             line = _read_line(connection, deadline)
             match = _CHUNK_SIZE.fullmatch(line)
             if match is None:
-                return bytes(body), False
+                return bytes(body), "closed"
             size = int(match.group(1), 16)
             if size == 0:
                 while _read_line(connection, deadline):  # trailers, up to the blank line
                     pass
-                return bytes(body), True
+                return bytes(body), None
             wanted = min(size, limit - len(body))
             while len(connection.buffer) < wanted and connection.fill(deadline):
                 pass
             chunk = connection.take(wanted)
             body += chunk
-            if len(chunk) < size:  # cut short, or past the limit
-                return bytes(body), False
+            if len(chunk) < wanted:
+                return bytes(body), "closed"
+            if wanted < size:
+                break
             if _read_line(connection, deadline):
-                return bytes(body), False
-        return bytes(body), False
-    except (OSError, TimeoutError, TransportError):
-        return bytes(body), False
+                return bytes(body), "closed"
+        return bytes(body), "limit"
+    except TimeoutError:
+        return bytes(body), "timeout"
+    except (OSError, TransportError):
+        return bytes(body), "closed"
 
 
 def _read_line(connection: _Connection, deadline: float) -> bytes:
