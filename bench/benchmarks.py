@@ -231,8 +231,12 @@ class Benchmark:
         return (self.run.__doc__ or "").strip().splitlines()[0]
 
 
+# Defined in their own module, which uses Figure and Target from this one.
+from bench.listen import listen_print, listen_quiet, relay  # noqa: E402
+
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.name: benchmark
-    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, startup, memory, tail, scan))
+    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, startup, memory, tail, scan,
+                                                         listen_quiet, listen_print, relay))
 }
 

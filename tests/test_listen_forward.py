@@ -387,53 +387,27 @@ def test_ctrl_c_while_forwards_are_in_flight_lets_them_finish(relay, receiver: R
     assert stderr.strip().endswith("stopped")
 
 
-SOAK_SENDER = r"""
-import http.client, json, sys, threading, time
-host, port, name, threads, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-results = []
-lock = threading.Lock()
-start = threading.Barrier(threads)
-def run(t):
-    connection = http.client.HTTPConnection(host, port, timeout=60)
-    sent = []
-    start.wait()
-    end = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < end:
-        key = f"{name}-{t}-{n}"
-        connection.request("POST", "/soak", body=json.dumps({"key": key}), headers={"X-Event-Type": "ClientCreate"})
-        response = connection.getresponse()
-        response.read()
-        sent.append((key, response.status))
-        n += 1
-    connection.close()
-    with lock:
-        results.extend(sent)
-workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
-for w in workers: w.start()
-for w in workers: w.join()
-print(json.dumps(results))
-"""
+SENDERS = Path(__file__).resolve().parents[1] / "bench" / "relay_senders.py"
 
 
 def soak(relay_url: str, senders: int, threads: int, seconds: float) -> list[tuple[str, int]]:
     """``senders`` processes × ``threads`` keep-alive connections posting unique keys for ``seconds``."""
     host, port = relay_url.removeprefix("http://").rsplit(":", 1)
-    processes = [subprocess.Popen([sys.executable, "-c", SOAK_SENDER, host, port, f"p{i}", str(threads), str(seconds)],
+    processes = [subprocess.Popen([sys.executable, str(SENDERS), host, port, f"p{i}", str(threads), str(seconds)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(senders)]
     results: list[tuple[str, int]] = []
     for process in processes:
         out, err = process.communicate(timeout=seconds + 120)
         assert process.returncode == 0, err
-        results += [tuple(pair) for pair in json.loads(out)]
+        results += [(key, status) for key, status in json.loads(out)]
     return results
 
 
 @pytest.mark.slow
 def test_200_concurrent_senders_lose_and_duplicate_nothing(relay, receiver: Receiver, tmp_path: Path) -> None:
-    """4 processes × 50 connections for 5 s (bench/ runs the same for a minute, see bench/README.md)."""
+    """4 processes × 50 connections for 5 s (`bench/run.py relay` runs the same for a minute)."""
     listener = relay(receiver.url(""), "--quiet", config=write_config(tmp_path / "moxiehook.toml", "http://x"))
-    results = soak(listener.url, senders=4, threads=50, seconds=float(os.environ.get("MOXIEHOOK_SOAK_S", "5")))
+    results = soak(listener.url, senders=4, threads=50, seconds=5.0)
     code, stdout, _ = listener.stop()
     assert code == 0
     keys = [key for key, _ in results]

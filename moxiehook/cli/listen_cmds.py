@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Optional, TextIO
 
@@ -314,9 +315,14 @@ _GREEN, _RED, _DIM, _BOLD, _CYAN, _BOLD_RED = "32", "31", "2", "1", "36", "1;31"
 
 
 def _clock(request: ReceivedRequest) -> str:
-    """``HH:MM:SS.mmm`` in local time from the request's ISO time."""
-    when = datetime.fromisoformat(request.at.replace("Z", "+00:00")).astimezone()
-    return when.strftime("%H:%M:%S.%f")[:-3]
+    """``HH:MM:SS.mmm`` in local time from the request's ISO time (``2026-…T14:00:00.123Z``)."""
+    return _local_second(request.at[:19]) + request.at[19:23]
+
+
+@lru_cache(maxsize=8)
+def _local_second(utc: str) -> str:
+    """``HH:MM:SS`` in local time of a UTC ``YYYY-MM-DDTHH:MM:SS``: requests in one second share it."""
+    return datetime.fromisoformat(utc + "+00:00").astimezone().strftime("%H:%M:%S")
 
 
 def _status_part(request: ReceivedRequest, color: bool) -> str:
