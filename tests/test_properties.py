@@ -222,7 +222,8 @@ def test_an_edit_is_either_saved_and_loadable_or_refused_with_the_file_untouched
             else:
                 config = load_config(path)  # what was saved loads again …
                 assert parse_config_text(render_config(config), path) == config  # … and is stable
-            leftovers = {p.name for p in Path(folder).iterdir()} - {"moxiehook.toml", "moxiehook.toml.lock", "log.jsonl"}
+            leftovers = {p.name for p in Path(folder).iterdir()} - {
+                "moxiehook.toml", "moxiehook.toml.lock", "log.jsonl", "log.jsonl.lock"}
             assert leftovers == set()
 
 

@@ -210,7 +210,8 @@ def test_an_unsupported_proxy_is_named_and_nothing_is_sent(monkeypatch: pytest.M
     monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
     answer = WireSender(PLAIN_HTTP).post(receiver.url("/hook"), {}, b"{}", 5.0)
     assert answer.status is None
-    assert answer.error == "connection error: ALL_PROXY='socks5://127.0.0.1:1080' is not supported: only http:// proxies are"
+    assert answer.error == ("connection error: ALL_PROXY='socks5://127.0.0.1:1080' is not supported: "
+                            "only http:// proxies are")
     assert receiver.requests == []
 
 
