@@ -3,8 +3,11 @@
 - ``events``: the 28 event types, the object each carries, and its sample (``data/*.json``).
 - ``schema``: the JSON Schema (draft 2020-12) of each event's payload, derived from its sample.
 - ``payload``: ``--data``, ``--set`` (paths into arrays) and the fresh-id copies of ``--count``.
-- ``vary``: seeded varied copies valid under the schema (``fire --vary``); loaded on first use
-  (PEP 562), so commands that do not vary never import it.
+- ``vary``: seeded varied copies valid under the schema (``fire --vary``).
+
+Only ``events`` and ``schema`` are imported with the package; the others load when one of their names is
+first used (PEP 562), so ``events`` and ``map add`` start fast and only ``--vary`` loads the
+generator.
 
 Other packages import from here, not from the inner modules. Stdlib only.
 """
@@ -24,20 +27,18 @@ from moxiehook.catalog.events import (
     sample,
     sample_text,
 )
-from moxiehook.catalog.payload import (
-    Assignment,
-    PathError,
-    apply_overrides,
-    copies,
-    parse_assignment,
-    read_data,
-)
-from moxiehook.catalog.schema import schema
+from moxiehook.catalog.schema import schema  # eager: a lazy name would be shadowed by the submodule
 
-# name -> the inner module that defines it, imported when the name is first used
-_LAZY = {"new_seed": "vary", "varied": "vary"}
+# name -> the inner module that defines it, imported when the name is first used (PEP 562):
+# `events` and `map add` need only the event list, not payload building or the generator.
+_LAZY = {
+    "Assignment": "payload", "PathError": "payload", "apply_overrides": "payload", "copies": "payload",
+    "parse_assignment": "payload", "read_data": "payload",
+    "new_seed": "vary", "varied": "vary",
+}  # fmt: skip
 
 if TYPE_CHECKING:
+    from moxiehook.catalog.payload import Assignment, PathError, apply_overrides, copies, parse_assignment, read_data
     from moxiehook.catalog.vary import new_seed, varied
 
 __all__ = [
