@@ -149,6 +149,44 @@ def startup(session: Session) -> Figure:
                   [f"median of {runs} run(s) each; .pyc compiled, PYTHONDONTWRITEBYTECODE unset"])
 
 
+# What `events` runs: the table, a sample as it is, and the largest schema.
+EVENTS_COMMANDS = {"events": ("events",), "show": ("events", "show", "ClientCreate"),
+                   "schema": ("events", "schema", "OpportunityCreate")}
+
+
+def events(session: Session) -> Figure:
+    """events, events show, events schema vs python -c 'import typer', median wall time (the slowest counts)."""
+    config = session.config_for("events", "http://127.0.0.1:9/hooks/clients")
+    runs = session.sizes.startup_runs
+    *moxie, typer = processes.median_interleaved(
+        [*(lambda args=args: session.moxiehook(config, *args) for args in EVENTS_COMMANDS.values()),
+         lambda: processes.run(peers.import_typer(), env=session.env)],
+        runs)
+    shown = ", ".join(f"{name} {timing.seconds * 1000:.0f} ms" for name, timing in zip(EVENTS_COMMANDS, moxie))
+    slowest = max(timing.seconds for timing in moxie)
+    return Figure("events", shown, f"{typer.seconds * 1000:.0f} ms (import typer)",
+                  slowest / typer.seconds, Target(1.3, at_least=False),
+                  [f"median of {runs} run(s) each; the ratio is the slowest of the three"])
+
+
+def vary(session: Session) -> Figure:
+    """fire --vary --count N vs fire --count N to the fast receiver: varied payloads keep the rate."""
+    receiver = session.fast_receiver()
+    sizes = session.sizes
+    count = sizes.vary_events
+    target = Target(0.8, at_least=True)
+    config = session.config_for("vary", receiver.url())
+    varied, fixed = processes.median_interleaved(
+        [lambda: session.fire(receiver, config, count, "--vary", "--seed", "1"),
+         lambda: session.fire(receiver, config, count)],
+        sizes.rate_repeats)
+    return Figure("vary", _rate(count, varied.seconds) + f" ({count:,} varied)",
+                  _rate(count, fixed.seconds) + " (the sample)", fixed.seconds / varied.seconds, target,
+                  [f"median of {sizes.rate_repeats} run(s) each; CPU an event: --vary "
+                   f"{_per_event_ms(varied.cpu_seconds, count)}, the sample {_per_event_ms(fixed.cpu_seconds, count)}; "
+                   "varied ClientCreate bodies average ~1.4× the sample's size (longer arrays, non-ASCII and long text)"])
+
+
 def memory(session: Session) -> Figure:
     """Peak RSS of fire --count LARGE vs --count SMALL to the fast receiver."""
     receiver = session.fast_receiver()
@@ -236,7 +274,7 @@ from bench.listen import listen_print, listen_quiet, relay  # noqa: E402
 
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.name: benchmark
-    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, startup, memory, tail, scan,
-                                                         listen_quiet, listen_print, relay))
+    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, startup, events, vary, memory, tail,
+                                                         scan, listen_quiet, listen_print, relay))
 }
 

@@ -23,9 +23,12 @@ Values are drawn independently: a copy's ``clientId`` need not match its ``clien
 start come before its end. The same seed gives the same copies (``random.Random`` is stable
 across Python versions). Stdlib only; loaded only when ``--vary`` is used.
 
+Copies are mixed from ``POOL`` objects drawn up front (``_mixer``), so a copy costs a few
+microseconds; what ``--vary`` costs a run is mostly its bodies being bigger than the sample.
+
 Why not a fake-data library: Faker, measured on this machine, takes ~120 ms to import with four
-locales and 5-80 µs per value (a deliverable has about 100 fields); these pools cost ~0.2 µs per
-field and nothing at start-up (README, Performance).
+locales and 5-80 µs per value (a deliverable has about 100 fields); these pools cost nothing at
+start-up and ~0.2 µs per value (README, Performance).
 """
 
 from __future__ import annotations
@@ -40,12 +43,14 @@ from typing import Any
 from moxiehook.catalog.payload import Assignment, PathError, apply_overrides
 from moxiehook.catalog.schema import FORMATS, schema_of
 
-__all__ = ["MAX_DRAWS", "new_seed", "varied"]
+__all__ = ["MAX_DRAWS", "MAX_ELEMENTS", "new_seed", "varied"]
 
 Gen = Callable[[random.Random], Any]
 
 MAX_DRAWS = 200  # draws of one copy before a --set index that never fits is given up
-MAX_ELEMENTS = 6
+MAX_ELEMENTS = 5
+POOL = 128  # objects drawn up front, whose fields each copy mixes (see _mixer)
+_LONG_SHARE = 0.004  # share of a text field's values that are a long string
 _NULL_KEPT = 0.75  # share of copies in which a field null in Moxie's sample stays null
 
 # --- pools --------------------------------------------------------------------------------------
@@ -133,9 +138,35 @@ def varied(payload: Any, seed: int, assignments: Sequence[Assignment] = (),
     times); any other path that does not fit raises ``PathError`` at once.
     """
     rng = random.Random(seed)
-    draw = _compile(payload, schema if schema is not None else schema_of(payload), "", rng)
+    node = schema if schema is not None else schema_of(payload)
+    if isinstance(payload, dict) and node.get("type") == "object":
+        draw = _mixer(_fields(payload, node, rng), rng)
+    else:
+        draw = _compile(payload, node, "", rng)
     while True:
         yield _draw_with(draw, rng, assignments)
+
+
+def _mixer(fields: list[tuple[str, Gen]], rng: random.Random) -> Gen:
+    """Copies of an object made by mixing the fields of ``POOL`` objects drawn up front.
+
+    Each field of a copy comes from a randomly chosen one of the drawn objects, and top-level
+    ids are drawn fresh for each copy: the same distribution as drawing every field anew (the
+    fields are drawn independently), for a dict look-up per field instead of a generator call
+    per value, so ``fire --vary`` keeps the rate of ``fire``. The drawn values are shared
+    between copies; nothing changes them in place (``--set`` copies what it changes).
+    """
+    members = [{name: gen(rng) for name, gen in fields} for _ in range(POOL)]
+    fresh = [(name, gen) for name, gen in fields if gen is _objectid]
+    mixed = [name for name, gen in fields if gen is not _objectid]
+
+    def draw(r: random.Random) -> dict[str, Any]:
+        copy = {name: members[int(r.random() * POOL)][name] for name in mixed}
+        for name, gen in fresh:
+            copy[name] = gen(r)
+        return copy
+
+    return draw
 
 
 def _draw_with(draw: Gen, rng: random.Random, assignments: Sequence[Assignment]) -> Any:
@@ -163,8 +194,7 @@ def _compile(value: Any, node: dict[str, Any], key: str, rng: random.Random) -> 
     if kind is None:
         return _nullable(key, value, rng)
     if kind == "object" and isinstance(value, dict):
-        properties = node.get("properties", {})
-        fields = [(name, _compile(item, properties.get(name, {}), name, rng)) for name, item in value.items()]
+        fields = _fields(value, node, rng)
         return lambda r: {name: gen(r) for name, gen in fields}
     if kind == "array" and isinstance(value, list):
         if not value or "items" not in node:
@@ -182,6 +212,11 @@ def _compile(value: Any, node: dict[str, Any], key: str, rng: random.Random) -> 
     return lambda r: value  # a schema this module does not know: keep the value as it is
 
 
+def _fields(value: dict[str, Any], node: dict[str, Any], rng: random.Random) -> list[tuple[str, Gen]]:
+    properties = node.get("properties", {})
+    return [(name, _compile(item, properties.get(name, {}), name, rng)) for name, item in value.items()]
+
+
 def _pick(pool: Sequence[Any]) -> Gen:
     size = len(pool)
     return lambda r: pool[int(r.random() * size)]
@@ -189,8 +224,9 @@ def _pick(pool: Sequence[Any]) -> Gen:
 
 def _array(elements: list[Gen]) -> Gen:
     count = len(elements)
-    # Lengths: empty, one, the sample's, and longer ones up to MAX_ELEMENTS.
-    lengths = [0, 0, 1, 1, count, count, *range(2, MAX_ELEMENTS + 1)]
+    # Lengths: empty, one, the sample's, and longer ones up to MAX_ELEMENTS; weighted so that a
+    # varied body stays near the sample's size (bytes cost a receiver and the log more than drawing).
+    lengths = [0, 0, 1, 1, 1, count, count, 2, 2, 3, MAX_ELEMENTS]
     pick_length = _pick(lengths)
     return lambda r: [elements[i % count](r) for i in range(pick_length(r))]
 
@@ -277,10 +313,12 @@ def _text(key: str, sample: str, rng: random.Random) -> Gen:
         return _pick([sample, *(_same_shape(sample, rng) for _ in range(31))])
     folded = key.lower()
     pool = next((values for suffixes, values in _TEXT_POOLS if folded.endswith(suffixes)), _TEXT)
-    # About 1 in 5: the sample's value; then the pool, awkward text, one long string and an empty one
-    # (a copy has ~20 text fields, so about a third of the copies carry a long string).
-    odd = [*_AWKWARD, _LONG[int(rng.random() * len(_LONG))], ""]
-    return _pick([sample] * ((len(pool) + len(odd)) // 4) + pool + odd)
+    # About 1 in 5: the sample's value; then the pool, awkward text and an empty string; and now and
+    # then a long string (a copy has ~20 text fields, so about one copy in ten carries one).
+    odd = [*_AWKWARD, ""]
+    pick = _pick([sample] * ((len(pool) + len(odd)) // 4) + pool + odd)
+    long = _LONG[int(rng.random() * len(_LONG))]
+    return lambda r: long if r.random() < _LONG_SHARE else pick(r)
 
 
 def _same_shape(sample: str, rng: random.Random) -> str:
