@@ -270,11 +270,12 @@ class Benchmark:
 
 
 # Defined in their own module, which uses Figure and Target from this one.
+from bench.inprocess import fixture, plugin  # noqa: E402
 from bench.listen import listen_print, listen_quiet, relay  # noqa: E402
 
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.name: benchmark
     for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, startup, events, vary, memory, tail,
-                                                         scan, listen_quiet, listen_print, relay))
+                                                         scan, listen_quiet, listen_print, relay, plugin, fixture))
 }
 

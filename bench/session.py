@@ -47,14 +47,17 @@ class Sizes:
     tail_runs: int
     check_seconds: float
     vary_events: int  # fire --vary --count N and fire --count N
+    fixture_deliveries: int  # moxie.fire calls per fixture loop
 
 
 FULL = Sizes(rate_repeats=3, fanout_events=3000, curl_fire_events=2000, curl_loop_events=300, overhead_events=2000,
              overhead_repeats=5, startup_runs=21, memory_small=2000, memory_large=100_000,
-             log_small=1000, log_large=200_000, tail_runs=7, check_seconds=3.0, vary_events=10_000)
+             log_small=1000, log_large=200_000, tail_runs=7, check_seconds=3.0, vary_events=10_000,
+             fixture_deliveries=5000)
 QUICK = Sizes(rate_repeats=1, fanout_events=300, curl_fire_events=300, curl_loop_events=30, overhead_events=300,
               overhead_repeats=1, startup_runs=5, memory_small=500, memory_large=5000,
-              log_small=1000, log_large=20_000, tail_runs=3, check_seconds=1.0, vary_events=1000)
+              log_small=1000, log_large=20_000, tail_runs=3, check_seconds=1.0, vary_events=1000,
+              fixture_deliveries=500)
 
 
 @dataclass(frozen=True)
