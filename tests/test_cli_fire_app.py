@@ -179,3 +179,28 @@ def test_the_app_is_imported_from_the_current_folder_by_a_real_process(tmp_path:
                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert [(r["outcome"], r["status"]) for r in records(config_path)] == [("delivered", 200)]
+
+
+def test_an_asgi_app_that_does_not_answer_in_time_is_a_timeout(cli, config_path: Path, app_module) -> None:
+    module = app_module("""
+        import asyncio
+
+        async def app(scope, receive, send):
+            await asyncio.sleep(30)
+    """)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    config_path.write_text(config_path.read_text().replace("[endpoints.crm]\n", "[endpoints.crm]\ntimeout = 0.2\n"))
+    result = cli("fire", "ClientCreate", "--app", f"{module}:app")
+    assert result.exit_code == 1
+    [record] = records(config_path)
+    assert (record["outcome"], record["status"]) == ("failed", None)
+    assert record["error"] == "timeout: no answer within 0.2 s (after 3 attempts)"
+
+
+def test_a_wsgi_app_called_from_several_sending_threads(cli, config_path: Path, app_module) -> None:
+    module = app_module(FLASK_APP)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    result = cli("fire", "ClientCreate", "--app", f"{module}:app", "--count", "200", "--concurrency", "8")
+    assert result.exit_code == 0, result.stderr
+    assert len(sys.modules[module].received) == 200
+    assert [r["outcome"] for r in records(config_path)] == ["delivered"] * 200

@@ -130,10 +130,7 @@ class MoxieFixture:
             loaded = load_config(config_path)
             settings = loaded.settings
             if endpoint is not None:
-                if endpoint not in loaded.endpoints:
-                    hint = did_you_mean(endpoint, loaded.endpoints, quote=True)
-                    raise NotFoundError(f"unknown endpoint {endpoint!r} in {config_path}{hint}")
-                name, table = endpoint, endpoint_to_dict(loaded.endpoints[endpoint])
+                name, table = endpoint, endpoint_to_dict(loaded.endpoint(endpoint))
         given = {"auth": auth, "headers": headers, "signing_secret": signing_secret}
         table.update({key: _plain(value) for key, value in given.items() if value is not None})
         return parse_endpoint(name, table, "" if name == TRANSIENT_ENDPOINT else None), settings, config_path
@@ -235,5 +232,5 @@ def _plain(value: Any) -> Any:
 def _json(value: Any, what: str) -> str:
     try:
         return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise DataError(f"{what} is not JSON: {exc}") from None
