@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import standardwebhooks
+from jsonschema import Draft202012Validator
 from fastapi import FastAPI, HTTPException
 from fastapi import Request as FastAPIRequest
 from flask import Flask, jsonify, request
@@ -295,6 +296,38 @@ def test_sample_is_a_fresh_copy_every_time(moxie) -> None:
     assert data == {"name": "mine"}  # set= works on a copy
 
 
+def body_of(response: Any) -> Any:
+    return json.loads(response.request.content)
+
+
+def test_schema_is_the_events_schema_and_the_sample_fits_it(moxie) -> None:
+    schema = moxie.schema("InvoiceSent")
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(moxie.sample("InvoiceSent"))
+    with pytest.raises(NotFoundError, match="InvoicePayed"):
+        moxie.schema("InvoicePayed")
+
+
+def test_vary_sends_a_different_schema_valid_payload_and_a_seed_repeats_it(moxie) -> None:
+    validator = Draft202012Validator(moxie.schema("ClientCreate"), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    drawn = [body_of(moxie.fire("ClientCreate", app=plain_asgi, vary=True)) for _ in range(5)]
+    for body in drawn:
+        assert not list(validator.iter_errors(body)), body
+    assert len({json.dumps(body, sort_keys=True) for body in drawn}) == 5
+    assert body_of(moxie.fire("ClientCreate", app=plain_asgi, vary=7)) == \
+        body_of(moxie.fire("ClientCreate", app=plain_asgi, vary=7))
+    assert body_of(moxie.fire("ClientCreate", app=plain_asgi, vary=0)) != moxie.sample("ClientCreate")  # 0 is a seed
+
+
+def test_set_wins_over_a_varied_payload_and_data_can_be_varied(moxie) -> None:
+    body = body_of(moxie.fire("ClientCreate", app=plain_asgi, vary=3, set={"name": "Fixed", "contacts[0].email": "a@b.c"}))
+    assert (body["name"], body["contacts"][0]["email"]) == ("Fixed", "a@b.c")
+    mine = {"id": "inv_1", "amount": 12.5, "lines": [{"sku": "a"}]}
+    varied = body_of(moxie.fire("InvoicePayed", app=plain_asgi, data=mine, vary=3))
+    assert set(varied) == set(mine) and varied != mine
+    assert mine == {"id": "inv_1", "amount": 12.5, "lines": [{"sku": "a"}]}  # the caller's data is untouched
+
+
 # ---------------------------------------------------------------------------
 # what moxiehook refuses: MoxiehookError subclasses with a clear message, nothing sent
 
@@ -338,6 +371,9 @@ def test_a_bad_auth_table_is_refused_like_in_the_config(moxie, auth: Any, messag
     ({"app": plain_wsgi, "data": {"amount": float("nan")}}, MoxiehookError, "not JSON"),
     ({"app": plain_wsgi, "set": {"name.first": "A"}}, MoxiehookError, "name is a string, not an object"),
     ({"app": plain_wsgi, "endpoint": "crm", "config": "missing.toml"}, MoxiehookError, "missing.toml"),
+    ({"app": plain_wsgi, "vary": "yes"}, UsageError, "vary= takes True or an int seed, not str"),
+    ({"app": plain_wsgi, "set": ["name=x"]}, UsageError, r"set= takes a dict of \{path: value\}, not list"),
+    ({"app": plain_wsgi, "set": {"contacts[99].email": "x"}}, MoxiehookError, r"contacts\[99\]"),
 ])
 def test_bad_arguments_raise_moxiehook_errors(moxie, options: dict[str, Any], error: type, message: str) -> None:
     with pytest.raises(error, match=message):

@@ -104,4 +104,4 @@ def test_the_readme_examples_pass_as_a_user_runs_them(pytester: pytest.Pytester)
     assert sorted(files) == ["test_fastapi_receiver", "test_flask_receiver"]
     pytester.makepyfile(**files)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=29)

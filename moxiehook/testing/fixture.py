@@ -11,7 +11,6 @@ raised by the app reaches the test.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping as MappingType
 from pathlib import Path
@@ -21,9 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from moxiehook import ids
-from moxiehook import catalog
-from moxiehook.catalog import events, payload
+from moxiehook import catalog, ids
 from moxiehook.config import (
     Endpoint,
     Settings,
@@ -46,7 +43,7 @@ TRANSIENT_ENDPOINT = "moxie"  # the name of the endpoint made from fire()'s auth
 
 def sample(event: str) -> dict[str, Any]:
     """A fresh copy of ``event``'s built-in sample payload (yours to change)."""
-    return events.sample(event)
+    return catalog.sample(event)
 
 
 def schema(event: str) -> dict[str, Any]:
@@ -137,25 +134,25 @@ class MoxieFixture:
 
     @staticmethod
     def _payload(event: str, data: Any, overrides: MappingType[str, Any] | None, vary: bool | int | None) -> Any:
-        varied = vary is not None and vary is not False  # 0 is a seed
-        if data is not None:
-            if varied:
-                raise UsageError("vary= draws a payload from the event's schema: it cannot be combined with data=")
-            body = copy.deepcopy(data)  # `set` must not change the caller's object
-        elif not events.is_known(event):
+        """The body: ``data`` or the sample, varied when asked, with the ``set`` values (on a copy)."""
+        if data is None and not catalog.is_known(event):
             raise UsageError(f"event {event!r} is not in the catalog, so it has no sample: pass data=…"
-                             f"{did_you_mean(event, [e.name for e in events.EVENTS])}")
-        elif varied:
-            raise UsageError("vary= is not available yet in this version of moxiehook")
-        else:
-            body = events.sample(event)
-        if overrides:
-            if not isinstance(overrides, MappingType):
-                raise UsageError(f"set= takes a dict of {{path: value}}, not {type(overrides).__name__}")
-            body = payload.apply_overrides(body, [f"{key}={_json(value, f'set[{key!r}]')}" for key, value in overrides.items()])
-        if data is not None or overrides:
-            _json(body, "data")  # what the caller gave must be JSON: no NaN, no objects json cannot write
-        return body
+                             f"{did_you_mean(event, catalog.names())}")
+        if overrides is not None and not isinstance(overrides, MappingType):
+            raise UsageError(f"set= takes a dict of {{path: value}}, not {type(overrides).__name__}")
+        # Each value goes through JSON, so the payload holds exactly what it would hold sent and read back.
+        assignments = [catalog.parse_assignment(f"{key}={_json(value, f'set[{key!r}]')}")
+                       for key, value in (overrides or {}).items()]
+        if data is not None:
+            _json(data, "data")  # what the caller gave must be JSON: no NaN, no objects json cannot write
+        base = catalog.sample(event) if data is None else data
+        if vary is None or vary is False:
+            return catalog.apply_overrides(base, assignments)  # leaves `data` as it was
+        if not isinstance(vary, int):
+            raise UsageError(f"vary= takes True or an int seed, not {type(vary).__name__}")
+        seed = catalog.new_seed() if vary is True else vary
+        schema = catalog.schema(event) if data is None else None  # data is varied by its own shape, as fire --vary --data
+        return next(catalog.varied(base, seed, assignments, schema=schema))
 
     def _url(self, event: str, app: Any, url: str | None, path: str | None, endpoint: Endpoint) -> str:
         """The URL to POST to: the app's or ``url``'s origin, with ``path`` or the mapped path."""
