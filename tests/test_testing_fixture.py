@@ -303,7 +303,8 @@ def body_of(response: Any) -> Any:
 def test_schema_is_the_events_schema_and_the_sample_fits_it(moxie) -> None:
     schema = moxie.schema("InvoiceSent")
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(moxie.sample("InvoiceSent"))
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator.validate(moxie.sample("InvoiceSent"))
     with pytest.raises(NotFoundError, match="InvoicePayed"):
         moxie.schema("InvoicePayed")
 
@@ -320,7 +321,8 @@ def test_vary_sends_a_different_schema_valid_payload_and_a_seed_repeats_it(moxie
 
 
 def test_set_wins_over_a_varied_payload_and_data_can_be_varied(moxie) -> None:
-    body = body_of(moxie.fire("ClientCreate", app=plain_asgi, vary=3, set={"name": "Fixed", "contacts[0].email": "a@b.c"}))
+    overrides = {"name": "Fixed", "contacts[0].email": "a@b.c"}
+    body = body_of(moxie.fire("ClientCreate", app=plain_asgi, vary=3, set=overrides))
     assert (body["name"], body["contacts"][0]["email"]) == ("Fixed", "a@b.c")
     mine = {"id": "inv_1", "amount": 12.5, "lines": [{"sku": "a"}]}
     varied = body_of(moxie.fire("InvoicePayed", app=plain_asgi, data=mine, vary=3))

@@ -151,7 +151,8 @@ class MoxieFixture:
         if not isinstance(vary, int):
             raise UsageError(f"vary= takes True or an int seed, not {type(vary).__name__}")
         seed = catalog.new_seed() if vary is True else vary
-        schema = catalog.schema(event) if data is None else None  # data is varied by its own shape, as fire --vary --data
+        # `data` is varied by its own shape, as `fire --vary --data` varies it.
+        schema = catalog.schema(event) if data is None else None
         return next(catalog.varied(base, seed, assignments, schema=schema))
 
     def _url(self, event: str, app: Any, url: str | None, path: str | None, endpoint: Endpoint) -> str:
