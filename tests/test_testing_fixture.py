@@ -269,13 +269,14 @@ url = "https://crm.example.com/hooks/clients?tenant=7"
 
 
 def test_the_config_is_found_as_the_cli_finds_it(moxie, config_path: Path) -> None:
+    """./moxiehook.toml, the current folder being the test's own; an endpoint may be called anything."""
     config_path.write_text(config_path.read_text() + """
-[endpoints.crm]
+[endpoints.moxie]
 auth = { type = "custom", header = "X-Api-Key", value = "k3y" }
-[[endpoints.crm.mappings]]
+[[endpoints.moxie.mappings]]
 event = "ClientCreate"
 url = "http://crm.example.com/hooks"
-""")  # ./moxiehook.toml, the current folder being the test's own
+""")
     seen: dict[str, str] = {}
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -283,7 +284,7 @@ url = "http://crm.example.com/hooks"
         start_response("204 No Content", [])
         return []
 
-    assert moxie.fire("ClientCreate", app=app, endpoint="crm").status_code == 204
+    assert moxie.fire("ClientCreate", app=app, endpoint="moxie").status_code == 204
     assert seen == {"key": "k3y", "path": "/hooks"}
 
 

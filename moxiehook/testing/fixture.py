@@ -104,7 +104,7 @@ class MoxieFixture:
         check_event_name(event)
         target, settings, config_path = self._endpoint(auth, headers, signing_secret, endpoint, config)
         body = self._payload(event, data, set, vary)
-        where = self._url(event, app, url, path, target)
+        where = self._url(event, app, url, path, target if endpoint is not None else None)
         prepared = prepare_endpoint(target, settings, config_path)
         body_bytes = encode_body(body)
         wire_headers, _ = request_headers(prepared, Delivery(event, where, body, body_bytes, ids.event_id()))
@@ -130,7 +130,7 @@ class MoxieFixture:
                 name, table = endpoint, endpoint_to_dict(loaded.endpoint(endpoint))
         given = {"auth": auth, "headers": headers, "signing_secret": signing_secret}
         table.update({key: _plain(value) for key, value in given.items() if value is not None})
-        return parse_endpoint(name, table, "" if name == TRANSIENT_ENDPOINT else None), settings, config_path
+        return parse_endpoint(name, table, "" if endpoint is None else None), settings, config_path
 
     @staticmethod
     def _payload(event: str, data: Any, overrides: MappingType[str, Any] | None, vary: bool | int | None) -> Any:
@@ -155,14 +155,14 @@ class MoxieFixture:
         schema = catalog.schema(event) if data is None else None
         return next(catalog.varied(base, seed, assignments, schema=schema))
 
-    def _url(self, event: str, app: Any, url: str | None, path: str | None, endpoint: Endpoint) -> str:
-        """The URL to POST to: the app's or ``url``'s origin, with ``path`` or the mapped path."""
+    def _url(self, event: str, app: Any, url: str | None, path: str | None, endpoint: Endpoint | None) -> str:
+        """The URL to POST to: the app's or ``url``'s origin, with ``path`` or ``endpoint``'s mapped path."""
         if (app is None) == (url is None):
             raise UsageError("moxie.fire needs app= (a WSGI or ASGI app, called in-process) or url= "
                              "(a live server), and not both")
         base = APP_ORIGIN if url is None else check_url(url, "url")
         parts = urlsplit(base)
-        if path is None and endpoint.name != TRANSIENT_ENDPOINT and parts.path in ("", "/"):
+        if path is None and endpoint is not None and parts.path in ("", "/"):
             path = _mapped_path(event, endpoint)
         if path is None:
             return base if parts.path else base + "/"
