@@ -214,6 +214,12 @@ def test_asgi_from_inside_a_running_event_loop(moxie) -> None:
 
     assert asyncio.run(inside()) == (202, 200)
 
+    async def own_fixture() -> int:
+        with MoxieFixture() as mine:  # started and closed inside the running loop
+            return mine.fire("ClientCreate", app=plain_asgi).status_code
+
+    assert asyncio.run(own_fixture()) == 202
+
 
 def test_fire_with_its_own_fixture_object_closes_its_event_loop() -> None:
     before = {t.name for t in threading.enumerate()}

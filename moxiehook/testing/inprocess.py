@@ -102,9 +102,10 @@ class EventLoopThread:
             self._loop = self._thread = None
         if loop is None or thread is None:
             return
+        # On the loop's own thread: the caller may be inside a loop of its own, where no other can run.
+        asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
-        loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
 
