@@ -129,6 +129,12 @@ def test_an_exception_raised_by_the_app_reaches_the_test(moxie) -> None:
     with pytest.raises(KeyError, match="no such client"):
         moxie.fire("ClientCreate", app=make_fastapi_app(), path="/boom")
 
+    def raising_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise LookupError("no such route")
+
+    with pytest.raises(LookupError, match="no such route"):
+        moxie.fire("ClientCreate", app=raising_wsgi)
+
 
 def test_an_asgi_app_keeps_one_event_loop_across_deliveries(moxie) -> None:
     app = make_fastapi_app()
