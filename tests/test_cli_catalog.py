@@ -174,6 +174,11 @@ def test_map_add_refuses_a_near_miss_unless_custom(cli, rejected, crm: Path) -> 
     assert cli("map", "add", "crm", "TicketOpened", "http://127.0.0.1:9/t").exit_code == 0  # far from all: own
 
 
+def test_map_remove_of_a_near_miss_names_the_mapped_event(rejected, crm: Path) -> None:
+    rejected("map", "remove", "crm", "DeliverableCreat", match=("no mapping for DeliverableCreat",
+                                                                  "did you mean DeliverableCreate?"))
+
+
 @pytest.mark.parametrize("command", [("logs",), ("replay",)])
 def test_logs_and_replay_event_near_miss_is_exit_2(rejected, crm: Path, log: Path, receiver: Receiver,
                                                    command: tuple[str, ...]) -> None:

@@ -31,6 +31,7 @@ from moxiehook.config.model import (
 from moxiehook.config.store import update_config
 from moxiehook.errors import AlreadyExistsError, NotFoundError
 from moxiehook.ids import now_iso
+from moxiehook.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from moxiehook.log import EndpointRecord
@@ -206,7 +207,8 @@ def remove_mappings(path: Path, name: str, event: str, url: str | None = None) -
         removed = [m for m in endpoint.mappings if m.event == event and url in (None, m.url)]
         if not removed:
             target = f"{event} → {url}" if url else event
-            raise NotFoundError(f"endpoint {name!r} has no mapping for {target}")
+            hint = did_you_mean(event, [m.event for m in endpoint.mappings])
+            raise NotFoundError(f"endpoint {name!r} has no mapping for {target}{hint}")
         endpoint.mappings = [m for m in endpoint.mappings if m not in removed]
         return removed
 
