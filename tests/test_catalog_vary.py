@@ -103,6 +103,21 @@ def test_a_set_value_wins_and_a_too_short_array_is_drawn_again() -> None:
     assert all(validator.is_valid(body) for body in made)
 
 
+def test_indexes_into_several_arrays_at_their_longest_fit_every_copy_of_a_long_run() -> None:
+    """A run never fails half-way: only drawn values long enough for the indexes are mixed."""
+    sample = catalog.sample("DeliverableCreate")
+    filled = [key for key, value in sample.items() if isinstance(value, list) and value]
+    assert len(filled) >= 3
+    last = MAX_ELEMENTS - 1
+    made = copies("DeliverableCreate", n=2000, assignments=[f"{key}[{last}]=1" for key in filled])
+    assert all(body[key][last] == 1 for body in made for key in filled)
+    assert len({json.dumps(body) for body in made}) == 2000
+
+
+def test_copies_keep_the_samples_field_order() -> None:
+    assert all(list(body) == list(catalog.sample("InvoiceSent")) for body in copies("InvoiceSent", n=20))
+
+
 def test_an_index_no_copy_reaches_and_a_path_that_never_fits_are_errors() -> None:
     with pytest.raises(PathError, match=r"contacts\[5\] is past the end of the array in each of 200 varied"):
         copies("ClientCreate", n=1, assignments=["contacts[5].email=x"])

@@ -47,7 +47,8 @@ __all__ = ["MAX_DRAWS", "MAX_ELEMENTS", "new_seed", "varied"]
 
 Gen = Callable[[random.Random], Any]
 
-MAX_DRAWS = 200  # draws of one copy before a --set index that never fits is given up
+MAX_DRAWS = 200  # draws before a --set index that never fits is given up
+FEW = 8  # values a --set path must fit before a field is varied among them only
 MAX_ELEMENTS = 5
 POOL = 128  # objects drawn up front, whose fields each copy mixes (see _mixer)
 _LONG_SHARE = 0.004  # share of a text field's values that are a long string
@@ -134,42 +135,81 @@ def varied(payload: Any, seed: int, assignments: Sequence[Assignment] = (),
 
     ``schema``: the payload's schema (``catalog.schema(event)`` for a catalog sample); by default
     the one derived from ``payload`` itself, so a ``--data`` payload can be varied too.
-    A ``--set`` index past the end of a varied array draws that copy again (up to ``MAX_DRAWS``
-    times); any other path that does not fit raises ``PathError`` at once.
+    A ``--set`` index past the end of a varied array is met by drawing again: for an object, only
+    values long enough for the index are used (drawn up front, so a run never fails half-way);
+    an index no draw reaches, or any other path that does not fit, raises ``PathError`` on the
+    first copy.
     """
     rng = random.Random(seed)
     node = schema if schema is not None else schema_of(payload)
     if isinstance(payload, dict) and node.get("type") == "object":
-        draw = _mixer(_fields(payload, node, rng), rng)
-    else:
-        draw = _compile(payload, node, "", rng)
+        draw = _mixer(_fields(payload, node, rng), rng, assignments)
+        while True:
+            yield apply_overrides(draw(rng), assignments)
+    draw = _compile(payload, node, "", rng)
     while True:
         yield _draw_with(draw, rng, assignments)
 
 
-def _mixer(fields: list[tuple[str, Gen]], rng: random.Random) -> Gen:
+def _mixer(fields: list[tuple[str, Gen]], rng: random.Random, assignments: Sequence[Assignment]) -> Gen:
     """Copies of an object made by mixing the fields of ``POOL`` objects drawn up front.
 
     Each field of a copy comes from a randomly chosen one of the drawn objects, and top-level
     ids are drawn fresh for each copy: the same distribution as drawing every field anew (the
     fields are drawn independently), for a dict look-up per field instead of a generator call
     per value, so ``fire --vary`` keeps the rate of ``fire``. The drawn values are shared
-    between copies; nothing changes them in place (``--set`` copies what it changes).
+    between copies; nothing changes them in place (``--set`` copies what it changes). A field
+    that a ``--set`` path runs through keeps only the drawn values the path fits.
     """
     members = [{name: gen(rng) for name, gen in fields} for _ in range(POOL)]
-    fresh = [(name, gen) for name, gen in fields if gen is _objectid]
-    mixed = [name for name, gen in fields if gen is not _objectid]
+    through: dict[str, list[Assignment]] = {}
+    for assignment in assignments:
+        through.setdefault(str(assignment.path[0]), []).append(assignment)
+    plan: list[tuple[str, Gen | None, list[Any]]] = []
+    for name, gen in fields:
+        if gen is _objectid:
+            plan.append((name, gen, []))
+            continue
+        values = [member[name] for member in members]
+        if name in through:
+            values = _fitting(name, values, gen, through[name], rng)
+        plan.append((name, None, values))
 
     def draw(r: random.Random) -> dict[str, Any]:
-        copy = {name: members[int(r.random() * POOL)][name] for name in mixed}
-        for name, gen in fresh:
-            copy[name] = gen(r)
-        return copy
+        return {name: gen(r) if gen else values[int(r.random() * len(values))] for name, gen, values in plan}
 
     return draw
 
 
+def _fitting(name: str, values: list[Any], gen: Gen, group: list[Assignment], rng: random.Random) -> list[Any]:
+    """The ``values`` of field ``name`` that every path of ``group`` fits, drawing more if too few."""
+    last: PathError | None = None
+
+    def fits(value: Any) -> bool:
+        nonlocal last
+        try:
+            apply_overrides({name: value}, group)
+        except PathError as exc:
+            if not exc.too_short:
+                raise
+            last = exc
+            return False
+        return True
+
+    fitting = [value for value in values if fits(value)]
+    for _ in range(MAX_DRAWS):
+        if len(fitting) >= FEW:
+            break
+        value = gen(rng)
+        if fits(value):
+            fitting.append(value)
+    if not fitting:
+        raise _never_fits(last, group)  # type: ignore[arg-type]
+    return fitting
+
+
 def _draw_with(draw: Gen, rng: random.Random, assignments: Sequence[Assignment]) -> Any:
+    """A copy of a payload that is not an object with the assignments set, drawn again while too short."""
     if not assignments:
         return draw(rng)
     for _ in range(MAX_DRAWS):
@@ -179,9 +219,13 @@ def _draw_with(draw: Gen, rng: random.Random, assignments: Sequence[Assignment])
             if not exc.too_short:
                 raise
             last = exc
+    raise _never_fits(last, assignments)
+
+
+def _never_fits(last: PathError, assignments: Sequence[Assignment]) -> PathError:
     text = next(a.text for a in assignments if str(last).startswith(f"--set {a.text!r}"))
-    raise PathError(f"--set {text!r}: {last.where} is past the end of the array in each of {MAX_DRAWS} varied "
-                    f"copies drawn (varied arrays have at most {MAX_ELEMENTS} elements)")
+    return PathError(f"--set {text!r}: {last.where} is past the end of the array in each of {MAX_DRAWS} varied "
+                     f"copies drawn (varied arrays have at most {MAX_ELEMENTS} elements)")
 
 
 # --- compiling a payload into generators ----------------------------------------------------------
