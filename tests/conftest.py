@@ -115,7 +115,13 @@ class Received:
 
 
 class _QuietServer(ThreadingHTTPServer):
-    """Clients that hang up early (timeouts, cut reads) are expected here: no stack trace for them."""
+    """Clients that hang up early (timeouts, cut reads) are expected here: no stack trace for them.
+
+    The listen backlog is 128, not socketserver's 5: a run opening dozens of
+    connections at once would otherwise wait on SYN retransmits (1 s each).
+    """
+
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):

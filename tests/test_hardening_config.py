@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -283,3 +286,63 @@ def test_any_header_value_outside_visible_ascii_is_refused(cli, config_path: Pat
         assert result.exit_code == 2, (args, result.stderr)
         assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert config_path.read_bytes() == before
+
+
+# ---------------------------------------------------------------------------
+# 4. enable/disable and fire against a log that cannot be written
+
+
+def _config_with_log(config_path: Path, log_file: str, url: str) -> None:
+    config_path.write_text(
+        BASIC_CONFIG.replace('log_file = "log.jsonl"', f'log_file = "{log_file}"')
+        + f'[endpoints.crm]\nauth = {{ type = "bearer", token = "t" }}\n'
+        f'[[endpoints.crm.mappings]]\nevent = "ClientCreate"\nurl = "{url}"\n'
+    )
+
+
+def test_toggling_against_a_full_log_changes_nothing(config_path: Path, receiver) -> None:
+    _config_with_log(config_path, "/dev/full", receiver.url())
+    before = config_path.read_bytes()
+    for args in (("endpoint", "disable", "crm", "--reason", "maintenance"), ("endpoint", "status", "crm")):
+        result = run_moxiehook("-c", str(config_path), *args, cwd=config_path.parent)
+        if args[1] == "status":
+            assert (result.returncode, result.stdout) == (0, "enabled\n")
+        else:
+            assert result.returncode == 2, result.stderr
+            assert result.stderr == "error: cannot write the delivery log /dev/full: No space left on device\n"
+    assert config_path.read_bytes() == before
+    # and the other way round: a disabled endpoint stays disabled
+    config_path.write_text(config_path.read_text().replace("[endpoints.crm]\n", "[endpoints.crm]\nenabled = false\n"))
+    before = config_path.read_bytes()
+    enabled = run_moxiehook("-c", str(config_path), "endpoint", "enable", "crm", cwd=config_path.parent)
+    assert enabled.returncode == 2 and config_path.read_bytes() == before
+
+
+def test_fire_against_a_full_log_sends_nothing(config_path: Path, receiver) -> None:
+    _config_with_log(config_path, "/dev/full", receiver.url())
+    for args in (("fire", "ClientCreate"), ("fire", "ClientCreate", "--count", "5", "--json"), ("test", "crm")):
+        result = run_moxiehook("-c", str(config_path), *args, cwd=config_path.parent)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == ("error: cannot write the delivery log /dev/full: No space left on device; "
+                                 "nothing was sent\n")
+        assert result.stdout == ""
+    assert receiver.requests == []
+
+
+def test_a_config_write_that_fails_takes_the_toggle_record_back(config_path: Path) -> None:
+    """The file size limit lets the log take the record but not the config's temp file."""
+    _config_with_log(config_path, "log.jsonl", "http://127.0.0.1:9/x")
+    config_path.write_text(config_path.read_text() + "# " + "x" * 400 + "\n")
+    before = config_path.read_bytes()
+    log = config_path.with_name("log.jsonl")
+    log.write_bytes(b"")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    result = subprocess.run([sys.executable, "-m", "moxiehook", "-c", str(config_path), "endpoint", "disable", "crm"],
+                            capture_output=True, text=True, preexec_fn=limit, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"error: cannot write {config_path}: File too large\n"
+    assert config_path.read_bytes() == before
+    assert log.read_bytes() == b""  # the record of a change that did not happen was taken back

@@ -104,10 +104,12 @@ def disable_endpoint(path: Path, name: str, reason: str | None = None) -> Toggle
 
 
 def _toggle(path: Path, name: str, apply: Callable[[Endpoint], EndpointRecord | None]) -> ToggleResult:
-    """Apply an enable/disable under the config lock and log it if it changed anything.
+    """Apply an enable/disable under the config lock, logging it if it changed anything.
 
-    The log is opened before the config is written, so a log that cannot be
-    opened fails the command with the config unchanged (not toggled but unlogged).
+    The record and the config change are one step for the user: the record is
+    appended first and the config written while the log's lock is still held;
+    a log that cannot be written (``/dev/full``, a full disk) leaves the config
+    unchanged, and a config that cannot be written takes the record back.
     """
     # Imported here: the log module is not needed by read-only commands.
     from moxiehook.log import LogWriter
@@ -121,14 +123,18 @@ def _toggle(path: Path, name: str, apply: Callable[[Endpoint], EndpointRecord | 
             pending.append((LogWriter(config.log_path(path)), record))
         return ToggleResult(endpoint, changed=record is not None)
 
+    def commit(write: Callable[[], None]) -> None:
+        if not pending:
+            write()
+            return
+        writer, record = pending[0]
+        writer.append(record, then=write)
+
     try:
-        result = update_config(path, change)
-        for writer, record in pending:
-            writer.append(record)
+        return update_config(path, change, commit)
     finally:
         for writer, _ in pending:
             writer.close()
-    return result
 
 
 def set_auth(path: Path, name: str, auth: Auth) -> Endpoint:

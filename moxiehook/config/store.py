@@ -141,12 +141,16 @@ def render_config(config: Config) -> str:
     return tomli_w.dumps(data)
 
 
-def update_config(path: Path, change: Callable[[Config], T]) -> T:
+def update_config(path: Path, change: Callable[[Config], T],
+                  commit: Callable[[Callable[[], None]], None] | None = None) -> T:
     """Apply ``change`` to the current config and save it, under the lock.
 
     ``change`` mutates the ``Config`` it is given and may return a value,
     which is returned. If it raises, or the result does not validate, the
-    file is left exactly as it was.
+    file is left exactly as it was. ``commit``, when given, is handed the
+    write (still under the lock, after validation) and must call it: it can
+    do something first that the write depends on, and undo it if the write
+    fails (``endpoint enable``/``disable`` log their record that way).
     """
     # Fail on a missing or unreadable config before taking the lock, so a
     # command run in the wrong folder leaves no stray lock file behind.
@@ -157,7 +161,15 @@ def update_config(path: Path, change: Callable[[Config], T]) -> T:
         result = change(config)
         text = render_config(config)
         remove_stale_temp_files(real)
-        write_atomic(real, text, secret=config.has_literal_secret())
+        secret = config.has_literal_secret()
+
+        def write() -> None:
+            write_atomic(real, text, secret=secret)
+
+        if commit is None:
+            write()
+        else:
+            commit(write)
     return result
 
 

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -295,10 +296,18 @@ class LogWriter:
         except OSError as exc:
             raise StorageError(f"cannot open the delivery log {self.path}: {exc.strerror}") from None
 
-    def append(self, record: Record) -> None:
-        self.append_line(encode(record))
+    def append(self, record: Record, then: Callable[[], None] | None = None) -> None:
+        self.append_line(encode(record), then)
 
-    def append_line(self, line: bytes) -> None:
+    def append_line(self, line: bytes, then: Callable[[], None] | None = None) -> None:
+        """Append ``line``; then, still under the lock, call ``then`` (if given).
+
+        When ``then`` raises, the line is taken back before the error goes on:
+        the pair is all or nothing. ``endpoint enable``/``disable`` write their
+        record this way, then the config, so a log that cannot be written
+        leaves the config unchanged, and a config that cannot be written leaves
+        no record of a change that did not happen.
+        """
         with self._threads:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
@@ -311,6 +320,39 @@ class LogWriter:
                 if written != len(line):  # a full disk (or file size limit) wrote part of the line:
                     self._cut(end)  # take it back, so no reader ever sees half a record
                     raise StorageError(f"cannot write the delivery log {self.path}: disk full (short write)")
+                if then is not None:
+                    try:
+                        then()
+                    except BaseException:
+                        self._cut(end)
+                        raise
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def check_writable(self) -> None:
+        """Raise ``StorageError`` now if records cannot be written, so a run sends nothing.
+
+        A delivery's record is written after it was sent: without this, a run
+        against a full disk or ``/dev/full`` would send one delivery and then
+        fail. A regular file is checked without writing (free space, the file
+        size limit): a probe written and taken back could be seen by ``logs
+        --follow``. Anything else (a device, a FIFO) gets a newline, which
+        readers skip: ``/dev/full`` refuses it, ``/dev/null`` takes it.
+        """
+        with self._threads:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._follow_replacement()
+                status = os.fstat(self._fd)
+                if stat.S_ISREG(status.st_mode):
+                    problem = _no_room(self._fd, status.st_size)
+                    if problem:
+                        raise StorageError(f"cannot write the delivery log {self.path}: {problem}")
+                    return
+                try:
+                    os.write(self._fd, b"\n")
+                except OSError as exc:
+                    raise StorageError(f"cannot write the delivery log {self.path}: {exc.strerror}") from None
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
@@ -343,6 +385,21 @@ class LogWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _no_room(fd: int, size: int) -> str | None:
+    """Why a regular file at ``size`` bytes cannot grow, or None."""
+    import resource  # only runs that log need it
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size >= limit:
+        return "the file size limit (ulimit -f) is reached"
+    try:
+        space = os.fstatvfs(fd)
+    except OSError:
+        return None  # no answer: the first write will tell
+    free = space.f_bfree if os.geteuid() == 0 else space.f_bavail  # root may use the reserved blocks
+    return "no space left on device" if free == 0 and space.f_blocks else None
 
 
 BadLineCallback = Callable[[int], None]

@@ -15,13 +15,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moxiehook import ids
 from moxiehook.config import Config, Endpoint, Mapping, disable_endpoint
-from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError
+from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError, StorageError
 from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.send import signing
 from moxiehook.send.delivery import (
@@ -38,7 +38,7 @@ from moxiehook.send.delivery import (
     skipped_record,
 )
 from moxiehook.send.hooks import run_on_disable
-from moxiehook.send.pacing import STALL_S, Pacer
+from moxiehook.send.pacing import STALL_S, Pacer, fit_open_files
 from moxiehook.send.transport import PLAIN_HTTP, Proxies, tls_context, uses_tls
 
 if TYPE_CHECKING:
@@ -139,6 +139,13 @@ def preview_jobs(config: Config, jobs: Iterable[Job]) -> list[dict[str, Any]]:
 
 def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: RunOptions) -> RunSummary:
     """Send ``jobs`` (taken lazily) with up to ``options.concurrency`` in flight; log every record."""
+    concurrency, open_files = fit_open_files(options.concurrency)
+    if concurrency < options.concurrency:
+        if options.on_warning:
+            options.on_warning(
+                f"a concurrency of {options.concurrency} needs more open files than this process may have "
+                f"(ulimit -n {open_files}): sending at most {concurrency} at once")
+        options = replace(options, concurrency=concurrency)
     run = _Run(config_path, config, options)
     for name in options.endpoints or ():
         if run.skip_reason(name) is None:
@@ -166,6 +173,11 @@ class _Run:
         self._wires: list[WireSender] = []  # every thread's, closed at the end
         self._proxies = Proxies.from_environ()  # read once per run
         self.writer = LogWriter(config.log_path(config_path))
+        try:
+            self.writer.check_writable()  # records are written after sending: a log that takes none sends nothing
+        except StorageError as exc:
+            self.writer.close()
+            raise StorageError(f"{exc}; nothing was sent") from None
         self._last_body: tuple[Any, bytes] | None = None
         self.take_lock = threading.Lock()  # taking the next job from the shared iterator
         self.stop = False

@@ -24,12 +24,55 @@ Senders are never removed: more than needed costs some speed, never a delivery.
 from __future__ import annotations
 
 import math
+import os
 import threading
 
 GROW_BELOW = 0.7  # busy share under which senders are added
 TARGET_BUSY = 0.9  # busy share the added senders aim at
 WINDOW_S = 0.02  # seconds of delivery time (per sender) judged at once: many fast deliveries, or one slow
 STALL_S = 0.02  # a watchdog period without any delivery ending adds a sender
+
+
+# Open files a run needs besides its connections: stdio, the log and its lock
+# files, the config and its lock, a CA bundle being read, a pipe or two.
+RESERVED_FDS = 16
+# Each sender may keep two connections open: one for http://, one for https:// URLs.
+FDS_PER_SENDER = 2
+
+
+def fit_open_files(wanted: int) -> tuple[int, int | None]:
+    """The concurrency the open-file limit (``ulimit -n``) allows, up to ``wanted``; and that limit.
+
+    A sender beyond the limit would fail every delivery it starts with "too many
+    open files". The soft limit is first raised toward the hard one (as the Go
+    runtime does); only what the hard limit cannot cover is cut. The limit
+    returned is None when there is none.
+    """
+    import resource  # only sending commands get here
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted, None
+    needed = _open_files() + RESERVED_FDS + FDS_PER_SENDER * wanted
+    if needed > soft:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    room = (soft - _open_files() - RESERVED_FDS) // FDS_PER_SENDER
+    return max(1, min(wanted, room)), soft
+
+
+def _open_files() -> int:
+    """How many files this process has open now (0 where the system does not say)."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return len(os.listdir(folder))
+        except OSError:
+            continue
+    return 0
 
 
 class Pacer:
