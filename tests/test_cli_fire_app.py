@@ -100,7 +100,8 @@ def test_each_mapping_is_delivered_into_the_app_with_its_path_and_query_and_logg
                 ("ClientCreate", "http://other.example.com/hooks/clients"))
     result = cli("fire", "ClientCreate", "--app", f"{module}:app", "--set", "name=Acme")
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.strip() == "2 delivered, 0 failed, 0 skipped"
+    assert result.stderr.strip().startswith("2 delivered, 0 failed, 0 skipped · ")
+    assert len(result.stderr.strip().splitlines()) == 1
     received = sys.modules[module].received
     assert sorted((r["host"], r["path"], r["query"]) for r in received) == [
         ("crm.example.com", "/hooks/clients", "tenant=7"), ("other.example.com", "/hooks/clients", "")]
@@ -135,8 +136,13 @@ def test_an_app_that_raises_is_a_failed_500_with_the_exception_not_a_traceback(
     result = cli("fire", "ClientCreate", "--app", f"{module}:{attribute}")
     assert result.exit_code == 1
     assert "Traceback" not in result.stderr + result.stdout
-    assert result.stderr.strip() == "0 delivered, 1 failed, 0 skipped"
     [record] = records(config_path)
+    assert result.stderr.splitlines() == [
+        f"✗ crm · ClientCreate · https://crm.example.com/boom · {record['error']}",
+        f"  details: moxiehook logs show {record['id']}",
+        result.stderr.splitlines()[-1],
+    ]
+    assert result.stderr.splitlines()[-1].startswith("0 delivered, 1 failed, 0 skipped · ")
     assert (record["outcome"], record["status"]) == ("failed", 500)
     assert record["error"] == f"HTTP 500 Internal Server Error ({raised}) (after 3 attempts)"
     assert len(record["attempts"]) == 3  # retried like a 500 from a server

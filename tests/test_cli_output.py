@@ -96,7 +96,8 @@ def test_fire_json_to_a_full_disk_after_sending_is_one_error_line(config_path: P
         result = run(["fire", "ClientCreate", "--json"], folder, full)
     lines = result.stderr.splitlines()
     assert result.returncode == 1
-    assert lines[-2:] == ["1 delivered, 0 failed, 0 skipped", "error: cannot write the output: No space left on device"]
+    assert lines[-2].startswith("1 delivered, 0 failed, 0 skipped · ")
+    assert lines[-1] == "error: cannot write the output: No space left on device"
     assert "Traceback" not in result.stderr
     assert len(receiver.requests) == 1
     assert len((folder / "log.jsonl").read_text().splitlines()) == 1

@@ -7,18 +7,19 @@ SIGINT sent to a child in the middle of a run, a pseudo-terminal for the bar.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import BASIC_CONFIG, Answer
 
 
-def _config(config_path: Path, *urls: str, settings: str = "") -> None:
+def _config(config_path: Path, *urls: str) -> None:
     mappings = "".join(f'[[endpoints.crm.mappings]]\nevent = "ClientCreate"\nurl = "{url}"\n' for url in urls)
-    config_path.write_text(BASIC_CONFIG + settings + f'[endpoints.crm]\nauth = {{ type = "bearer", token = "t" }}\n{mappings}')
+    config_path.write_text(BASIC_CONFIG + f'[endpoints.crm]\nauth = {{ type = "bearer", token = "t" }}\n{mappings}')
 
 
 def _moxiehook(config_path: Path, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -66,3 +67,138 @@ def test_the_soft_open_file_limit_is_raised_before_anything_is_capped(config_pat
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr
     assert "200 delivered, 0 failed, 0 skipped" in result.stderr
+
+
+# ---------------------------------------------------------------------------
+# 18. why a delivery failed; 22. elapsed time and rate
+
+
+def test_each_failed_delivery_gets_a_line_with_its_reason(config_path: Path, receiver) -> None:
+    receiver.answer("/unprocessable", Answer(status=422, body=b"bad field"))
+    receiver.answer("/slow", Answer(status=204, body=b"", delay=1.5))
+    _config(config_path, receiver.url("/ok"), receiver.url("/unprocessable"), receiver.url("/slow"),
+            "http://127.0.0.1:9/refused")
+    config_path.write_text(config_path.read_text().replace("timeout = 2.0", "timeout = 0.5")
+                           .replace("max_attempts = 3", "max_attempts = 1"))
+    result = _moxiehook(config_path, "fire", "ClientCreate")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    # in the order the deliveries ended
+    assert sorted(lines[:3]) == sorted([
+        f"✗ crm · ClientCreate · {receiver.url('/unprocessable')} · HTTP 422 Unprocessable Entity",
+        f"✗ crm · ClientCreate · {receiver.url('/slow')} · timeout: no answer within 0.5 s",
+        "✗ crm · ClientCreate · http://127.0.0.1:9/refused · connection error: connection refused",
+    ])
+    first_id = next(r["id"] for r in _log_records(config_path) if r["url"] in lines[0])
+    assert lines[3] == f"  details: moxiehook logs show {first_id}"
+    assert lines[4].startswith("1 delivered, 3 failed, 0 skipped · ")
+    assert len(lines) == 5
+
+
+def test_failure_lines_stop_at_a_screenful_and_count_the_rest(config_path: Path, receiver) -> None:
+    receiver.default = Answer(status=422)
+    _config(config_path, receiver.url("/a"))
+    result = _moxiehook(config_path, "fire", "ClientCreate", "--count", "14", "--concurrency", "1")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert [line.startswith("✗ crm · ClientCreate · ") for line in lines[:10]] == [True] * 10
+    assert lines[10] == "  … and 4 more: moxiehook logs --outcome failed"
+    assert lines[11].startswith("  details: moxiehook logs show dlv_")
+    assert lines[12].startswith("0 delivered, 14 failed, 0 skipped · ") and lines[12].endswith("/s")
+    assert len(lines) == 13
+    shown = lines[11].split()[-1]
+    details = _moxiehook(config_path, "logs", "show", shown, "--json")
+    assert details.returncode == 0 and json.loads(details.stdout)["status"] == 422
+
+
+def test_a_failure_reason_from_the_network_is_escaped() -> None:
+    """A Location header is the network's text in the error; it must not act on the terminal."""
+    from moxiehook.cli.run_view import failure_lines
+    from moxiehook.log import DeliveryRecord
+    from moxiehook.send import RunSummary
+
+    record = DeliveryRecord(id="dlv_1", event_id="evt_1", event="ClientCreate", endpoint="crm", url="http://h/x",
+                            mode="fire", replay_of=None, at="", outcome="failed", status=302,
+                            error="HTTP 302 Found (redirects are not followed; Location: /x\x1b[2J\x9b31m)",
+                            duration_ms=1.0)
+    lines = failure_lines(RunSummary(failed=1, failures=[record]))
+    assert lines[0] == ("✗ crm · ClientCreate · http://h/x · HTTP 302 Found (redirects are not followed; "
+                        "Location: /x\\x1b[2J\\x9b31m)")
+
+
+def test_the_summary_keeps_elapsed_time_and_rate(config_path: Path, receiver) -> None:
+    _config(config_path, receiver.url())
+    result = _moxiehook(config_path, "fire", "ClientCreate", "--count", "20", "--json")
+    assert result.returncode == 0, result.stderr
+    line = result.stderr.strip()
+    counts, elapsed, rate = line.split(" · ")
+    assert counts == "20 delivered, 0 failed, 0 skipped"
+    assert elapsed.endswith(" s") and float(elapsed[:-2]) > 0
+    assert rate.endswith("/s") and float(rate[:-2].replace(",", "")) > 0
+    document = json.loads(result.stdout)
+    assert document["elapsed_s"] > 0 and document["rate_per_s"] > 0
+    assert abs(document["rate_per_s"] - 20 / document["elapsed_s"]) < 0.2 * document["rate_per_s"] + 1
+
+
+def test_the_progress_bar_shows_delivered_failed_rate_and_elapsed(config_path: Path, receiver) -> None:
+    from terminal import run_in_terminal
+
+    receiver.answer("/bad", Answer(status=422))
+    receiver.default = Answer(status=204, body=b"", delay=0.05)
+    _config(config_path, receiver.url("/good"), receiver.url("/bad"))
+    code, screen = run_in_terminal("-c", str(config_path), "fire", "ClientCreate", "--count", "40",
+                                   "--concurrency", "2", cwd=config_path.parent, columns=80)
+    assert code == 1, screen
+    frames = [frame for frame in screen.replace("\n", "\r").split("\r") if "delivered," in frame and "/s" in frame]
+    assert frames, screen
+    import re
+
+    bar = re.compile(r"(\d+)/80 (\d+) delivered, (\d+) failed · [\d.,]+/s · \d:\d\d:\d\d")
+    matches = [bar.search(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", frame)) for frame in frames]
+    assert any(m and int(m.group(3)) > 0 for m in matches), frames[-3:]
+    assert all(m is None or int(m.group(1)) == int(m.group(2)) + int(m.group(3)) for m in matches)
+    assert screen.rstrip().splitlines()[-1].startswith("40 delivered, 40 failed, 0 skipped · ")
+
+
+# ---------------------------------------------------------------------------
+# 24 (part). --dry-run streams its previews
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+
+@pytest.mark.parametrize("form", ["--json", "text"])
+def test_a_large_dry_run_starts_printing_before_it_has_built_every_preview(config_path: Path, form: str) -> None:
+    """200,000 previews took 221 MB as text and 1.9 GB as JSON when built whole before printing.
+
+    Streamed, the first 64 KiB arrive while the process has used a fraction of that:
+    its peak RSS is read from /proc while it waits on the full pipe.
+    """
+    _config(config_path, "http://127.0.0.1:9/x")
+    args = ["fire", "ClientCreate", "--dry-run", "--count", "200000"] + (["--json"] if form == "--json" else [])
+    process = subprocess.Popen([sys.executable, "-m", "moxiehook", "-c", str(config_path), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=config_path.parent)
+    try:
+        assert process.stdout is not None
+        head = process.stdout.read(65536)
+        peak = _peak_rss_kib(process.pid)
+    finally:
+        process.kill()
+        process.wait()
+    assert head.startswith(b"[\n  {\n" if form == "--json" else b"POST http://127.0.0.1:9/x\n")
+    assert peak < 120 * 1024, f"peak RSS {peak} KiB before the first 64 KiB of output"
+
+
+def test_a_streamed_dry_run_prints_the_same_json_document(config_path: Path) -> None:
+    _config(config_path, "http://127.0.0.1:9/x", "http://127.0.0.1:9/y")
+    result = _moxiehook(config_path, "fire", "ClientCreate", "--dry-run", "--count", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert result.stdout == json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    assert [request["url"] for request in document] == ["http://127.0.0.1:9/x", "http://127.0.0.1:9/y"] * 3
+    assert len({request["body"]["id"] for request in document}) == 3
+    text = _moxiehook(config_path, "fire", "ClientCreate", "--dry-run", "--count", "3")
+    assert text.stdout.count("POST http://127.0.0.1:9/") == 6
+    assert text.stderr.strip() == "dry run: 6 request(s) shown, nothing sent"

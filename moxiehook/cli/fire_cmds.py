@@ -145,7 +145,8 @@ def fire(
             info(already_disabled_warning(off.name, off.why_disabled))
         if not live:
             raise NothingSentError(f"nothing would be sent: every endpoint mapping {event} is disabled")
-        show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies)), as_json)
+        names = [e.name for e, _ in live]
+        show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies), names), as_json)
         return
     names = list(dict.fromkeys(e.name for e, _ in plan))
     with live_run(count * len(plan), concurrency=concurrency or config.settings.concurrency,

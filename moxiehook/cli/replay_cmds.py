@@ -86,7 +86,7 @@ def replay(
     if dry_run:
         sent = [job for job in jobs if include_disabled or config.endpoints[job.endpoint].enabled]
         _warn_disabled(config, jobs, sent)
-        show_preview(dispatch.preview_jobs(config, sent), as_json)
+        show_preview(dispatch.preview_jobs(config, sent, [job.endpoint for job in sent]), as_json)
         return
     endpoints = {job.endpoint for job in jobs}
     with live_run(len(jobs), concurrency=config.settings.concurrency, include_disabled=include_disabled,

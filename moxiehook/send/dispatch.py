@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     import ssl
 
 
+FAILURES_KEPT = 10  # failed records a summary keeps to show (a screenful); the rest are counted
+
+
 @dataclass(frozen=True)
 class Job:
     """One delivery to make: an event's body to one URL of one endpoint."""
@@ -87,6 +90,14 @@ class RunSummary:
     already_disabled: dict[str, str] = field(default_factory=dict)  # skipped: disabled before the run
     warnings: list[str] = field(default_factory=list)  # e.g. an on_disable hook that failed
     records: list[DeliveryRecord] = field(default_factory=list)  # only when keep_records
+    failures: list[DeliveryRecord] = field(default_factory=list)  # the first FAILURES_KEPT failed ones
+    elapsed_s: float = 0.0  # the run's wall time, from the first job taken to the last record logged
+
+    @property
+    def rate(self) -> float | None:
+        """Deliveries sent (delivered or failed) per second, or None when none was sent."""
+        sent = self.delivered + self.failed
+        return sent / self.elapsed_s if sent and self.elapsed_s > 0 else None
 
     @property
     def exit_code(self) -> int:
@@ -117,14 +128,22 @@ def fire_jobs(plan: list[tuple[Endpoint, Mapping]], event: str, payloads: Iterab
             yield Job(endpoint.name, event, mapping.url, body, event_id, mode)
 
 
-def preview_jobs(config: Config, jobs: Iterable[Job]) -> list[dict[str, Any]]:
+def preview_jobs(config: Config, jobs: Iterable[Job], endpoints: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
     """The requests ``jobs`` would make, secrets masked (for ``--dry-run``); sends nothing.
 
-    ``${VAR}`` references are expanded as for a real run, so a dry run also
-    catches a missing variable; their values are never shown.
+    ``${VAR}`` references are expanded and checked as for a real run, so a dry
+    run also catches a missing or unsendable variable; their values are never
+    shown. The ``endpoints`` named are prepared now, before the first preview,
+    so such an error stops a dry run before it prints anything; the previews
+    themselves are made one at a time as they are printed, so ``--dry-run
+    --count 200000`` runs in constant memory.
     """
-    prepared: dict[str, PreparedEndpoint] = {}
-    shown = []
+    prepared = {name: prepare_endpoint(config.endpoint(name), config.settings, None)
+                for name in dict.fromkeys(endpoints)}
+    return _previews(config, jobs, prepared)
+
+
+def _previews(config: Config, jobs: Iterable[Job], prepared: dict[str, PreparedEndpoint]) -> Iterator[dict[str, Any]]:
     for job in jobs:
         endpoint = prepared.get(job.endpoint)
         if endpoint is None:
@@ -133,8 +152,7 @@ def preview_jobs(config: Config, jobs: Iterable[Job]) -> list[dict[str, Any]]:
         headers = endpoint.log_headers(job.event)
         if endpoint.signing_key is not None:
             headers.update(signing.signature_headers(endpoint.signing_key, job.event_id, encode_body(job.body)))
-        shown.append({"method": METHOD, "url": job.url, "headers": headers, "body": job.body})
-    return shown
+        yield {"method": METHOD, "url": job.url, "headers": headers, "body": job.body}
 
 
 def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: RunOptions) -> RunSummary:
@@ -146,6 +164,7 @@ def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: Ru
                 f"a concurrency of {options.concurrency} needs more open files than this process may have "
                 f"(ulimit -n {open_files}): sending at most {concurrency} at once")
         options = replace(options, concurrency=concurrency)
+    started = time.perf_counter()
     run = _Run(config_path, config, options)
     for name in options.endpoints or ():
         if run.skip_reason(name) is None:
@@ -153,6 +172,7 @@ def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: Ru
     try:
         run.drain(jobs)
     finally:
+        run.summary.elapsed_s = time.perf_counter() - started
         run.close()
     return run.summary
 
@@ -378,6 +398,8 @@ class _Run:
                 self.summary.failed += 1
             else:
                 self.summary.skipped += 1
+            if record.outcome == "failed" and len(self.summary.failures) < FAILURES_KEPT:
+                self.summary.failures.append(record)
             if self.options.keep_records:
                 self.summary.records.append(record)
         if self.options.on_record:
