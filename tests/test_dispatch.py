@@ -108,7 +108,7 @@ def test_preview_masks_and_sends_nothing(setup: tuple[Path, Receiver], monkeypat
     config_path.write_text(text)
     monkeypatch.setenv("T", "hidden-value")
     config = store.load_config(config_path)
-    shown = dispatch.preview_jobs(config, [dispatch.Job("a", "ClientCreate", receiver.url("/a"), {"k": 1}, "evt_1")])
+    shown = list(dispatch.preview_jobs(config, [dispatch.Job("a", "ClientCreate", receiver.url("/a"), {"k": 1}, "evt_1")]))
     assert shown == [{"method": "POST", "url": receiver.url("/a"), "body": {"k": 1}, "headers": {
         "Content-Type": "application/json", "User-Agent": shown[0]["headers"]["User-Agent"],
         "X-Event-Origin": "withmoxie.com", "X-Event-Type": "ClientCreate", "Authorization": "***"}}]
