@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOTHING_SENT = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report a process that SIGINT ended
 
 
 class MoxiehookError(Exception):

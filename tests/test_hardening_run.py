@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -202,3 +204,92 @@ def test_a_streamed_dry_run_prints_the_same_json_document(config_path: Path) -> 
     text = _moxiehook(config_path, "fire", "ClientCreate", "--dry-run", "--count", "3")
     assert text.stdout.count("POST http://127.0.0.1:9/") == 6
     assert text.stderr.strip() == "dry run: 6 request(s) shown, nothing sent"
+
+
+# ---------------------------------------------------------------------------
+# 5. Ctrl-C during a run
+
+
+def _wait_for_requests(receiver, count: int, process: subprocess.Popen[str]) -> None:
+    for _ in range(300):  # at most 15 s
+        if len(receiver.requests) >= count:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"the receiver got {len(receiver.requests)} requests, not {count}")
+
+
+def _interrupt(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGINT, then the output. A run that waited for its slow deliveries (30 s) would time out here."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def _slow_config(config_path: Path, receiver, backoff: float = 0.01, attempts: int = 1) -> None:
+    _config(config_path, receiver.url())
+    config_path.write_text(config_path.read_text().replace("timeout = 2.0", "timeout = 60.0")
+                           .replace("max_attempts = 3", f"max_attempts = {attempts}")
+                           .replace("backoff = 0.01", f"backoff = {backoff}"))
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_ctrl_c_during_fire_cuts_the_deliveries_in_flight_logs_them_and_exits_130(
+        config_path: Path, receiver, concurrency: int) -> None:
+    receiver.default = Answer(status=204, body=b"", delay=30)
+    _slow_config(config_path, receiver)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moxiehook", "-c", str(config_path), "fire", "ClientCreate", "--count", "50",
+         "--concurrency", str(concurrency), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=config_path.parent)
+    _wait_for_requests(receiver, concurrency, process)
+    stdout, stderr = _interrupt(process)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    document = json.loads(stdout)
+    assert (document["interrupted"], document["delivered"], document["failed"]) == (True, 0, concurrency)
+    assert [d["error"] for d in document["deliveries"]] == ["interrupted (Ctrl-C)"] * concurrency
+    records = _log_records(config_path)
+    assert sorted(r["id"] for r in records) == sorted(d["id"] for d in document["deliveries"])
+    assert len(receiver.requests) == concurrency  # nothing started after Ctrl-C
+    lines = stderr.splitlines()
+    assert "⚠ interrupted (Ctrl-C): no further delivery was started" in stderr
+    assert lines[-1].startswith(f"0 delivered, {concurrency} failed, 0 skipped · ")
+
+
+def test_ctrl_c_during_a_wait_before_a_retry_starts_no_new_attempt(config_path: Path, receiver) -> None:
+    receiver.default = Answer(status=503)
+    _slow_config(config_path, receiver, backoff=20, attempts=3)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moxiehook", "-c", str(config_path), "fire", "ClientCreate", "--count", "3",
+         "--concurrency", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=config_path.parent)
+    _wait_for_requests(receiver, 1, process)
+    time.sleep(0.2)  # the first answer is in: the delivery now waits 16–24 s before its 2nd attempt
+    _, stderr = _interrupt(process)
+    assert process.returncode == 130, stderr
+    [record] = _log_records(config_path)
+    assert record["error"] == "HTTP 503 Service Unavailable; interrupted (Ctrl-C) before the next attempt"
+    assert len(record["attempts"]) == 1 and len(receiver.requests) == 1
+
+
+def test_ctrl_c_during_replay_logs_the_cut_deliveries_and_prints_the_json(config_path: Path, receiver) -> None:
+    receiver.default = Answer(status=422)
+    _slow_config(config_path, receiver)
+    assert _moxiehook(config_path, "fire", "ClientCreate", "--count", "3").returncode == 1
+    receiver.default = Answer(status=204, body=b"", delay=30)
+    sent_before = len(receiver.requests)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moxiehook", "-c", str(config_path), "replay", "--failed", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=config_path.parent)
+    _wait_for_requests(receiver, sent_before + 3, process)
+    stdout, stderr = _interrupt(process)
+    assert process.returncode == 130, stderr
+    document = json.loads(stdout)
+    assert document["interrupted"] is True and document["failed"] == 3
+    replays = [r for r in _log_records(config_path) if r["mode"] == "replay"]
+    assert len(replays) == 3 and {r["error"] for r in replays} == {"interrupted (Ctrl-C)"}

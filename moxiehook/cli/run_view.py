@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from moxiehook.cli.render import escape_control, info, print_json, warn
 
 if TYPE_CHECKING:
-    from moxiehook.send import RunOptions, RunSummary
+    from moxiehook.send import Interrupt, RunOptions, RunSummary
 
 # A bar for two or three deliveries only flickers: show it above this many.
 PROGRESS_THRESHOLD = 5
@@ -93,6 +93,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "failed": summary.failed,
         "skipped": summary.skipped,
         "disabled": [{"endpoint": name, "reason": reason} for name, reason in summary.disabled],
+        "interrupted": summary.interrupted,
         "elapsed_s": round(summary.elapsed_s, 3),
         "rate_per_s": None if summary.rate is None else round(summary.rate, 1),
         "deliveries": [record.to_dict() for record in summary.records],
@@ -105,6 +106,9 @@ def show_result(summary: RunSummary, as_json: bool = False) -> None:
         info(already_disabled_warning(endpoint, reason))
     for line in failure_lines(summary):
         info(line)
+    if summary.interrupted:
+        info("⚠ interrupted (Ctrl-C): no further delivery was started; those in flight ended or were cut, "
+             "and are logged")
     info(summary_line(summary))
     if as_json:
         print_json(summary_json(summary))
@@ -113,20 +117,79 @@ def show_result(summary: RunSummary, as_json: bool = False) -> None:
 @contextlib.contextmanager
 def live_run(total: int | None, *, concurrency: int, include_disabled: bool = False,
              keep_records: bool = False, endpoints: Collection[str] | None = None) -> Iterator[RunOptions]:
-    """``RunOptions`` wired to the terminal: a progress bar, warnings as they happen.
+    """``RunOptions`` wired to the terminal: a progress bar, warnings as they happen, Ctrl-C.
 
     The bar is drawn on stderr only when it is a terminal and more than a few
-    deliveries (``total``, when known) are made.
+    deliveries (``total``, when known) are made. Ctrl-C stops the run as SPEC §7
+    says (see ``ctrl_c_stops``) and the command then shows its partial result.
     """
-    from moxiehook.send import RunOptions
+    from moxiehook.send import Interrupt, RunOptions
 
     options = RunOptions(concurrency=concurrency, include_disabled=include_disabled,
                          keep_records=keep_records, endpoints=endpoints,
                          on_disabled=lambda name, reason: info(disabled_warning(name, reason)),
-                         on_warning=warn)
-    if not (sys.stderr.isatty() and total is not None and total > PROGRESS_THRESHOLD):
-        yield options
+                         on_warning=warn, interrupt=Interrupt())
+    with ctrl_c_stops(options.interrupt):
+        if not (sys.stderr.isatty() and total is not None and total > PROGRESS_THRESHOLD):
+            yield options
+            return
+        with _progress_bar(options, total):
+            yield options
+
+
+@contextlib.contextmanager
+def ctrl_c_stops(interrupt: Interrupt | None) -> Iterator[None]:
+    """While a run goes, Ctrl-C asks it to stop instead of raising ``KeyboardInterrupt`` mid-delivery.
+
+    A ``KeyboardInterrupt`` raised wherever the main thread happens to be (in
+    the middle of a socket read, of a log write) would lose the delivery in
+    flight and skip the summary. So SIGINT gets a handler that only counts
+    (a handler runs between two bytecodes of the main thread and must take no
+    lock), and Python's wakeup fd hands each signal to a watcher thread,
+    which requests the stop: no new attempt, those in flight ended or cut
+    within about a second and logged, then the partial summary and exit 130.
+    A second Ctrl-C cuts the attempts in flight at once; a third quits at once
+    (``error: interrupted``, exit 130), as a hung run still needs a way out.
+    """
+    import signal
+    import socket
+
+    if interrupt is None or threading.current_thread() is not threading.main_thread():
+        yield
         return
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    presses = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses >= 3:
+            raise KeyboardInterrupt
+
+    def watch() -> None:
+        while signals := reader.recv(64):  # one byte per signal caught; b"" once the run is over
+            for _ in range(signals.count(signal.SIGINT)):
+                interrupt.request()
+
+    previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    watcher = threading.Thread(target=watch, name="moxiehook-ctrl-c", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGINT, previous_handler)
+        writer.shutdown(socket.SHUT_WR)  # the watcher reads b"" and ends
+        watcher.join()
+        reader.close()
+        writer.close()
+
+
+@contextlib.contextmanager
+def _progress_bar(options: RunOptions, total: int) -> Iterator[None]:
+    """Draw the bar while the run goes: done/total, delivered and failed so far, rate, elapsed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
@@ -160,7 +223,7 @@ def live_run(total: int | None, *, concurrency: int, include_disabled: bool = Fa
                 progress.update(task, advance=1, **counts)
 
         options.on_record = advance
-        yield options
+        yield
 
 
 def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> None:

@@ -22,6 +22,7 @@ _EXPORTS = {
     "Answer": "delivery",
     "Delivery": "delivery",
     "HttpxSender": "delivery",
+    "Interrupt": "dispatch",
     "Job": "dispatch",
     "MIN_REDACTED": "delivery",
     "Relay": "relay",
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
         request_headers,
         status_text,
     )
-    from moxiehook.send.dispatch import Job, RunOptions, RunSummary
+    from moxiehook.send.dispatch import Interrupt, Job, RunOptions, RunSummary
     from moxiehook.send.relay import Relay, RelayAnswer
     from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
     from moxiehook.send.transport import tls_context

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import enum
 import random
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ JITTER = 0.2  # ±20 %
 RETRY_STATUSES = frozenset({408, 425, 429})
 METHOD = "POST"
 MIN_REDACTED = 4  # shortest secret value masked in logged responses
+INTERRUPTED = "interrupted (Ctrl-C)"  # the error of a delivery a Ctrl-C cut short
 
 
 class Verdict(enum.Enum):
@@ -321,29 +323,41 @@ def send(
     delivery: Delivery,
     settings: Settings,
     sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
 ) -> tuple[DeliveryRecord, Verdict]:
     """Deliver once, retrying a retryable answer up to ``settings.max_attempts`` times.
 
     Returns the record (not yet logged) and the verdict of the last answer.
+    Once ``stop`` is set (Ctrl-C), no further attempt starts: a wait before a
+    retry ends at once, and an attempt that the run cut ends as interrupted.
     """
     started_at = attempt_at = now_iso()
     started = attempt_start = time.perf_counter()
     attempts: list[Attempt] = []
+    interrupted = False
     for number in range(1, settings.max_attempts + 1):
         if number > 1:
             attempt_at, attempt_start = now_iso(), time.perf_counter()
         headers, signature = request_headers(endpoint, delivery)
         answer = sender.post(delivery.url, headers, delivery.body_bytes, endpoint.timeout)
+        if answer.status is None and stop is not None and stop.is_set():
+            answer = Answer(None, INTERRUPTED, None)  # cut by the run, not the receiver's doing
         attempts.append(Attempt(attempt_at, answer.status, answer.error, _ms_since(attempt_start)))
         verdict = classify(answer.status, settings.disable_on)
         if verdict is not Verdict.RETRY or number == settings.max_attempts:
             break
         wait = answer.retry_after if answer.retry_after is not None else backoff_delay(settings.backoff, number)
-        sleep(wait)
+        if stop is None:
+            sleep(wait)
+        elif stop.is_set() or stop.wait(wait):
+            interrupted = answer.error != INTERRUPTED
+            break
     delivered = verdict is Verdict.DELIVERED
     error = None if delivered else answer.error
     if error and len(attempts) > 1:
         error = f"{error} (after {len(attempts)} attempts)"
+    if error and interrupted:
+        error = f"{error}; {INTERRUPTED} before the next attempt"
     record = DeliveryRecord(
         id=ids.delivery_id(),
         event_id=delivery.event_id,

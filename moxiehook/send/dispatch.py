@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from moxiehook import ids
 from moxiehook.config import Config, Endpoint, Mapping, disable_endpoint
-from moxiehook.errors import EXIT_FAILED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError, StorageError
+from moxiehook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError, StorageError
 from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.send import signing
 from moxiehook.send.delivery import (
@@ -46,6 +46,39 @@ if TYPE_CHECKING:
 
 
 FAILURES_KEPT = 10  # failed records a summary keeps to show (a screenful); the rest are counted
+
+
+GRACE_S = 0.8  # how long deliveries in flight may go on after Ctrl-C before they are cut
+
+
+class Interrupt:
+    """Ctrl-C for a run (SPEC §7): no new attempt starts, those in flight end or are cut.
+
+    ``request()`` (from any thread but a signal handler: it starts a timer
+    thread) makes the run take no further job and start no further attempt at
+    once (a wait before a retry ends too); attempts in flight may end by
+    themselves for ``GRACE_S``, then their connections are cut, so each is
+    logged within about a second. A second request cuts at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._cutters: list[Callable[[], None]] = []
+
+    def request(self) -> None:
+        delay = 0.0 if self.requested.is_set() else GRACE_S
+        self.requested.set()
+        timer = threading.Timer(delay, self.cut)
+        timer.daemon = True
+        timer.start()
+
+    def on_cut(self, cutter: Callable[[], None]) -> None:
+        """Call ``cutter`` (it ends the attempts in flight) when the grace is over."""
+        self._cutters.append(cutter)
+
+    def cut(self) -> None:
+        for cutter in list(self._cutters):
+            cutter()
 
 
 @dataclass(frozen=True)
@@ -77,6 +110,8 @@ class RunOptions:
     # Carries every request instead of the network (``fire --app``: a WSGI/ASGI
     # app called in-process); shared by the sending threads, so thread-safe.
     sender: Sender | None = None
+    # Ctrl-C: the CLI requests it from its SIGINT handling; the run stops (see ``Interrupt``).
+    interrupt: Interrupt | None = None
 
 
 @dataclass
@@ -92,6 +127,7 @@ class RunSummary:
     records: list[DeliveryRecord] = field(default_factory=list)  # only when keep_records
     failures: list[DeliveryRecord] = field(default_factory=list)  # the first FAILURES_KEPT failed ones
     elapsed_s: float = 0.0  # the run's wall time, from the first job taken to the last record logged
+    interrupted: bool = False  # stopped by Ctrl-C: jobs not started were neither sent nor logged
 
     @property
     def rate(self) -> float | None:
@@ -101,6 +137,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         if self.failed or self.disabled:
             return EXIT_FAILED
         if self.delivered + self.failed == 0:
@@ -173,6 +211,7 @@ def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: Ru
         run.drain(jobs)
     finally:
         run.summary.elapsed_s = time.perf_counter() - started
+        run.summary.interrupted = run.interrupt.requested.is_set()
         run.close()
     return run.summary
 
@@ -192,6 +231,8 @@ class _Run:
         self._local = threading.local()  # .wires: this sending thread's WireSenders
         self._wires: list[WireSender] = []  # every thread's, closed at the end
         self._proxies = Proxies.from_environ()  # read once per run
+        self.interrupt = options.interrupt or Interrupt()
+        self.interrupt.on_cut(self.cut_in_flight)
         self.writer = LogWriter(config.log_path(config_path))
         try:
             self.writer.check_writable()  # records are written after sending: a log that takes none sends nothing
@@ -232,18 +273,19 @@ class _Run:
                         self.add_senders(source, pacer, pacer.stalled())
                 else:
                     joined += 1
-        except BaseException:  # Ctrl-C: start nothing new, let in-flight deliveries end and be logged
+        except BaseException:  # a hard stop (a third Ctrl-C): cut what is in flight, wait a moment, go
             with self.lock:
                 self.stop = True
+            self.cut_in_flight()
             for sender in self.senders:
-                sender.join()
+                sender.join(GRACE_S)
             raise
         if self.errors:
             raise self.errors[0]
 
     def add_senders(self, source: Iterator[Job], pacer: Pacer, count: int) -> None:
         with self.lock:
-            if self.stop:
+            if self.stop or self.interrupt.requested.is_set():
                 return
             for _ in range(count):
                 sender = threading.Thread(target=self.work, args=(source, pacer), daemon=True,
@@ -253,11 +295,14 @@ class _Run:
 
     def work(self, source: Iterator[Job], pacer: Pacer | None) -> None:
         try:
-            while not self.stop:
+            stopping = self.interrupt.requested
+            while not self.stop and not stopping.is_set():
                 with self.take_lock:
                     job = next(source, None)
                     if job is None:
                         self.exhausted = True
+                        return
+                    if stopping.is_set():  # Ctrl-C while the job was taken: not started, so not logged
                         return
                     # Encoded while holding the lock: consecutive jobs share a body.
                     body_bytes = self.body_bytes(job.body)
@@ -358,7 +403,7 @@ class _Run:
             self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), during), body_bytes)
             return
         sender = self.options.sender or self.wire(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP)
-        record, verdict = send(sender, endpoint, delivery, self.config.settings)
+        record, verdict = send(sender, endpoint, delivery, self.config.settings, stop=self.interrupt.requested)
         first_disable = False
         if verdict is Verdict.DISABLE:
             reason = disable_reason(record)
@@ -404,6 +449,17 @@ class _Run:
                 self.summary.records.append(record)
         if self.options.on_record:
             self.options.on_record(record)
+
+    def cut_in_flight(self) -> None:
+        """End every attempt in flight now (Ctrl-C's grace is over): close the senders' connections.
+
+        Closing a connection from another thread wakes the read waiting on it
+        (``WireSender.close``); the attempt ends as interrupted and is logged.
+        """
+        with self.lock:
+            wires = list(self._wires)
+        for wire in wires:
+            wire.close()
 
     def close(self) -> None:
         for wire in self._wires:
