@@ -12,6 +12,8 @@ raised by the app reaches the test.
 from __future__ import annotations
 
 import json
+import time
+from datetime import timedelta
 from collections.abc import Mapping as MappingType
 from pathlib import Path
 from types import TracebackType
@@ -35,7 +37,7 @@ from moxiehook.errors import DataError, NotFoundError, UsageError
 from moxiehook.log import encode_body
 from moxiehook.send import Delivery, prepare_endpoint, request_headers, tls_context
 from moxiehook.suggest import did_you_mean
-from moxiehook.testing.inprocess import EventLoopThread, app_client, check_app, wire_client
+from moxiehook.testing.inprocess import EventLoopThread, app_transport
 
 APP_ORIGIN = "http://testserver"  # the host an in-process app sees, as in Starlette's and Django's test clients
 TRANSIENT_ENDPOINT = "moxie"  # the name of the endpoint made from fire()'s auth/headers/signing_secret
@@ -54,14 +56,14 @@ def schema(event: str) -> dict[str, Any]:
 class MoxieFixture:
     """What the ``moxie`` fixture gives a test; also usable on its own (``with MoxieFixture() as moxie:``).
 
-    Keeps one client per app (and one for live servers) and, for ASGI apps, one
-    event loop in a thread of its own, until ``close``.
+    Keeps one transport per app (and a keep-alive one for live servers) and, for
+    ASGI apps, one event loop in a thread of its own, until ``close``.
     """
 
     def __init__(self) -> None:
         self._loop = EventLoopThread()
-        self._apps: dict[int, tuple[Any, httpx.Client]] = {}  # id(app) -> (app, its client); the app kept alive
-        self._network: dict[bool | str, httpx.Client] = {}  # verify setting -> client
+        self._apps: dict[int, tuple[Any, httpx.BaseTransport]] = {}  # id(app) -> (app, its transport), app kept alive
+        self._network: dict[bool | str, httpx.BaseTransport] = {}  # verify setting -> keep-alive transport
 
     sample = staticmethod(sample)
     schema = staticmethod(schema)
@@ -108,10 +110,10 @@ class MoxieFixture:
         prepared = prepare_endpoint(target, settings, config_path)
         body_bytes = encode_body(body)
         wire_headers, _ = request_headers(prepared, Delivery(event, where, body, body_bytes, ids.event_id()))
-        client = self._app_client(app) if app is not None else self._network_client(prepared.verify)
-        request = client.build_request("POST", where, content=body_bytes, headers=wire_headers,
-                                       timeout=prepared.timeout)
-        return client.send(request)
+        transport = self._app_transport(app) if app is not None else self._network_transport(prepared.verify)
+        request = httpx.Request("POST", where, content=body_bytes, headers=wire_headers,
+                                extensions={"timeout": httpx.Timeout(prepared.timeout).as_dict()})
+        return _send(transport, request)
 
     # -- what to send ------------------------------------------------------------------
 
@@ -173,25 +175,24 @@ class MoxieFixture:
 
     # -- how to send it ----------------------------------------------------------------
 
-    def _app_client(self, app: Any) -> httpx.Client:
+    def _app_transport(self, app: Any) -> httpx.BaseTransport:
         known = self._apps.get(id(app))
         if known is None or known[0] is not app:
-            check_app(app)
-            known = self._apps[id(app)] = (app, app_client(app, self._loop))
+            known = self._apps[id(app)] = (app, app_transport(app, self._loop))
         return known[1]
 
-    def _network_client(self, verify: bool | str) -> httpx.Client:
-        client = self._network.get(verify)
-        if client is None:
-            client = self._network[verify] = wire_client(verify=tls_context(verify))
-        return client
+    def _network_transport(self, verify: bool | str) -> httpx.BaseTransport:
+        transport = self._network.get(verify)
+        if transport is None:
+            transport = self._network[verify] = httpx.HTTPTransport(verify=tls_context(verify), trust_env=False)
+        return transport
 
     def close(self) -> None:
-        """Close every client and stop the ASGI event loop."""
-        for _, client in self._apps.values():
-            client.close()
-        for client in self._network.values():
-            client.close()
+        """Close every transport and stop the ASGI event loop."""
+        for _, transport in self._apps.values():
+            transport.close()
+        for transport in self._network.values():
+            transport.close()
         self._apps.clear()
         self._network.clear()
         self._loop.close()
@@ -208,6 +209,24 @@ def fire(event: str, **options: Any) -> httpx.Response:
     """One delivery, as ``MoxieFixture().fire(event, **options)``, without keeping anything open."""
     with MoxieFixture() as moxie:
         return moxie.fire(event, **options)
+
+
+def _send(transport: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
+    """``request`` through ``transport``, its answer read whole: the request as built, nothing added.
+
+    No ``httpx.Client`` in between: it would add its default headers, keep
+    cookies and follow redirects, none of which a webhook sender does (and it
+    would cost more than the app itself takes to answer).
+    """
+    started = time.perf_counter()
+    response = transport.handle_request(request)
+    response.request = request
+    try:
+        response.read()
+    finally:
+        response.close()
+    response.elapsed = timedelta(seconds=time.perf_counter() - started)
+    return response
 
 
 def _mapped_path(event: str, endpoint: Endpoint) -> str:
