@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import moxiehook
+from moxiehook.config import Settings
 from moxiehook.config.store import load_config
 
 PACKAGED_SAMPLE = Path(moxiehook.__file__).parent / "sample-config.toml"
@@ -31,14 +33,38 @@ auth = { type = "basic", username = "moxie", password = "${BILLING_PASSWORD}" }
 # init
 
 
-def test_init_writes_exactly_the_packaged_sample(cli, tmp_path: Path) -> None:
+def test_init_writes_the_settings_with_their_defaults_and_no_live_endpoint(cli, tmp_path: Path) -> None:
+    """The walk-through's `fire` must not hit (and disable) sample endpoints aimed at its own `listen`."""
     target = tmp_path / "new" / "moxiehook.toml"
     target.parent.mkdir()
     result = cli("init", config=target)
     assert result.exit_code == 0, result.stderr
-    assert target.read_bytes() == PACKAGED_SAMPLE.read_bytes()
     assert str(target) in result.stdout
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # no literal secret in the sample
+    text = target.read_text()
+    config = load_config(target)
+    assert config.endpoints == {}
+    assert config.settings == Settings()
+    for key in vars(Settings()):  # every setting written out, not left implicit
+        assert f"\n{key} = " in text, key
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    result = cli("fire", "ClientCreate", config=target)
+    assert result.exit_code == 3  # nothing to send to: no request, no disabled endpoint
+
+
+def test_init_examples_are_the_sample_endpoints_commented_out(cli, tmp_path: Path) -> None:
+    target = tmp_path / "new.toml"
+    assert cli("init", config=target).exit_code == 0
+    uncommented = re.sub(r"(?m)^# (?=\[|[a-z_]+ = )", "", target.read_text())
+    assert tomllib.loads(uncommented) == tomllib.loads(PACKAGED_SAMPLE.read_text())
+
+
+def test_init_sample_writes_exactly_the_packaged_sample(cli, tmp_path: Path) -> None:
+    target = tmp_path / "new.toml"
+    result = cli("init", "--sample", config=target)
+    assert result.exit_code == 0, result.stderr
+    assert target.read_bytes() == PACKAGED_SAMPLE.read_bytes()
+    assert all(m.url.startswith("http://127.0.0.1:8787/")  # listen's default port
+               for e in load_config(target).endpoints.values() for m in e.mappings)
 
 
 def test_init_uses_the_discovered_path(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,7 +72,7 @@ def test_init_uses_the_discovered_path(cli, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path / "project")
     result = cli("init", config=None)
     assert result.exit_code == 0, result.stderr
-    assert (tmp_path / "project" / "moxiehook.toml").read_bytes() == PACKAGED_SAMPLE.read_bytes()
+    assert load_config(tmp_path / "project" / "moxiehook.toml").endpoints == {}
 
 
 def test_init_refuses_to_overwrite(rejected, config_path: Path) -> None:
@@ -54,7 +80,7 @@ def test_init_refuses_to_overwrite(rejected, config_path: Path) -> None:
 
 
 def test_init_force_overwrites(cli, config_path: Path) -> None:
-    result = cli("init", "--force")
+    result = cli("init", "--force", "--sample")
     assert result.exit_code == 0, result.stderr
     assert config_path.read_bytes() == PACKAGED_SAMPLE.read_bytes()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Annotated
 
 import typer
@@ -21,23 +20,24 @@ def config() -> None:
     """Show, check and locate the config file."""
 
 
-def sample_config_text() -> str:
-    """The starter config ``init`` writes (the same as sample-config.toml)."""
-    return resources.files("moxiehook").joinpath("sample-config.toml").read_text(encoding="utf-8")
-
-
 @init_app.command("init")
 def init(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Write the full sample, endpoints live (aimed at `moxiehook listen`).")
+    ] = False,
 ) -> None:
-    """Write a starter config (the same content as sample-config.toml)."""
-    from moxiehook.config import create_config
+    """Write a starter config: the settings with their defaults, endpoint examples commented out."""
+    from moxiehook.config import create_config, sample_config_text, starter_config_text
 
     path = state(ctx).config_path
-    create_config(path, sample_config_text(), force=force)
+    create_config(path, sample_config_text() if sample else starter_config_text(), force=force)
     echo(f"wrote {path}")
-    info("next: moxiehook endpoint list, then edit the URLs or add your own endpoint")
+    if sample:
+        info("next: moxiehook listen (in another terminal), then: moxiehook fire ClientCreate")
+    else:
+        info("next: moxiehook endpoint add NAME, then: moxiehook map add NAME EVENT URL")
 
 
 @app.command("show")

@@ -5,6 +5,7 @@
 - ``store``: where the file is, reading it, locked atomic read-modify-write.
 - ``edits``: one function per user edit (add an endpoint, map an event, toggle…).
 - ``secrets``: ``${VAR}`` expansion and masking. ``advice``: warnings about risky but valid configs.
+- ``starter``: what ``init`` writes (``--sample``: the packaged sample-config.toml).
 
 Other packages import from here, not from the inner modules. Stdlib only: config
 commands must start as fast as ``import typer``.
@@ -33,6 +34,7 @@ from moxiehook.config.model import (
     resolve_relative,
 )
 from moxiehook.config.secrets import MASK, expand, has_reference, references
+from moxiehook.config.starter import sample_config_text, starter_config_text
 from moxiehook.config.store import create_config, load_config, render_config, resolve_config_path, write_atomic
 
 __all__ = [
@@ -41,5 +43,5 @@ __all__ = [
     "check_url", "config_to_dict", "config_warnings", "create_config", "disable_endpoint", "enable_endpoint",
     "endpoint_to_dict", "endpoint_warnings", "expand", "has_reference", "load_config", "mask_userinfo",
     "masked_config_dict", "parse_endpoint", "plain_http_warnings", "references", "render_config",
-    "resolve_config_path", "resolve_relative", "write_atomic",
+    "resolve_config_path", "resolve_relative", "sample_config_text", "starter_config_text", "write_atomic",
 ]
