@@ -44,7 +44,8 @@ def test_logs_lists_the_newest_20_oldest_first(cli, log: Path) -> None:
     assert result.exit_code == 0
     assert table_ids(result.stdout) == [r.id for r in records[5:]]
     header = result.stdout.splitlines()[0].split()
-    assert header == ["time", "outcome", "status", "event", "endpoint", "URL", "attempts", "duration", "id"]
+    assert header == ["time", "outcome", "status", "mode", "event", "endpoint", "URL", "error", "attempts", "duration",
+                      "id"]
     assert table_ids(cli("logs", "--tail", "3").stdout) == [r.id for r in records[-3:]]
     assert table_ids(cli("logs", "--tail", "0").stdout) == [r.id for r in records]
 
@@ -55,8 +56,8 @@ def test_a_row_shows_what_happened(cli, log: Path) -> None:
     write(log, record)
     row = cli("logs").stdout.splitlines()[1].split()
     local = datetime.fromisoformat(record.at).astimezone().strftime("%Y-%m-%d %H:%M:%S").split()
-    assert row == [*local, "failed", "503", "MeetingScheduled", "cal", "http://127.0.0.1:9/meet", "1", "3.5", "ms",
-                   record.id]
+    assert row == [*local, "failed", "503", "fire", "MeetingScheduled", "cal", "http://127.0.0.1:9/meet", "1", "3.5",
+                   "ms", record.id]  # piped: every column in full, the whole id
 
 
 def test_filters_select_deliveries(cli, log: Path) -> None:

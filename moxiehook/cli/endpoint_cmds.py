@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -18,7 +18,7 @@ from moxiehook.cli.options import (
     build_auth,
     parse_header,
 )
-from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
+from moxiehook.cli.render import Column, Styled, WideOption, echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
 from moxiehook.config import Endpoint, endpoint_to_dict
 from moxiehook.config import edits as ops
@@ -82,7 +82,7 @@ def add(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = False) -> None:
     """Table of endpoints: name, state, auth type, mappings, disabled reason."""
     config = state(ctx).load()
     endpoints = list(config.endpoints.values())
@@ -93,25 +93,44 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
         echo("no endpoints yet (add one with: moxiehook endpoint add NAME)")
         return
     print_table(
-        ["name", "state", "auth", "mappings", "disabled reason"],
+        [Column("name"), Column("state", shrink=""), Column("auth", shrink=""), Column("mappings", shrink=""),
+         Column("disabled reason", min_width=16)],
         [
             [e.name, state_text(e.enabled), e.auth.type, len(e.mappings), e.disabled_reason or ""]
             for e in endpoints
         ],
+        wide=wide,
     )
 
 
 @app.command("show")
-def show(ctx: typer.Context, name: NameArg, as_json: JsonOption = False) -> None:
-    """One endpoint with its auth, headers and mappings; secrets masked."""
-    import tomli_w
-
+def show(ctx: typer.Context, name: NameArg, wide: WideOption = False, as_json: JsonOption = False) -> None:
+    """One endpoint with its auth, headers and mappings (one line each); secrets masked."""
     endpoint = state(ctx).load().endpoint(name)
     data = endpoint_to_dict(endpoint, masked=True)
     if as_json:
         print_json({"name": name, **data})
-    else:
-        echo(tomli_w.dumps({"endpoints": {name: data}}).rstrip("\n"))
+        return
+    auth = data["auth"]
+    fields: list[tuple[str, Any]] = [
+        ("name", name),
+        ("state", state_text(True) if endpoint.enabled else Styled(_state_line(endpoint), "red")),
+        ("description", endpoint.description),
+        ("auth", " ".join([auth["type"], *(f"{key}={value}" for key, value in auth.items() if key != "type")])),
+        *(("header", f"{key}: {value}") for key, value in data.get("headers", {}).items()),
+        ("signing", data.get("signing_secret")),
+        ("timeout", None if endpoint.timeout is None else f"{endpoint.timeout:g} s"),
+        ("verify_tls", data.get("verify_tls")),
+        ("disabled_at", endpoint.disabled_at),
+    ]
+    print_table([Column("field", shrink=""), Column("value", min_width=16)],
+                [[key, value] for key, value in fields if value not in (None, "")], wide=wide, header=False)
+    echo()
+    if not endpoint.mappings:
+        echo(f"no mappings yet (add one with: moxiehook map add {name} EVENT URL)")
+        return
+    print_table([Column("event", min_width=12), Column("URL", shrink="middle", min_width=24)],
+                [[m.event, m.url] for m in endpoint.mappings], wide=wide)
 
 
 @app.command("remove")

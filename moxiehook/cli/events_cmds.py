@@ -9,7 +9,7 @@ import typer
 
 from moxiehook import catalog
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import print_json, print_table
+from moxiehook.cli.render import Column, print_json, print_table
 
 app = typer.Typer(help="The event catalog, its sample payloads and their JSON Schemas.", add_completion=False)
 
@@ -29,10 +29,10 @@ def events(ctx: typer.Context, as_json: JsonOption = False) -> None:
         ])
         return
     print_table(
-        ["event", "object", "shape", "description"],
+        [Column("event", shrink=""), Column("object", min_width=12), Column("shape", shrink=""),
+         Column("description", min_width=16)],
         [[e.name, e.object, e.shape, f"{e.description} {e.shape_note}" if e.partial else e.description]
          for e in catalog.EVENTS],
-        squeeze=("object", "description"),
     )
 
 

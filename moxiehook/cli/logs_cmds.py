@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -14,7 +15,19 @@ import typer
 
 from moxiehook import catalog
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import Styled, echo, info, print_json, print_table, state_text, stdout_console, warn
+from moxiehook.cli.render import (
+    Column,
+    Styled,
+    WideOption,
+    echo,
+    info,
+    print_json,
+    print_table,
+    state_text,
+    stdout_console,
+    visible,
+    warn,
+)
 from moxiehook.cli.state import state
 from moxiehook.config import Config
 from moxiehook.errors import UsageError
@@ -23,10 +36,21 @@ from moxiehook.log import query as logquery
 
 app = typer.Typer(add_completion=False)
 
-COLUMNS = ["time", "outcome", "status", "event", "endpoint", "URL", "attempts", "duration", "id"]
+# The table, narrowest-first: on a terminal each record is one line at 80 columns and up.
+# Time, outcome, status and the short id never shrink (an id must stay whole to be
+# copied into `logs show`); event, endpoint, URL and error shrink; error, URL and mode
+# are left out, in that order from the last, when even the shrunk columns do not fit;
+# attempts and duration show only when nothing has to shrink. `--wide` (and a pipe)
+# shows every column in full.
+COLUMNS = [
+    Column("time", shrink=""), Column("outcome", shrink=""), Column("status", shrink=""),
+    Column("mode", shrink="", drop=2), Column("event", min_width=8), Column("endpoint", min_width=6),
+    Column("URL", shrink="middle", min_width=16, drop=3), Column("error", min_width=10, drop=4),
+    Column("attempts", shrink="", extra=True), Column("duration", shrink="", extra=True), Column("id", shrink=""),
+]
 OUTCOME_STYLES = {"delivered": "green", "failed": "red", "skipped": "yellow"}
 NO_LOG = "no deliveries logged yet"
-FOLLOW_WIDTHS = {1: len("delivered"), 2: 3}
+
 
 
 class OutcomeChoice(str, Enum):
@@ -115,9 +139,10 @@ def logs(
     status: Annotated[Optional[int], typer.Option("--status", help="Only this HTTP status.")] = None,
     since: SinceOption = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records until Ctrl-C.")] = False,
+    wide: WideOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the newest delivery log records, oldest first (see also: logs show ID)."""
+    """Show the newest delivery log records, oldest first, one line each (see also: logs show ID)."""
     if ctx.invoked_subcommand is not None:
         return
     log_filter = logquery.LogFilter(
@@ -128,17 +153,19 @@ def logs(
     on_bad_line = bad_line_warner(path)
     if not path.exists():
         info(NO_LOG + ("; waiting for the first (Ctrl-C to stop)" if follow else ""))
+    wide = wide or not sys.stdout.isatty()  # piped: every column in full, for grep and awk
     if follow:
-        _follow(path, log_filter, tail, as_json, on_bad_line)
+        _follow(path, log_filter, tail, as_json, on_bad_line, wide)
         return
     entries = _newest(path, tail, log_filter, on_bad_line)
     if as_json:
         count = _print_json_array(entries)
     else:
-        rows = [_row(entry.record) for entry in entries]
+        today = date.today()
+        rows = [_row(entry.record, wide, today) for entry in entries]
         count = len(rows)
         if rows:
-            print_table(COLUMNS, rows)
+            print_table(COLUMNS, rows, wide=wide)
     if count == 0 and path.exists():
         info("no matching records" if not log_filter.is_empty else "the delivery log is empty")
 
@@ -153,12 +180,13 @@ def _newest(
 
 
 def _follow(
-    path: Path, log_filter: logquery.LogFilter, tail: int, as_json: bool, on_bad_line: Callable[[int], None]
+    path: Path, log_filter: logquery.LogFilter, tail: int, as_json: bool, on_bad_line: Callable[[int], None],
+    wide: bool,
 ) -> None:
     """The last records, then each new one as it is appended; Ctrl-C ends it cleanly."""
     # Only whole lines: a line still being written is picked up by `follow` once complete.
     start = logquery.whole_lines_end(path)
-    show = _print_json_line if as_json else _print_row_line
+    show = _print_json_line if as_json else functools.partial(_print_row_line, wide=wide)
     try:
         for entry in _newest(path, tail, log_filter, on_bad_line, end=start):
             show(entry)
@@ -185,48 +213,66 @@ def _print_json_line(entry: logquery.LogEntry) -> None:
     sys.stdout.flush()
 
 
-def _print_row_line(entry: logquery.LogEntry) -> None:
-    """One table row as a line of its own (a followed log has no end to align columns to)."""
+def _print_row_line(entry: logquery.LogEntry, wide: bool) -> None:
+    """One record as a line of its own (a followed log has no end to align columns to)."""
     from rich.text import Text
 
-    line = Text()
-    for index, cell in enumerate(_row(entry.record)):
+    line = Text(no_wrap=True, overflow="crop")
+    for index, cell in enumerate(_row(entry.record, wide, date.today())):
+        if cell == "":
+            continue
         if index:
             line.append("  ")
-        # outcome and status padded so that consecutive lines roughly line up
-        text = str(cell).ljust(FOLLOW_WIDTHS.get(index, 0))
+        text = visible(str(cell)).ljust(FOLLOW_WIDTHS.get(COLUMNS[index].name, 0))
         line.append(text, style=cell.style if isinstance(cell, Styled) else "")
     line.rstrip()
-    stdout_console().print(line, soft_wrap=True)
+    stdout_console().print(line, no_wrap=True, overflow="crop", crop=not wide, soft_wrap=wide)
     sys.stdout.flush()
 
 
-def _row(record: Record) -> list[Any]:
+# Followed lines are padded to these widths, so that consecutive lines roughly line up.
+FOLLOW_WIDTHS = {"time": 8, "outcome": len("delivered"), "status": 3, "mode": len("replay")}
+
+
+def _row(record: Record, wide: bool, today: date) -> list[Any]:
+    """A record's cells, in COLUMNS order: full values when ``wide``, else short ids and times."""
+    when = _local_time(record.at, wide, today)
     if isinstance(record, EndpointRecord):
         outcome = state_text(record.action == "enabled")
         if record.action not in ("enabled", "disabled"):
             outcome = Styled(str(record.action), "")
-        return [_local_time(record.at), outcome, "", "endpoint", record.endpoint, record.reason or "", "", "", ""]
+        return [when, outcome, "", "", "endpoint", record.endpoint, "", record.reason or "", "", "", ""]
+    mode = str(record.mode or "")
     return [
-        _local_time(record.at),
+        when,
         Styled(str(record.outcome), OUTCOME_STYLES.get(str(record.outcome), "")),
         "-" if record.status is None else str(record.status),
+        mode,
         record.event,
         record.endpoint,
         record.url,
+        record.error or "",
         str(len(record.attempts)),
         _duration(record.duration_ms),
-        record.id,
+        str(record.id) if wide else logquery.short_id(str(record.id or "")),
     ]
 
 
-def _local_time(at: str | None) -> str:
-    """A logged UTC time as local time to the second, the way ``--since`` reads a time."""
+def _local_time(at: str | None, wide: bool, today: date) -> str:
+    """A logged UTC time in local time, as ``--since`` reads one: ``14:03:07`` today, with the date
+    otherwise (``11-28 14:03`` this year, ``2025-11-28`` before); all of it when ``wide``."""
     moment = logquery.record_time({"at": at})
+    if moment is None:
+        return str(at or "")
     try:
-        return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else str(at or "")
+        local = moment.astimezone()
     except (ValueError, OverflowError):  # a hand-edited year 1 or 9999 has no local time: show it as logged
         return str(at)
+    if wide:
+        return local.strftime("%Y-%m-%d %H:%M:%S")
+    if local.date() == today:
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%m-%d %H:%M" if local.year == today.year else "%Y-%m-%d")
 
 
 def _duration(ms: float | None) -> str:
@@ -296,7 +342,10 @@ def _size(size: int) -> str:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    record_id: Annotated[str, typer.Argument(metavar="ID", help="A delivery id (dlv_…) from `moxiehook logs`.")],
+    record_id: Annotated[
+        str, typer.Argument(metavar="ID", help="A delivery id from `moxiehook logs`: whole, a unique prefix, "
+                                               "or the short form the table shows (dlv_…MPNJM7KNTY).")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Show one delivery in full: request headers (as logged), body, attempts, response."""

@@ -8,7 +8,7 @@ import typer
 
 from moxiehook import catalog
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import echo, print_json, print_table, state_text, warn
+from moxiehook.cli.render import Column, WideOption, echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
 from moxiehook.config import check_event_name
 from moxiehook.config import edits as ops
@@ -64,7 +64,7 @@ def remove(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = False) -> None:
     """All mappings: endpoint, event, URL and the endpoint's state."""
     rows = ops.list_mappings(state(ctx).load())
     if as_json:
@@ -74,6 +74,8 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
         echo("no mappings yet (add one with: moxiehook map add ENDPOINT EVENT URL)")
         return
     print_table(
-        ["endpoint", "event", "url", "state"],
+        [Column("endpoint"), Column("event", min_width=12), Column("url", shrink="middle", min_width=24),
+         Column("state", shrink="")],
         [[r.endpoint, r.event, r.url, state_text(r.enabled)] for r in rows],
+        wide=wide,
     )

@@ -12,7 +12,9 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+
+import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -159,41 +161,165 @@ class Styled(NamedTuple):
         return self.text
 
 
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], squeeze: Sequence[str] = ()) -> None:
-    """A table on stdout: drawn with Rich on a terminal, plain aligned columns when piped.
+class Column(NamedTuple):
+    """A table column, and how it gives way on a narrow terminal.
 
-    Piped output stays greppable and cut-able (like ``docker ps``), and the
-    command does not pay for importing Rich when no person is looking. On a
-    terminal, the ``squeeze`` columns (long free text) are cut with an ellipsis
-    instead of wrapping, so each record keeps one line.
+    ``shrink``: ``"end"`` cuts the text with ``…`` at its end, ``"middle"`` in its
+    middle (URLs: the host and the path's end stay), ``""`` never (ids, times:
+    they must stay whole to be read or copied). ``min_width``: how narrow a
+    shrinking column may get. ``drop``: when even the narrowest widths do not
+    fit, columns are left out, the lowest ``drop`` first; None: never left out.
+    ``extra``: shown only when no column has to be shortened for it.
     """
-    cells = [["" if cell is None else cell for cell in row] for row in rows]
-    if sys.stdout.isatty():
-        _print_rich_table(columns, cells, squeeze)
+
+    name: str
+    shrink: str = "end"
+    min_width: int = 8
+    drop: int | None = None
+    extra: bool = False
+
+
+GAP = 2  # spaces between two columns
+TableCell = Any  # a str (or anything str() shows) or a Styled
+
+
+def print_table(columns: Sequence[str | Column], rows: Iterable[Sequence[TableCell]], wide: bool = False,
+                header: bool = True) -> None:
+    """A table on stdout, one line per row.
+
+    On a terminal it fits the terminal's width: long cells are shortened
+    (``…``), less important columns left out, never a wrapped line, so that
+    every row stays one line and its id can be copied. ``wide``, or stdout not
+    being a terminal (a pipe, a file), prints every column in full: plain
+    aligned columns, easy to ``grep``, ``awk`` or ``cut``. Control characters
+    (text that came from the network) are shown escaped, never sent raw.
+    """
+    specs = [column if isinstance(column, Column) else Column(column) for column in columns]
+    table = [[_cell(cell) for cell in row] for row in rows]
+    tty = sys.stdout.isatty()
+    width = stdout_console().width if tty and not wide else None
+    shown, widths = fit_columns(specs, table, width, header)
+    lines = [_line([Styled(specs[i].name, "bold") for i in shown], widths, specs, shown)] if header else []
+    lines += [_line([row[i] for i in shown], widths, specs, shown) for row in table]
+    if not tty:
+        for line in lines:
+            sys.stdout.write("".join(text for text, _ in line).rstrip() + "\n")
         return
-    table = [list(columns), *[[str(cell) for cell in row] for row in cells]]
-    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
-    for row in table:
-        line = "  ".join(text.ljust(width) for text, width in zip(row, widths))
-        sys.stdout.write(line.rstrip() + "\n")
-
-
-def _print_rich_table(columns: Sequence[str], rows: list[list[Any]], squeeze: Sequence[str] = ()) -> None:
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(show_edge=False, header_style="bold", pad_edge=False)
-    for column in columns:
-        # A squeezed column may narrow (Rich narrows wrappable columns first); its cells are one line.
-        table.add_column(column, overflow="fold", no_wrap=bool(squeeze) and column not in squeeze)
-    cut = [column in squeeze for column in columns]
-    for row in rows:
-        table.add_row(*(
-            Text(str(cell), no_wrap=True, overflow="ellipsis") if one_line
-            else Text(cell.text, style=cell.style) if isinstance(cell, Styled) else Text(str(cell))
-            for cell, one_line in zip(row, cut)
-        ))
-    stdout_console().print(table)
+    console = stdout_console()
+    for line in lines:
+        text = Text()
+        for piece, style in line:
+            text.append(piece, style=style)
+        text.rstrip()
+        if width is None:  # --wide: each line written whole (the terminal may wrap it)
+            console.print(text, soft_wrap=True)
+        else:  # fitted to the width: cropped rather than ever wrapped, should a cell be miscounted
+            console.print(text, no_wrap=True, overflow="crop", crop=True)
+
+
+def _cell(value: TableCell) -> Styled:
+    if isinstance(value, Styled):
+        return Styled(visible(value.text), value.style)
+    return Styled(visible("" if value is None else str(value)), "")
+
+
+WideOption = Annotated[
+    bool, typer.Option("--wide", "-w", help="Every column in full (no shortened values, whole ids and dates).")
+]
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``), so no terminal ever acts on them."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def _line(cells: list[Styled], widths: dict[int, int], specs: list[Column],
+          shown: list[int]) -> list[tuple[str, str]]:
+    pieces: list[tuple[str, str]] = []
+    for position, (index, cell) in enumerate(zip(shown, cells)):
+        text = shorten(cell.text, widths[index], specs[index].shrink)
+        last = position == len(shown) - 1
+        pad = "" if last else " " * (widths[index] - cell_width(text) + GAP)
+        pieces.append((text, cell.style))
+        pieces.append((pad, ""))
+    return pieces
+
+
+def fit_columns(specs: list[Column], table: list[list[Styled]], width: int | None,
+                header: bool = True) -> tuple[list[int], dict[int, int]]:
+    """Which columns to show and how wide, for a line of at most ``width`` cells (None: no limit)."""
+    natural = {i: max([cell_width(spec.name) if header else 0] + [cell_width(row[i].text) for row in table])
+               for i, spec in enumerate(specs)}
+    shown = list(range(len(specs)))
+    if width is None:
+        return shown, natural
+
+    def narrowest(i: int) -> int:
+        spec = specs[i]
+        least = max(spec.min_width, cell_width(spec.name) if header else 0)
+        return natural[i] if not spec.shrink else min(natural[i], least)
+
+    def total(widths: Iterable[int]) -> int:
+        return sum(widths) + GAP * (len(shown) - 1)
+
+    if total(natural[i] for i in shown) > width:
+        shown = [i for i in shown if not specs[i].extra]
+    while total(narrowest(i) for i in shown) > width:
+        droppable = [i for i in shown if specs[i].drop is not None]
+        if not droppable:
+            break
+        shown.remove(min(droppable, key=lambda i: specs[i].drop or 0))
+    widths = {i: narrowest(i) for i in shown}
+    left = width - total(widths.values())
+    # What is left goes to the shortened columns, in equal shares, each up to its natural width.
+    while left > 0:
+        hungry = [i for i in shown if widths[i] < natural[i]]
+        if not hungry:
+            break
+        share = max(1, left // len(hungry))
+        for i in hungry:
+            grow = min(share, natural[i] - widths[i], left)
+            widths[i] += grow
+            left -= grow
+    return shown, widths
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells ``text`` takes (a CJK character takes two)."""
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def shorten(text: str, width: int, how: str = "end") -> str:
+    """``text`` cut to ``width`` cells with ``…``: at its end, or in its middle (``how="middle"``)."""
+    if cell_width(text) <= width or not how:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    if how == "middle":
+        head = _take(text, (width - 1) // 2 + (width - 1) % 2)
+        tail = _take(text[::-1], (width - 1) // 2)[::-1]
+        return f"{head}…{tail}"
+    return _take(text, width - 1) + "…"
+
+
+def _take(text: str, width: int) -> str:
+    """The longest start of ``text`` that fits in ``width`` cells."""
+    taken, used = [], 0
+    for ch in text:
+        size = cell_width(ch)
+        if used + size > width:
+            break
+        taken.append(ch)
+        used += size
+    return "".join(taken)
 
 
 def state_text(enabled: bool) -> Styled:

@@ -35,7 +35,7 @@ replay_app = typer.Typer(add_completion=False)
 def replay(
     ctx: typer.Context,
     ids: Annotated[
-        Optional[list[str]], typer.Argument(metavar="[ID]...", help="Delivery ids (dlv_…) to resend.", show_default=False)
+        Optional[list[str]], typer.Argument(metavar="[ID]...", help="Delivery ids to resend: whole, a unique prefix, or a short form (dlv_…KNTY).", show_default=False)
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Failed deliveries not delivered by a later replay.")] = False,
     skipped: Annotated[

@@ -132,7 +132,9 @@ def select_for_replay(
     if query.ids:
         ids = list(dict.fromkeys(query.ids))
         found = find_many(path, ids, on_bad_line)
-        chosen = [found[record_id] for record_id in ids if not query.has_filter or query.matches(found[record_id].data)]
+        # Two forms of one id (full and short) name one record: it is resent once.
+        unique = {found[text].offset: found[text] for text in ids}.values()
+        chosen = [entry for entry in unique if not query.has_filter or query.matches(entry.data)]
     else:
         chosen = sorted(_undone_chains(path, query, on_bad_line), key=lambda entry: entry.offset)
     return chosen if query.limit is None else chosen[: query.limit]
