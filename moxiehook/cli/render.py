@@ -275,16 +275,19 @@ def fit_columns(specs: list[Column], table: list[list[Styled]], width: int | Non
         shown.remove(min(droppable, key=lambda i: specs[i].drop or 0))
     widths = {i: narrowest(i) for i in shown}
     left = width - total(widths.values())
-    # What is left goes to the shortened columns, in equal shares, each up to its natural width.
-    while left > 0:
-        hungry = [i for i in shown if widths[i] < natural[i]]
-        if not hungry:
-            break
-        share = max(1, left // len(hungry))
-        for i in hungry:
-            grow = min(share, natural[i] - widths[i], left)
-            widths[i] += grow
-            left -= grow
+    # What is left goes to the shortened columns, each up to its natural width: first to the
+    # columns never left out (an event name whole beats a longer error), then in equal
+    # shares to the others.
+    for rank in (True, False):
+        while left > 0:
+            hungry = [i for i in shown if (specs[i].drop is None) == rank and widths[i] < natural[i]]
+            if not hungry:
+                break
+            share = max(1, left // len(hungry))
+            for i in hungry:
+                grow = min(share, natural[i] - widths[i], left)
+                widths[i] += grow
+                left -= grow
     return shown, widths
 
 
