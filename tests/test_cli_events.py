@@ -85,7 +85,7 @@ def test_events_table_keeps_one_line_per_event_on_a_terminal(columns: int) -> No
     lines = [line for line in _on_a_terminal(columns, "events").splitlines() if line.strip()]
     rows = [line for line in lines if line.split()[0] in catalog.names()]
     assert [row.split()[0] for row in rows] == catalog.names()
-    assert len(lines) == 2 + 28  # header, rule, one line each
+    assert len(lines) == 1 + 28  # the header, one line each
     assert all(len(line) <= columns for line in lines)
 
 
