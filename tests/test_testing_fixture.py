@@ -227,6 +227,27 @@ def test_asgi_from_inside_a_running_event_loop(moxie) -> None:
     assert asyncio.run(own_fixture()) == 202
 
 
+def test_closing_cancels_what_an_asgi_app_left_running() -> None:
+    """A task an app started (a background job) is cancelled and ends when the fixture closes."""
+    ended: list[str] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        app.tasks = [asyncio.get_running_loop().create_task(forever())]  # type: ignore[attr-defined]
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with MoxieFixture() as moxie:
+        assert moxie.fire("ClientCreate", app=app).status_code == 202
+    assert ended == ["cancelled"]
+
+
 def test_fire_with_its_own_fixture_object_closes_its_event_loop() -> None:
     before = {t.name for t in threading.enumerate()}
     assert fire("ClientCreate", app=plain_asgi).status_code == 202

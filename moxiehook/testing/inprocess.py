@@ -29,6 +29,7 @@ from moxiehook.suggest import did_you_mean
 
 AppKind = Literal["wsgi", "asgi"]
 ERROR_TEXT_LIMIT = 200  # characters of an app's exception message kept in a record's error
+WIND_DOWN_S = 5.0  # at most this long for an ASGI app's leftover tasks to end when the loop closes
 
 
 def app_kind(app: Any) -> AppKind | None:
@@ -103,19 +104,32 @@ class EventLoopThread:
         if loop is None or thread is None:
             return
         # On the loop's own thread: the caller may be inside a loop of its own, where no other can run.
-        asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result()
+        try:
+            asyncio.run_coroutine_threadsafe(_wind_down(), loop).result(WIND_DOWN_S)
+        except concurrent.futures.TimeoutError:
+            pass  # a task that ignores cancellation: stop the loop anyway
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
 
 
+async def _wind_down() -> None:
+    """What ``asyncio.run`` does at its end: cancel what is left (an app's background task, a
+    request cut at its timeout), let it finish, and close async generators."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
 class SyncASGITransport(httpx.BaseTransport):
-    """``httpx.ASGITransport`` for a synchronous ``httpx.Client``: each request runs on ``loop``.
+    """``httpx.ASGITransport`` as a synchronous transport: each request runs on ``loop``.
 
     The answer's body is read on the loop, and handed back as a synchronous
-    stream. A request's ``read`` timeout bounds the app's
-    answer (an app that never answers is a timeout, as over the network).
-    No lifespan events are sent: the app is called, not served.
+    stream. A request's ``read`` timeout bounds the app's answer (an app that
+    never answers is a timeout, as over the network). No lifespan events are
+    sent: the app is called, not served.
     """
 
     def __init__(self, app: Any, loop: EventLoopThread) -> None:
