@@ -24,8 +24,6 @@ from moxiehook.cli.render import (
     print_json,
     print_table,
     state_text,
-    stdout_console,
-    visible,
     warn,
 )
 from moxiehook.cli.state import state
@@ -214,24 +212,11 @@ def _print_json_line(entry: logquery.LogEntry) -> None:
 
 
 def _print_row_line(entry: logquery.LogEntry, wide: bool) -> None:
-    """One record as a line of its own (a followed log has no end to align columns to)."""
-    from rich.text import Text
-
-    line = Text(no_wrap=True, overflow="crop")
-    for index, cell in enumerate(_row(entry.record, wide, date.today())):
-        if cell == "":
-            continue
-        if index:
-            line.append("  ")
-        text = visible(str(cell)).ljust(FOLLOW_WIDTHS.get(COLUMNS[index].name, 0))
-        line.append(text, style=cell.style if isinstance(cell, Styled) else "")
-    line.rstrip()
-    stdout_console().print(line, no_wrap=True, overflow="crop", crop=not wide, soft_wrap=wide)
+    """One record as a line of its own (a followed log has no end to align columns to): its
+    non-empty cells, fitted to the terminal like a table's row, so the id is never cut off."""
+    cells = [(column, cell) for column, cell in zip(COLUMNS, _row(entry.record, wide, date.today())) if cell != ""]
+    print_table([column for column, _ in cells], [[cell for _, cell in cells]], wide=wide, header=False)
     sys.stdout.flush()
-
-
-# Followed lines are padded to these widths, so that consecutive lines roughly line up.
-FOLLOW_WIDTHS = {"time": 8, "outcome": len("delivered"), "status": 3, "mode": len("replay")}
 
 
 def _row(record: Record, wide: bool, today: date) -> list[Any]:
