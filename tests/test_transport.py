@@ -323,6 +323,7 @@ def test_keep_alive_carries_many_requests_on_one_connection(scripted: Callable[.
         (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", False),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", False),  # more than framed: not trusted
         (b"HTTP/1.1 204 No Content\r\n\r\n", True),
+        (b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n", False),  # a body announced where none can be
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", True),
     ],
 )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -16,13 +18,23 @@ import typer
 from moxiehook import catalog
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
-from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, show_result
+from moxiehook.cli.run_view import (
+    already_disabled_warning,
+    live_load_line,
+    live_run,
+    show_load,
+    show_preview,
+    show_result,
+)
 from moxiehook.cli.state import state
-from moxiehook.config import Endpoint, check_event_name, enable_endpoint
+from moxiehook.config import Config, Endpoint, check_event_name, enable_endpoint
 from moxiehook.errors import NothingSentError, UsageError
 from moxiehook.log import check_nesting
 
 fire_app = typer.Typer(add_completion=False)
+
+LOAD_WAIT_S = 0.25  # a load run's default threads: enough for answers taking this long at its rate …
+LOAD_MAX_THREADS = 64  # … up to this many (more threads queue for the interpreter)
 test_app = typer.Typer(add_completion=False)
 
 DataOption = Annotated[
@@ -92,7 +104,8 @@ def fire(
         Optional[list[str]],
         typer.Option("--endpoint", help="Only this endpoint (repeatable; default: all).", show_default=False),
     ] = None,
-    count: Annotated[int, typer.Option("--count", help="Send N copies, each with a fresh id.")] = 1,
+    count: Annotated[Optional[int], typer.Option("--count", help="Send N copies, each with a fresh id (default 1).",
+                                                 show_default=False)] = None,
     vary: Annotated[bool, typer.Option(
         "--vary", help="Make each copy a different payload valid under the event's schema (see: events schema).",
     )] = False,
@@ -111,11 +124,18 @@ def fire(
                      help="Deliver into this WSGI/ASGI app in-process (imported from the current folder), "
                           "at each mapped URL's path, instead of over the network.", show_default=False),
     ] = None,
+    rate: Annotated[Optional[float], typer.Option(
+        "--rate", metavar="R", help="A load run: start R deliveries per second (an open model), for --duration; "
+                                    "ends with a latency report.", show_default=False)] = None,
+    duration: Annotated[Optional[str], typer.Option(
+        "--duration", metavar="T", help="With --rate: how long, e.g. 30s, 2m (a bare number is seconds).",
+        show_default=False)] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Deliver EVENT to every mapping of it on enabled endpoints (or only --endpoint ones)."""
     _check_at_least_one(count, "--count")
     _check_at_least_one(concurrency, "--concurrency")
+    load_count = _load_count(rate, duration, count, dry_run)
     check_event_name(event)  # it travels in X-Event-Type: no CR/LF/NUL, even with --data
     if seed is not None and not vary:
         raise UsageError("--seed is for --vary: add --vary, or drop --seed")
@@ -129,7 +149,8 @@ def fire(
     config_path = state(ctx).config_path
     config = state(ctx).load()
     catalog.check_not_a_near_miss(event, config.mapped_events())  # a typo: exit 2, before looking for mappings
-    copies = fire_copies(event, data, assignments, count, vary, seed)
+    # A load run takes copies as --count does, as many as its schedule starts (made as they are sent).
+    copies = fire_copies(event, data, assignments, load_count or count or 1, vary, seed)
 
     from moxiehook.send import dispatch
 
@@ -149,7 +170,10 @@ def fire(
         show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies), names), as_json)
         return
     names = list(dict.fromkeys(e.name for e, _ in plan))
-    with live_run(count * len(plan), concurrency=concurrency or config.settings.concurrency,
+    if load_count is not None:
+        _fire_load(config_path, config, dispatch.fire_jobs(plan, event, copies, mode="load"), rate or 0.0,
+                   load_count, concurrency, names, target, as_json)
+    with live_run((count or 1) * len(plan), concurrency=concurrency or config.settings.concurrency,
                   keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
         if target is not None:
             from moxiehook.testing import AppSender
@@ -157,6 +181,45 @@ def fire(
             options.sender = stack.enter_context(contextlib.closing(AppSender(target)))
         summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies), options)
     show_result(summary, as_json)
+    raise typer.Exit(summary.exit_code)
+
+
+def _load_count(rate: float | None, duration: str | None, count: int | None, dry_run: bool) -> int | None:
+    """The deliveries of a load run (``--rate``/``--duration``), or None for an ordinary run."""
+    if rate is None and duration is None:
+        return None
+    if rate is None or duration is None:
+        raise UsageError("--rate and --duration go together: e.g. --rate 50 --duration 30s")
+    if count is not None:
+        raise UsageError("--count is for a fixed number of copies; a load run sends --rate x --duration of them")
+    if dry_run:
+        raise UsageError("--dry-run shows the requests without sending: drop --rate/--duration to see them")
+    from moxiehook.log import query as logquery
+    from moxiehook.send import check_load
+
+    return check_load(rate, logquery.parse_duration(duration))
+
+
+def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: float, count: int,
+               concurrency: int | None, endpoints: list[str], target: Any, as_json: bool) -> None:
+    """Run a load run and show its report; exits with the run's code (SPEC §7)."""
+    from moxiehook.send import LoadRun, run_load
+
+    # Enough threads for the rate while answers take up to LOAD_WAIT_S, unless --concurrency says.
+    slots = concurrency or max(config.settings.concurrency, min(LOAD_MAX_THREADS, math.ceil(rate * LOAD_WAIT_S)))
+    run = LoadRun(rate, count, slots)
+    with live_run(None, concurrency=slots, keep_records=as_json, endpoints=endpoints) as options, \
+            contextlib.ExitStack() as stack:
+        if target is not None:
+            from moxiehook.testing import AppSender
+
+            options.sender = stack.enter_context(contextlib.closing(AppSender(target)))
+        stack.enter_context(live_load_line(run))
+        summary = run_load(config_path, config, jobs, run, options)
+    report = run.report()
+    if not as_json:
+        show_load(report)
+    show_result(summary, as_json, {"load": report.to_dict()})
     raise typer.Exit(summary.exit_code)
 
 

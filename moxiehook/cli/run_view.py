@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from moxiehook.cli.render import escape_control, info, print_json, warn
 
 if TYPE_CHECKING:
-    from moxiehook.send import Interrupt, RunOptions, RunSummary
+    from moxiehook.send import Interrupt, LoadReport, LoadRun, RunOptions, RunSummary
 
 # A bar for two or three deliveries only flickers: show it above this many.
 PROGRESS_THRESHOLD = 5
@@ -100,8 +100,11 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
     }
 
 
-def show_result(summary: RunSummary, as_json: bool = False) -> None:
-    """After a run (stderr): already-disabled warnings, the failures, the summary line; JSON on stdout."""
+def show_result(summary: RunSummary, as_json: bool = False, extra: dict[str, Any] | None = None) -> None:
+    """After a run (stderr): already-disabled warnings, the failures, the summary line; JSON on stdout.
+
+    ``extra``: more fields of the JSON document, beside the summary's (a load run's ``load``).
+    """
     for endpoint, reason in summary.already_disabled.items():
         info(already_disabled_warning(endpoint, reason))
     for line in failure_lines(summary):
@@ -111,7 +114,64 @@ def show_result(summary: RunSummary, as_json: bool = False) -> None:
              "and are logged")
     info(summary_line(summary))
     if as_json:
-        print_json(summary_json(summary))
+        print_json({**summary_json(summary), **(extra or {})})
+
+
+def load_table(report: LoadReport) -> list[str]:
+    """A load run's report as a short table (under 80 columns)."""
+    latency = report.latency_ms
+
+    def ms(name: str) -> str:
+        value = latency.get(name)
+        return "—" if value is None else f"{value:,.1f} ms"
+
+    statuses = "  ".join(f"{status} ×{n:,}" for status, n in report.statuses.items()) or "—"
+    errors = "  ".join(f"{kind} ×{n:,}" for kind, n in report.errors.items()) or "—"
+    return [
+        f"rate      {report.achieved_rate:,.1f}/s achieved of {report.requested_rate:,g}/s asked, "
+        f"over {report.duration_s:,.2f} s",
+        f"sent      {report.sent:,}   late {report.late:,} (started after their time: no free slot)",
+        f"latency   p50 {ms('p50')}   p90 {ms('p90')}   p99 {ms('p99')}   max {ms('max')}",
+        f"statuses  {statuses}",
+        f"errors    {errors}",
+    ]
+
+
+def show_load(report: LoadReport) -> None:
+    """A load run's table, on stdout (it is the run's result)."""
+    sys.stdout.write("\n".join(load_table(report)) + "\n")
+
+
+LIVE_INTERVAL_S = 0.25
+
+
+@contextlib.contextmanager
+def live_load_line(run: LoadRun) -> Iterator[None]:
+    """While a load run runs: one line on stderr, redrawn 4 times a second, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    import threading
+
+    done = threading.Event()
+
+    def draw() -> None:
+        while not done.wait(LIVE_INTERVAL_S):
+            now = run.progress()
+            p50 = "—" if now.p50_ms is None else f"{now.p50_ms:,.1f} ms"
+            sys.stderr.write(f"\r{now.elapsed_s:6.1f} s  {now.sent:,} sent  {now.rate:,.1f}/s  p50 {p50}  "
+                             f"errors {now.errors:,}  late {now.late:,}\x1b[K")
+            sys.stderr.flush()
+
+    drawer = threading.Thread(target=draw, name="moxiehook-load-line", daemon=True)
+    drawer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        drawer.join()
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
 
 
 @contextlib.contextmanager

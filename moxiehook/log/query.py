@@ -39,6 +39,18 @@ FOLLOW_INTERVAL = 0.2  # seconds between two looks at a followed log
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """A length of time in seconds: ``30s``, ``2m``, ``1.5h``, ``7d``, or a bare number of seconds.
+
+    The units of ``--since``'s durations; ``UsageError`` for anything else.
+    """
+    match = _SPAN.match(text)
+    if match is None:
+        raise UsageError(f"invalid duration {text!r}: use a number of seconds or a duration like 30s, 2m, 1h")
+    return float(match[1]) * _UNIT_SECONDS[match[2] or "s"]
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:

@@ -2,14 +2,15 @@
 
 - ``delivery``: one delivery: the request builder, attempts, and ``classify()`` (SPEC §5).
 - ``dispatch``: many deliveries: plan, run concurrently, disable endpoints on the fly.
-- ``pacing``: how many sending threads. ``transport``: httpx/httpcore plumbing, TLS, deadlines.
+- ``load``: load runs (``fire --rate R --duration T``): the open-model schedule and its report.
+- ``pacing``: how many sending threads. ``transport``: moxiehook's HTTP/1.1 client: keep-alive
+  sockets, TLS, proxies, per-attempt deadlines.
 - ``signing``: Standard Webhooks signatures (also used by ``listen`` to verify).
 - ``relay``: one request forwarded as received (``listen --forward-to``).
 
 Other packages import from here, not from the inner modules. The names are
-resolved lazily (PEP 562): ``delivery``, ``dispatch`` and ``transport`` import
-httpx, which a command that sends nothing (``listen`` verifying a signature)
-must not pay for.
+resolved lazily (PEP 562): a command that sends nothing (``listen`` verifying a
+signature) must not pay for loading the sending modules.
 """
 
 from __future__ import annotations
@@ -24,17 +25,21 @@ _EXPORTS = {
     "HttpxSender": "delivery",
     "Interrupt": "dispatch",
     "Job": "dispatch",
+    "LoadReport": "load",
+    "LoadRun": "load",
     "MIN_REDACTED": "delivery",
     "Relay": "relay",
     "RelayAnswer": "relay",
     "RunOptions": "dispatch",
     "RunSummary": "dispatch",
     "Sender": "delivery",
+    "check_load": "load",
     "SignatureMismatch": "signing",
     "judge_answer": "delivery",
     "prepare_endpoint": "delivery",
     "redact_text": "delivery",
     "request_headers": "delivery",
+    "run_load": "load",
     "secret_bytes": "signing",
     "status_text": "delivery",
     "tls_context": "transport",
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
         status_text,
     )
     from moxiehook.send.dispatch import Interrupt, Job, RunOptions, RunSummary
+    from moxiehook.send.load import LoadReport, LoadRun, check_load, run_load
     from moxiehook.send.relay import Relay, RelayAnswer
     from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
     from moxiehook.send.transport import tls_context

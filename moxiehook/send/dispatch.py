@@ -90,7 +90,7 @@ class Job:
     url: str
     body: Any  # the JSON payload (dict/list/...), encoded once by the engine
     event_id: str  # evt_...; stable across retries and replays (webhook-id)
-    mode: str = "fire"  # "fire" | "test" | "replay"
+    mode: str = "fire"  # "fire" | "test" | "replay" | "load"
     replay_of: str | None = None
 
 
@@ -112,6 +112,9 @@ class RunOptions:
     sender: Sender | None = None
     # Ctrl-C: the CLI requests it from its SIGINT handling; the run stops (see ``Interrupt``).
     interrupt: Interrupt | None = None
+    # A load run (``load``): every sending thread is started before the first job, since
+    # its jobs come on a schedule and none may wait for a thread to be made.
+    start_all_senders: bool = False
 
 
 @dataclass
@@ -254,15 +257,17 @@ class _Run:
         Senders pull from the shared iterator (no queue), so at most
         ``concurrency`` jobs exist beyond the iterator at any time. With a
         concurrency of 1 the run stays in this thread: no hand-off between
-        threads. Otherwise this thread only watches: it starts one sender, and
-        ``Pacer`` decides when more are worth it (up to ``concurrency``).
+        threads. Otherwise this thread only watches: it starts one sender (or,
+        with ``start_all_senders``, all of them), and ``Pacer`` decides when more
+        are worth it (up to ``concurrency``).
         """
         source = iter(jobs)
         if self.options.concurrency == 1:
             self.work(source, None)
             return
-        pacer = Pacer(self.options.concurrency)
-        self.add_senders(source, pacer, 1)
+        first = self.options.concurrency if self.options.start_all_senders else 1
+        pacer = Pacer(self.options.concurrency, senders=first)
+        self.add_senders(source, pacer, first)
         try:
             joined = 0
             while joined < len(self.senders):  # senders started later are appended before their starter ends

@@ -78,9 +78,9 @@ def _open_files() -> int:
 class Pacer:
     """Counts senders and decides when to add some; safe to call from every sender."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, senders: int = 1) -> None:
         self.limit = limit  # the concurrency asked for
-        self.senders = 1
+        self.senders = senders  # started so far
         self._lock = threading.Lock()
         self._wall = 0.0
         self._cpu = 0.0

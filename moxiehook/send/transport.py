@@ -509,7 +509,12 @@ def _read_body(connection: _Connection, method: str, status: int, headers: dict[
     Framing that makes no sense (a bad ``Content-Length``) is a ``TransportError``.
     """
     if method == "HEAD" or status in (204, 304) or 100 <= status <= 199:
-        return b"", None
+        # No body, whatever the headers say (a HEAD or 304 may give the length of one). A 204
+        # cannot have one; a server that announces one anyway may still send it after we
+        # stopped reading: then this connection is not reused.
+        announced = status == 204 and (headers.get("content-length", "0").strip() not in ("0", "")
+                                       or "transfer-encoding" in headers)
+        return b"", "closed" if announced else None
     if "chunked" in headers.get("transfer-encoding", "").lower():
         return _read_chunked(connection, limit, deadline)
     length_text = headers.get("content-length")
