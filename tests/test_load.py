@@ -234,3 +234,38 @@ def test_bad_rates_and_durations_exit_2_and_send_nothing(cli, config_path: Path,
     assert result.exit_code == 2, result.stdout + result.stderr
     assert result.stderr.count("error:") == 1 or "Usage:" in result.stderr
     assert receiver.requests == [] and log_records(config_path) == []
+
+
+def test_ctrl_c_ends_a_load_run_between_starts_with_its_partial_report(config_path: Path, receiver: Receiver,
+                                                                      tmp_path: Path) -> None:
+    """At 2 starts a second, Ctrl-C comes while the schedule waits: it ends at once (not after the
+    wait), with exit 130, the deliveries made so far logged, and the report of them."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_config(config_path, receiver)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moxiehook", "--config", str(config_path), "fire", "ClientCreate",
+         "--rate", "2", "--duration", "60", "--json"],
+        cwd=tmp_path, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):  # up to 20 s for the first delivery
+            if receiver.requests:
+                break
+            time.sleep(0.1)
+        assert receiver.requests, "no delivery was made"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr
+    document = json.loads(stdout)
+    sent = document["load"]["sent"]
+    assert 1 <= sent < 120 and document["delivered"] == sent == len(receiver.requests)
+    assert len(log_records(config_path)) == sent
+    assert "Traceback" not in stderr
