@@ -235,3 +235,18 @@ def test_escape_control_keeps_text_and_shows_controls() -> None:
     assert escape_control("plain café ✓") == "plain café ✓"
     assert escape_control("a\x1b[31mb\r\n\x7f\u2028") == "a\\x1b[31mb\\x0d\\x0a\\x7f\\u2028"
     assert escape_control("line\nnext\t", keep_newlines=True) == "line\nnext\\x09"
+
+
+def test_a_disable_reason_with_control_characters_is_shown_escaped(tmp_path: Path) -> None:
+    config = tmp_path / "moxiehook.toml"
+    config.write_text('version = 1\n\n[settings]\nlog_file = "log.jsonl"\n\n[endpoints.crm]\n'
+                      '[[endpoints.crm.mappings]]\nevent = "ClientCreate"\nurl = "http://127.0.0.1:9/x"\n')
+    reason = "\x1b[31mbroken\x07 again"
+    disabled = run_moxiehook("--config", str(config), "endpoint", "disable", "crm", "--reason", reason, cwd=tmp_path)
+    assert disabled.returncode == 0, disabled.stderr
+    status = run_moxiehook("--config", str(config), "endpoint", "status", "crm", cwd=tmp_path)
+    fired = run_moxiehook("--config", str(config), "fire", "ClientCreate", cwd=tmp_path)
+    for output in (disabled.stdout, status.stdout, fired.stderr):
+        assert "\x1b" not in output and "\x07" not in output, output
+    assert status.stdout == "disabled: \\x1b[31mbroken\\x07 again\n"
+    assert "skipped: \\x1b[31mbroken\\x07 again" in fired.stderr

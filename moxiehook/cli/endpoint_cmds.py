@@ -18,7 +18,17 @@ from moxiehook.cli.options import (
     build_auth,
     parse_header,
 )
-from moxiehook.cli.render import Column, Styled, WideOption, echo, print_json, print_table, state_text, warn
+from moxiehook.cli.render import (
+    Column,
+    Styled,
+    WideOption,
+    echo,
+    escape_control,
+    print_json,
+    print_table,
+    state_text,
+    warn,
+)
 from moxiehook.cli.state import state
 from moxiehook.config import Endpoint, endpoint_to_dict
 from moxiehook.config import edits as ops
@@ -39,7 +49,8 @@ NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The endpoint's nam
 def _state_line(endpoint: Endpoint) -> str:
     if endpoint.enabled:
         return "enabled"
-    return f"disabled: {endpoint.disabled_reason or 'no reason given'}"
+    # A reason typed with --reason (or hand-edited) may hold control characters: shown, never acted on.
+    return f"disabled: {escape_control(endpoint.disabled_reason or 'no reason given')}"
 
 
 @app.command("add")

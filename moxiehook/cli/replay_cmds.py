@@ -17,7 +17,7 @@ from moxiehook.cli.logs_cmds import (
     parse_since,
 )
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import info, print_json, warn
+from moxiehook.cli.render import escape_control, info, print_json, warn
 from moxiehook.cli.state import state
 from moxiehook.config import Config, Endpoint, check_url
 from moxiehook.errors import DataError, NotFoundError
@@ -148,7 +148,7 @@ def _warn_disabled(config: Config, jobs: list[Job], sent: list[Job]) -> None:
     """A dry run names the disabled endpoints whose deliveries a real run would skip."""
     sending = {job.endpoint for job in sent}
     for name in sorted({job.endpoint for job in jobs} - sending):
-        reason = config.endpoints[name].why_disabled
+        reason = escape_control(config.endpoints[name].why_disabled)
         warn(f"endpoint '{name}' is disabled, its deliveries would be skipped ({reason}); "
              "use --include-disabled to send them anyway")
 

@@ -39,7 +39,7 @@ def disabled_warning(endpoint: str, reason: str) -> str:
 
 def already_disabled_warning(endpoint: str, reason: str) -> str:
     """The warning for an endpoint skipped because it was disabled before the run."""
-    return (f"⚠ endpoint '{endpoint}' is disabled, its deliveries were skipped: {reason}\n"
+    return (f"⚠ endpoint '{endpoint}' is disabled, its deliveries were skipped: {escape_control(reason)}\n"
             f"  once it is fixed: moxiehook endpoint enable {endpoint}")
 
 

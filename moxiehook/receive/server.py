@@ -30,12 +30,15 @@ from functools import cached_property
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from moxiehook.config import MASK, Auth, Endpoint, check_auth, check_signing_secret, expand
 from moxiehook.errors import StorageError, UsageError
 from moxiehook.ids import now_iso
 from moxiehook.send import SignatureMismatch, secret_bytes, verify
+
+if TYPE_CHECKING:
+    from moxiehook.receive.forward import Forwarded
 
 UNAUTHORIZED = 401
 # A webhook is small; refuse a body that would fill memory rather than read it.
@@ -212,8 +215,8 @@ class ReceivedRequest:
     body: bytes
     check: CheckResult
     status: int
-    # --forward-to: what the app answered (a ``Forwarded``), None when not forwarded.
-    forwarded: Any = None
+    # --forward-to: what the app answered, None when not forwarded.
+    forwarded: Forwarded | None = None
     # What went wrong on our side while handling it (a --save that failed): shown, never fatal.
     problems: tuple[str, ...] = ()
 
@@ -570,6 +573,7 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
 
         def _answer_forwarded(self, request: ReceivedRequest) -> None:
             answer = request.forwarded
+            assert answer is not None  # a relay always sets it
             self._answered = True
             # The app's own Date and Server headers are among its headers: add none of ours.
             self.send_response_only(request.status)
