@@ -42,7 +42,8 @@ def _requests(session: Session) -> int:
 
 
 @contextmanager
-def _serving(session: Session, argv: list[str], ready: Path, stdout: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _serving(session: Session, argv: list[str], ready: Path,
+             stdout: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start a server that writes its URL to ``ready``; yield (url, process); kill it at the end."""
     ready.unlink(missing_ok=True)
     with open(stdout, "wb") as out:

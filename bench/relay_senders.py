@@ -17,7 +17,8 @@ import time
 
 
 def main() -> None:
-    host, port, name, threads, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+    host, name = sys.argv[1], sys.argv[3]
+    port, threads, seconds = int(sys.argv[2]), int(sys.argv[4]), float(sys.argv[5])
     results: list[tuple[str, int]] = []
     lock = threading.Lock()
     start = threading.Barrier(threads)

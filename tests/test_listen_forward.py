@@ -223,7 +223,8 @@ def test_headers_and_body_arrive_unchanged_and_the_apps_answer_comes_back(relay,
 
     code, stdout, stderr = listener.stop()
     assert code == 0, stderr
-    assert stdout.count("\n") == 1 and "POST /hooks/clients?source=moxie&x=%20y  ClientCreate  → app 202 in " in stdout
+    assert stdout.count("\n") == 1
+    assert "POST /hooks/clients?source=moxie&x=%20y  ClientCreate  → app 202 in " in stdout
     assert not listener.ready_file.exists()
 
 
@@ -237,7 +238,8 @@ def test_the_apps_401_reaches_fire_and_disables_the_endpoint(relay, flask_app: F
     assert "endpoint 'crm' was disabled: HTTP 401 Unauthorized" in fired.stderr
     assert tomllib.loads(config.read_text())["endpoints"]["crm"]["enabled"] is False
     forward_record, = log_records(tmp_path, "forward")
-    assert (forward_record["outcome"], forward_record["status"], forward_record["endpoint"]) == ("failed", 401, "listen")
+    assert (forward_record["outcome"], forward_record["status"]) == ("failed", 401)
+    assert forward_record["endpoint"] == "listen"
     assert forward_record["request"]["headers"]["Authorization"] == "***"
     assert "stale-token" not in (tmp_path / "log.jsonl").read_text()
     code, stdout, _ = listener.stop()
@@ -255,7 +257,8 @@ def test_a_500_is_logged_failed_and_replay_into_the_fixed_app_delivers_it(relay,
     assert fired.returncode == 1
     code, stdout, _ = listener.stop()
     assert code == 0
-    assert "→ app 500 in " in stdout and "forwarded to " in stdout and '"clientType"' in stdout  # --verbose: the block
+    assert "→ app 500 in " in stdout
+    assert "forwarded to " in stdout and '"clientType"' in stdout  # --verbose: the full block too
     forward_record, = log_records(tmp_path, "forward")
     assert (forward_record["outcome"], forward_record["status"]) == ("failed", 500)
     assert forward_record["error"] == "HTTP 500 Internal Server Error"

@@ -86,7 +86,8 @@ def test_a_failing_hook_is_one_warning_and_the_exit_code_is_unchanged(receiver: 
     fired = run_moxiehook("--config", str(config), "fire", "ClientCreate", cwd=tmp_path, env=ENV)
     assert fired.returncode == 1
     assert [line for line in fired.stderr.splitlines() if line.startswith("warning:")] == [
-        f"warning: settings.on_disable ({sys.executable}) exited with status 3 (endpoint 'crm' is disabled all the same)"]
+        f"warning: settings.on_disable ({sys.executable}) exited with status 3 "
+        "(endpoint 'crm' is disabled all the same)"]
 
 
 def test_no_disable_no_hook(receiver: Receiver, tmp_path: Path) -> None:

@@ -56,13 +56,16 @@ DEFAULT_STATUS = 204
 @listen_app.command("listen")
 def listen(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1, ::1 or [::1], 0.0.0.0).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (127.0.0.1, ::1 or [::1], 0.0.0.0).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).")] = 8787,
     status: Annotated[
         Optional[int], typer.Option("--status", help="HTTP status to answer with  [default: 204]", show_default=False)
     ] = None,
     delay: Annotated[
-        Optional[float], typer.Option("--delay", help="Seconds to wait before answering  [default: 0]", show_default=False)
+        Optional[float],
+        typer.Option("--delay", help="Seconds to wait before answering  [default: 0]", show_default=False),
     ] = None,
     endpoint: Annotated[
         Optional[str],
