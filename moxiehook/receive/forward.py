@@ -99,6 +99,7 @@ class Forwarder:
         self._writer = LogWriter(config.log_path)  # opened now: an unwritable log stops listen at start
         verify = config.verify if urlsplit(config.url).scheme == "https" else None
         self._relay = Relay(FORWARD_CONCURRENCY, verify)
+        self._closed = False
 
     def forward(self, request: ReceivedRequest) -> ReceivedRequest:
         url = target_url(self.config.url, request.path)
@@ -177,6 +178,10 @@ class Forwarder:
         )
 
     def close(self) -> None:
+        """Close the connections and the log; idempotent (the receiver and listen may both call it)."""
+        if self._closed:
+            return
+        self._closed = True
         self._relay.close()
         self._writer.close()
 
