@@ -210,3 +210,15 @@ def test_a_wsgi_app_called_from_several_sending_threads(cli, config_path: Path, 
     assert result.exit_code == 0, result.stderr
     assert len(sys.modules[module].received) == 200
     assert [r["outcome"] for r in records(config_path)] == ["delivered"] * 200
+
+
+def test_a_load_run_into_an_app(cli, config_path: Path, app_module) -> None:
+    """--rate/--duration with --app: the schedule's deliveries go into the app, logged as mode=load."""
+    module = app_module(FLASK_APP)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    result = cli("fire", "ClientCreate", "--app", f"{module}:app", "--rate", "40", "--duration", "0.5s", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)["load"]
+    logged = records(config_path)
+    assert report["sent"] == len(logged) == len(sys.modules[module].received) == 20
+    assert {(r["mode"], r["outcome"], r["status"]) for r in logged} == {("load", "delivered", 200)}

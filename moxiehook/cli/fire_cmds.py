@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -30,6 +30,9 @@ from moxiehook.cli.state import state
 from moxiehook.config import Config, Endpoint, check_event_name, enable_endpoint
 from moxiehook.errors import NothingSentError, UsageError
 from moxiehook.log import check_nesting
+
+if TYPE_CHECKING:
+    from moxiehook.send import RunOptions
 
 fire_app = typer.Typer(add_completion=False)
 
@@ -175,13 +178,18 @@ def fire(
                    load_count, concurrency, names, target, as_json)
     with live_run((count or 1) * len(plan), concurrency=concurrency or config.settings.concurrency,
                   keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
-        if target is not None:
-            from moxiehook.testing import AppSender
-
-            options.sender = stack.enter_context(contextlib.closing(AppSender(target)))
+        _deliver_into(target, options, stack)
         summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies), options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
+
+
+def _deliver_into(app: Any, options: RunOptions, stack: contextlib.ExitStack) -> None:
+    """``--app``: the run's requests go into ``app`` in-process; its sender is closed with ``stack``."""
+    if app is not None:
+        from moxiehook.testing import AppSender
+
+        options.sender = stack.enter_context(contextlib.closing(AppSender(app)))
 
 
 def _load_count(rate: float | None, duration: str | None, count: int | None, dry_run: bool) -> int | None:
@@ -210,10 +218,7 @@ def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: flo
     run = LoadRun(rate, count, slots)
     with live_run(None, concurrency=slots, keep_records=as_json, endpoints=endpoints) as options, \
             contextlib.ExitStack() as stack:
-        if target is not None:
-            from moxiehook.testing import AppSender
-
-            options.sender = stack.enter_context(contextlib.closing(AppSender(target)))
+        _deliver_into(target, options, stack)
         stack.enter_context(live_load_line(run))
         summary = run_load(config_path, config, jobs, run, options)
     report = run.report()
