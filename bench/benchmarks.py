@@ -9,8 +9,10 @@ clock, start-up included), as a user or a CI step would see them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench import peers, processes, workload
 from bench.session import REALISTIC_DELAY_S, Session, has_tool
@@ -249,6 +251,94 @@ def scan(session: Session) -> Figure:
     return Figure("scan", figure, comparison, ratio, target, notes)
 
 
+
+LOAD_RATE = 200  # deliveries/s of the `rate` and `latency` runs, on the 50 ms receiver
+HEY_WORKERS = 20  # hey -c 20 -q 10: 200 requests/s, each worker waiting 50 ms of every 100 ms
+MAX_RATE_LADDER = (1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000)
+HELD = 0.97  # a rate is held when the run achieves at least this share of it
+
+
+def _load_run(session: Session, receiver: Any, name: str, rate: float, seconds: float) -> dict[str, Any]:
+    """``fire --rate R --duration T --json`` to ``receiver``: its ``load`` report, checked against the receiver."""
+    config = session.config_for(name, receiver.url())
+    before = receiver.posts()
+    run = session.moxiehook(config, "fire", workload.EVENT, "--rate", f"{rate:g}", "--duration", f"{seconds:g}",
+                            "--json")
+    load: dict[str, Any] = json.loads(run.stdout)["load"]
+    received = receiver.posts() - before
+    if received != load["sent"]:
+        raise processes.CommandFailed(f"fire --rate {rate:g}: sent {load['sent']}, the receiver got {received}")
+    return load
+
+
+def rate(session: Session) -> Figure:
+    """fire --rate 200 --duration 6 to the 50 ms receiver: the rate achieved vs the rate asked."""
+    receiver = session.realistic_receiver()
+    seconds = session.sizes.load_seconds
+    target = Target(HELD, at_least=True)
+    if why := _missing(session, "fire"):
+        return _unmeasured("rate", why, f"{LOAD_RATE}/s asked", target)
+    load = _load_run(session, receiver, "rate", LOAD_RATE, seconds)
+    latency = load["latency_ms"]
+    return Figure("rate", f"{load['achieved_rate']:,.1f}/s ({load['sent']:,} sent, {load['late']} late)",
+                  f"{LOAD_RATE}/s asked for {seconds:g} s", load["achieved_rate"] / LOAD_RATE, target,
+                  [f"latency p50 {latency['p50']} ms, p90 {latency['p90']} ms, p99 {latency['p99']} ms, "
+                   f"max {latency['max']} ms; statuses {load['statuses']}"])
+
+
+def latency(session: Session) -> Figure:
+    """The p50 latency of fire --rate 200 vs hey's at 200/s on the same 50 ms receiver (target: hey + 2 ms)."""
+    receiver = session.realistic_receiver()
+    seconds = session.sizes.load_seconds
+    target = Target(1.0, at_least=False)
+    if not has_tool("hey"):
+        return _unmeasured("latency", "hey not installed", "—", target)
+    if why := _missing(session, "fire"):
+        return _unmeasured("latency", why, "—", target)
+    moxie = _load_run(session, receiver, "latency", LOAD_RATE, seconds)["latency_ms"]["p50"]
+    hey = _hey_p50(session, receiver.url(), seconds)
+    return Figure("latency", f"p50 {moxie:.1f} ms", f"hey p50 {hey:.1f} ms (+ 2 ms = {hey + 2:.1f})",
+                  moxie / (hey + 2), target,
+                  [f"ratio = moxiehook's p50 / (hey's p50 + 2 ms); hey -c {HEY_WORKERS} -q "
+                   f"{LOAD_RATE // HEY_WORKERS} -z {seconds:g}s: {LOAD_RATE}/s of the same POST"])
+
+
+def _hey_p50(session: Session, url: str, seconds: float) -> float:
+    body = session.folder / "hey-load-body.json"
+    body.write_bytes(workload.request_body())
+    argv = ["hey", "-z", f"{seconds:g}s", "-c", str(HEY_WORKERS), "-q", str(LOAD_RATE // HEY_WORKERS),
+            "-m", "POST", "-D", str(body)]
+    for name, value in workload.request_headers().items():
+        argv += ["-H", f"{name}: {value}"]
+    text = processes.run([*argv, url]).stdout.decode()
+    match = re.search(r"50%+ in ([\d.]+) secs", text)
+    if match is None:
+        raise processes.CommandFailed(f"cannot read hey's p50:\n{text[-2000:]}")
+    return float(match.group(1)) * 1000
+
+
+def maxrate(session: Session) -> Figure:
+    """The highest --rate held within 3 % for 10 s at the fast receiver (target: at least 1,500/s)."""
+    receiver = session.fast_receiver()
+    seconds = session.sizes.max_rate_seconds
+    target = Target(1.0, at_least=True)
+    if why := _missing(session, "fire"):
+        return _unmeasured("maxrate", why, "1,500/s", target)
+    held: tuple[float, dict[str, Any]] | None = None
+    tried = []
+    for asked in MAX_RATE_LADDER[: session.sizes.max_rate_steps]:
+        load = _load_run(session, receiver, f"maxrate-{asked}", asked, seconds)
+        tried.append(f"{asked:,}/s → {load['achieved_rate']:,.0f}/s (p99 {load['latency_ms']['p99']} ms)")
+        session.say(f"    {tried[-1]}")
+        if load["achieved_rate"] < HELD * asked:
+            break
+        held = (asked, load)
+    if held is None:
+        return Figure("maxrate", f"below {MAX_RATE_LADDER[0]:,}/s", "1,500/s", 0.0, target, tried)
+    asked, load = held
+    return Figure("maxrate", f"{asked:,}/s held for {seconds:g} s ({load['achieved_rate']:,.1f}/s achieved)",
+                  "1,500/s", asked / 1500, target, ["tried: " + "; ".join(tried)])
+
 def _json_records(stdout: bytes) -> int:
     """How many records a ``--json`` output holds (one array, or one object a line)."""
     text = stdout.decode()
@@ -275,7 +365,8 @@ from bench.listen import listen_print, listen_quiet, relay  # noqa: E402
 
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.name: benchmark
-    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, startup, events, vary, memory, tail,
-                                                         scan, listen_quiet, listen_print, relay, plugin, fixture))
+    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, rate, latency, maxrate, startup, events,
+                                                         vary, memory, tail, scan, listen_quiet, listen_print, relay,
+                                                         plugin, fixture))
 }
 

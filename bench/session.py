@@ -48,6 +48,9 @@ class Sizes:
     check_seconds: float
     vary_events: int  # fire --vary --count N and fire --count N
     fixture_deliveries: int  # moxie.fire calls per fixture loop
+    load_seconds: float = 6.0  # --duration of the rate and latency load runs
+    max_rate_seconds: float = 10.0  # --duration of each step of maxrate
+    max_rate_steps: int = 8  # rates of the maxrate ladder tried at most
 
 
 FULL = Sizes(rate_repeats=3, fanout_events=3000, curl_fire_events=2000, curl_loop_events=300, overhead_events=2000,
@@ -57,7 +60,7 @@ FULL = Sizes(rate_repeats=3, fanout_events=3000, curl_fire_events=2000, curl_loo
 QUICK = Sizes(rate_repeats=1, fanout_events=300, curl_fire_events=300, curl_loop_events=30, overhead_events=300,
               overhead_repeats=1, startup_runs=5, memory_small=500, memory_large=5000,
               log_small=1000, log_large=20_000, tail_runs=3, check_seconds=1.0, vary_events=1000,
-              fixture_deliveries=500)
+              fixture_deliveries=500, load_seconds=2.0, max_rate_seconds=2.0, max_rate_steps=2)
 
 
 @dataclass(frozen=True)
