@@ -269,3 +269,19 @@ def test_ctrl_c_ends_a_load_run_between_starts_with_its_partial_report(config_pa
     assert 1 <= sent < 120 and document["delivered"] == sent == len(receiver.requests)
     assert len(log_records(config_path)) == sent
     assert "Traceback" not in stderr
+
+
+def test_a_live_line_on_a_terminal_then_the_table(config_path: Path, receiver: Receiver, tmp_path: Path) -> None:
+    """On a terminal, stderr carries one line redrawn in place (rate, p50, errors so far), erased
+    before the table; the run lasts 1 s, four times the redraw interval."""
+    from tests.terminal import run_in_terminal
+
+    write_config(config_path, receiver)
+    code, screen = run_in_terminal("--config", str(config_path), "fire", "ClientCreate", "--rate", "20",
+                                   "--duration", "1", cwd=tmp_path)
+    assert code == 0, screen
+    live, _, after = screen.rpartition("\r\x1b[K")  # the last erase: the line is gone before the table
+    assert "/s  p50 " in live and "errors 0  late 0\x1b[K" in live
+    assert "\n" not in live.split("\r")[-1]  # redrawn in place, never scrolled
+    assert after.splitlines()[0].startswith("rate ")
+    assert "20 delivered, 0 failed, 0 skipped" in after
