@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
 import re
-import struct
-import subprocess
-import sys
-import termios
 from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
+from terminal import run_in_terminal
 
 import moxiehook
 from moxiehook import catalog
@@ -56,33 +50,11 @@ def test_events_json(cli) -> None:
     assert "rest of its shape is unknown" in by_name["AgreementSent"]["note"]
 
 
-def _on_a_terminal(columns: int, *args: str) -> str:
-    """Run ``moxiehook *args`` with stdout on a pseudo-terminal ``columns`` wide; its output."""
-    controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = {**os.environ, "COLUMNS": str(columns), "LINES": "40", "TERM": "xterm"}
-    process = subprocess.Popen([sys.executable, "-m", "moxiehook", *args], stdout=terminal, stderr=subprocess.PIPE,
-                               env=env)
-    os.close(terminal)
-    chunks = []
-    try:
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(controller)
-        assert process.wait(timeout=30) == 0
-    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode()).replace("\r", "")
-
-
 @pytest.mark.parametrize("columns", [80, 120])
-def test_events_table_keeps_one_line_per_event_on_a_terminal(columns: int) -> None:
-    lines = [line for line in _on_a_terminal(columns, "events").splitlines() if line.strip()]
+def test_events_table_keeps_one_line_per_event_on_a_terminal(tmp_path: Path, columns: int) -> None:
+    code, output = run_in_terminal("events", cwd=tmp_path, columns=columns)
+    assert code == 0
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", output).splitlines() if line.strip()]
     rows = [line for line in lines if line.split()[0] in catalog.names()]
     assert [row.split()[0] for row in rows] == catalog.names()
     assert len(lines) == 1 + 28  # the header, one line each

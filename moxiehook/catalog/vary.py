@@ -10,12 +10,12 @@ field, and then draws copies from it:
 - text fields draw from pools chosen by the field's name (people's names, company names, emails,
   phones, cities, free text), mixing realistic values, non-ASCII text (accents, Greek, Cyrillic,
   CJK, right-to-left, emoji), awkward characters (quotes, backslashes, newlines, markup), long
-  strings and empty strings; fields that look like codes (``INV-1042``, a postal code, a Stripe id) get
-  values of the same shape; enum-like fields (a status, a type, a currency) keep Moxie's value or
+  strings and empty strings; fields that look like codes (``INV-1042``, a postal code, a Stripe
+  id) get values of the same shape; enum-like fields (a status, a type, a currency) keep Moxie's value or
   a known alternative, since an invented status is not something Moxie sends;
 - numbers mix the sample's value, random amounts and boundaries (0, 2**31 - 1, 2**53 - 1);
-- arrays with a known element shape get 0 to 6 elements; arrays empty in Moxie's sample stay
-  empty (their element shape is unknown);
+- arrays with a known element shape get 0 to ``MAX_ELEMENTS`` elements; arrays empty in Moxie's
+  sample stay empty (their element shape is unknown);
 - fields null in Moxie's sample (nullable, real type unknown) stay null in most copies; where the
   name says what the value would be (a date, an id, a note, a phone) some copies get one.
 
@@ -26,8 +26,8 @@ across Python versions). Stdlib only; loaded only when ``--vary`` is used.
 Copies are mixed from ``POOL`` objects drawn up front (``_mixer``), so a copy costs a few
 microseconds; what ``--vary`` costs a run is mostly its bodies being bigger than the sample.
 
-Why not a fake-data library: Faker, measured on this machine, takes ~120 ms to import with four
-locales and 5-80 µs per value (a deliverable has about 100 fields); these pools cost nothing at
+Why not a fake-data library: Faker, measured on this machine, takes ~130 ms to import and set up
+with four locales and 0.6-84 µs per value (a deliverable has about 100 fields); these pools cost nothing at
 start-up and ~0.2 µs per value (README, Performance).
 """
 
