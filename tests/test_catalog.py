@@ -150,6 +150,17 @@ def test_sample_is_a_bare_json_object(name: str) -> None:
             assert type(value) is int, path
 
 
+def test_the_sample_files_are_package_data() -> None:
+    """An installed moxiehook (not only this checkout) has the samples: pyproject ships them."""
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["moxiehook"]
+    package = Path(catalog.__file__).parent.parent
+    files = {path for pattern in shipped for path in package.glob(pattern)}
+    assert set(DATA.glob("*.json")) <= files
+
+
 def test_sample_returns_a_fresh_deep_copy() -> None:
     first = catalog.sample("ClientCreate")
     first["name"] = "Mutated"
