@@ -128,6 +128,14 @@ def test_a_failure_reason_from_the_network_is_escaped() -> None:
                         "Location: /x\\x1b[2J\\x9b31m)")
 
 
+def test_elapsed_time_reads_as_a_person_reads_it() -> None:
+    from moxiehook.cli.run_view import elapsed_text, rate_text
+
+    assert [elapsed_text(s) for s in (0.0001, 0.0042, 0.31, 3.123, 12.34, 125.0)] == \
+        ["1 ms", "4 ms", "310 ms", "3.12 s", "12.3 s", "2m05s"]
+    assert [rate_text(r) for r in (0.5, 9.94, 558.2, 12345.6)] == ["0.5/s", "9.9/s", "558/s", "12,346/s"]
+
+
 def test_the_summary_keeps_elapsed_time_and_rate(config_path: Path, receiver) -> None:
     _config(config_path, receiver.url())
     result = _moxiehook(config_path, "fire", "ClientCreate", "--count", "20", "--json")
@@ -135,7 +143,8 @@ def test_the_summary_keeps_elapsed_time_and_rate(config_path: Path, receiver) ->
     line = result.stderr.strip()
     counts, elapsed, rate = line.split(" · ")
     assert counts == "20 delivered, 0 failed, 0 skipped"
-    assert elapsed.endswith(" s") and float(elapsed[:-2]) > 0
+    number, unit = elapsed.split(" ")
+    assert unit in ("ms", "s") and float(number) > 0
     assert rate.endswith("/s") and float(rate[:-2].replace(",", "")) > 0
     document = json.loads(result.stdout)
     assert document["elapsed_s"] > 0 and document["rate_per_s"] > 0

@@ -55,7 +55,9 @@ def summary_line(summary: RunSummary) -> str:
 
 
 def elapsed_text(seconds: float) -> str:
-    """``0.31 s``, ``12.3 s``, ``2m05s``: as precise as a person reads it."""
+    """``4 ms``, ``3.12 s``, ``12.3 s``, ``2m05s``: as precise as a person reads it."""
+    if seconds < 1:
+        return f"{max(1, round(seconds * 1000))} ms"
     if seconds < 10:
         return f"{seconds:.2f} s"
     if seconds < 60:

@@ -349,6 +349,8 @@ class LogWriter:
                     if problem:
                         raise StorageError(f"cannot write the delivery log {self.path}: {problem}")
                     return
+                if os.isatty(self._fd):
+                    return  # a terminal takes what it is given; no blank line on it
                 try:
                     os.write(self._fd, b"\n")
                 except OSError as exc:
