@@ -14,8 +14,7 @@ Other packages import from here, not from the inner modules. Stdlib only.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from moxiehook.catalog.events import (
     EVENTS,
@@ -28,6 +27,7 @@ from moxiehook.catalog.events import (
     sample_text,
 )
 from moxiehook.catalog.schema import schema  # eager: a lazy name would be shadowed by the submodule
+from moxiehook.lazy import lazy_getattr
 
 # name -> the inner module that defines it, imported when the name is first used (PEP 562):
 # `events` and `map add` need only the event list, not payload building or the generator.
@@ -48,11 +48,4 @@ __all__ = [
 ]  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

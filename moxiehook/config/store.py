@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from moxiehook.config.model import Config, config_to_dict, parse_config
 from moxiehook.errors import ConfigError, StorageError, ValidationError
+from moxiehook.files import fsync_folder
 
 ENV_VAR = "MOXIEHOOK_CONFIG"
 DEFAULT_NAME = "moxiehook.toml"
@@ -227,14 +228,4 @@ def write_atomic(path: Path, text: str, secret: bool = False) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise StorageError(f"cannot write {path}: {exc.strerror}") from None
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    # Makes the rename itself durable; not every filesystem allows it.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_folder(folder)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from moxiehook.errors import NotFoundError, StorageError, UsageError
+from moxiehook.files import fsync_folder
 from moxiehook.log.records import OUTCOMES, BadLineCallback, Record, exclusive, lock_path, record_from_dict
 from moxiehook.suggest import did_you_mean
 
@@ -652,7 +653,7 @@ def _prune_locked(path: Path, handle: IO[bytes], keep: int | None, before: datet
             written = out.tell()
         if dropped:
             os.replace(tmp_name, path)
-            _fsync_folder(path.parent)
+            fsync_folder(path.parent)
     except OSError as exc:
         raise StorageError(f"cannot prune the delivery log {path}: {exc.strerror}") from None
     finally:
@@ -664,13 +665,3 @@ def _prune_locked(path: Path, handle: IO[bytes], keep: int | None, before: datet
 def _logged_before(data: dict[str, Any], moment: datetime) -> bool:
     at = record_time(data)
     return at is not None and at < moment
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (not every filesystem allows syncing a folder)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -15,8 +15,9 @@ signature) must not pay for loading the sending modules.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from moxiehook.lazy import lazy_getattr
 
 # name -> the inner module that defines it
 _EXPORTS = {
@@ -68,11 +69,4 @@ if TYPE_CHECKING:
     from moxiehook.send.transport import tls_context
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
