@@ -8,11 +8,15 @@
 - ``starter``: what ``init`` writes (``--sample``: the packaged sample-config.toml).
 
 Other packages import from here, not from the inner modules. Stdlib only: config
-commands must start as fast as ``import typer``.
+commands must start as fast as ``import typer``, so ``advice``, ``edits`` and
+``starter`` load when one of their names is first used (PEP 562): ``events`` or
+``fire`` only read the config.
 """
 
-from moxiehook.config.advice import config_warnings, endpoint_warnings, plain_http_warnings
-from moxiehook.config.edits import disable_endpoint, enable_endpoint
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from moxiehook.config.model import (
     AUTH_KEYS,
     Auth,
@@ -34,8 +38,19 @@ from moxiehook.config.model import (
     resolve_relative,
 )
 from moxiehook.config.secrets import MASK, expand, has_reference, references
-from moxiehook.config.starter import sample_config_text, starter_config_text
 from moxiehook.config.store import create_config, load_config, render_config, resolve_config_path, write_atomic
+from moxiehook.lazy import lazy_getattr
+
+_LAZY = {
+    "config_warnings": "advice", "endpoint_warnings": "advice", "plain_http_warnings": "advice",
+    "disable_endpoint": "edits", "enable_endpoint": "edits",
+    "sample_config_text": "starter", "starter_config_text": "starter",
+}  # fmt: skip
+
+if TYPE_CHECKING:
+    from moxiehook.config.advice import config_warnings, endpoint_warnings, plain_http_warnings
+    from moxiehook.config.edits import disable_endpoint, enable_endpoint
+    from moxiehook.config.starter import sample_config_text, starter_config_text
 
 __all__ = [
     "AUTH_KEYS", "MASK", "Auth", "Config", "Endpoint", "Mapping", "Settings",
@@ -45,3 +60,5 @@ __all__ = [
     "masked_config_dict", "parse_endpoint", "plain_http_warnings", "references", "render_config",
     "resolve_config_path", "resolve_relative", "sample_config_text", "starter_config_text", "write_atomic",
 ]
+
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
