@@ -317,6 +317,11 @@ def request_headers(endpoint: PreparedEndpoint, delivery: Delivery) -> tuple[dic
     return headers, signature
 
 
+def shown_headers(endpoint: PreparedEndpoint, delivery: Delivery, signature: dict[str, str]) -> dict[str, str]:
+    """The headers as the log and ``--dry-run`` show them: secrets as ``***``, signatures as sent."""
+    return {**endpoint.log_headers(delivery.event), **signature}
+
+
 def send(
     sender: Sender,
     endpoint: PreparedEndpoint,
@@ -372,7 +377,7 @@ def send(
         error=redact_text(error, endpoint.secrets) if error else error,
         duration_ms=_ms_since(started),
         attempts=attempts,
-        request={"headers": {**endpoint.log_headers(delivery.event), **signature}, "body": delivery.body},
+        request={"headers": shown_headers(endpoint, delivery, signature), "body": delivery.body},
         response=_redacted_response(answer.response, endpoint.secrets),
     )
     return record, verdict

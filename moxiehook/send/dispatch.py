@@ -23,7 +23,6 @@ from moxiehook import ids
 from moxiehook.config import Config, Endpoint, Mapping, disable_endpoint
 from moxiehook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError, StorageError
 from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record
-from moxiehook.send import signing
 from moxiehook.send.delivery import (
     METHOD,
     Delivery,
@@ -34,7 +33,9 @@ from moxiehook.send.delivery import (
     disable_reason,
     prepare_endpoint,
     redacted_headers,
+    request_headers,
     send,
+    shown_headers,
     skipped_record,
 )
 from moxiehook.send.hooks import run_on_disable
@@ -190,10 +191,10 @@ def _previews(config: Config, jobs: Iterable[Job], prepared: dict[str, PreparedE
         if endpoint is None:
             endpoint = prepared[job.endpoint] = prepare_endpoint(
                 config.endpoint(job.endpoint), config.settings, None)
-        headers = endpoint.log_headers(job.event)
-        if endpoint.signing_key is not None:
-            headers.update(signing.signature_headers(endpoint.signing_key, job.event_id, encode_body(job.body)))
-        yield {"method": METHOD, "url": job.url, "headers": headers, "body": job.body}
+        delivery = _Run.delivery(job, encode_body(job.body))
+        _, signature = request_headers(endpoint, delivery)
+        yield {"method": METHOD, "url": job.url, "headers": shown_headers(endpoint, delivery, signature),
+               "body": job.body}
 
 
 def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: RunOptions) -> RunSummary:
