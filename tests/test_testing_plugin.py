@@ -88,9 +88,8 @@ def test_missing_variable(moxie, monkeypatch):
 
 
 def readme_test_files() -> dict[str, str]:
-    """The complete test files of the README's "Testing your receiver with pytest" section, by name."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Testing your receiver with pytest", 1)[1].split("\n## ", 1)[0]
+    """The complete test files of the docs' "Testing your receiver with pytest" page, by name."""
+    section = (Path(__file__).resolve().parent.parent / "docs" / "testing.md").read_text(encoding="utf-8")
     files = {}
     for block in re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL):
         first = block.splitlines()[0]
