@@ -2,7 +2,7 @@
 
 Everything lives in one temporary folder per run. The request (body and
 headers) is the one moxiehook sends for ``ClientCreate`` on the bench
-endpoint (SPEC §1), so the comparison clients (curl, a bare httpx loop, the
+endpoint, so the comparison clients (curl, a bare httpx loop, the
 load generator) send exactly the same bytes.
 """
 
@@ -54,7 +54,7 @@ def request_body() -> bytes:
 
 
 def request_headers() -> dict[str, str]:
-    """The headers moxiehook sends on the bench endpoint (SPEC §1 and §3)."""
+    """The headers moxiehook sends on the bench endpoint (the wire format, with bearer auth)."""
     return {
         "Content-Type": "application/json",
         "User-Agent": f"moxiehook/{__version__}",

@@ -2,8 +2,9 @@
 
 Core modules raise these and never print or exit; the CLI's single handler
 (``MoxiehookGroup.invoke`` in ``moxiehook.cli``) turns them into one
-``error: …`` line on stderr and the error's ``exit_code``. Exit codes follow
-SPEC §7.
+``error: …`` line on stderr and the error's ``exit_code``: 0 done, 1 a delivery
+failed (or an endpoint was disabled), 2 usage or config error, 3 nothing was sent,
+130 interrupted.
 """
 
 from __future__ import annotations

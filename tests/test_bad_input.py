@@ -2,7 +2,7 @@
 
 Each case runs against a real loopback receiver and checks, besides the exit
 code and the single error line, that no request reached it and no log was
-written. The ``--set`` fallback (a value that is not JSON is a string, SPEC §4)
+written. The ``--set`` fallback (a value that is not JSON is a string)
 and the payloads that are JSON but odd (an array, a bare string) are checked
 for what they do send.
 """
@@ -157,7 +157,7 @@ def test_nan_and_infinity_are_not_json(cli, hooked: Path, receiver, tmp_path: Pa
     """Regression: Python's json accepts NaN/Infinity and sent the bare token NaN on the wire."""
     (tmp_path / "nan.json").write_text('{"a": NaN, "b": Infinity}')
     refused(cli, hooked, receiver, "fire", "ClientCreate", "--data", "nan.json")
-    # --set falls back to a string for anything that is not JSON (SPEC §4).
+    # --set falls back to a string for anything that is not JSON.
     result = cli("fire", "ClientCreate", "--set", "hourlyAmount=NaN", "--dry-run", "--json")
     assert json.loads(result.stdout)[0]["body"]["hourlyAmount"] == "NaN"
 

@@ -1,4 +1,4 @@
-"""moxiehook.catalog: the SPEC §2 event catalog, its samples (package data) and their schemas.
+"""moxiehook.catalog: Moxie's event catalog, its samples (package data) and their schemas.
 
 Field-for-field shapes are checked against Moxie's reference in test_catalog_shapes.py; varied
 payloads in test_catalog_vary.py.
@@ -21,8 +21,8 @@ from moxiehook import catalog
 from moxiehook.catalog import EVENTS, EventType, get_event, is_known
 from moxiehook.errors import NotFoundError, UsageError
 
-# SPEC §2 table, written out by hand so a drift in the module is caught here.
-SPEC_TABLE: dict[str, tuple[str, list[str]]] = {
+# The catalog's table, written out by hand so a drift in the module is caught here.
+CATALOG_TABLE: dict[str, tuple[str, list[str]]] = {
     "Client": ("documented", ["ClientCreate", "ClientUpdate", "ClientDelete"]),
     "Project task (deliverable)": (
         "documented", ["DeliverableCreate", "DeliverableUpdate", "DeliverableDelete", "DeliverableApproval"],
@@ -36,9 +36,9 @@ SPEC_TABLE: dict[str, tuple[str, list[str]]] = {
     "Pipeline opportunity": ("inferred", ["OpportunityCreate", "OpportunityUpdate", "OpportunityDelete"]),
     "Invoice": ("inferred", ["InvoiceSent", "PaymentReceived"]),
 }  # fmt: skip
-SPEC_NAMES = [name for _, names in SPEC_TABLE.values() for name in names]
-OBJECT_OF = {name: obj for obj, (_, names) in SPEC_TABLE.items() for name in names}
-SOURCE_OF = {name: source for source, names in SPEC_TABLE.values() for name in names}
+CATALOG_NAMES = [name for _, names in CATALOG_TABLE.values() for name in names]
+OBJECT_OF = {name: obj for obj, (_, names) in CATALOG_TABLE.items() for name in names}
+SOURCE_OF = {name: source for source, names in CATALOG_TABLE.values() for name in names}
 PARTIAL = {"ProposalSent", "ProposalViewed", "ProposalSigned", "AgreementSent", "AgreementViewed", "AgreementSigned"}
 DATA = Path(catalog.__file__).parent / "data"
 
@@ -60,8 +60,8 @@ def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 def test_exactly_the_28_spec_events_in_spec_order() -> None:
     names = [event.name for event in EVENTS]
     assert len(set(names)) == len(names) == 28
-    assert names == SPEC_NAMES
-    assert catalog.names() == SPEC_NAMES
+    assert names == CATALOG_NAMES
+    assert catalog.names() == CATALOG_NAMES
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.name)
@@ -80,7 +80,7 @@ def test_event_type_is_frozen() -> None:
         EVENTS[0].name = "Other"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
+@pytest.mark.parametrize("name", CATALOG_NAMES)
 def test_is_known_and_get_event_for_every_known_event(name: str) -> None:
     assert is_known(name)
     assert get_event(name).name == name
@@ -123,14 +123,14 @@ def test_a_name_far_from_every_known_one_is_a_users_own_event() -> None:
 
 def test_one_sample_file_per_object_and_the_events_of_an_object_share_it() -> None:
     assert len(list(DATA.glob("*.json"))) == 10
-    for _, names in SPEC_TABLE.values():
+    for _, names in CATALOG_TABLE.values():
         keys = {get_event(name).object_key for name in names}
         assert len(keys) == 1
         assert (DATA / f"{keys.pop()}.json").is_file()
         assert len({json.dumps(catalog.sample(name)) for name in names}) == 1
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
+@pytest.mark.parametrize("name", CATALOG_NAMES)
 def test_sample_is_the_data_file_as_it_is(name: str) -> None:
     text = (DATA / f"{get_event(name).object_key}.json").read_text(encoding="utf-8")
     assert catalog.sample_text(name) == text
@@ -138,12 +138,12 @@ def test_sample_is_the_data_file_as_it_is(name: str) -> None:
     assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"  # pretty, for people
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
+@pytest.mark.parametrize("name", CATALOG_NAMES)
 def test_sample_is_a_bare_json_object(name: str) -> None:
     sample = catalog.sample(name)
     assert isinstance(sample, dict)
     assert json.loads(json.dumps(sample)) == sample
-    assert not {"event", "type", "data", "payload"} & sample.keys()  # no envelope (SPEC §1)
+    assert not {"event", "type", "data", "payload"} & sample.keys()  # no envelope: Moxie sends the bare object
     assert re.fullmatch(r"[0-9a-f]{24}", sample["id"])
     for path, value in walk(sample):
         if path.endswith("accountId"):
@@ -190,7 +190,7 @@ def test_the_samples_tell_one_consistent_story() -> None:
     assert deliverable["project"]["id"] == project["id"] == deliverable["projectId"]
     assert all(contact["clientId"] == client["id"] for contact in client["contacts"])
     accounts, client_ids, project_ids = set(), set(), set()
-    for name in SPEC_NAMES:
+    for name in CATALOG_NAMES:
         for path, value in walk(catalog.sample(name)):
             key = re.split(r"[.\]]", path)[-1]
             if key == "accountId":
@@ -206,10 +206,10 @@ def test_the_samples_tell_one_consistent_story() -> None:
 
 # --- schemas ----------------------------------------------------------------
 
-SCHEMAS = {name: catalog.schema(name) for name in SPEC_NAMES}
+SCHEMAS = {name: catalog.schema(name) for name in CATALOG_NAMES}
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
+@pytest.mark.parametrize("name", CATALOG_NAMES)
 def test_the_schema_is_draft_2020_12_and_the_sample_validates(name: str) -> None:
     schema = SCHEMAS[name]
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"

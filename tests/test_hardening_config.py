@@ -2,9 +2,9 @@
 
 - Header values outside visible ASCII (a literal, or what a ``${VAR}`` expands
   to) are refused with exit 2, at edit time or before the first request: never a
-  traceback, never a run half sent (SPEC §3).
+  traceback, never a run half sent.
 - A signing secret given as ``${VAR}`` is checked once expanded as strictly as a
-  literal one, in every command that sends or previews (SPEC §8).
+  literal one, in every command that sends or previews.
 - Hop-by-hop and framing headers, and credentials in a URL, are refused.
 - Config writes go through a symlink to its target; anything that is not a
   regular file is refused and left as it was.

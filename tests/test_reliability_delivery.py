@@ -1,7 +1,7 @@
 """Delivery under load and against receivers that misbehave.
 
 - 8 ``fire --count 250`` processes at once append to one log: exactly 2,000
-  whole records, every id unique (SPEC §6: one locked ``write`` per line).
+  whole records, every id unique (one locked ``write`` per line).
 - Small purpose-built servers on 127.0.0.1 (raw sockets) that hang, reset the
   connection, answer a 100 MB body, answer bytes that are not HTTP, close
   keep-alive connections between requests, or dribble their answer: each run

@@ -1,4 +1,4 @@
-"""Standard Webhooks signing (SPEC §8): the spec's test vector, and `listen` rejecting bad
+"""Standard Webhooks signing: the spec's test vector, and `listen` rejecting bad
 signatures from a real `fire` (which then disables the endpoint like any 401)."""
 
 from __future__ import annotations

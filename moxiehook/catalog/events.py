@@ -1,6 +1,6 @@
 """The built-in event catalog: Moxie's 28 event types and one sample payload per object.
 
-SPEC §2 and MOXIE-EVENTS.md fix the event names, the object each one carries, and whether
+Moxie's help centre fixes the event names, the object each one carries, and whether
 Moxie documents that object's shape (its help centre) or it is inferred from third-party
 integrations. Create, update and delete events of one object carry the same object shape, so
 the events of an object share its sample: ``data/<object_key>.json``, a JSON file shipped as
@@ -36,7 +36,7 @@ class EventType:
     """One built-in event type, as listed by ``moxiehook events``."""
 
     name: str  # sent as X-Event-Type, e.g. "ClientCreate"
-    object: str  # the object column of the SPEC §2 table, e.g. "Client"
+    object: str  # the object it carries, as `events` names it, e.g. "Client"
     description: str  # one sentence saying when Moxie sends it
     source: Source  # "documented": Moxie's help centre shows the shape; "inferred": third parties
     partial: bool  # Moxie's published sample is cut short: fields after the cut are unknown
@@ -57,7 +57,7 @@ def _events(object_key: str, title: str, source: Source, partial: bool, *rows: t
     return [EventType(name, title, description, source, partial, object_key) for name, description in rows]
 
 
-# SPEC §2 table order; `events` lists them this way.
+# Grouped by object, documented objects first; `events` lists them this way.
 EVENTS: tuple[EventType, ...] = tuple(
     _events("client", "Client", "documented", False,
             ("ClientCreate", "A client or prospect was created."),

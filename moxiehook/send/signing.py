@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures (SPEC §8): sign outgoing deliveries, verify incoming ones.
+"""Standard Webhooks signatures: sign outgoing deliveries, verify incoming ones.
 
 Signed content is ``"{webhook-id}.{webhook-timestamp}.{body}"``; the signature
 is ``v1,`` + base64 of HMAC-SHA256 keyed with the secret's bytes (the base64
