@@ -56,7 +56,7 @@ SAFE_TEXT = st.text(
     alphabet=st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), max_size=30
 )
 NON_EMPTY_SAFE = SAFE_TEXT.filter(bool)
-# What a header value may hold ): visible ASCII, spaces and tabs.
+# What a header value may hold: visible ASCII, spaces and tabs.
 HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E) | st.just("\t"), max_size=30)
 NON_EMPTY_HEADER_TEXT = HEADER_TEXT.filter(bool)
 ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
