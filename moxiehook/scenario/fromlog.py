@@ -72,9 +72,9 @@ def from_records(records: Iterable[DeliveryRecord], stem: str, name: str, descri
             raise ScenarioError(f"delivery {record.id}: its body cannot be written as a JSON file: {exc}") from None
         files.append((filename, text))
         steps.append({"name": step, "event": record.event, "data": filename})
-    document = {"name": name, "description": description, "steps": steps}
-    try:
-        text = tomli_w.dumps(document)
+    try:  # tomli_w quotes every value; one [[steps]] table per step reads better than one long array
+        text = tomli_w.dumps({"name": name, "description": description})
+        text += "".join("\n[[steps]]\n" + tomli_w.dumps(step) for step in steps)
     except (ValueError, TypeError) as exc:
         raise ScenarioError(f"the scenario cannot be written as TOML: {exc}") from None
     return FromLog(text, tuple(files), len(steps))

@@ -40,7 +40,7 @@ def builtin(name: str) -> Scenario:
     item = resources.files("moxiehook.scenario") / "builtin" / f"{name}.toml"
     if not item.is_file():
         raise ScenarioError(f"no built-in scenario {name!r}{did_you_mean(name, builtin_names(), quote=True)}")
-    return parse_scenario(item.read_bytes(), BUILTIN, None, name)
+    return parse_scenario(item.read_bytes(), f"{name} (built-in)", None, name)
 
 
 def local_files(folder: Path = LOCAL_FOLDER) -> list[Path]:

@@ -215,7 +215,7 @@ def _parse_sets(sets: Any, where: str) -> tuple[catalog.Assignment, ...]:
     parsed = []
     for key, value in sets.items():
         _check_json(value, f"{where}: set {key!r}")
-        parsed.append(catalog.Assignment(set_path(key, f"{where}: set"), value, f"{key}={value!r}"))
+        parsed.append(catalog.Assignment(set_path(key, f"{where}: set"), value, key))
     return tuple(parsed)
 
 
