@@ -214,7 +214,7 @@ def _parse_sets(sets: Any, where: str) -> tuple[catalog.Assignment, ...]:
                             f"not {_kind(sets)}")
     parsed = []
     for key, value in sets.items():
-        _check_json(value, f"{where}: set {key!r}")
+        _check_json(value, f"{where}: set {key}")
         parsed.append(catalog.Assignment(set_path(key, f"{where}: set"), value, key))
     return tuple(parsed)
 
