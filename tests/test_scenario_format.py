@@ -62,7 +62,10 @@ set = { hourlyAmount = "${vars:rate}", archive = "${vars:flag}", name = "Rate ${
 [[steps]]
 name = "project"
 event = "ProjectCreate"
-set = { clientId = "${client:id}", "client.hourlyAmount" = "${client:hourlyAmount}", "client.contact" = "${vars:obj}", name = "$${not a ref} ${client:contacts[0].email}" }
+set.clientId = "${client:id}"
+set."client.hourlyAmount" = "${client:hourlyAmount}"
+set."client.contact" = "${vars:obj}"
+set.name = "$${not a ref} ${client:contacts[0].email}"
 """)
     got = payloads(cli, path)
     assert got["client"]["hourlyAmount"] == 150 and got["client"]["archive"] is True
@@ -81,7 +84,11 @@ client = "${oid}"
 [[steps]]
 name = "a"
 event = "ClientCreate"
-set = { id = "${vars:client}", "contacts[0].clientId" = "${vars:client}", "contacts[0].id" = "${oid}", taxId = "${oid}" }
+[steps.set]
+id = "${vars:client}"
+"contacts[0].clientId" = "${vars:client}"
+"contacts[0].id" = "${oid}"
+taxId = "${oid}"
 """)
     one = payloads(cli, path, "--seed", "7")["a"]
     assert one["id"] == one["contacts"][0]["clientId"]
@@ -234,7 +241,8 @@ def test_a_file_that_is_not_utf8_or_not_a_file(cli: Any, tmp_path: Path) -> None
 
 def test_a_bom_and_crlf_file_is_read(cli: Any, tmp_path: Path) -> None:
     path = tmp_path / "bom.toml"
-    path.write_bytes(b'\xef\xbb\xbfname = "t"\r\n[[steps]]\r\nevent = "ClientCreate"\r\nset = { name = "\xc3\xa9" }\r\n')
+    path.write_bytes(b'\xef\xbb\xbfname = "t"\r\n[[steps]]\r\nevent = "ClientCreate"\r\n'
+                     b'set = { name = "\xc3\xa9" }\r\n')
     assert payloads(cli, path)["ClientCreate"]["name"] == "é"
 
 
