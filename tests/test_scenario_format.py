@@ -302,3 +302,42 @@ def test_the_parser_raises_moxiehook_errors_only() -> None:
             scn.render(scenario, seed=1)
         except MoxiehookError:
             pass
+
+
+# --- red team: bytes that are not what they claim, files that are not files ----------------
+
+def test_a_number_json_cannot_carry_from_the_command_line_is_refused(cli: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, HEAD + '[[steps]]\nname = "a"\nevent = "ClientCreate"\n')
+    refused(cli, path, "step 'a'", "not strict JSON", args=("--set", "a:hourlyAmount=1e999"))
+    refused(cli, path, "step 'a'", "not strict JSON", args=("--set", "a:hourlyAmount=-1e400"))
+
+
+def test_a_lone_surrogate_in_a_data_file_is_refused_not_a_traceback(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "sur.json").write_text('{"a": "\\ud800"}')
+    path = write(tmp_path, HEAD + '[[steps]]\nname = "a"\nevent = "MyEvent"\ndata = "sur.json"\n')
+    refused(cli, path, "step 'a'", "not strict JSON")
+
+
+def test_a_fifo_is_refused_instead_of_read_forever(cli: Any, tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.toml")
+    refused(cli, tmp_path / "pipe.toml", "not a regular file")
+    os.mkfifo(tmp_path / "pipe.json")
+    path = write(tmp_path, HEAD + '[[steps]]\nname = "a"\nevent = "MyEvent"\ndata = "pipe.json"\n')
+    refused(cli, path, "step 'a'", "not a regular file")
+
+
+def test_vars_that_double_each_other_are_stopped_before_memory_runs_out(cli: Any, tmp_path: Path) -> None:
+    """60 vars, each two copies of the next: 2**60 characters if nothing stopped it."""
+    lines = [f'v{i} = "${{vars:v{i + 1}}}${{vars:v{i + 1}}}"' for i in range(60)] + ['v60 = "xx"']
+    objects = [f'o{i} = ["${{vars:o{i + 1}}}", "${{vars:o{i + 1}}}"]' for i in range(60)] + ['o60 = [1]']
+    for body in (lines, objects):
+        path = write(tmp_path, HEAD + "[vars]\n" + "\n".join(body) + '\n[[steps]]\nevent = "ClientCreate"\n')
+        refused(cli, path, "MiB")
+
+
+def test_control_characters_in_a_file_are_shown_escaped(cli: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, '"\\u001b[31mred" = 1\n[[steps]]\nevent = "ClientCreate"\n')
+    line = refused(cli, path, "unknown key")
+    assert "\x1b" not in line

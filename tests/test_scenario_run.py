@@ -249,6 +249,7 @@ clients = set()
 
 @app.post("/ClientCreate")
 def create():
+    print("stored client", request.get_json()["id"])  # an app that prints: --json must stay JSON
     clients.add(request.get_json()["id"])
     return "", 204
 
@@ -271,6 +272,7 @@ def test_app_delivers_the_story_into_a_flask_app_in_process(config_path: Path, r
     assert done.returncode == 0, done.stderr
     steps = json.loads(done.stdout)["steps"]
     assert [s["deliveries"][0]["status"] for s in steps] == [204, 204, 204]
+    assert "stored client" in done.stderr  # what the app printed went to stderr
     assert receiver.requests == []  # in-process: nothing went to the network
     assert {r["mode"] for r in log(config_path)} == {"scenario"}
     skipped = run_moxiehook("--config", str(config_path), "scenario", "run", "client-lifecycle", "--app",

@@ -202,7 +202,8 @@ def _runs(config_path: Path, config: Any, first: scn.Rendered, name: str, set_: 
     for index in range(repeat):
         rendered = first if index == 0 else _render(name, set_, skip, seed, vary, index)
         plans = scn.plan(config, rendered, endpoint)
-        with live_run(None, concurrency=1, endpoints=names) as options:
+        # What an --app prints goes to stderr: stdout holds only the result (the --json document).
+        with live_run(None, concurrency=1, endpoints=names) as options, contextlib.redirect_stdout(sys.stderr):
             options.sender = sender
             result = scn.run_scenario(config_path, config, rendered, plans, options)
         codes.append(result.exit_code)

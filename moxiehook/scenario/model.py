@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -108,6 +109,7 @@ def load_scenario(path: Path, default_name: str | None = None, source: str | Non
     """Read and check the scenario file at ``path``."""
     shown = source or str(path)
     try:
+        check_regular_file(path, shown)
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError(f"no scenario file at {shown}") from None
@@ -117,6 +119,15 @@ def load_scenario(path: Path, default_name: str | None = None, source: str | Non
         raise ScenarioError(f"cannot read {shown}: {exc.strerror}") from None
     folder = None if source == "built-in" else path.resolve().parent
     return parse_scenario(raw, shown, folder, default_name or path.stem)
+
+
+def check_regular_file(path: Path, shown: str) -> None:
+    """Refuse what is not a regular file before reading it: a FIFO or a device would be read forever."""
+    mode = path.stat().st_mode  # FileNotFoundError and IsADirectoryError are the caller's to report
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(shown)
+    if not stat.S_ISREG(mode):
+        raise ScenarioError(f"{shown} is not a regular file (a pipe or a device?): moxiehook reads files only")
 
 
 def parse_scenario(raw: bytes, source: str, folder: Path | None, default_name: str) -> Scenario:

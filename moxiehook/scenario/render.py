@@ -14,7 +14,8 @@ a ``--repeat`` draws from (seed, N): each run its own ids, the whole series repe
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import json
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -23,9 +24,15 @@ from typing import Any
 from moxiehook import catalog, ids
 from moxiehook.errors import DataError, MoxiehookError, UsageError
 from moxiehook.log import check_nesting
-from moxiehook.scenario.model import Scenario, ScenarioError, Step, set_path
+from moxiehook.scenario.model import Scenario, ScenarioError, Step, check_regular_file, set_path
 from moxiehook.scenario.refs import Ref, as_text, parse_template
 from moxiehook.suggest import did_you_mean
+
+
+# What one run's references may copy, counted as JSON text as they are resolved: references that
+# copy each other (a var of two copies of the next, sixty deep) would otherwise grow without bound.
+# Payloads themselves (samples, data files) are not counted, only what references copy.
+MAX_RENDERED = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,8 @@ class _Resolver:
         self.left_out = left_out
         self.vars: dict[str, Any] = {}
         self.payloads: dict[str, Any] = {}
+        self.sizes: dict[int, int] = {}  # id(value) of a var or a payload -> its JSON size
+        self.budget = MAX_RENDERED
 
     # -- vars ------------------------------------------------------------------------------
 
@@ -152,6 +161,7 @@ class _Resolver:
         except DataError as exc:
             raise ScenarioError(f"{where}: {_unprefixed(str(exc))}") from None
         check_nesting(payload, f"{where}: the payload")
+        _check_strict(payload, where)
         self.payloads[step.name] = payload
         return payload
 
@@ -159,6 +169,8 @@ class _Resolver:
         if step.data is None:
             return catalog.sample(step.event), catalog.schema(step.event)
         try:
+            with contextlib.suppress(OSError):  # missing or a folder: read_data says which, as for fire --data
+                check_regular_file(step.data, str(step.data))
             return catalog.read_data(str(step.data)), None
         except MoxiehookError as exc:
             raise ScenarioError(f"{where}: data {_unprefixed(str(exc))}") from None
@@ -170,13 +182,38 @@ class _Resolver:
         if isinstance(value, str):
             template = parse_template(value, where)
             if len(template) == 1 and isinstance(template[0], Ref):
-                return copy.deepcopy(self.ref(template[0], where, step, chain))  # keeps its JSON type
-            return "".join(p if isinstance(p, str) else as_text(self.ref(p, where, step, chain)) for p in template)
+                found = self.ref(template[0], where, step, chain)
+                self.charge(found, where)
+                # Keeps its JSON type. Shared, not copied: rendered values are never changed in place
+                # (apply_overrides and varied copy what they change), and copying is what made
+                # references that copy each other slow before the budget could stop them.
+                return found
+            pieces = []
+            for piece in template:
+                if isinstance(piece, Ref):
+                    found = self.ref(piece, where, step, chain)
+                    self.charge(found, where)
+                    piece = as_text(found)
+                pieces.append(piece)
+            return "".join(pieces)
         if isinstance(value, dict):
             return {key: self.value(item, f"{where}.{key}", step, chain) for key, item in value.items()}
         if isinstance(value, list):
             return [self.value(item, f"{where}[{i}]", step, chain) for i, item in enumerate(value)]
         return value
+
+    def charge(self, value: Any, where: str) -> None:
+        """Count ``value`` (about to be copied) against the run's budget; ``ScenarioError`` past it."""
+        if isinstance(value, (dict, list)):
+            size = self.sizes.get(id(value))
+            if size is None:  # values referenced live as long as the run (vars, payloads): ids stay theirs
+                size = self.sizes[id(value)] = len(json.dumps(value, ensure_ascii=False, default=str))
+        else:
+            size = len(value) if isinstance(value, str) else 8
+        self.budget -= size
+        if self.budget < 0:
+            raise ScenarioError(f"{where}: the scenario renders to more than {MAX_RENDERED // (1024 * 1024)} MiB; "
+                                "do references copy each other over and over?")
 
     def ref(self, ref: Ref, where: str, step: Step | None, chain: tuple[str, ...]) -> Any:
         if ref.kind == "oid":
@@ -225,6 +262,16 @@ def lookup(payload: Any, ref: Ref, where: str) -> Any:
             kind = "null" if node is None else type(node).__name__
             raise ScenarioError(f"{where}: {ref.text}: {parent} of step {ref.name!r} is {kind}, so it has no {here}")
     return node
+
+
+def _check_strict(payload: Any, where: str) -> None:
+    """What is sent and logged must be strict JSON in UTF-8: no inf or nan (``--set x=1e999`` reads as
+    infinity), no lone surrogate (``"\\ud800"`` in a data file)."""
+    try:
+        json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except ValueError as exc:  # UnicodeEncodeError is a ValueError too
+        reason = "a lone surrogate (\\ud800-\\udfff) is not UTF-8" if isinstance(exc, UnicodeEncodeError) else exc
+        raise ScenarioError(f"{where}: the payload is not strict JSON: {reason}; nothing was sent") from None
 
 
 def _unprefixed(message: str) -> str:
