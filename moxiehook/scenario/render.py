@@ -28,7 +28,6 @@ from moxiehook.scenario.model import Scenario, ScenarioError, Step, check_regula
 from moxiehook.scenario.refs import Ref, as_text, parse_template
 from moxiehook.suggest import did_you_mean
 
-
 # What one run's references may copy, counted as JSON text as they are resolved: references that
 # copy each other (a var of two copies of the next, sixty deep) would otherwise grow without bound.
 # Payloads themselves (samples, data files) are not counted, only what references copy.

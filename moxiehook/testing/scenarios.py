@@ -17,12 +17,12 @@ from collections.abc import Mapping as MappingType
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from moxiehook.errors import UsageError
 from moxiehook.scenario import Rendered, find_scenario, override, render
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the fixture's module sends; this one only renders and hands it the steps
+    import httpx
+
     from moxiehook.testing.fixture import MoxieFixture
 
 
