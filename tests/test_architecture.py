@@ -5,7 +5,8 @@
   packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
 - httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py,
-  relay.py) and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py).
+  relay.py) and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py,
+  testing/scenarios.py: ``moxie.scenario``, for its responses' type).
 - A config-only command does not import httpx at all, so it starts fast; nor does loading the
   pytest plugin, which pytest does in every test session wherever moxiehook is installed.
 """
@@ -24,7 +25,7 @@ import moxiehook
 
 PACKAGE = Path(moxiehook.__file__).parent
 SENDING_MODULES = {"send/delivery.py", "send/dispatch.py", "send/transport.py", "send/relay.py",
-                   "testing/inprocess.py", "testing/fixture.py"}
+                   "testing/inprocess.py", "testing/fixture.py", "testing/scenarios.py"}
 
 
 def imported_roots(path: Path) -> set[str]:
