@@ -274,7 +274,9 @@ def test_app_delivers_the_story_into_a_flask_app_in_process(config_path: Path, r
     assert [s["deliveries"][0]["status"] for s in steps] == [204, 204, 204]
     assert "stored client" in done.stderr  # what the app printed went to stderr
     assert receiver.requests == []  # in-process: nothing went to the network
-    assert {r["mode"] for r in log(config_path)} == {"scenario"}
+    # in-process records say so, as fire --app's do: a replay must never send them to their URL
+    assert {r["mode"] for r in log(config_path)} == {"app"}
+    assert [r["scenario"]["step"] for r in log(config_path)] == ["create", "update", "delete"]
     skipped = run_moxiehook("--config", str(config_path), "scenario", "run", "client-lifecycle", "--app",
                             f"{module}:app", "--skip", "create", cwd=tmp_path)
     assert skipped.returncode == 2  # update reads create's id: refused before anything is sent
@@ -310,3 +312,28 @@ def test_a_delay_waits_before_its_step_through_an_injectable_wait(delay: str, tm
     assert [s.outcome for s in stopped.steps] == ["delivered", "skipped"]
     assert "not started" in (stopped.steps[1].error or "")
     assert len(receiver.requests) == 3
+
+
+def test_validate_names_the_step_and_the_field_that_break_the_schema(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[[steps]]\nname = "ok"\nevent = "ClientCreate"\n'
+                    '[[steps]]\nname = "bad"\nevent = "InvoiceSent"\nset = { total = "4500", id = "${ok:name}" }\n')
+    result = cli("scenario", "validate", str(path))
+    assert result.exit_code == 2
+    assert "step 'bad' breaks the InvoiceSent schema at id" in result.stderr
+    assert "total: expected integer, got string" in result.stderr
+    document = json.loads(cli("scenario", "validate", str(path), "--json").stdout)
+    assert document["valid"] is False
+    assert {p["path"] for p in document["steps"][1]["problems"]} == {"id", "total"}
+
+
+def test_a_scenario_delivery_is_replayed_like_a_fired_one(cli: Any, config_path: Path, receiver: Receiver) -> None:
+    configure(config_path, receiver)
+    receiver.answer("/ClientUpdate", Answer(status=422), Answer(status=200))
+    assert cli("scenario", "run", "client-lifecycle").exit_code == 1
+    failed = [r for r in log(config_path) if r["outcome"] == "failed"]
+    assert [r["scenario"]["step"] for r in failed] == ["update"]
+    result = cli("replay", "--failed")
+    assert result.exit_code == 0, result.stderr
+    assert receiver.requests[-1].path == "/ClientUpdate"
+    assert receiver.requests[-1].body == receiver.requests[1].body

@@ -205,7 +205,7 @@ def _runs(config_path: Path, config: Any, first: scn.Rendered, name: str, set_: 
         # What an --app prints goes to stderr: stdout holds only the result (the --json document).
         with live_run(None, concurrency=1, endpoints=names) as options, contextlib.redirect_stdout(sys.stderr):
             options.sender = sender
-            result = scn.run_scenario(config_path, config, rendered, plans, options)
+            result = scn.run_scenario(config_path, config, rendered, plans, options, in_process=sender is not None)
         codes.append(result.exit_code)
         _show_run(result, index, repeat)
         yield result.to_dict()

@@ -123,11 +123,14 @@ def load_scenario(path: Path, default_name: str | None = None, source: str | Non
 
 def check_regular_file(path: Path, shown: str) -> None:
     """Refuse what is not a regular file before reading it: a FIFO or a device would be read forever."""
-    mode = path.stat().st_mode  # FileNotFoundError and IsADirectoryError are the caller's to report
-    if stat.S_ISDIR(mode):
+    status = path.stat()  # FileNotFoundError and IsADirectoryError are the caller's to report
+    if stat.S_ISDIR(status.st_mode):
         raise IsADirectoryError(shown)
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(status.st_mode):
         raise ScenarioError(f"{shown} is not a regular file (a pipe or a device?): moxiehook reads files only")
+    if path.suffix == ".toml" and status.st_size > MAX_FILE_BYTES:  # not read whole only to be refused
+        raise ScenarioError(f"{shown}: a scenario file is at most {MAX_FILE_BYTES // 1024} KiB; "
+                            "put large payloads in data files")
 
 
 def parse_scenario(raw: bytes, source: str, folder: Path | None, default_name: str) -> Scenario:

@@ -3,7 +3,8 @@
 Every step goes to every mapping of its event on the chosen endpoints through the one delivery
 engine (``moxiehook.send``'s ``run_jobs``: the one request builder, auth, custom headers,
 signing, retries, disabling, the log), one delivery at a time so the receiver sees the story in
-order. Its records carry ``mode = "scenario"`` and ``"scenario": {"name", "run", "step"}``.
+order. Its records carry ``mode = "scenario"`` (``"app"`` when delivered in-process with ``--app``)
+and ``"scenario": {"name", "run", "step"}``.
 
 A step succeeds when every delivery of it was delivered (2xx), or, with ``expect.status``, when
 every answer's status is one of those: ``expect`` alone decides (a step expecting 409 succeeds
@@ -32,6 +33,7 @@ from moxiehook.scenario.render import Rendered, RenderedStep
 from moxiehook.send import Job, RunOptions, RunSummary, plan_fire, run_jobs
 
 MODE = "scenario"
+APP_MODE = "app"  # a delivery made in-process (--app): replay must keep it in-process, never send it to its URL
 
 Plan = list[tuple[Endpoint, Mapping]]
 Wait = Callable[[float], bool]  # waits up to N seconds; True when the run was asked to stop meanwhile
@@ -99,8 +101,13 @@ def plan(config: Config, rendered: Rendered, endpoints: Sequence[str] | None) ->
 
 
 def run_scenario(config_path: Path, config: Config, rendered: Rendered, plans: dict[str, Plan],
-                 options: RunOptions, wait: Wait | None = None) -> ScenarioRun:
-    """Deliver the steps in order (see the module's docstring); every record is logged as it ends."""
+                 options: RunOptions, wait: Wait | None = None, in_process: bool = False) -> ScenarioRun:
+    """Deliver the steps in order (see the module's docstring); every record is logged as it ends.
+
+    ``in_process``: ``options.sender`` delivers into an app (``--app``). Those records say
+    ``mode = "app"`` (with their ``scenario`` field), as ``fire --app``'s do: their URL never saw
+    the request, and a replay must not send it there.
+    """
     run_id = "scn_" + ids.ulid()
     results = {item.step.name: StepResult(item.step.name, item.step.event) for item in rendered.steps}
     result = ScenarioRun(rendered.scenario.name, run_id, rendered.seed, rendered.vary, [])
@@ -119,7 +126,7 @@ def run_scenario(config_path: Path, config: Config, rendered: Rendered, plans: d
             previous(record)
 
     stop = options.interrupt.requested if options.interrupt is not None else threading.Event()
-    jobs = _jobs(rendered, plans, results, current, run_id, wait or stop.wait)
+    jobs = _jobs(rendered, plans, results, current, run_id, wait or stop.wait, APP_MODE if in_process else MODE)
     options.on_record = on_record
     options.concurrency = 1  # in order: the receiver sees step N's deliveries before step N+1's
     try:
@@ -135,7 +142,7 @@ def run_scenario(config_path: Path, config: Config, rendered: Rendered, plans: d
 
 
 def _jobs(rendered: Rendered, plans: dict[str, Plan], results: dict[str, StepResult],
-          current: list[tuple[StepResult, RenderedStep]], run_id: str, wait: Wait) -> Iterator[Job]:
+          current: list[tuple[StepResult, RenderedStep]], run_id: str, wait: Wait, mode: str) -> Iterator[Job]:
     """The run's jobs, step after step; each step is judged before the next step's jobs are made.
 
     ``run_jobs`` with one sending thread takes a job, sends and logs it, then takes the next: so
@@ -157,7 +164,7 @@ def _jobs(rendered: Rendered, plans: dict[str, Plan], results: dict[str, StepRes
         event_id = ids.event_id()
         scenario = {"name": rendered.scenario.name, "run": run_id, "step": item.step.name}
         for endpoint, mapping in plans[item.step.name]:
-            yield Job(endpoint.name, item.step.event, mapping.url, item.payload, event_id, MODE,
+            yield Job(endpoint.name, item.step.event, mapping.url, item.payload, event_id, mode,
                       scenario=scenario, skip=stopped_by)
 
 
