@@ -341,3 +341,9 @@ def test_control_characters_in_a_file_are_shown_escaped(cli: Any, tmp_path: Path
     path = write(tmp_path, '"\\u001b[31mred" = 1\n[[steps]]\nevent = "ClientCreate"\n')
     line = refused(cli, path, "unknown key")
     assert "\x1b" not in line
+
+
+def test_a_scenario_name_that_would_write_to_the_terminal_is_refused(cli: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, 'name = "\\u001b]0;pwned\\u0007"\n[[steps]]\nevent = "ClientCreate"\n')
+    line = refused(cli, path, "printable")
+    assert "\x1b" not in line and "\x07" not in line

@@ -151,6 +151,9 @@ def parse_scenario(raw: bytes, source: str, folder: Path | None, default_name: s
         raise ScenarioError(f"{source} nests tables and arrays too deeply") from None
     _check_keys(document, TOP_KEYS, source)
     name = _string(document, "name", source, default_name)
+    if not name or not name.isprintable() or len(name) > 200:
+        raise ScenarioError(f"{source}: name must be 1-200 printable characters (it is shown in every line of "
+                            f"a run and in the log), got {name[:40]!r}")
     description = _string(document, "description", source, "")
     vary = document.get("vary", False)
     if not isinstance(vary, bool):
