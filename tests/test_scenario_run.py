@@ -337,3 +337,18 @@ def test_a_scenario_delivery_is_replayed_like_a_fired_one(cli: Any, config_path:
     assert result.exit_code == 0, result.stderr
     assert receiver.requests[-1].path == "/ClientUpdate"
     assert receiver.requests[-1].body == receiver.requests[1].body
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_scenario_list_keeps_one_line_per_scenario_at_any_width(columns: int, tmp_path: Path) -> None:
+    import re
+
+    from tests.terminal import run_in_terminal
+
+    code, screen = run_in_terminal("scenario", "list", cwd=tmp_path, columns=columns)
+    assert code == 0
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in screen.splitlines() if line.strip()]
+    assert len(lines) == 6  # the header and the five built-ins
+    assert all(len(line) <= columns for line in lines), lines
+    assert [line.split()[0] for line in lines[1:]] == ["agreement-signing", "client-lifecycle",
+                                                       "meeting-lifecycle", "project-to-payment", "task-workflow"]
