@@ -1,11 +1,12 @@
 """Layering rules, checked on the source so modules added later are covered too.
 
 - The floor plan (ARCHITECTURE.md): packages grouped by capability, imports pointing one way,
-  cli → testing/receive → send → config/log/catalog → errors/ids, with no cycle between
+  cli → testing/receive/scenario → send → config/log/catalog → errors/ids, with no cycle between
   packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
 - httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py,
-  relay.py) and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py).
+  relay.py) and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py,
+  testing/scenarios.py: ``moxie.scenario``, for its responses' type).
 - A config-only command does not import httpx at all, so it starts fast; nor does loading the
   pytest plugin, which pytest does in every test session wherever moxiehook is installed.
 """
@@ -24,7 +25,7 @@ import moxiehook
 
 PACKAGE = Path(moxiehook.__file__).parent
 SENDING_MODULES = {"send/delivery.py", "send/dispatch.py", "send/transport.py", "send/relay.py",
-                   "testing/inprocess.py", "testing/fixture.py"}
+                   "testing/inprocess.py", "testing/fixture.py", "testing/scenarios.py"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -58,7 +59,7 @@ CORE = [p for p in package_modules() if "cli" not in p.relative_to(PACKAGE).part
 
 
 # The floor plan: a package may import from packages of a lower or equal rank, never a higher one.
-RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "send": 2, "receive": 3, "testing": 3, "cli": 4}
+RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "send": 2, "receive": 3, "scenario": 3, "testing": 3, "cli": 4}
 LOOSE_MODULES_AT_MOST = 5
 
 

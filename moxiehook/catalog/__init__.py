@@ -33,18 +33,27 @@ from moxiehook.lazy import lazy_getattr
 # `events` and `map add` need only the event list, not payload building or the generator.
 _LAZY = {
     "Assignment": "payload", "PathError": "payload", "apply_overrides": "payload", "copies": "payload",
-    "parse_assignment": "payload", "read_data": "payload",
+    "parse_assignment": "payload", "parse_path": "payload", "path_text": "payload", "read_data": "payload",
     "new_seed": "vary", "varied": "vary",
 }  # fmt: skip
 
 if TYPE_CHECKING:
-    from moxiehook.catalog.payload import Assignment, PathError, apply_overrides, copies, parse_assignment, read_data
+    from moxiehook.catalog.payload import (
+        Assignment,
+        PathError,
+        apply_overrides,
+        copies,
+        parse_assignment,
+        parse_path,
+        path_text,
+        read_data,
+    )
     from moxiehook.catalog.vary import new_seed, varied
 
 __all__ = [
     "EVENTS", "Assignment", "EventType", "PathError", "apply_overrides", "check_not_a_near_miss", "copies",
-    "get_event", "is_known", "names", "new_seed", "parse_assignment", "read_data", "sample", "sample_text",
-    "schema", "varied",
+    "get_event", "is_known", "names", "new_seed", "parse_assignment", "parse_path", "path_text", "read_data",
+    "sample", "sample_text", "schema", "varied",
 ]  # fmt: skip
 
 

@@ -7,6 +7,7 @@
 Other packages import from here, not from the inner modules. Stdlib only.
 """
 
+from moxiehook.log.query import parse_duration
 from moxiehook.log.records import (
     LOGGED_BODY_LIMIT,
     MAX_NESTING,
@@ -22,5 +23,5 @@ from moxiehook.log.records import (
 
 __all__ = [
     "LOGGED_BODY_LIMIT", "MAX_NESTING", "Attempt", "DeliveryRecord", "EndpointRecord", "LogWriter", "Record",
-    "check_nesting", "encode_body", "encode_record",
+    "check_nesting", "encode_body", "encode_record", "parse_duration",
 ]

@@ -68,6 +68,8 @@ class DeliveryRecord:
     # {"status": int, "headers": {...}, "body": str} or None when no answer came
     response: dict[str, Any] | None = None
     kind: str = "delivery"
+    # A scenario step's delivery: {"name", "run", "step"}; absent (None) for every other mode.
+    scenario: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as the log stores it (``kind`` first, so a person reading the file sees
@@ -81,6 +83,8 @@ class DeliveryRecord:
         for name in _DELIVERY_FIELDS:
             data[name] = getattr(self, name)
         data["attempts"] = [vars(attempt).copy() for attempt in self.attempts]
+        if self.scenario is None:  # written only by scenario runs: other records keep their shape
+            del data["scenario"]
         return data
 
     @classmethod
@@ -135,7 +139,7 @@ _NUMBER = (int, float)
 _DELIVERY_TYPES: _Types = {
     "id": str, "event_id": str, "event": str, "endpoint": str, "url": str, "mode": str, "replay_of": str,
     "at": str, "outcome": str, "status": int, "error": str, "duration_ms": _NUMBER, "attempts": list,
-    "request": dict, "response": dict,
+    "request": dict, "response": dict, "scenario": dict,
 }
 _ATTEMPT_TYPES: _Types = {"at": str, "status": int, "error": str, "duration_ms": _NUMBER}
 _REQUEST_TYPES: _Types = {"headers": dict}
@@ -222,6 +226,8 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
         "attempts": [{"at": a.at, "status": a.status, "error": a.error, "duration_ms": a.duration_ms}
                      for a in record.attempts],
     }
+    if record.scenario is not None:
+        head["scenario"] = record.scenario
     if headers_json is None:
         headers_json = _dumps(record.request.get("headers", {})).encode()
     return b"".join((

@@ -35,6 +35,10 @@ _EXPORTS = {
     "RunSummary": "dispatch",
     "Sender": "delivery",
     "check_load": "load",
+    "fire_jobs": "dispatch",
+    "plan_fire": "dispatch",
+    "preview_jobs": "dispatch",
+    "run_jobs": "dispatch",
     "SignatureMismatch": "signing",
     "judge_answer": "delivery",
     "prepare_endpoint": "delivery",
@@ -47,7 +51,12 @@ _EXPORTS = {
     "verify": "signing",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Answer", "Delivery", "HttpxSender", "Interrupt", "Job", "LoadReport", "LoadRun", "MIN_REDACTED", "Relay",
+    "RelayAnswer", "RunOptions", "RunSummary", "Sender", "SignatureMismatch", "check_load", "fire_jobs",
+    "judge_answer", "plan_fire", "prepare_endpoint", "preview_jobs", "redact_text", "request_headers", "run_jobs",
+    "run_load", "secret_bytes", "status_text", "tls_context", "verify",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from moxiehook.send.delivery import (
@@ -62,7 +71,16 @@ if TYPE_CHECKING:
         request_headers,
         status_text,
     )
-    from moxiehook.send.dispatch import Interrupt, Job, RunOptions, RunSummary
+    from moxiehook.send.dispatch import (
+        Interrupt,
+        Job,
+        RunOptions,
+        RunSummary,
+        fire_jobs,
+        plan_fire,
+        preview_jobs,
+        run_jobs,
+    )
     from moxiehook.send.load import LoadReport, LoadRun, check_load, run_load
     from moxiehook.send.relay import Relay, RelayAnswer
     from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify

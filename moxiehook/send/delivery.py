@@ -285,6 +285,7 @@ class Delivery:
     event_id: str
     mode: str = "fire"
     replay_of: str | None = None
+    scenario: dict[str, Any] | None = None  # a scenario step's {"name", "run", "step"}, logged with it
 
 
 @dataclass
@@ -379,6 +380,7 @@ def send(
         attempts=attempts,
         request={"headers": shown_headers(endpoint, delivery, signature), "body": delivery.body},
         response=_redacted_response(answer.response, endpoint.secrets),
+        scenario=delivery.scenario,
     )
     return record, verdict
 
@@ -498,4 +500,5 @@ def skipped_record(delivery: Delivery, endpoint: str, logged_headers: dict[str, 
         url=delivery.url, mode=delivery.mode, replay_of=delivery.replay_of, at=now_iso(),
         outcome="skipped", status=None, error=reason, duration_ms=None, attempts=[],
         request={"headers": logged_headers or {}, "body": delivery.body}, response=None,
+        scenario=delivery.scenario,
     )

@@ -91,8 +91,10 @@ class Job:
     url: str
     body: Any  # the JSON payload (dict/list/...), encoded once by the engine
     event_id: str  # evt_...; stable across retries and replays (webhook-id)
-    mode: str = "fire"  # "fire" | "test" | "replay" | "load"
+    mode: str = "fire"  # "fire" | "test" | "replay" | "load" | "scenario"
     replay_of: str | None = None
+    scenario: dict[str, Any] | None = None  # a scenario step's {"name", "run", "step"}
+    skip: str | None = None  # log the job as skipped for this reason, unsent (a scenario stopped by a failed step)
 
 
 @dataclass
@@ -331,7 +333,7 @@ class _Run:
 
     def job_endpoint(self, job: Job, body_bytes: bytes) -> PreparedEndpoint | None:
         """The prepared endpoint to send ``job`` to, or None after logging it as skipped."""
-        reason = self.skip_reason(job.endpoint)
+        reason = job.skip or self.skip_reason(job.endpoint)
         if reason is not None:
             delivery = self.delivery(job, body_bytes)
             self.finish(skipped_record(delivery, job.endpoint, self.logged_headers(job), reason), body_bytes)
@@ -381,7 +383,7 @@ class _Run:
 
     @staticmethod
     def delivery(job: Job, body_bytes: bytes) -> Delivery:
-        return Delivery(job.event, job.url, job.body, body_bytes, job.event_id, job.mode, job.replay_of)
+        return Delivery(job.event, job.url, job.body, body_bytes, job.event_id, job.mode, job.replay_of, job.scenario)
 
     # -- sending (worker threads) ------------------------------------------
 

@@ -28,7 +28,7 @@ _EXPORTS = {
     "schema": "fixture",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["AppSender", "MoxieFixture", "app_kind", "fire", "load_app", "sample", "schema"]
 
 if TYPE_CHECKING:
     from moxiehook.testing.fixture import MoxieFixture, fire, sample, schema

@@ -115,6 +115,14 @@ class MoxieFixture:
                                 extensions={"timeout": httpx.Timeout(prepared.timeout).as_dict()})
         return _send(transport, request)
 
+    def scenario(self, scenario: str | Path, **options: Any) -> list[httpx.Response]:
+        """Fire every step of a scenario (a built-in's name, ``./scenarios/NAME.toml`` or a path) in order,
+        and return the responses, one per step; ``options`` as ``fire``'s, plus ``set={"step:path": v}``,
+        ``seed``, ``vary``, ``skip`` and ``delays`` (see ``moxiehook.testing.scenarios``)."""
+        from moxiehook.testing.scenarios import fire_scenario
+
+        return fire_scenario(self, scenario, **options)
+
     # -- what to send ------------------------------------------------------------------
 
     @staticmethod
