@@ -130,7 +130,7 @@ def new_seed() -> int:
 
 
 def varied(payload: Any, seed: int, assignments: Sequence[Assignment] = (),
-           schema: dict[str, Any] | None = None) -> Iterator[Any]:
+           schema: dict[str, Any] | None = None, pool: int = POOL) -> Iterator[Any]:
     """Endless varied copies of ``payload``, valid under ``schema``, with ``assignments`` set on each.
 
     ``schema``: the payload's schema (``catalog.schema(event)`` for a catalog sample); by default
@@ -138,12 +138,13 @@ def varied(payload: Any, seed: int, assignments: Sequence[Assignment] = (),
     A ``--set`` index past the end of a varied array is met by drawing again: for an object, only
     values long enough for the index are used (drawn up front, so a run never fails half-way);
     an index no draw reaches, or any other path that does not fit, raises ``PathError`` on the
-    first copy.
+    first copy. ``pool``: how many objects are drawn up front to mix copies from; a caller that
+    takes one copy (a scenario's step) asks for 1, since the pool costs more than the copy.
     """
     rng = random.Random(seed)
     node = schema if schema is not None else schema_of(payload)
     if isinstance(payload, dict) and node.get("type") == "object":
-        draw = _mixer(_fields(payload, node, rng), rng, assignments)
+        draw = _mixer(_fields(payload, node, rng), rng, assignments, pool)
         while True:
             yield apply_overrides(draw(rng), assignments)
     draw = _compile(payload, node, "", rng)
@@ -151,7 +152,8 @@ def varied(payload: Any, seed: int, assignments: Sequence[Assignment] = (),
         yield _draw_with(draw, rng, assignments)
 
 
-def _mixer(fields: list[tuple[str, Gen]], rng: random.Random, assignments: Sequence[Assignment]) -> Gen:
+def _mixer(fields: list[tuple[str, Gen]], rng: random.Random, assignments: Sequence[Assignment],
+           pool: int = POOL) -> Gen:
     """Copies of an object made by mixing the fields of ``POOL`` objects drawn up front.
 
     Each field of a copy comes from a randomly chosen one of the drawn objects, and top-level
@@ -161,7 +163,7 @@ def _mixer(fields: list[tuple[str, Gen]], rng: random.Random, assignments: Seque
     between copies; nothing changes them in place (``--set`` copies what it changes). A field
     that a ``--set`` path runs through keeps only the drawn values the path fits.
     """
-    members = [{name: gen(rng) for name, gen in fields} for _ in range(POOL)]
+    members = [{name: gen(rng) for name, gen in fields} for _ in range(pool)]
     through: dict[str, list[Assignment]] = {}
     for assignment in assignments:
         through.setdefault(str(assignment.path[0]), []).append(assignment)

@@ -154,7 +154,7 @@ class _Resolver:
         base, schema = self.base(step, where)
         try:
             if vary:
-                payload = next(catalog.varied(base, seed, assignments, schema=schema))
+                payload = next(catalog.varied(base, seed, assignments, schema=schema, pool=1))
             else:
                 payload = catalog.apply_overrides(base, assignments)
         except DataError as exc:
