@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Optional, TextIO
+from typing import Annotated, TextIO
 
 import typer
 
@@ -28,7 +28,6 @@ from moxiehook.cli.options import (
 )
 from moxiehook.cli.render import escape_control, info, warn
 from moxiehook.cli.state import CliState, state
-from moxiehook.config import Config, Settings
 from moxiehook.errors import UsageError
 from moxiehook.receive import (
     DEFAULT_ENDPOINT,
@@ -61,14 +60,14 @@ def listen(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).")] = 8787,
     status: Annotated[
-        Optional[int], typer.Option("--status", help="HTTP status to answer with  [default: 204]", show_default=False)
+        int | None, typer.Option("--status", help="HTTP status to answer with  [default: 204]", show_default=False)
     ] = None,
     delay: Annotated[
-        Optional[float],
+        float | None,
         typer.Option("--delay", help="Seconds to wait before answering  [default: 0]", show_default=False),
     ] = None,
     endpoint: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--endpoint", help="Check auth (and signature) exactly as this endpoint sends them.",
                      show_default=False),
     ] = None,
@@ -79,23 +78,23 @@ def listen(
     header_name: HeaderNameOption = None,
     header_value: HeaderValueOption = None,
     signing_secret: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--signing-secret",
                      help="Verify Standard Webhooks signatures with this 'whsec_…' secret (or '${VAR}').",
                      show_default=False),
     ] = None,
     save: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--save", help="Append each request to this file as one JSON line.", show_default=False),
     ] = None,
     forward_to: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--forward-to", metavar="URL", show_default=False,
                      help="Relay each request that passes the checks to URL (path and query appended), "
                           "answer with the app's answer, and log it."),
     ] = None,
     ready_file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--ready-file", metavar="PATH", show_default=False,
                      help="Write the listening URL to PATH once the port is bound; removed on exit."),
     ] = None,
@@ -166,7 +165,7 @@ def _forward_config(cli_state: CliState, url: str, endpoint: str | None) -> Forw
     beside where the config would be, so ``logs`` and ``replay`` find it.
     """
     path = cli_state.config_path
-    config = cli_state.load() if endpoint is not None or path.exists() else Config(settings=Settings())
+    config = cli_state.load() if endpoint is not None else cli_state.load_or_defaults()
     timeout = config.settings.timeout
     verify = config.settings.verify_tls
     if endpoint is not None:
@@ -333,6 +332,8 @@ def _status_part(request: ReceivedRequest, color: bool) -> str:
     forwarded = request.forwarded
     if forwarded is None:
         return _paint(f"→ {request.status}", _GREEN if request.status < 300 else _RED, color)
+    if not forwarded.sent:
+        return _paint(f"→ {request.status} not forwarded: {escape_control(forwarded.error or '')}", _RED, color)
     if forwarded.app_status is None:
         return _paint(f"→ {request.status} (app: {escape_control(forwarded.error or 'no answer')}) "
                       f"in {forwarded.duration_ms:.0f} ms", _BOLD_RED, color)
@@ -363,7 +364,7 @@ def _block(request: ReceivedRequest, color: bool) -> str:
     lines.append(details)
     if request.check.reason:
         lines.append(_paint(f"  rejected: {escape_control(request.check.reason)}", _RED, color))
-    if request.forwarded is not None:
+    if request.forwarded is not None and request.forwarded.sent:
         lines.append(f"  forwarded to {escape_control(request.forwarded.url)}")
     lines.append(_body_text(request, color))
     return "\n".join(lines) + "\n\n"  # a blank line between requests
