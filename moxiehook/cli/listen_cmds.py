@@ -111,7 +111,7 @@ def listen(
     if quiet and verbose:
         raise UsageError("use either --quiet or --verbose, not both")
     if forward_to is not None:
-        check_forward_url(forward_to)
+        check_forward_url(forward_to, host, port)  # before binding: a self-forward never starts
         for given, name in ((status, "--status"), (delay, "--delay")):
             if given is not None:
                 raise UsageError(f"{name} cannot be used with --forward-to: the app's own answer is returned")
@@ -138,7 +138,14 @@ def listen(
             printer.close()
             raise
         try:
-            if forwarder is not None:
+            if forwarder is not None and forward_to is not None:
+                try:  # again with the address bound (--port 0, --host localhost): known only now
+                    check_forward_url(forward_to, running.host, running.port)
+                except UsageError:
+                    running.stop()
+                    forwarder.close()
+                    printer.close()
+                    raise
                 info(f"listening on {running.url}, forwarding to {forward_to} — Ctrl-C to stop")
                 info(f"each forward is logged to {forwarder.config.log_path} "
                      f"(endpoint '{forwarder.config.endpoint}'); `moxiehook logs` shows them")

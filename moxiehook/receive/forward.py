@@ -21,7 +21,9 @@ the timeout is a ``504``.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -79,14 +81,82 @@ class ForwardConfig:
     verify: bool | str = True
 
 
-def check_forward_url(url: str) -> str:
-    """``--forward-to`` must be an http(s) URL with a host and neither query nor fragment."""
+def check_forward_url(url: str, host: str | None = None, port: int | None = None) -> str:
+    """``--forward-to`` must be an http(s) URL with a host and a port, neither query nor fragment.
+
+    With ``host`` and ``port`` (where listen binds, or is bound), a URL leading
+    back to that listener is refused: every request would be forwarded to itself.
+    """
     check_url(url, "--forward-to")  # ValidationError: exit 2 naming --forward-to (credentials included)
     parts = urlsplit(url)
     if parts.query or parts.fragment or "@" in parts.netloc:
         raise UsageError(f"--forward-to {url!r}: give a base URL, without credentials, query or fragment "
                          "(the received path and query are appended)")
+    if parts.port == 0:
+        raise UsageError(f"--forward-to {url!r}: port 0 is no place to connect to; give your app's port")
+    if host is not None and port is not None and port != 0 and is_self_forward(url, host, port):
+        raise UsageError(f"--forward-to {url!r} is this listen's own address ({host}:{port}): each request would "
+                         "be forwarded to itself; give your app's address (another port)")
     return url
+
+
+def is_self_forward(url: str, host: str, port: int) -> bool:
+    """Whether ``url`` leads back to a listener bound to ``host``:``port`` (``listen --forward-to`` itself).
+
+    Compared by address, not by spelling: ``localhost`` and ``127.0.0.1`` are one
+    place, and a listener bound to ``0.0.0.0`` (or ``::``) is reached through every
+    local address (``127.0.0.2``, the machine's own IPs; ``0.0.0.0`` itself connects
+    to this machine). Another port, or a loopback address it is not bound to, is
+    another socket. A host that does not resolve cannot be this listener. What this
+    cannot see (a proxy or a second relay in between) the ``Via`` check catches.
+    """
+    parts = urlsplit(url)
+    try:
+        target_port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    if target_port != port:
+        return False
+    bound = _addresses(host, port)
+    wildcard = any(address.is_unspecified for address in bound)
+    for address in _addresses(parts.hostname or "", port):
+        if address in bound or address.is_unspecified:
+            return True
+        if wildcard and (address.version == 4 or any(b.version == 6 for b in bound)) and _is_local(address):
+            return True
+    return False
+
+
+def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The IP addresses ``host`` stands for (IPv4-mapped IPv6 ones as IPv4); empty when it does not resolve."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        infos = socket.getaddrinfo(bare, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return set()
+    found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+    for info in infos:
+        try:
+            address = ipaddress.ip_address(str(info[4][0]).partition("%")[0])
+        except ValueError:
+            continue
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        found.add(address)
+    return found
+
+
+def _is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``address`` belongs to this machine: a socket can be bound to it."""
+    if address.is_loopback:
+        return True
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((str(address), 0))
+    except OSError:
+        return False
+    return True
 
 
 class BadTarget(ValueError):
