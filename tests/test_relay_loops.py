@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from moxiehook.receive import is_self_forward
+from tests import test_listen_forward
 from tests.conftest import Receiver, run_moxiehook
-from tests.test_listen_forward import free_port, post, relay  # noqa: F401 - relay is a fixture
+from tests.test_listen_forward import free_port, post
+
+relay = test_listen_forward.relay  # the fixture: a real listen --forward-to process
 
 
 @pytest.mark.parametrize(("host", "target"), [

@@ -18,8 +18,11 @@ from logrecords import delivery, write
 from moxiehook.log import replay as replayselect
 from moxiehook.log.records import DeliveryRecord
 from moxiehook.log.replay import ReplayQuery
+from tests import test_listen_forward
 from tests.conftest import Answer, Receiver, run_moxiehook
-from tests.test_listen_forward import post, relay  # noqa: F401 - relay is a fixture
+from tests.test_listen_forward import post
+
+relay = test_listen_forward.relay  # the fixture: a real listen --forward-to process
 
 BODY = b'{"id":"cl_1","name":"Acme"}'
 
