@@ -140,7 +140,7 @@ def listen(
         try:
             if forwarder is not None and forward_to is not None:
                 try:  # again with the address bound (--port 0, --host localhost): known only now
-                    check_forward_url(forward_to, running.host, running.port)
+                    check_forward_url(forward_to, str(running.host), running.port)
                 except UsageError:
                     running.stop()
                     forwarder.close()

@@ -89,7 +89,7 @@ def replay(
         config = cli_state.load_or_defaults()  # the other replay may have disabled an endpoint meanwhile
     selection = replayselect.select(path, query, bad_line_warner(path))
     _say_left_out(selection)
-    records = [entry.record for entry in selection.entries]
+    records = [entry.record for entry in selection.entries if isinstance(entry.record, DeliveryRecord)]
     if not records:
         info("nothing to replay: no logged delivery matches" if path.exists() else NO_LOG)
         if as_json:

@@ -158,7 +158,7 @@ def select(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None =
         # Two forms of one id (full and short) name one record: it is resent once.
         unique = {found[text].offset: found[text] for text in ids}.values()
         chosen = [entry for entry in unique if not query.has_filter or query.matches(entry.data)]
-        in_process = [entry.record.id for entry in chosen if entry.data.get("mode") == APP_MODE]
+        in_process = [str(entry.data.get("id")) for entry in chosen if entry.data.get("mode") == APP_MODE]
         if in_process and not query.app:
             raise UsageError(
                 f"delivery {in_process[0]} was made in-process (mode app), so it is never sent over the network: "

@@ -322,7 +322,7 @@ class Forwarder:
         return DeliveryRecord(
             id=ids.delivery_id(),
             # A signed request keeps its webhook-id, so a replay carries the same id (receivers deduplicate).
-            event_id=event_id if _usable_id(event_id) else ids.event_id(),
+            event_id=event_id if event_id is not None and _usable_id(event_id) else ids.event_id(),
             event=request.header("X-Event-Type") or "",
             endpoint=self.config.endpoint,
             url=url,
