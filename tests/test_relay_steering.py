@@ -157,3 +157,13 @@ def test_forward_to_with_userinfo_is_refused(tmp_path: Path) -> None:
                            timeout=20)
     assert result.returncode == 2
     assert "holds credentials" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["/%252e%252e/x", "/a%2f..%2fx", "/a%2F%2E%2E%2Fx", "/x%5c..%5cy"])
+def test_encoded_dot_segments_and_backslashes_are_refused_however_deep(relay, receiver: Receiver,
+                                                                       target: str) -> None:
+    listener = relay(receiver.url("/base"))
+    status, _ = raw(listener.url, target)
+    assert status == 400
+    assert receiver.requests == []
+    listener.stop()

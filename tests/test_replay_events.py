@@ -266,3 +266,13 @@ def test_without_a_config_logs_and_replay_read_the_log_listen_wrote(relay, recei
     pruned = run_moxiehook("logs", "prune", "--before", "2000-01-01T00:00:00Z", cwd=tmp_path)
     assert pruned.returncode == 0, pruned.stderr
     assert len(records(tmp_path / "moxiehook-log.jsonl")) == 2
+
+
+def test_a_chain_that_began_in_process_stays_in_process(tmp_path: Path) -> None:
+    """An older moxiehook replayed app records as mode replay: the chain is still never sent to the network."""
+    log = tmp_path / "log.jsonl"
+    in_process = replace(delivery(0, outcome="failed", status=500), mode="app")
+    old_replay = delivery(1, outcome="failed", status=500, replay_of=in_process.id, event_id_=in_process.event_id)
+    write(log, in_process, old_replay)
+    selection = replayselect.select(log, ReplayQuery(failed=True))
+    assert selection.entries == [] and selection.left_out_app == 1

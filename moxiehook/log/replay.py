@@ -99,12 +99,14 @@ class _Chain:
     latest: LogEntry
     delivered: bool = False
     matched: bool = False
+    in_process: bool = False  # some record of it is mode app: the chain never goes to the network
 
     def merge(self, other: _Chain) -> _Chain:
         """One chain out of two that replayed the same record; the newer record stays latest."""
         newer, older = (self, other) if self.latest.offset > other.latest.offset else (other, self)
         newer.delivered |= older.delivered
         newer.matched |= older.matched
+        newer.in_process |= older.in_process
         return newer
 
 
@@ -236,6 +238,7 @@ def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
         chain = waiting.pop(_text(data.get("id")) or "", None) or _Chain(entry)
         chain.delivered |= data.get("outcome") == "delivered"
         chain.matched |= query.matches(data)
+        chain.in_process |= data.get("mode") == APP_MODE
         parent = _text(data.get("replay_of"))
         if parent is not None:
             other = waiting.get(parent)
@@ -257,7 +260,7 @@ def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
     resent_by_sender: set[str] = set()
 
     def take(chain: _Chain) -> None:
-        if chain.latest.data.get("mode") == APP_MODE and not query.app:
+        if chain.in_process and not query.app:
             selection.left_out_app += 1
         else:
             selection.entries.append(chain.latest)

@@ -195,9 +195,17 @@ def relay_target(target: str) -> str:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if not target.startswith("/"):
             raise BadTarget("the request target is not a path (origin-form, /path?query)")
+    # Decoded as far as an app might decode it (%2e is '.', %2f is '/', %252e is '%2e'...).
     path = target.partition("?")[0]
-    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
-        raise BadTarget("the request target has a dot segment (. or ..)")
+    for _ in range(4):
+        if "\\" in path:
+            raise BadTarget("the request target holds a fragment or a backslash")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise BadTarget("the request target has a dot segment (. or ..)")
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
     return target
 
 
