@@ -53,6 +53,7 @@ HOSTILE = [
     "0/x",  # base 'http://127.0.0.1:5000' + '0/x' was port 50000
     ":{other}/x",
     "127.0.0.1:{other}",  # authority-form
+    "[::1]:{other}/x", "@[::1]:{other}/x",  # IPv6 literals
     "*",  # asterisk-form
     "x/y",
     "/../x", "/hooks/../../x", "/%2e%2e/x", "/%2E%2e/x", "/a/./x", "/a/%2e/x", "/%2e/x",
