@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -111,7 +112,9 @@ def listen(
     if quiet and verbose:
         raise UsageError("use either --quiet or --verbose, not both")
     if forward_to is not None:
-        check_forward_url(forward_to, host, port)  # before binding: a self-forward never starts
+        # Before binding, when the address is known already; a name (localhost) binds ONE of its
+        # addresses, so it is compared once bound, below, as is --port 0.
+        check_forward_url(forward_to, host if _is_address(host) else None, port)
         for given, name in ((status, "--status"), (delay, "--delay")):
             if given is not None:
                 raise UsageError(f"{name} cannot be used with --forward-to: the app's own answer is returned")
@@ -181,6 +184,15 @@ def _forward_config(cli_state: CliState, url: str, endpoint: str | None) -> Forw
         verify = configured.verify_tls if configured.verify_tls is not None else verify
     return ForwardConfig(url=url, log_path=config.log_path(path), timeout=timeout,
                          endpoint=endpoint or DEFAULT_ENDPOINT, verify=verify)
+
+
+def _is_address(host: str) -> bool:
+    """Whether ``--host`` is an IP address (``127.0.0.1``, ``[::1]``), not a name to resolve."""
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    except ValueError:
+        return False
+    return True
 
 
 @contextmanager
