@@ -175,7 +175,7 @@ def select(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None =
     return selection
 
 
-def event_key(data: dict[str, Any]) -> str:
+def event_key(data: dict[str, Any]) -> bytes:
     """What makes two logged requests attempts of one event: event type, body and ``webhook-id``.
 
     A sender retrying sends the same event type and the same body bytes (and, when it
@@ -193,7 +193,7 @@ def event_key(data: dict[str, Any]) -> str:
     except (TypeError, ValueError, RecursionError):
         body = repr(request.get("body"))
     text = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None, body])
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None) -> Selection:
@@ -208,8 +208,12 @@ def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
     place of the relay's copies of it in the same log.
     """
     waiting: dict[str, _Chain] = {}  # record id -> the chain of its later replays
-    relayed: dict[str, _Chain] = {}  # event key -> the chains of that event's forwards, merged
-    senders: list[tuple[str, _Chain]] = []  # chains rooted in a sender's record, selected or delivered
+    # Relayed events the query selects: event key -> the chains of its forwards, merged. Of the
+    # others only the key is kept, and only when delivered (that ends the event): 32 bytes each.
+    relayed: dict[bytes, _Chain] = {}
+    relayed_delivered: set[bytes] = set()
+    senders: list[tuple[bytes, _Chain]] = []  # chains rooted in a sender's record that the query selects
+    sender_delivered: set[bytes] = set()
 
     def could_matter(line: bytes) -> bool:
         # Most lines of a big log are first deliveries that neither match nor end a
@@ -245,19 +249,25 @@ def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
             waiting[parent] = chain if other is None else other.merge(chain)
         elif data.get("mode") == "forward":
             key = event_key(data)
-            other = relayed.get(key)
-            relayed[key] = chain if other is None else other.merge(chain)
+            if chain.delivered:
+                relayed_delivered.add(key)
+            if chain.matched or key in relayed:
+                other = relayed.get(key)
+                relayed[key] = chain if other is None else other.merge(chain)
         elif chain.matched or chain.delivered:
-            senders.append((event_key(data), chain))
+            key = event_key(data)
+            if chain.delivered:
+                sender_delivered.add(key)
+            if chain.matched:
+                senders.append((key, chain))
     # Chains whose first record is no longer in the log (a trimmed log): each its own event.
-    senders.extend((f"trimmed:{parent}", chain) for parent, chain in waiting.items())
+    senders.extend((f"trimmed:{parent}".encode(), chain) for parent, chain in waiting.items() if chain.matched)
 
     # --failed/--skipped: an event delivered once is done. A sender's record and the relay's
     # copies of it share that; two senders' records never do (fire --count sends equal bodies).
     outcomes = bool(query.outcomes)
-    delivered_by_sender = {key for key, chain in senders if chain.delivered}
     selection = Selection([])
-    resent_by_sender: set[str] = set()
+    resent_by_sender: set[bytes] = set()
 
     def take(chain: _Chain) -> None:
         if chain.in_process and not query.app:
@@ -266,14 +276,13 @@ def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
             selection.entries.append(chain.latest)
 
     for key, chain in senders:
-        relayed_copy = relayed.get(key)
-        done = chain.delivered or (relayed_copy is not None and relayed_copy.delivered)
-        if chain.matched and not (outcomes and done):
+        done = chain.delivered or key in relayed_delivered
+        if not (outcomes and done):
             take(chain)
             resent_by_sender.add(key)
     for key, chain in relayed.items():
-        done = chain.delivered or key in delivered_by_sender
-        if chain.matched and not (outcomes and done):
+        done = chain.delivered or key in relayed_delivered or key in sender_delivered
+        if not (outcomes and done):
             if key in resent_by_sender:
                 selection.left_out_relayed += 1
             else:
