@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -36,22 +36,26 @@ replay_app = typer.Typer(add_completion=False)
 def replay(
     ctx: typer.Context,
     ids: Annotated[
-        Optional[list[str]], typer.Argument(metavar="[ID]...", help="Delivery ids to resend: whole, a unique prefix, or a short form (dlv_…KNTY).", show_default=False)
+        list[str] | None,
+        typer.Argument(metavar="[ID]...", show_default=False,
+                       help="Delivery ids to resend: whole, a unique prefix, or a short form (dlv_…KNTY)."),
     ] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Failed deliveries not delivered by a later replay.")] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Failed events not delivered since (by a later replay or forward).")
+    ] = False,
     skipped: Annotated[
         bool, typer.Option("--skipped", help="Skipped deliveries not delivered by a later replay.")
     ] = False,
     event: EventOption = None,
     endpoint: EndpointOption = None,
     since: SinceOption = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Resend at most N, oldest first.")] = None,
-    to: Annotated[Optional[str], typer.Option("--to", metavar="URL", help="Send here instead of the logged URL.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Resend at most N, oldest first.")] = None,
+    to: Annotated[str | None, typer.Option("--to", metavar="URL", help="Send here instead of the logged URL.")] = None,
     include_disabled: Annotated[
         bool, typer.Option("--include-disabled", help="Also send to disabled endpoints.")
     ] = False,
     app: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--app", metavar="MODULE:ATTR",
                      help="Deliver into this WSGI/ASGI app in-process (needed for deliveries made with fire --app), "
                           "at each logged URL's path, instead of over the network.", show_default=False),
