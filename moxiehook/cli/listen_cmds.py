@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Optional, TextIO
+from typing import Annotated, TextIO
 
 import typer
 
@@ -28,7 +29,6 @@ from moxiehook.cli.options import (
 )
 from moxiehook.cli.render import escape_control, info, warn
 from moxiehook.cli.state import CliState, state
-from moxiehook.config import Config, Settings
 from moxiehook.errors import UsageError
 from moxiehook.receive import (
     DEFAULT_ENDPOINT,
@@ -61,14 +61,14 @@ def listen(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).")] = 8787,
     status: Annotated[
-        Optional[int], typer.Option("--status", help="HTTP status to answer with  [default: 204]", show_default=False)
+        int | None, typer.Option("--status", help="HTTP status to answer with  [default: 204]", show_default=False)
     ] = None,
     delay: Annotated[
-        Optional[float],
+        float | None,
         typer.Option("--delay", help="Seconds to wait before answering  [default: 0]", show_default=False),
     ] = None,
     endpoint: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--endpoint", help="Check auth (and signature) exactly as this endpoint sends them.",
                      show_default=False),
     ] = None,
@@ -79,23 +79,23 @@ def listen(
     header_name: HeaderNameOption = None,
     header_value: HeaderValueOption = None,
     signing_secret: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--signing-secret",
                      help="Verify Standard Webhooks signatures with this 'whsec_…' secret (or '${VAR}').",
                      show_default=False),
     ] = None,
     save: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--save", help="Append each request to this file as one JSON line.", show_default=False),
     ] = None,
     forward_to: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--forward-to", metavar="URL", show_default=False,
                      help="Relay each request that passes the checks to URL (path and query appended), "
                           "answer with the app's answer, and log it."),
     ] = None,
     ready_file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--ready-file", metavar="PATH", show_default=False,
                      help="Write the listening URL to PATH once the port is bound; removed on exit."),
     ] = None,
@@ -112,7 +112,9 @@ def listen(
     if quiet and verbose:
         raise UsageError("use either --quiet or --verbose, not both")
     if forward_to is not None:
-        check_forward_url(forward_to)
+        # Before binding, when the address is known already; a name (localhost) binds ONE of its
+        # addresses, so it is compared once bound, below, as is --port 0.
+        check_forward_url(forward_to, host if _is_address(host) else None, port)
         for given, name in ((status, "--status"), (delay, "--delay")):
             if given is not None:
                 raise UsageError(f"{name} cannot be used with --forward-to: the app's own answer is returned")
@@ -139,7 +141,14 @@ def listen(
             printer.close()
             raise
         try:
-            if forwarder is not None:
+            if forwarder is not None and forward_to is not None:
+                try:  # again with the address bound (--port 0, --host localhost): known only now
+                    check_forward_url(forward_to, str(running.host), running.port)
+                except UsageError:
+                    running.stop()
+                    forwarder.close()
+                    printer.close()
+                    raise
                 info(f"listening on {running.url}, forwarding to {forward_to} — Ctrl-C to stop")
                 info(f"each forward is logged to {forwarder.config.log_path} "
                      f"(endpoint '{forwarder.config.endpoint}'); `moxiehook logs` shows them")
@@ -166,7 +175,7 @@ def _forward_config(cli_state: CliState, url: str, endpoint: str | None) -> Forw
     beside where the config would be, so ``logs`` and ``replay`` find it.
     """
     path = cli_state.config_path
-    config = cli_state.load() if endpoint is not None or path.exists() else Config(settings=Settings())
+    config = cli_state.load() if endpoint is not None else cli_state.load_or_defaults()
     timeout = config.settings.timeout
     verify = config.settings.verify_tls
     if endpoint is not None:
@@ -175,6 +184,15 @@ def _forward_config(cli_state: CliState, url: str, endpoint: str | None) -> Forw
         verify = configured.verify_tls if configured.verify_tls is not None else verify
     return ForwardConfig(url=url, log_path=config.log_path(path), timeout=timeout,
                          endpoint=endpoint or DEFAULT_ENDPOINT, verify=verify)
+
+
+def _is_address(host: str) -> bool:
+    """Whether ``--host`` is an IP address (``127.0.0.1``, ``[::1]``), not a name to resolve."""
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    except ValueError:
+        return False
+    return True
 
 
 @contextmanager
@@ -333,6 +351,8 @@ def _status_part(request: ReceivedRequest, color: bool) -> str:
     forwarded = request.forwarded
     if forwarded is None:
         return _paint(f"→ {request.status}", _GREEN if request.status < 300 else _RED, color)
+    if not forwarded.sent:
+        return _paint(f"→ {request.status} not forwarded: {escape_control(forwarded.error or '')}", _RED, color)
     if forwarded.app_status is None:
         return _paint(f"→ {request.status} (app: {escape_control(forwarded.error or 'no answer')}) "
                       f"in {forwarded.duration_ms:.0f} ms", _BOLD_RED, color)
@@ -363,7 +383,7 @@ def _block(request: ReceivedRequest, color: bool) -> str:
     lines.append(details)
     if request.check.reason:
         lines.append(_paint(f"  rejected: {escape_control(request.check.reason)}", _RED, color))
-    if request.forwarded is not None:
+    if request.forwarded is not None and request.forwarded.sent:
         lines.append(f"  forwarded to {escape_control(request.forwarded.url)}")
     lines.append(_body_text(request, color))
     return "\n".join(lines) + "\n\n"  # a blank line between requests

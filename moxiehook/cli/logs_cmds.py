@@ -69,7 +69,7 @@ SinceOption = Annotated[
 def current_log(ctx: typer.Context, endpoint: str | None = None, event: str | None = None) -> Path:
     """The delivery log of the config this command uses; checks ``--endpoint``/``--event`` names against both."""
     cli_state = state(ctx)
-    config = cli_state.load()
+    config = cli_state.load_or_defaults()  # no config file: the ./moxiehook-log.jsonl that listen writes
     path = config.log_path(cli_state.config_path)
     if endpoint is not None:
         logquery.check_endpoint_filter(path, endpoint, config.endpoints)

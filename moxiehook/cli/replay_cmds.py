@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,10 +21,10 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import escape_control, info, print_json, warn
 from moxiehook.cli.state import state
 from moxiehook.config import Config, Endpoint, check_url
-from moxiehook.errors import DataError, NotFoundError
+from moxiehook.errors import DataError, NotFoundError, UsageError
 from moxiehook.log import DeliveryRecord
-from moxiehook.log import replay as replayselect
 from moxiehook.log import query as logquery
+from moxiehook.log import replay as replayselect
 
 if TYPE_CHECKING:
     from moxiehook.send import Job
@@ -35,50 +36,71 @@ replay_app = typer.Typer(add_completion=False)
 def replay(
     ctx: typer.Context,
     ids: Annotated[
-        Optional[list[str]], typer.Argument(metavar="[ID]...", help="Delivery ids to resend: whole, a unique prefix, or a short form (dlv_…KNTY).", show_default=False)
+        list[str] | None,
+        typer.Argument(metavar="[ID]...", show_default=False,
+                       help="Delivery ids to resend: whole, a unique prefix, or a short form (dlv_…KNTY)."),
     ] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Failed deliveries not delivered by a later replay.")] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Failed events not delivered since (by a later replay or forward).")
+    ] = False,
     skipped: Annotated[
         bool, typer.Option("--skipped", help="Skipped deliveries not delivered by a later replay.")
     ] = False,
     event: EventOption = None,
     endpoint: EndpointOption = None,
     since: SinceOption = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Resend at most N, oldest first.")] = None,
-    to: Annotated[Optional[str], typer.Option("--to", metavar="URL", help="Send here instead of the logged URL.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Resend at most N, oldest first.")] = None,
+    to: Annotated[str | None, typer.Option("--to", metavar="URL", help="Send here instead of the logged URL.")] = None,
     include_disabled: Annotated[
         bool, typer.Option("--include-disabled", help="Also send to disabled endpoints.")
     ] = False,
+    app: Annotated[
+        str | None,
+        typer.Option("--app", metavar="MODULE:ATTR",
+                     help="Deliver into this WSGI/ASGI app in-process (needed for deliveries made with fire --app), "
+                          "at each logged URL's path, instead of over the network.", show_default=False),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests; send nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Resend logged deliveries: same event type, body and event id, the endpoint's current auth and headers.
 
     Give delivery ids, filters, or both (the ids narrowed by the filters).
-    --failed and --skipped resend each undelivered delivery once, even when run again.
+    --failed and --skipped resend each undelivered event once, even when run again.
+    Without a config file, the log listen writes here (./moxiehook-log.jsonl) is read.
     """
     cli_state = state(ctx)
     config_path = cli_state.config_path
-    config = cli_state.load()
+    config = cli_state.load_or_defaults()
     if to is not None:
         check_url(to, "--to")
+        if app is not None:
+            raise UsageError("use either --to (over the network) or --app (in-process), not both")
+    target = None
+    if app is not None:
+        from moxiehook.testing import load_app
+
+        target = load_app(app)
     path = config.log_path(config_path)
     if endpoint is not None:
         logquery.check_endpoint_filter(path, endpoint, config.endpoints)
     check_event_filter(config, path, event)
     query = replayselect.ReplayQuery(
         ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,
-        since=parse_since(since), limit=limit,
+        since=parse_since(since), limit=limit, app=target is not None,
     )
     if not dry_run and path.exists() and _wait_for_turn(ctx, path):
-        config = cli_state.load()  # the other replay may have disabled an endpoint meanwhile
-    records = [entry.record for entry in replayselect.select_for_replay(path, query, bad_line_warner(path))]
+        config = cli_state.load_or_defaults()  # the other replay may have disabled an endpoint meanwhile
+    selection = replayselect.select(path, query, bad_line_warner(path))
+    _say_left_out(selection)
+    records = [entry.record for entry in selection.entries if isinstance(entry.record, DeliveryRecord)]
     if not records:
         info("nothing to replay: no logged delivery matches" if path.exists() else NO_LOG)
         if as_json:
             print_json([] if dry_run else _empty_summary())
         return
-    jobs = replay_jobs(config, records, to)  # checks every record before anything is sent
+    jobs = replay_jobs(config, records, to, in_process=target is not None,  # checks every record first
+                       has_config=cli_state.has_config)
 
     from moxiehook.cli.run_view import live_run, show_preview, show_result
     from moxiehook.send import dispatch
@@ -90,7 +112,11 @@ def replay(
         return
     endpoints = {job.endpoint for job in jobs}
     with live_run(len(jobs), concurrency=config.settings.concurrency, include_disabled=include_disabled,
-                  keep_records=as_json, endpoints=endpoints) as options:
+                  keep_records=as_json, endpoints=endpoints) as options, contextlib.ExitStack() as stack:
+        if target is not None:  # the same in-process sender as fire --app
+            from moxiehook.testing import AppSender
+
+            options.sender = stack.enter_context(contextlib.closing(AppSender(target)))
         summary = dispatch.run_jobs(config_path, config, jobs, options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
@@ -108,23 +134,47 @@ def _wait_for_turn(ctx: typer.Context, path: Path) -> bool:
     return bool(waited)
 
 
-def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -> list[Job]:
+def _say_left_out(selection: replayselect.Selection) -> None:
+    """Name what a filter selected but will not resend, so a count that looks short is explained."""
+    if selection.left_out_app:
+        info(f"left out {selection.left_out_app} in-process deliveries (mode app, made with fire --app): "
+             "they never go over the network; add --app MODULE:ATTR to replay them into the app")
+    if selection.left_out_relayed:
+        info(f"left out {selection.left_out_relayed} relayed copies (listen --forward-to) of deliveries whose "
+             "sender's record in this log is replayed instead: one event, one replay")
+
+
+def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None,
+                in_process: bool = False, has_config: bool = True) -> list[Job]:
     """One replay job per record. Raises, sending nothing, when any of them cannot be replayed.
 
-    ``config`` gains an endpoint without auth for relayed deliveries whose endpoint it lacks.
+    ``config`` gains an endpoint without auth for relayed deliveries whose endpoint it lacks
+    (for every record's endpoint when there is no config file at all). With ``in_process``
+    the jobs are ``app`` deliveries (logged so: a later replay never sends them to the network).
     """
+    from moxiehook.receive import relayed_url_problem
     from moxiehook.send import Job
 
+    if to is None and not in_process:
+        for record in records:
+            # The relay logs only --forward-to + a path; anything else in a forward record's URL
+            # came from a sender steering an older relay (or a hand edit): not a place the user named.
+            problem = relayed_url_problem(record.url) if record.mode == "forward" else None
+            if problem is not None:
+                raise DataError(f"delivery {record.id} was relayed to a URL that is not a plain --forward-to path "
+                                f"({escape_control(problem)}); nothing was sent (resend it with --to URL)")
     unknown = {record.endpoint for record in records} - config.endpoints.keys()
     # A delivery relayed by `listen --forward-to` without --endpoint is logged under an
     # endpoint ('listen') that no config holds: it is replayed as it came, minus the
-    # credentials, which were never logged (SPEC §6).
+    # credentials, which were never logged. Without any config file, every endpoint is such.
     relayed = {name for name in unknown
-               if all(record.mode == "forward" for record in records if record.endpoint == name)}
+               if not has_config or all(record.mode == "forward" for record in records if record.endpoint == name)}
     for name in sorted(relayed):
-        warn(f"endpoint '{name}' is not in the config (its deliveries were relayed by listen --forward-to): "
-             "they are replayed without auth or custom headers; relay with "
-             "`listen --endpoint NAME` to have replay add that endpoint's credentials")
+        why = ("there is no config file" if not has_config
+               else "its deliveries were relayed by listen --forward-to")
+        warn(f"endpoint '{escape_control(name)}' is not in the config ({why}): its deliveries are replayed "
+             "without auth or custom headers; relay with `listen --endpoint NAME` to have replay add that "
+             "endpoint's credentials")
         config.endpoints[name] = Endpoint(name=name)
     gone = sorted(unknown - relayed)
     if gone:
@@ -139,7 +189,7 @@ def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -
             raise DataError(f"delivery {record.id} has no logged body, so it cannot be replayed; nothing was sent")
         jobs.append(Job(
             endpoint=record.endpoint, event=record.event, url=to or record.url, body=record.request["body"],
-            event_id=record.event_id, mode="replay", replay_of=record.id,
+            event_id=record.event_id, mode="app" if in_process else "replay", replay_of=record.id,
         ))
     return jobs
 

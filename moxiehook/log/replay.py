@@ -21,7 +21,9 @@ chains still waiting for an older record, never the whole log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,6 +59,7 @@ class ReplayQuery:
     endpoint: str | None = None
     since: datetime | None = None
     limit: int | None = None
+    app: bool = False  # --app given: in-process (mode app) records may be resent, into that app
 
     @property
     def has_filter(self) -> bool:
@@ -96,16 +99,20 @@ class _Chain:
     latest: LogEntry
     delivered: bool = False
     matched: bool = False
+    in_process: bool = False  # some record of it is mode app: the chain never goes to the network
 
     def merge(self, other: _Chain) -> _Chain:
         """One chain out of two that replayed the same record; the newer record stays latest."""
         newer, older = (self, other) if self.latest.offset > other.latest.offset else (other, self)
         newer.delivered |= older.delivered
         newer.matched |= older.matched
+        newer.in_process |= older.in_process
         return newer
 
 
-# How the log writers begin each line (kind first, then the id).
+APP_MODE = "app"  # an in-process delivery (fire --app): replayed only into an app, with --app
+# How the log writers begin each line (kind first, then the id), and write the forward mode.
+_FORWARD_MODE = b'"mode":"forward"'
 _DELIVERY_PREFIX = b'{"kind":"delivery","id":"'
 _ENDPOINT_PREFIX = b'{"kind":"endpoint",'
 
@@ -117,13 +124,31 @@ def _text(value: Any) -> str | None:
 def select_for_replay(
     path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None = None
 ) -> list[LogEntry]:
-    """The records to resend, oldest first, at most ``query.limit``.
+    """The records to resend, oldest first, at most ``query.limit`` (see ``select``)."""
+    return select(path, query, on_bad_line).entries
 
-    Ids are resent as named (narrowed by any filter). With filters alone, each
-    chain of replays counts once and its LATEST record is resent; with
-    ``--failed``/``--skipped`` a chain holding any ``delivered`` record is
-    done, so replaying twice resends nothing twice. Raises UsageError when
-    nothing says what to replay and NotFoundError for an unknown id.
+
+@dataclass
+class Selection:
+    """What ``select`` chose, and how many undone events it left out (each said by ``replay``)."""
+
+    entries: list[LogEntry]
+    # In-process (mode app) deliveries, left out without --app: they never go to the network.
+    left_out_app: int = 0
+    # The relay's copies (mode forward) of deliveries whose sender's record (fire, replay…) is
+    # in the same log and is resent instead: one event, one replay.
+    left_out_relayed: int = 0
+
+
+def select(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None = None) -> Selection:
+    """What to resend, oldest first, at most ``query.limit``, and what was left out and why.
+
+    Ids are resent as named (narrowed by any filter); an id naming an in-process
+    (``app``) record needs ``query.app``. With filters alone, each event counts
+    once and its LATEST record is resent (see the module's rules); with
+    ``--failed``/``--skipped`` an event delivered once is done, so replaying
+    twice resends nothing twice. Raises UsageError when nothing says what to
+    replay and NotFoundError for an unknown id.
     """
     if not query.ids and not query.has_filter:
         raise UsageError(
@@ -135,23 +160,60 @@ def select_for_replay(
         # Two forms of one id (full and short) name one record: it is resent once.
         unique = {found[text].offset: found[text] for text in ids}.values()
         chosen = [entry for entry in unique if not query.has_filter or query.matches(entry.data)]
+        in_process = [str(entry.data.get("id")) for entry in chosen if entry.data.get("mode") == APP_MODE]
+        if in_process and not query.app:
+            raise UsageError(
+                f"delivery {in_process[0]} was made in-process (mode app), so it is never sent over the network: "
+                "replay it into the app with --app MODULE:ATTR; nothing was sent"
+            )
+        selection = Selection(chosen)
     else:
-        chosen = sorted(_undone_chains(path, query, on_bad_line), key=lambda entry: entry.offset)
-    return chosen if query.limit is None else chosen[: query.limit]
+        selection = _undone_events(path, query, on_bad_line)
+        selection.entries.sort(key=lambda entry: entry.offset)
+    if query.limit is not None:
+        selection.entries = selection.entries[: query.limit]
+    return selection
 
 
-def _undone_chains(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None) -> Iterator[LogEntry]:
-    """The latest record of each chain the query selects, reading the log backwards.
+def event_key(data: dict[str, Any]) -> bytes:
+    """What makes two logged requests attempts of one event: event type, body and ``webhook-id``.
 
-    Going backwards, a replay is met before the record it replayed, so only
-    the chains still waiting for an older record are held in memory, never
-    the whole log.
+    A sender retrying sends the same event type and the same body bytes (and, when it
+    signs, the same ``webhook-id``); the log keeps the body as parsed JSON, compared
+    here in one canonical form. A digest keeps the memory of a big log small.
+    """
+    request = data.get("request")
+    request = request if isinstance(request, dict) else {}
+    headers = request.get("headers")
+    headers = headers if isinstance(headers, dict) else {}
+    webhook_id = next((value for name, value in headers.items()
+                       if isinstance(name, str) and name.lower() == "webhook-id"), None)
+    try:
+        body = json.dumps(request.get("body"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        body = repr(request.get("body"))
+    text = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None, body])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None) -> Selection:
+    """The latest record of each event the query selects, reading the log backwards.
+
+    Going backwards, a replay is met before the record it replayed, so only the
+    chains still waiting for an older record are held in memory, with one small
+    entry per relayed event and per selected delivery, never the whole log.
+    Chains rooted in ``forward`` records join into one event by ``event_key``
+    (a sender's retries arrive as separate requests); a chain rooted in a
+    sender's record (``fire``, ``test``…) stays its own event, and takes the
+    place of the relay's copies of it in the same log.
     """
     waiting: dict[str, _Chain] = {}  # record id -> the chain of its later replays
-
-    def settle(chain: _Chain) -> LogEntry | None:
-        done = bool(query.outcomes) and chain.delivered
-        return chain.latest if chain.matched and not done else None
+    # Relayed events the query selects: event key -> the chains of its forwards, merged. Of the
+    # others only the key is kept, and only when delivered (that ends the event): 32 bytes each.
+    relayed: dict[bytes, _Chain] = {}
+    relayed_delivered: set[bytes] = set()
+    senders: list[tuple[bytes, _Chain]] = []  # chains rooted in a sender's record that the query selects
+    sender_delivered: set[bytes] = set()
 
     def could_matter(line: bytes) -> bool:
         # Most lines of a big log are first deliveries that neither match nor end a
@@ -164,6 +226,8 @@ def _undone_chains(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
         # The record's own replay_of comes before the body (which might hold one too).
         key = line.find(b'"replay_of":')
         if key < 0 or not line.startswith(b"null", key + len(b'"replay_of":')):
+            return True
+        if _FORWARD_MODE in line[:key]:  # each attempt of a relayed event decides whether it is done
             return True
         if waiting:
             id_end = line.find(b'"', len(_DELIVERY_PREFIX))
@@ -178,16 +242,49 @@ def _undone_chains(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
         chain = waiting.pop(_text(data.get("id")) or "", None) or _Chain(entry)
         chain.delivered |= data.get("outcome") == "delivered"
         chain.matched |= query.matches(data)
+        chain.in_process |= data.get("mode") == APP_MODE
         parent = _text(data.get("replay_of"))
-        if parent is None:
-            selected = settle(chain)
-            if selected is not None:
-                yield selected
-        else:
+        if parent is not None:
             other = waiting.get(parent)
             waiting[parent] = chain if other is None else other.merge(chain)
-    # Chains whose first record is no longer in the log (a trimmed log).
-    for chain in waiting.values():
-        selected = settle(chain)
-        if selected is not None:
-            yield selected
+        elif data.get("mode") == "forward":
+            key = event_key(data)
+            if chain.delivered:
+                relayed_delivered.add(key)
+            if chain.matched or key in relayed:
+                other = relayed.get(key)
+                relayed[key] = chain if other is None else other.merge(chain)
+        elif chain.matched or chain.delivered:
+            key = event_key(data)
+            if chain.delivered:
+                sender_delivered.add(key)
+            if chain.matched:
+                senders.append((key, chain))
+    # Chains whose first record is no longer in the log (a trimmed log): each its own event.
+    senders.extend((f"trimmed:{parent}".encode(), chain) for parent, chain in waiting.items() if chain.matched)
+
+    # --failed/--skipped: an event delivered once is done. A sender's record and the relay's
+    # copies of it share that; two senders' records never do (fire --count sends equal bodies).
+    outcomes = bool(query.outcomes)
+    selection = Selection([])
+    resent_by_sender: set[bytes] = set()
+
+    def take(chain: _Chain) -> None:
+        if chain.in_process and not query.app:
+            selection.left_out_app += 1
+        else:
+            selection.entries.append(chain.latest)
+
+    for key, chain in senders:
+        done = chain.delivered or key in relayed_delivered
+        if not (outcomes and done):
+            take(chain)
+            resent_by_sender.add(key)
+    for key, chain in relayed.items():
+        done = chain.delivered or key in relayed_delivered or key in sender_delivered
+        if not (outcomes and done):
+            if key in resent_by_sender:
+                selection.left_out_relayed += 1
+            else:
+                take(chain)
+    return selection

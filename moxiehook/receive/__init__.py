@@ -13,6 +13,8 @@ from moxiehook.receive.forward import (
     Forwarded,
     Forwarder,
     check_forward_url,
+    is_self_forward,
+    relayed_url_problem,
 )
 from moxiehook.receive.server import (
     Check,
@@ -27,5 +29,5 @@ from moxiehook.receive.server import (
 __all__ = [
     "DEFAULT_ENDPOINT", "FORWARD_CONCURRENCY", "Check", "ForwardConfig", "Forwarded", "Forwarder",
     "ReceivedRequest", "ReceiverConfig", "RunningReceiver", "build_check", "check_for_endpoint",
-    "check_forward_url", "start_receiver",
+    "check_forward_url", "is_self_forward", "relayed_url_problem", "start_receiver",
 ]
