@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from moxiehook.cli.help import Command
 from moxiehook.cli.render import echo, print_error
 from moxiehook.config import Auth, Config, Endpoint, Mapping, Settings, render_config, write_atomic
 from moxiehook.errors import EXIT_FAILED, EXIT_OK
@@ -35,7 +36,7 @@ Next, with your own receiver:
   moxiehook fire ClientCreate"""
 
 
-@demo_app.command("demo")
+@demo_app.command("demo", cls=Command)
 def demo() -> None:
     """A tour: a local receiver, a temporary config, fired events, an endpoint disabled by a 401."""
     received: list[ReceivedRequest] = []

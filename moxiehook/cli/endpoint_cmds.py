@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import (
     AuthType,
     AuthTypeOption,
@@ -35,7 +36,7 @@ from moxiehook.config import edits as ops
 from moxiehook.errors import EXIT_FAILED, UsageError
 from moxiehook.ids import now_iso
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False)
 
 
 @app.callback()
@@ -53,7 +54,10 @@ def _state_line(endpoint: Endpoint) -> str:
     return f"disabled: {escape_control(endpoint.disabled_reason or 'no reason given')}"
 
 
-@app.command("add")
+@app.command("add", cls=Command, epilog=examples(
+    "moxiehook endpoint add crm --token '${CRM_TOKEN}'",
+    "moxiehook endpoint add ops --auth basic --username ops --password '${OPS_PASSWORD}'",
+))
 def add(
     ctx: typer.Context,
     name: NameArg,
@@ -92,7 +96,7 @@ def add(
     echo(f"added endpoint '{name}' ({endpoint.auth.type} auth, {'disabled' if disabled else 'enabled'})")
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = False) -> None:
     """Table of endpoints: name, state, auth type, mappings, disabled reason."""
     config = state(ctx).load()
@@ -114,7 +118,7 @@ def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = Fa
     )
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 def show(ctx: typer.Context, name: NameArg, wide: WideOption = False, as_json: JsonOption = False) -> None:
     """One endpoint with its auth, headers and mappings (one line each); secrets masked."""
     endpoint = state(ctx).load().endpoint(name)
@@ -144,21 +148,21 @@ def show(ctx: typer.Context, name: NameArg, wide: WideOption = False, as_json: J
                 [[m.event, m.url] for m in endpoint.mappings], wide=wide)
 
 
-@app.command("remove")
+@app.command("remove", cls=Command)
 def remove(ctx: typer.Context, name: NameArg) -> None:
     """Remove an endpoint with its mappings."""
     removed = ops.remove_endpoint(state(ctx).config_path, name)
     echo(f"removed endpoint '{name}' and its {len(removed.mappings)} mapping(s)")
 
 
-@app.command("enable")
+@app.command("enable", cls=Command)
 def enable(ctx: typer.Context, name: NameArg) -> None:
     """Enable an endpoint (and clear why it was disabled). Idempotent."""
     result = ops.enable_endpoint(state(ctx).config_path, name)
     echo(f"{name}: {_state_line(result.endpoint)}")
 
 
-@app.command("disable")
+@app.command("disable", cls=Command)
 def disable(
     ctx: typer.Context,
     name: NameArg,
@@ -169,7 +173,7 @@ def disable(
     echo(f"{name}: {_state_line(result.endpoint)}")
 
 
-@app.command("status")
+@app.command("status", cls=Command)
 def status(ctx: typer.Context, name: NameArg) -> None:
     """Print 'enabled' (exit 0) or 'disabled: REASON' (exit 1), for shell scripts."""
     endpoint = state(ctx).load().endpoint(name)
@@ -178,7 +182,7 @@ def status(ctx: typer.Context, name: NameArg) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
-@app.command("auth")
+@app.command("auth", cls=Command)
 def auth(
     ctx: typer.Context,
     name: NameArg,
@@ -199,7 +203,7 @@ def auth(
     echo(f"{name}: auth is now {new_auth.type}")
 
 
-@app.command("set-header")
+@app.command("set-header", cls=Command)
 def set_header(
     ctx: typer.Context,
     name: NameArg,
@@ -211,7 +215,7 @@ def set_header(
     echo(f"{name}: header {key} set")
 
 
-@app.command("unset-header")
+@app.command("unset-header", cls=Command)
 def unset_header(
     ctx: typer.Context,
     name: NameArg,
@@ -222,7 +226,7 @@ def unset_header(
     echo(f"{name}: header {key} removed")
 
 
-@app.command("secret")
+@app.command("secret", cls=Command)
 def secret(
     ctx: typer.Context,
     name: NameArg,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from moxiehook import catalog
+from moxiehook.cli.help import Command, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import (
@@ -42,8 +43,8 @@ test_app = typer.Typer(add_completion=False)
 
 DataOption = Annotated[
     Optional[str],
-    typer.Option("--data", help="The payload: a JSON file, or '-' for stdin (default: the event's sample).",
-                 show_default=False),
+    typer.Option("--data", metavar="PATH", show_default=False,
+                 help="The payload: a JSON file, or '-' for stdin (default: the event's sample)."),
 ]
 
 
@@ -92,10 +93,17 @@ def _check_at_least_one(value: int | None, option: str) -> None:
         raise UsageError(f"{option} must be at least 1, got {value}")
 
 
-@fire_app.command("fire")
+@fire_app.command("fire", cls=Command, epilog=examples(
+    "moxiehook fire ClientCreate",
+    "moxiehook fire ClientCreate --dry-run",
+    "moxiehook fire ClientCreate --data payload.json --endpoint crm",
+    "moxiehook fire ClientCreate --count 100 --vary",
+    "moxiehook fire ClientCreate --rate 50 --duration 30s --max-p99 250",
+))
 def fire(
     ctx: typer.Context,
-    event: Annotated[str, typer.Argument(help="Event type, e.g. ClientCreate.", show_default=False)],
+    event: Annotated[str, typer.Argument(metavar="EVENT", help="Event type, e.g. ClientCreate.",
+                                         show_default=False)],
     data: DataOption = None,
     set_: Annotated[
         Optional[list[str]],
@@ -237,10 +245,13 @@ def _warn_plain_http(endpoints: Iterable[Endpoint]) -> None:
             warn(message)
 
 
-@test_app.command("test")
+@test_app.command("test", cls=Command, epilog=examples(
+    "moxiehook test crm",
+    "moxiehook test crm --event ClientCreate --enable",
+))
 def test(
     ctx: typer.Context,
-    endpoint: Annotated[str, typer.Argument(help="The endpoint to test.", show_default=False)],
+    endpoint: Annotated[str, typer.Argument(metavar="ENDPOINT", help="The endpoint to test.", show_default=False)],
     event: Annotated[
         Optional[str], typer.Option("--event", help="Only this event (default: every event mapped).",
                                     show_default=False),

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from moxiehook import catalog
+from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import (
     Column,
@@ -32,7 +33,7 @@ from moxiehook.errors import UsageError
 from moxiehook.log import DeliveryRecord, EndpointRecord, Record
 from moxiehook.log import query as logquery
 
-app = typer.Typer(add_completion=False)
+app = typer.Typer(cls=Group, add_completion=False)
 
 # The table, narrowest-first: on a terminal each record is one line at 80 columns and up.
 # Time, outcome, status and the short id never shrink (an id must stay whole to be
@@ -127,13 +128,18 @@ def _shown_path(path: Path) -> str:
 # --- logs --------------------------------------------------------------------------
 
 
-@app.callback(invoke_without_command=True)
+@app.callback(invoke_without_command=True, epilog=examples(
+    "moxiehook logs",
+    "moxiehook logs --outcome failed --since 2h",
+    "moxiehook logs --follow",
+    "moxiehook logs show ID",
+))
 def logs(
     ctx: typer.Context,
     tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="How many of the newest records (0: all).")] = 20,
     event: EventOption = None,
     endpoint: EndpointOption = None,
-    outcome: Annotated[Optional[OutcomeChoice], typer.Option("--outcome", help="Only this outcome.")] = None,
+    outcome: Annotated[Optional[OutcomeChoice], typer.Option("--outcome", metavar="OUTCOME", help="Only this outcome: delivered, failed or skipped.")] = None,
     status: Annotated[Optional[int], typer.Option("--status", help="Only this HTTP status.")] = None,
     since: SinceOption = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records until Ctrl-C.")] = False,
@@ -269,7 +275,7 @@ def _duration(ms: float | None) -> str:
 # --- logs prune ----------------------------------------------------------------------
 
 
-@app.command("prune")
+@app.command("prune", cls=Command)
 def prune(
     ctx: typer.Context,
     keep: Annotated[
@@ -324,7 +330,7 @@ def _size(size: int) -> str:
 # --- logs show ------------------------------------------------------------------------
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 def show(
     ctx: typer.Context,
     record_id: Annotated[

@@ -7,13 +7,14 @@ from typing import Annotated, Optional
 import typer
 
 from moxiehook import catalog
+from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Column, WideOption, echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
 from moxiehook.config import check_event_name
 from moxiehook.config import edits as ops
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False)
 
 
 @app.callback()
@@ -25,7 +26,9 @@ EndpointArg = Annotated[str, typer.Argument(metavar="ENDPOINT", help="The endpoi
 EventArg = Annotated[str, typer.Argument(metavar="EVENT", help="Event type, e.g. ClientCreate.", show_default=False)]
 
 
-@app.command("add")
+@app.command("add", cls=Command, epilog=examples(
+    "moxiehook map add crm ClientCreate http://127.0.0.1:8787/hooks/clients",
+))
 def add(
     ctx: typer.Context,
     endpoint: EndpointArg,
@@ -50,7 +53,7 @@ def add(
         warn(message)
 
 
-@app.command("remove")
+@app.command("remove", cls=Command)
 def remove(
     ctx: typer.Context,
     endpoint: EndpointArg,
@@ -63,7 +66,7 @@ def remove(
         echo(f"{endpoint}: removed {mapping.event} → {mapping.url}")
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = False) -> None:
     """All mappings: endpoint, event, URL and the endpoint's state."""
     rows = ops.list_mappings(state(ctx).load())

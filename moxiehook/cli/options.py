@@ -20,7 +20,9 @@ class AuthType(str, Enum):
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
 AuthTypeOption = Annotated[
-    Optional[AuthType], typer.Option("--auth", help="Auth mode.", case_sensitive=False, show_default=False)
+    Optional[AuthType],
+    typer.Option("--auth", metavar="TYPE", help="Auth mode: none, basic, bearer or custom.", case_sensitive=False,
+                 show_default=False),
 ]
 UsernameOption = Annotated[Optional[str], typer.Option("--username", help="Basic auth user name.")]
 PasswordOption = Annotated[

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from moxiehook.cli.help import Command, examples
 from moxiehook.cli.logs_cmds import (
     NO_LOG,
     EndpointOption,
@@ -22,8 +23,8 @@ from moxiehook.cli.state import state
 from moxiehook.config import Config, Endpoint, check_url
 from moxiehook.errors import DataError, NotFoundError
 from moxiehook.log import DeliveryRecord
-from moxiehook.log import replay as replayselect
 from moxiehook.log import query as logquery
+from moxiehook.log import replay as replayselect
 
 if TYPE_CHECKING:
     from moxiehook.send import Job
@@ -31,7 +32,11 @@ if TYPE_CHECKING:
 replay_app = typer.Typer(add_completion=False)
 
 
-@replay_app.command("replay")
+@replay_app.command("replay", cls=Command, epilog=examples(
+    "moxiehook replay --failed",
+    "moxiehook replay --failed --dry-run",
+    "moxiehook replay ID --to http://127.0.0.1:5000/hooks",
+))
 def replay(
     ctx: typer.Context,
     ids: Annotated[
