@@ -39,7 +39,9 @@ def init(
     create_config(path, sample_config_text() if sample else starter_config_text(), force=force)
     echo(f"wrote {path}")
     if sample:
-        info("next: moxiehook listen (in another terminal), then: moxiehook fire ClientCreate")
+        # The sample's endpoints send ${CRM_TOKEN} and ${BILLING_PASSWORD}: the hint sets the one it needs.
+        info("next: moxiehook listen   # in another terminal")
+        info("then: CRM_TOKEN=dev-token moxiehook fire ClientCreate")
     else:
         info("next: moxiehook endpoint add NAME, then: moxiehook map add NAME EVENT URL")
 

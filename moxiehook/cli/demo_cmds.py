@@ -27,12 +27,14 @@ demo_app = typer.Typer(add_completion=False)
 TOKEN = "demo-token"
 # (endpoint, token it sends, path on the receiver)
 ENDPOINTS = (("shop", TOKEN, "/shop"), ("legacy", "old-token", "/legacy"))
+# Each line pastes into a shell as it is (what follows `#` is a comment), in this order.
 NEXT_STEPS = """\
 Next, with your own receiver:
-  moxiehook init                                    write ./moxiehook.toml
+  export CRM_TOKEN=dev-token                         # the token your receiver expects
+  moxiehook init                                     # writes ./moxiehook.toml
   moxiehook endpoint add crm --auth bearer --token '${CRM_TOKEN}'
-  moxiehook map add crm ClientCreate http://localhost:3000/hooks/clients
-  moxiehook listen --endpoint crm --port 3000       (no server yet? receive them here)
+  moxiehook map add crm ClientCreate http://127.0.0.1:3000/hooks/clients
+  CRM_TOKEN=dev-token moxiehook listen --endpoint crm --port 3000   # no server yet? in another terminal
   moxiehook fire ClientCreate"""
 
 

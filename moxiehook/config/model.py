@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping as EnvMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from moxiehook.config.secrets import has_reference, mask_literal
+from moxiehook.config.secrets import expand, has_reference, mask_literal, references
 from moxiehook.errors import NotFoundError, ValidationError
 from moxiehook.suggest import did_you_mean
 
@@ -277,6 +278,30 @@ def check_auth_value(auth_type: str, name: str, value: str, key: str) -> str:
     if name == "username" and ":" in value:
         raise ValidationError(f"{key}: a basic-auth username cannot contain ':'")
     return value
+
+
+def expand_checked(value: str, where: str, auth_type: str | None = None, auth_key: str = "",
+                   environ: EnvMapping[str, str] | None = None) -> str:
+    """``value`` with its ``${VAR}`` expanded, checked as strictly as a literal would be.
+
+    The literal text was checked when the config was loaded; what a variable brings in is
+    checked here, before anything is sent or received with it. An error names the key and the
+    variable (never the value: it may be a secret), e.g. ``endpoints.crm.auth.token: … (from
+    environment variable CRM_TOKEN; nothing was sent)``.
+    """
+    expanded = expand(value, where, environ)
+    names = references(value)
+    if names:
+        try:
+            if auth_type is None:
+                check_header_value(expanded, where)
+            else:
+                check_auth_value(auth_type, auth_key, expanded, where)
+        except ValidationError as exc:
+            variables = ", ".join(dict.fromkeys(names))
+            plural = "s" if len(set(names)) > 1 else ""
+            raise ValidationError(f"{exc} (from environment variable{plural} {variables}; nothing was sent)") from None
+    return expanded
 
 
 def check_signing_secret(secret: str, key: str = "signing_secret", reference_ok: bool = True) -> str:
