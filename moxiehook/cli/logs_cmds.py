@@ -18,6 +18,7 @@ from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import (
     Column,
+    RowStream,
     Styled,
     WideOption,
     echo,
@@ -36,16 +37,18 @@ from moxiehook.log import query as logquery
 app = typer.Typer(cls=Group, add_completion=False)
 
 # The table, narrowest-first: on a terminal each record is one line at 80 columns and up.
-# Time, outcome, status and the short id never shrink (an id must stay whole to be
-# copied into `logs show`); event, endpoint, URL and error shrink; error, URL and mode
-# are left out, in that order from the last, when even the shrunk columns do not fit;
-# attempts and duration show only when nothing has to shrink. `--wide` (and a pipe)
-# shows every column in full.
+# Time, outcome, status, mode and the short id never shrink (an id must stay whole to be
+# copied into `logs show`; without its mode a replay or a forward would look like a fire);
+# event, endpoint, URL and error shrink; error, then URL, then status are left out when even
+# the shrunk columns do not fit; attempts and duration show only when nothing has to shrink.
+# `--wide` (and a pipe) shows every column in full. `widest`: the layout of followed rows.
 COLUMNS = [
-    Column("time", shrink=""), Column("outcome", shrink=""), Column("status", shrink=""),
-    Column("mode", shrink="", drop=2), Column("event", min_width=8), Column("endpoint", min_width=6),
-    Column("URL", shrink="middle", min_width=16, drop=3), Column("error", min_width=10, drop=4),
-    Column("attempts", shrink="", extra=True), Column("duration", shrink="", extra=True), Column("id", shrink=""),
+    Column("time", shrink="", widest=11), Column("outcome", shrink="", widest=9),
+    Column("status", shrink="", drop=3, widest=3), Column("mode", shrink="", widest=7),
+    Column("event", min_width=8, widest=19), Column("endpoint", min_width=6, widest=12),
+    Column("URL", shrink="middle", min_width=24, drop=2, widest=40), Column("error", min_width=10, drop=1, widest=30),
+    Column("attempts", shrink="", extra=True), Column("duration", shrink="", extra=True),
+    Column("id", shrink="", widest=15),
 ]
 OUTCOME_STYLES = {"delivered": "green", "failed": "red", "skipped": "yellow"}
 NO_LOG = "no deliveries logged yet"
@@ -190,7 +193,8 @@ def _follow(
     """The last records, then each new one as it is appended; Ctrl-C ends it cleanly."""
     # Only whole lines: a line still being written is picked up by `follow` once complete.
     start = logquery.whole_lines_end(path)
-    show = _print_json_line if as_json else functools.partial(_print_row_line, wide=wide)
+    show = (_print_json_line if as_json
+            else functools.partial(_print_row_line, rows=RowStream(COLUMNS, wide), wide=wide))
     try:
         for entry in _newest(path, tail, log_filter, on_bad_line, end=start):
             show(entry)
@@ -217,11 +221,9 @@ def _print_json_line(entry: logquery.LogEntry) -> None:
     sys.stdout.flush()
 
 
-def _print_row_line(entry: logquery.LogEntry, wide: bool) -> None:
-    """One record as a line of its own (a followed log has no end to align columns to): its
-    non-empty cells, fitted to the terminal like a table's row, so the id is never cut off."""
-    cells = [(column, cell) for column, cell in zip(COLUMNS, _row(entry.record, wide, date.today())) if cell != ""]
-    print_table([column for column, _ in cells], [[cell for _, cell in cells]], wide=wide, header=False)
+def _print_row_line(entry: logquery.LogEntry, rows: RowStream, wide: bool) -> None:
+    """One record as a line of its own, lined up with the lines before it (``RowStream``)."""
+    rows.print(_row(entry.record, wide, date.today()))
     sys.stdout.flush()
 
 
