@@ -130,3 +130,17 @@ def test_a_non_ascii_value_from_a_variable_in_listen_names_the_variable_and_the_
                             env={**os.environ, "CRM_TOKEN": "tökén"})
     assert listen.returncode == 2, listen.stderr
     assert "CRM_TOKEN" in listen.stderr and "endpoints.crm.auth.token" in listen.stderr, listen.stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("test", "crm"), "error: endpoint 'crm' has no mappings (add one: moxiehook map add crm EVENT URL)"),
+    (("test", "crm", "--event", "ClientCreate"),
+     "error: endpoint 'crm' has no mapping for ClientCreate (add one: moxiehook map add crm ClientCreate URL)"),
+])
+def test_an_endpoint_without_mappings_is_said_in_plain_words(cli, config_path: Path, args: tuple[str, ...],
+                                                             expected: str) -> None:
+    with config_path.open("a") as handle:
+        handle.write("\n[endpoints.crm]\n")
+    result = cli(*args)
+    assert result.exit_code == 3
+    assert result.stderr.strip() == expected

@@ -270,8 +270,9 @@ def test(
         catalog.check_not_a_near_miss(event, config.mapped_events())
     mappings = [m for m in target.mappings if event is None or m.event == event]
     if not mappings:
-        what = f"a mapping for {event}" if event else "any mapping"
-        raise NothingSentError(f"endpoint {endpoint!r} has no {what} (add one: moxiehook map add)")
+        what = f"no mapping for {event}" if event else "no mappings"
+        raise NothingSentError(f"endpoint {endpoint!r} has {what} "
+                               f"(add one: moxiehook map add {endpoint} {event or 'EVENT'} URL)")
 
     from moxiehook import ids
     from moxiehook.send import dispatch
