@@ -409,7 +409,9 @@ class _Table:
     def finish(self) -> None:
         unknown = [name for name in self.data if name not in self.seen]
         if unknown:
-            raise ValidationError(f"{self.key(unknown[0])}: unknown key")
+            # Every known key of this table has been asked for by now: the closest is a likely typo.
+            hint = did_you_mean(unknown[0], self.seen, quote=True)
+            raise ValidationError(f"{self.key(unknown[0])}: unknown key{hint}")
 
 
 # How a message names each TOML value type.
