@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +25,7 @@ from moxiehook.cli.render import (
     WideOption,
     echo,
     escape_control,
+    info,
     print_json,
     print_table,
     state_text,
@@ -68,12 +69,12 @@ def add(
     header_name: HeaderNameOption = None,
     header_value: HeaderValueOption = None,
     header: Annotated[
-        Optional[list[str]], typer.Option("--header", help="A custom header, 'Name: value' (repeatable).")
+        list[str] | None, typer.Option("--header", help="A custom header, 'Name: value' (repeatable).")
     ] = None,
     description: Annotated[str, typer.Option("--description", help="What the endpoint is for.")] = "",
     disabled: Annotated[bool, typer.Option("--disabled", help="Add it disabled.")] = False,
     signing_secret: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--signing-secret", help="Sign deliveries (Standard Webhooks): 'whsec_…' or '${VAR}'."),
     ] = None,
 ) -> None:
@@ -166,11 +167,19 @@ def enable(ctx: typer.Context, name: NameArg) -> None:
 def disable(
     ctx: typer.Context,
     name: NameArg,
-    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (shown by status and list).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (shown by status and list).")] = None,
 ) -> None:
-    """Disable an endpoint: fire and replay skip it until it is enabled. Idempotent."""
-    result = ops.disable_endpoint(state(ctx).config_path, name, reason)
+    """Disable an endpoint: fire and replay skip it until it is enabled. Idempotent.
+
+    On an endpoint already disabled, --reason replaces the reason recorded (the time it was
+    disabled stays); without --reason nothing changes.
+    """
+    result = ops.disable_endpoint(state(ctx).config_path, name, reason, replace_reason=True)
     echo(f"{name}: {_state_line(result.endpoint)}")
+    if result.replaced_reason is not None:
+        info(f"{name} was already disabled; its reason was {escape_control(result.replaced_reason)!r}")
+    elif not result.changed:
+        info(f"{name} was already disabled")
 
 
 @app.command("status", cls=Command)
@@ -208,7 +217,8 @@ def set_header(
     ctx: typer.Context,
     name: NameArg,
     key: Annotated[str, typer.Argument(metavar="KEY", help="Header name.", show_default=False)],
-    value: Annotated[str, typer.Argument(metavar="VALUE", help="Header value (may hold '${VAR}').", show_default=False)],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="Header value (may hold '${VAR}').",
+                                         show_default=False)],
 ) -> None:
     """Set a custom header sent with every delivery to this endpoint."""
     ops.set_header(state(ctx).config_path, name, key, value)
@@ -231,7 +241,7 @@ def secret(
     ctx: typer.Context,
     name: NameArg,
     generate: Annotated[bool, typer.Option("--generate", help="Make a new random secret and print it once.")] = False,
-    set_: Annotated[Optional[str], typer.Option("--set", help="Use this secret: 'whsec_…' or '${VAR}'.")] = None,
+    set_: Annotated[str | None, typer.Option("--set", help="Use this secret: 'whsec_…' or '${VAR}'.")] = None,
     remove: Annotated[bool, typer.Option("--remove", help="Stop signing deliveries.")] = False,
 ) -> None:
     """Set, generate or remove the endpoint's Standard Webhooks signing secret."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -58,7 +58,8 @@ def remove(
     ctx: typer.Context,
     endpoint: EndpointArg,
     event: EventArg,
-    url: Annotated[Optional[str], typer.Argument(metavar="[URL]", help="Only this URL (default: all).", show_default=False)] = None,
+    url: Annotated[str | None, typer.Argument(metavar="[URL]", help="Only this URL (default: all).",
+                                              show_default=False)] = None,
 ) -> None:
     """Remove EVENT's mapping to URL, or all of EVENT's mappings on ENDPOINT."""
     removed = ops.remove_mappings(state(ctx).config_path, endpoint, event, url)
