@@ -141,12 +141,19 @@ def fire(
     duration: Annotated[Optional[str], typer.Option(
         "--duration", metavar="T", help="With --rate: how long, e.g. 30s, 2m (a bare number is seconds).",
         show_default=False)] = None,
+    max_p99: Annotated[Optional[float], typer.Option(
+        "--max-p99", metavar="MS", help="With --rate: fail the run (exit 1) if the p99 latency is above MS.",
+        show_default=False)] = None,
+    max_error_rate: Annotated[Optional[float], typer.Option(
+        "--max-error-rate", metavar="FRACTION", show_default=False,
+        help="With --rate: accept failed deliveries up to this share (0.01: 1 %); more fail the run.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Deliver EVENT to every mapping of it on enabled endpoints (or only --endpoint ones)."""
     _check_at_least_one(count, "--count")
     _check_at_least_one(concurrency, "--concurrency")
     load_count = _load_count(rate, duration, count, dry_run)
+    limits = _load_limits(load_count, max_p99, max_error_rate)
     check_event_name(event)  # it travels in X-Event-Type: no CR/LF/NUL, even with --data
     if seed is not None and not vary:
         raise UsageError("--seed is for --vary: add --vary, or drop --seed")
@@ -183,7 +190,7 @@ def fire(
     names = list(dict.fromkeys(e.name for e, _ in plan))
     if load_count is not None:
         _fire_load(config_path, config, dispatch.fire_jobs(plan, event, copies, mode="load"), rate or 0.0,
-                   load_count, concurrency, names, target, as_json)
+                   load_count, concurrency, names, target, as_json, limits)
     with live_run((count or 1) * len(plan), concurrency=concurrency or config.settings.concurrency,
                   keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
         _deliver_into(target, options, stack)
@@ -216,10 +223,23 @@ def _load_count(rate: float | None, duration: str | None, count: int | None, dry
     return check_load(rate, logquery.parse_duration(duration))
 
 
+def _load_limits(load_count: int | None, max_p99: float | None, max_error_rate: float | None) -> Any:
+    """``--max-p99``/``--max-error-rate`` as ``LoadLimits`` (they judge a load run, so need one)."""
+    if max_p99 is None and max_error_rate is None:
+        return None
+    if load_count is None:
+        given = "--max-p99" if max_p99 is not None else "--max-error-rate"
+        raise UsageError(f"{given} judges a load run: add --rate R --duration T")
+    from moxiehook.send import LoadLimits
+
+    return LoadLimits(max_p99_ms=max_p99, max_error_rate=max_error_rate)
+
+
 def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: float, count: int,
-               concurrency: int | None, endpoints: list[str], target: Any, as_json: bool) -> None:
-    """Run a load run and show its report; exits with the run's code (SPEC §7)."""
-    from moxiehook.send import LoadRun, run_load
+               concurrency: int | None, endpoints: list[str], target: Any, as_json: bool,
+               limits: Any = None) -> None:
+    """Run a load run, show its report and what failed it; exits 1 when it did not do what was asked."""
+    from moxiehook.send import LoadRun, judge_load, load_exit_code, run_load
 
     # Enough threads for the rate while answers take up to LOAD_WAIT_S, unless --concurrency says.
     slots = concurrency or max(config.settings.concurrency, min(LOAD_MAX_THREADS, math.ceil(rate * LOAD_WAIT_S)))
@@ -230,10 +250,13 @@ def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: flo
         stack.enter_context(live_load_line(run))
         summary = run_load(config_path, config, jobs, run, options)
     report = run.report()
+    report.problems = [] if summary.interrupted else judge_load(report, summary.failed, limits)
     if not as_json:
         show_load(report)
     show_result(summary, as_json, {"load": report.to_dict()})
-    raise typer.Exit(summary.exit_code)
+    if report.problems:
+        info("✗ the load run failed: " + "; ".join(report.problems))
+    raise typer.Exit(load_exit_code(summary, report.problems, limits))
 
 
 def _warn_plain_http(endpoints: Iterable[Endpoint]) -> None:
