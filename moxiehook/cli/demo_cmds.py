@@ -18,7 +18,7 @@ import typer
 
 from moxiehook.cli.help import Command
 from moxiehook.cli.render import echo, print_error
-from moxiehook.config import Auth, Config, Endpoint, Mapping, Settings, render_config, write_atomic
+from moxiehook.config import Auth, Config, Endpoint, EventMapping, Settings, render_config, write_atomic
 from moxiehook.errors import EXIT_FAILED, EXIT_OK
 from moxiehook.receive import ReceivedRequest, ReceiverConfig, RunningReceiver, build_check, start_receiver
 
@@ -109,7 +109,7 @@ def _write_config(config_path: Path, base_url: str) -> None:
             name: Endpoint(
                 name=name,
                 auth=Auth(type="bearer", token=token),
-                mappings=[Mapping(event=event, url=base_url + path) for event in events],
+                mappings=[EventMapping(event=event, url=base_url + path) for event in events],
             )
             for name, token, path in ENDPOINTS
         },

@@ -22,7 +22,7 @@ from moxiehook.config.model import (
     Auth,
     Config,
     Endpoint,
-    Mapping,
+    EventMapping,
     Settings,
     check_auth,
     check_auth_value,
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from moxiehook.config.starter import sample_config_text, starter_config_text
 
 __all__ = [
-    "AUTH_KEYS", "MASK", "Auth", "Config", "Endpoint", "Mapping", "Settings",
+    "AUTH_KEYS", "MASK", "Auth", "Config", "Endpoint", "EventMapping", "Settings",
     "check_auth", "check_auth_value", "check_event_name", "check_header_value", "check_signing_secret",
     "check_url", "config_to_dict", "config_warnings", "create_config", "disable_endpoint", "enable_endpoint",
     "endpoint_to_dict", "endpoint_warnings", "expand", "expand_checked", "has_reference", "load_config", "mask_userinfo",

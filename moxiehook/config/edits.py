@@ -19,7 +19,7 @@ from moxiehook.config.model import (
     Auth,
     Config,
     Endpoint,
-    Mapping,
+    EventMapping,
     check_auth,
     check_endpoint_name,
     check_event_name,
@@ -204,7 +204,7 @@ def set_signing_secret(path: Path, name: str, secret: str | None) -> Endpoint:
 
 def add_mapping(path: Path, name: str, event: str, url: str) -> Endpoint:
     """Map ``event`` to ``url`` on ``name``; returns the endpoint as saved (for its warnings)."""
-    mapping = Mapping(event=check_event_name(event, "event"), url=check_url(url, "url"))
+    mapping = EventMapping(event=check_event_name(event, "event"), url=check_url(url, "url"))
 
     def change(config: Config) -> Endpoint:
         endpoint = config.endpoint(name)
@@ -216,10 +216,10 @@ def add_mapping(path: Path, name: str, event: str, url: str) -> Endpoint:
     return update_config(path, change)
 
 
-def remove_mappings(path: Path, name: str, event: str, url: str | None = None) -> list[Mapping]:
+def remove_mappings(path: Path, name: str, event: str, url: str | None = None) -> list[EventMapping]:
     """Remove ``event``'s mapping to ``url`` on ``name``, or all of them without a URL."""
 
-    def change(config: Config) -> list[Mapping]:
+    def change(config: Config) -> list[EventMapping]:
         endpoint = config.endpoint(name)
         removed = [m for m in endpoint.mappings if m.event == event and url in (None, m.url)]
         if not removed:

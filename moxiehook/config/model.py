@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping as EnvMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,7 @@ class Auth:
 
 
 @dataclass
-class Mapping:
+class EventMapping:
     """One event → URL route of an endpoint."""
 
     event: str
@@ -128,7 +128,7 @@ class Endpoint:
     description: str = ""
     auth: Auth = field(default_factory=Auth)
     headers: dict[str, str] = field(default_factory=dict)
-    mappings: list[Mapping] = field(default_factory=list)
+    mappings: list[EventMapping] = field(default_factory=list)
     timeout: float | None = None
     verify_tls: bool | str | None = None
     signing_secret: str | None = None
@@ -281,7 +281,7 @@ def check_auth_value(auth_type: str, name: str, value: str, key: str) -> str:
 
 
 def expand_checked(value: str, where: str, auth_type: str | None = None, auth_key: str = "",
-                   environ: EnvMapping[str, str] | None = None) -> str:
+                   environ: Mapping[str, str] | None = None) -> str:
     """``value`` with its ``${VAR}`` expanded, checked as strictly as a literal would be.
 
     The literal text was checked when the config was loaded; what a variable brings in is
@@ -559,7 +559,7 @@ def _parse_auth(data: Any, path: str) -> Auth:
     return check_auth(Auth(type=auth_type, **values), path)
 
 
-def _parse_mapping(data: Any, path: str) -> Mapping:
+def _parse_mapping(data: Any, path: str) -> EventMapping:
     table = _Table(data, path)
     event = table.get("event", str)
     url = table.get("url", str)
@@ -568,7 +568,7 @@ def _parse_mapping(data: Any, path: str) -> Mapping:
         raise ValidationError(f"{path}.event: required")
     if url is None:
         raise ValidationError(f"{path}.url: required")
-    return Mapping(event=check_event_name(event, f"{path}.event"), url=check_url(url, f"{path}.url"))
+    return EventMapping(event=check_event_name(event, f"{path}.event"), url=check_url(url, f"{path}.url"))
 
 
 # --------------------------------------------------------------------------
