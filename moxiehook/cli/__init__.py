@@ -2,7 +2,7 @@
 
 Commands parse options, call one core function, and render its result. Every
 ``MoxiehookError`` raised below the root group is turned here, in one place,
-into an ``error: …`` line on stderr and the error's exit code (SPEC §7).
+into an ``error: …`` line on stderr and the error's exit code (0 done, 1 failed, 2 usage or config, 3 nothing sent).
 """
 
 from __future__ import annotations

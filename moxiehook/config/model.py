@@ -1,7 +1,7 @@
 """The config model: dataclasses, parsing with validation, and serialisation.
 
 These dataclasses are the single source of truth for the config's keys and
-defaults (SPEC §3). ``parse_config`` turns the dict ``tomllib`` produced into a
+defaults. ``parse_config`` turns the dict ``tomllib`` produced into a
 ``Config`` or raises ``ValidationError`` naming the key; ``config_to_dict``
 turns it back into what ``tomli_w`` writes. Edits are made on the dataclasses
 and re-validated by a round trip before anything is written (see ``store``).
@@ -58,7 +58,7 @@ _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 # Event names travel in the X-Event-Type header: keep them to a safe alphabet.
 _EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}\Z")
 _SIGNING_PREFIX = "whsec_"
-# What an HTTP header value may hold (SPEC §3): visible ASCII, spaces and tabs.
+# What an HTTP header value may hold: visible ASCII, spaces and tabs.
 # HTTP/1.1 headers are bytes, and text outside ASCII has no agreed encoding there
 # (the client would fail to encode it, or a receiver would read it as latin-1).
 _HEADER_TEXT = re.compile(r"[\t -~]*\Z")
@@ -78,7 +78,7 @@ class Settings:
     concurrency: int = 8
     disable_on: list[int] = field(default_factory=lambda: list(DEFAULT_DISABLE_ON))
     verify_tls: bool | str = True
-    # A command (argv, no shell) run once per endpoint a delivery run disables (SPEC §3); empty: none.
+    # A command (argv, no shell) run once per endpoint a delivery run disables; empty: none.
     on_disable: list[str] = field(default_factory=list)
 
 
@@ -248,7 +248,7 @@ def check_header_name(name: str, key: str = "headers") -> str:
 
 
 def check_header_value(value: str, key: str = "headers") -> str:
-    """A value sent as a header as it is: visible ASCII, spaces and tabs only (SPEC §3)."""
+    """A value sent as a header as it is: visible ASCII, spaces and tabs only."""
     _check_no_line_break(value, key)
     if not _HEADER_TEXT.match(value):
         bad = next(ch for ch in value if not (ch == "\t" or " " <= ch <= "~"))

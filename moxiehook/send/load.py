@@ -1,4 +1,4 @@
-"""Load runs (``fire --rate R --duration T``, SPEC §10): an open-model schedule and its report.
+"""Load runs (``fire --rate R --duration T``): an open-model schedule and its report.
 
 The question a load run answers: can a receiver keep up when Moxie sends a
 burst (an import of 500 clients)? So deliveries start at a constant rate
