@@ -39,13 +39,13 @@ app = typer.Typer(cls=Group, add_completion=False)
 # The table, narrowest-first: on a terminal each record is one line at 80 columns and up.
 # Time, outcome, status, mode and the short id never shrink (an id must stay whole to be
 # copied into `logs show`; without its mode a replay or a forward would look like a fire);
-# event, endpoint, URL and error shrink; error, then URL, then status are left out when even
+# event, endpoint, URL and error shrink; error, then URL, status and endpoint are left out when even
 # the shrunk columns do not fit; attempts and duration show only when nothing has to shrink.
 # `--wide` (and a pipe) shows every column in full. `widest`: the layout of followed rows.
 COLUMNS = [
     Column("time", shrink="", widest=11), Column("outcome", shrink="", widest=9),
     Column("status", shrink="", drop=3, widest=3), Column("mode", shrink="", widest=7),
-    Column("event", min_width=8, widest=19), Column("endpoint", min_width=6, widest=12),
+    Column("event", min_width=8, widest=19), Column("endpoint", min_width=6, drop=4, widest=12),
     Column("URL", shrink="middle", min_width=24, drop=2, widest=40), Column("error", min_width=10, drop=1, widest=30),
     Column("attempts", shrink="", extra=True), Column("duration", shrink="", extra=True),
     Column("id", shrink="", widest=15),
