@@ -121,3 +121,22 @@ def test_a_group_given_nothing_prints_its_help_and_exits_2(cli, path: tuple[str,
     assert result.exit_code == 2
     assert "Usage:" in result.stdout and "Commands" in result.stdout
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("group", "sub"), [("endpoint", "status"), ("logs", "show"), ("map", "list")])
+def test_a_subcommand_is_built_alone_with_its_group_s_settings(group: str, sub: str) -> None:
+    """`endpoint status crm` builds `status` only (start-up), and the group keeps its own settings."""
+    import typer
+
+    from moxiehook.cli import _load_command
+
+    alone = _load_command(group, subcommand=sub)
+    whole = _load_command(group)
+    ctx = typer.Context(alone, info_name=group)
+    assert alone.list_commands(ctx) == [sub]
+    assert (alone.help, alone.no_args_is_help, alone.invoke_without_command, type(alone)) == (
+        whole.help, whole.no_args_is_help, whole.invoke_without_command, type(whole))
+    assert [p.name for p in alone.params] == [p.name for p in whole.params]
+    one, full = alone.get_command(ctx, sub), whole.get_command(ctx, sub)
+    assert (type(one), one.help, one.epilog, [p.name for p in one.params]) == (
+        type(full), full.help, full.epilog, [p.name for p in full.params])

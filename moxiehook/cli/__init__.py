@@ -59,6 +59,10 @@ class MoxiehookGroup(Group):
         # to compare with: a mistyped command gets the closest registered name here.
         if args and args[0] not in COMMANDS and not args[0].startswith("-") and not ctx.resilient_parsing:
             ctx.fail(f"no such command {args[0]!r}{did_you_mean(args[0], COMMANDS, quote=True)}")
+        # `endpoint status crm` only needs `status` built: typer's conversion of a command inspects
+        # its signature, which is most of a short command's run time.
+        if len(args) > 1 and args[0] in COMMANDS and not ctx.resilient_parsing:
+            return args[0], _load_command(args[0], subcommand=args[1]), args[1:]
         return super().resolve_command(ctx, args)
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
@@ -142,17 +146,41 @@ def _as_moxiehook_message(text: str) -> str:
     return message
 
 
-def _load_command(name: str) -> Any:
+def _load_command(name: str, subcommand: str | None = None) -> Any:
     """Import a command's module and build its click command, when the command is used.
 
-    Building is typer's public ``typer.main.get_command``; a group is built whole (for
-    ``endpoint``, the largest, about 5 ms on this machine).
+    With ``subcommand`` naming one of a group's commands, the group is built with that
+    command alone (help, completion and a mistyped subcommand build it whole).
     """
     module_name, attribute = COMMANDS[name]
     sub_app: typer.Typer = getattr(importlib.import_module(module_name), attribute)
-    command = typer.main.get_command(sub_app)
+    only = _with_only(sub_app, subcommand) if subcommand is not None else None
+    command = typer.main.get_command(only or sub_app)
     command.name = name
     return command
+
+
+def _with_only(group: typer.Typer, subcommand: str) -> typer.Typer | None:
+    """A copy of ``group`` holding its callback and ``subcommand`` alone, or None (no such command,
+    or not a group). Made with typer's public registration calls (``Typer()``, ``.callback()``,
+    ``.command()``), each given the settings ``group`` recorded for it; moxiehook's groups are
+    made with ``add_completion=False``, so the copy is too."""
+    chosen = [info for info in group.registered_commands if info.name == subcommand]
+    callback = group.registered_callback
+    if len(chosen) != 1 or callback is None or callback.callback is None or chosen[0].callback is None:
+        return None
+    copy = typer.Typer(**_settings(typer.Typer.__init__, group.info), add_completion=False)
+    copy.callback(**_settings(typer.Typer.callback, callback))(callback.callback)
+    copy.command(**_settings(typer.Typer.command, chosen[0]))(chosen[0].callback)
+    return copy
+
+
+def _settings(register: Any, recorded: object) -> dict[str, Any]:
+    """The arguments of a typer registration call, taken from what typer recorded for it."""
+    import inspect
+
+    names = [name for name in inspect.signature(register).parameters if name not in ("self", "callback")]
+    return {name: getattr(recorded, name) for name in names if hasattr(recorded, name)}
 
 
 app = typer.Typer(
