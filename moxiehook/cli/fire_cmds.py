@@ -141,10 +141,10 @@ def fire(
     duration: Annotated[Optional[str], typer.Option(
         "--duration", metavar="T", help="With --rate: how long, e.g. 30s, 2m (a bare number is seconds).",
         show_default=False)] = None,
-    max_p99: Annotated[Optional[float], typer.Option(
+    max_p99: Annotated[float | None, typer.Option(
         "--max-p99", metavar="MS", help="With --rate: fail the run (exit 1) if the p99 latency is above MS.",
         show_default=False)] = None,
-    max_error_rate: Annotated[Optional[float], typer.Option(
+    max_error_rate: Annotated[float | None, typer.Option(
         "--max-error-rate", metavar="FRACTION", show_default=False,
         help="With --rate: accept failed deliveries up to this share (0.01: 1 %); more fail the run.")] = None,
     as_json: JsonOption = False,
