@@ -21,7 +21,6 @@ from moxiehook.cli.help import Group
 from moxiehook.cli.render import ClosedOutput, GuardedOutput, OutputError
 from moxiehook.cli.state import CliState
 from moxiehook.errors import EXIT_FAILED, EXIT_USAGE, MoxiehookError
-from moxiehook.suggest import did_you_mean
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `git log | head` or `seq 1e9 | head`
 
@@ -58,6 +57,8 @@ class MoxiehookGroup(Group):
         # The registry is lazy, so typer's own suggestion (made from loaded commands) has nothing
         # to compare with: a mistyped command gets the closest registered name here.
         if args and args[0] not in COMMANDS and not args[0].startswith("-") and not ctx.resilient_parsing:
+            from moxiehook.suggest import did_you_mean  # difflib: only on this error's path
+
             ctx.fail(f"no such command {args[0]!r}{did_you_mean(args[0], COMMANDS, quote=True)}")
         # `endpoint status crm` only needs `status` built: typer's conversion of a command inspects
         # its signature, which is most of a short command's run time.
