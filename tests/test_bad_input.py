@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moxiehook.config import edits as ops
-from moxiehook.config.model import Auth, Endpoint, Mapping
+from moxiehook.config.model import Auth, Endpoint, EventMapping
 
 BAD_INPUT = settings(max_examples=50, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -73,7 +73,7 @@ def hooked(config_path: Path, receiver) -> Path:
     """An endpoint 'crm' mapping ClientCreate and a custom event to the receiver."""
     ops.add_endpoint(config_path, Endpoint(
         name="crm", auth=Auth(type="bearer", token="t0ken"),
-        mappings=[Mapping("ClientCreate", receiver.url("/h")), Mapping("MyEvent", receiver.url("/h"))],
+        mappings=[EventMapping("ClientCreate", receiver.url("/h")), EventMapping("MyEvent", receiver.url("/h"))],
     ))
     return config_path
 

@@ -253,8 +253,8 @@ def test_config_below_a_regular_file(rejected, tmp_path: Path) -> None:
 
 
 def test_unknown_root_option_is_one_error_line(rejected) -> None:
-    rejected("--conifg", "x", "config", "path", match=("No such option: --conifg",))
+    rejected("--conifg", "x", "config", "path", match=("no such option: --conifg",))
 
 
 def test_unknown_command_is_one_error_line(rejected) -> None:
-    rejected("confg", match=("No such command 'confg'",))
+    rejected("confg", match=("no such command 'confg' (did you mean 'config'?)",))

@@ -176,11 +176,21 @@ def test_disable_status_enable_cycle(cli, crm: str, config_path: Path, tmp_path:
     endpoint = load_config(config_path).endpoints["crm"]
     assert endpoint.disabled_reason == "server moved" and endpoint.disabled_at
 
-    # idempotent: a second disable changes nothing, not even the reason
+    # idempotent: a second disable without a reason changes nothing, and says so
     before = config_path.read_bytes()
-    again = cli("endpoint", "disable", "crm", "--reason", "other")
-    assert (again.exit_code, again.stdout) == (0, "crm: disabled: server moved\n")
+    again = cli("endpoint", "disable", "crm")
+    assert (again.exit_code, again.stdout, again.stderr) == (0, "crm: disabled: server moved\n",
+                                                             "crm was already disabled\n")
     assert config_path.read_bytes() == before
+    # with a new reason, the reason is replaced (as `gh issue edit` would), the time it was disabled stays,
+    # and the one it replaced is said
+    disabled_at = load_config(config_path).endpoints["crm"].disabled_at
+    again = cli("endpoint", "disable", "crm", "--reason", "other")
+    assert (again.exit_code, again.stdout) == (0, "crm: disabled: other\n")
+    assert again.stderr == "crm was already disabled; its reason was 'server moved'\n"
+    endpoint = load_config(config_path).endpoints["crm"]
+    assert (endpoint.disabled_reason, endpoint.disabled_at) == ("other", disabled_at)
+    assert cli("endpoint", "status", "crm").stdout == "disabled: other\n"
 
     result = cli("endpoint", "enable", "crm")
     assert (result.exit_code, result.stdout) == (0, "crm: enabled\n")

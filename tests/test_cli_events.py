@@ -92,7 +92,7 @@ def test_an_unknown_event_points_at_the_catalog(rejected, command: str) -> None:
 
 
 def test_events_show_needs_an_event(rejected) -> None:
-    rejected("events", "show", match="Missing argument")
+    rejected("events", "show", match="missing argument")
 
 
 # --- the 28 names agree everywhere they are written --------------------------------------------

@@ -167,7 +167,8 @@ def test_listen_endpoint_with_a_missing_variable_exits_2_before_listening(tmp_pa
     result = run_moxiehook("--config", str(config), "listen", "--port", "0", "--endpoint", "crm",
                            cwd=tmp_path, timeout=20)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: environment variable NOT_SET_ANYWHERE is not set (used in auth.token)"
+    assert result.stderr.strip() == (
+        "error: environment variable NOT_SET_ANYWHERE is not set (used in endpoints.crm.auth.token)")  # as fire says
     assert "listening" not in result.stderr
 
 

@@ -56,7 +56,7 @@ def test_add_credentials_over_plain_http_warns(cli, endpoints: None) -> None:
         (("crm", "ClientCreate", "http:///path"), ("has no host",)),
         (("crm", "ClientCreate", "https://e.com:99999/"), ("invalid URL",)),
         (("crm", "Client Create", "https://e.com"), ("invalid event name",)),
-        (("crm", "ClientCreate"), ("Missing argument",)),
+        (("crm", "ClientCreate"), ("missing argument",)),
     ],
 )
 def test_add_rejects_bad_input(rejected, endpoints: None, args: tuple[str, ...], fragments: tuple[str, ...]) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from moxiehook.config import edits as ops
-from moxiehook.config.model import Auth, Endpoint, Mapping
+from moxiehook.config.model import Auth, Endpoint, EventMapping
 from moxiehook.config.store import load_config
 
 SEED = 20261128
@@ -82,7 +82,7 @@ def test_sigkill_during_config_edits_and_fires_never_breaks_config_or_log(
     rng = random.Random(SEED)
     ops.add_endpoint(config_path, Endpoint(
         name="crm", auth=Auth(type="bearer", token="${T}"),
-        mappings=[Mapping("ClientUpdate", receiver.url("/fire"))],
+        mappings=[EventMapping("ClientUpdate", receiver.url("/fire"))],
     ))
     monkeypatch.setenv("T", "token")  # the fire processes inherit it
     kills = 0

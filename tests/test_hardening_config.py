@@ -126,7 +126,7 @@ def test_a_variable_expanding_outside_ascii_sends_nothing(
             "test": ("test", "bad")}[command]
     result = cli(*args)
     _assert_refused_nothing_sent(result, receiver, config_path, "endpoints.bad.")
-    assert "expanded from the environment" in result.stderr
+    assert "(from environment variable T; nothing was sent)" in result.stderr  # names the variable
     assert value not in result.stderr  # the value may be a secret
     assert result.stdout == ""  # a dry run prints no request either
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import standardwebhooks
 
+from moxiehook.errors import UsageError
 from moxiehook.log import Attempt, DeliveryRecord
 from moxiehook.log.query import parse_duration
 from moxiehook.send import LoadRun, check_load
-from moxiehook.errors import UsageError
 from tests.conftest import Answer, Receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -33,6 +33,17 @@ url = "URL/crm"
 def write_config(path: Path, receiver: Receiver, extra: str = "") -> Path:
     path.write_text(path.read_text() + ENDPOINT.replace("URL", receiver.url("")) + extra)
     return path
+
+
+def ran_as_asked(code: int, stderr: str) -> bool:
+    """A load run that delivered everything: exit 0, or exit 1 only because this (shared, busy)
+    machine did not keep the schedule, which the run must then say in its one verdict line.
+    Whether a run keeps its rate is this machine's speed, measured in bench/, not asserted here."""
+    if code == 0:
+        return True
+    verdict = [line for line in stderr.splitlines() if line.startswith("✗ the load run failed: ")]
+    reasons = verdict[0].removeprefix("✗ the load run failed: ").split("; ") if len(verdict) == 1 else ["?"]
+    return code == 1 and all(r.startswith("achieved rate") or "were late" in r for r in reasons)
 
 
 def log_records(config_path: Path) -> list[dict]:
@@ -121,10 +132,10 @@ def test_the_report_counts_statuses_errors_and_percentiles() -> None:
     report = run.report().to_dict()
     assert report["sent"] == 103  # the skipped one was not sent
     assert report["statuses"] == {"204": 100, "503": 1}
-    assert report["errors"] == {"connection error": 1, "timeout": 1}
+    assert report["errors"] == {"connection refused": 1, "timeout": 1}  # refused: nobody listening, not slow
     assert report["latency_ms"] == {"p50": 50.0, "p90": 91.0, "p99": 100.0, "max": 2000.0}  # nearest rank of 103
     assert set(report) == {"requested_rate", "achieved_rate", "duration_s", "sent", "late", "latency_ms",
-                           "statuses", "errors"}
+                           "statuses", "errors", "problems"}
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("6", 6), ("30s", 30), ("2m", 120), ("1.5h", 5400), (" 7d ", 604800),
@@ -148,12 +159,12 @@ def test_a_load_run_logs_every_delivery_as_load_and_reports_beside_the_summary(
         cli, config_path: Path, receiver: Receiver) -> None:
     write_config(config_path, receiver)
     result = cli("fire", "ClientCreate", "--rate", "50", "--duration", "0.4", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert ran_as_asked(result.exit_code, result.stderr), result.stderr
     document = json.loads(result.stdout)
     assert {"delivered", "failed", "skipped", "disabled", "deliveries", "load"} <= set(document)
     load = document["load"]
     assert set(load) == {"requested_rate", "achieved_rate", "duration_s", "sent", "late", "latency_ms",
-                         "statuses", "errors"}
+                         "statuses", "errors", "problems"}
     assert load["requested_rate"] == 50 and load["sent"] == 20 and load["statuses"] == {"200": 20}
     assert load["errors"] == {} and set(load["latency_ms"]) == {"p50", "p90", "p99", "max"}
     assert load["latency_ms"]["p50"] <= load["latency_ms"]["p90"] <= load["latency_ms"]["p99"] <= load["latency_ms"]["max"]
@@ -166,7 +177,7 @@ def test_a_load_run_logs_every_delivery_as_load_and_reports_beside_the_summary(
 def test_the_table_on_the_terminal(cli, config_path: Path, receiver: Receiver) -> None:
     write_config(config_path, receiver)
     result = cli("fire", "ClientCreate", "--rate", "20", "--duration", "0.25")
-    assert result.exit_code == 0, result.stderr
+    assert ran_as_asked(result.exit_code, result.stderr), result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["rate", "sent", "latency", "statuses", "errors"]
     assert "5 delivered, 0 failed, 0 skipped" in result.stderr
@@ -179,9 +190,10 @@ def test_starts_are_late_when_every_slot_waits_on_a_slow_receiver(
     receiver.answer("/crm", Answer(status=204, delay=0.1))
     write_config(config_path, receiver)
     result = cli("fire", "ClientCreate", "--rate", "40", "--duration", "0.25", "--concurrency", "1", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # every delivery went through, but not at the rate asked
     load = json.loads(result.stdout)["load"]
     assert load["sent"] == 10 and load["late"] == 9  # late, and still every one sent
+    assert "9 of 10 starts (90.0 %) were late" in result.stderr.splitlines()[-1]
     records = log_records(config_path)
     assert [len(r["attempts"]) for r in records] == [1] * 10, [r["attempts"] for r in records]
     assert len(receiver.requests) == 10
@@ -208,7 +220,7 @@ def test_varied_and_signed_payloads_in_a_load_run(cli, config_path: Path, receiv
                                            f'auth = {{ type = "bearer", token = "t0k" }}\nsigning_secret = "{SECRET}"')
     config_path.write_text(text)
     result = cli("fire", "ClientCreate", "--rate", "40", "--duration", "0.2", "--vary", "--seed", "7")
-    assert result.exit_code == 0, result.stderr
+    assert ran_as_asked(result.exit_code, result.stderr), result.stderr
     assert len(receiver.requests) == 8
     assert len({r.body for r in receiver.requests}) == 8  # a different payload each time
     verifier = standardwebhooks.Webhook(SECRET)
@@ -279,7 +291,7 @@ def test_a_live_line_on_a_terminal_then_the_table(config_path: Path, receiver: R
     write_config(config_path, receiver)
     code, screen = run_in_terminal("--config", str(config_path), "fire", "ClientCreate", "--rate", "20",
                                    "--duration", "1", cwd=tmp_path)
-    assert code == 0, screen
+    assert ran_as_asked(code, screen.replace("\x1b[K", "").replace("\r", "\n")), screen
     live, _, after = screen.rpartition("\r\x1b[K")  # the last erase: the line is gone before the table
     assert "/s  p50 " in live and "errors 0  late 0\x1b[K" in live
     assert "\n" not in live.split("\r")[-1]  # redrawn in place, never scrolled

@@ -34,7 +34,7 @@ import pytest
 import moxiehook.receive.server
 from moxiehook.config import edits as ops
 from moxiehook.config.advice import endpoint_warnings
-from moxiehook.config.model import Auth, Config, Endpoint, Mapping, Settings
+from moxiehook.config.model import Auth, Config, Endpoint, EventMapping, Settings
 from moxiehook.config.store import load_config
 
 # Distinctive secret strings: none of them can appear in output by accident.
@@ -60,7 +60,7 @@ def secret_config(url_of: dict[str, str]) -> Config:
     """Five endpoints, one per kind of secret, each mapping ClientCreate to ``url_of[name]``."""
 
     def endpoint(name: str, auth: Auth, **extra: object) -> Endpoint:
-        return Endpoint(name=name, auth=auth, mappings=[Mapping("ClientCreate", url_of[name])], **extra)  # type: ignore[arg-type]
+        return Endpoint(name=name, auth=auth, mappings=[EventMapping("ClientCreate", url_of[name])], **extra)  # type: ignore[arg-type]
 
     return Config(
         settings=Settings(log_file="log.jsonl", timeout=2.0, max_attempts=1, backoff=0.01),
@@ -259,7 +259,7 @@ def test_map_add_warns_when_credentials_would_travel_over_plain_http(
 
 def test_validate_warns_about_plain_http_and_tls_checks_off(cli, config_path: Path) -> None:
     ops.add_endpoint(config_path, Endpoint(name="a", auth=Auth(type="bearer", token="${T}"),
-                                           mappings=[Mapping("ClientCreate", "http://crm.example.com/")]))
+                                           mappings=[EventMapping("ClientCreate", "http://crm.example.com/")]))
     ops.add_endpoint(config_path, Endpoint(name="b", auth=Auth(type="bearer", token="${T}"), verify_tls=False))
     result = cli("config", "validate")
     assert result.exit_code == 0
@@ -270,7 +270,7 @@ def test_validate_warns_about_plain_http_and_tls_checks_off(cli, config_path: Pa
 def test_endpoint_warnings_cover_each_risk_once() -> None:
     endpoint = Endpoint(
         name="e", auth=Auth(type="bearer", token="t"), verify_tls=False,
-        mappings=[Mapping("A", "http://a.example.com/"), Mapping("B", "http://b.example.com/")],
+        mappings=[EventMapping("A", "http://a.example.com/"), EventMapping("B", "http://b.example.com/")],
     )
     found = endpoint_warnings(endpoint)
     assert len(found) == 2  # TLS off; plain http (once, not per mapping)
@@ -530,9 +530,9 @@ def test_fire_warns_when_credentials_would_travel_over_plain_http(cli, config_pa
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T", "x")
     ops.add_endpoint(config_path, Endpoint(name="crm", auth=Auth(type="bearer", token="${T}"),
-                                           mappings=[Mapping("ClientCreate", "http://crm.example.com/hook")]))
+                                           mappings=[EventMapping("ClientCreate", "http://crm.example.com/hook")]))
     ops.add_endpoint(config_path, Endpoint(name="local", auth=Auth(type="bearer", token="${T}"),
-                                           mappings=[Mapping("ClientCreate", "http://127.0.0.1:9/hook")]))
+                                           mappings=[EventMapping("ClientCreate", "http://127.0.0.1:9/hook")]))
     for extra in ((), ("--json",)):
         result = cli("fire", "ClientCreate", "--dry-run", *extra)  # a dry run: nothing leaves this machine
         assert result.exit_code == 0

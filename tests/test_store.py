@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from moxiehook.config import store
-from moxiehook.config.model import Auth, Config, Endpoint, Mapping, resolve_relative
+from moxiehook.config.model import Auth, Config, Endpoint, EventMapping, resolve_relative
 from moxiehook.config.store import (
     create_config,
     load_config,
@@ -27,7 +27,7 @@ def mode(path: Path) -> int:
 
 def add_endpoint(auth: Auth):
     def change(config: Config) -> None:
-        config.endpoints["crm"] = Endpoint(name="crm", auth=auth, mappings=[Mapping("ClientCreate", "https://e.com")])
+        config.endpoints["crm"] = Endpoint(name="crm", auth=auth, mappings=[EventMapping("ClientCreate", "https://e.com")])
 
     return change
 
@@ -172,7 +172,7 @@ def test_update_rereads_the_file_inside_the_lock(config_path: Path) -> None:
     update_config(config_path, add_endpoint(Auth()))
     text = config_path.read_text().replace('origin = "withmoxie.com"', 'origin = "edited.example"')
     config_path.write_text(text)
-    update_config(config_path, lambda config: config.endpoints["crm"].mappings.append(Mapping("ClientUpdate", "https://e.com")))
+    update_config(config_path, lambda config: config.endpoints["crm"].mappings.append(EventMapping("ClientUpdate", "https://e.com")))
     config = load_config(config_path)
     assert config.settings.origin == "edited.example"
     assert [m.event for m in config.endpoints["crm"].mappings] == ["ClientCreate", "ClientUpdate"]

@@ -2,26 +2,25 @@
 
 Commands parse options, call one core function, and render its result. Every
 ``MoxiehookError`` raised below the root group is turned here, in one place,
-into an ``error: …`` line on stderr and the error's exit code (SPEC §7).
+into an ``error: …`` line on stderr and the error's exit code (0 done, 1 failed, 2 usage or config, 3 nothing sent).
 """
 
 from __future__ import annotations
 
-import copy
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import typer
-from typer._click.exceptions import ClickException, UsageError  # typer 0.28 vendors click
-from typer.core import TyperGroup
 
 from moxiehook import __version__
+from moxiehook.cli.help import Group
 from moxiehook.cli.render import ClosedOutput, GuardedOutput, OutputError
 from moxiehook.cli.state import CliState
-from moxiehook.errors import EXIT_FAILED, MoxiehookError
+from moxiehook.errors import EXIT_FAILED, EXIT_USAGE, MoxiehookError
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `git log | head` or `seq 1e9 | head`
 
@@ -44,21 +43,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class MoxiehookGroup(TyperGroup):
+class MoxiehookGroup(Group):
     """The root group: loads commands lazily and handles moxiehook's own errors."""
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         return list(COMMANDS)
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:  # type: ignore[override]
         if cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         return _load_command(cmd_name)
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
-        # `endpoint status crm` only needs `status` built: typer's conversion of a
-        # command inspects its signature, which is most of a short command's run time.
-        if len(args) > 1 and args[0] in COMMANDS:
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:  # type: ignore[override]
+        # The registry is lazy, so typer's own suggestion (made from loaded commands) has nothing
+        # to compare with: a mistyped command gets the closest registered name here.
+        if args and args[0] not in COMMANDS and not args[0].startswith("-") and not ctx.resilient_parsing:
+            from moxiehook.suggest import did_you_mean  # difflib: only on this error's path
+
+            ctx.fail(f"no such command {args[0]!r}{did_you_mean(args[0], COMMANDS, quote=True)}")
+        # `endpoint status crm` only needs `status` built: typer's conversion of a command inspects
+        # its signature, which is most of a short command's run time.
+        if len(args) > 1 and args[0] in COMMANDS and not ctx.resilient_parsing:
             return args[0], _load_command(args[0], subcommand=args[1]), args[1:]
         return super().resolve_command(ctx, args)
 
@@ -66,16 +71,16 @@ class MoxiehookGroup(TyperGroup):
         # The root's own options (`--config`, a typo like `--conifg`) are parsed here.
         try:
             return super().make_context(*args, **kwargs)
-        except ClickException as exc:
+        except typer.TyperException as exc:
             _report_click_error(exc)
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             try:
                 return super().invoke(ctx)
             finally:
                 sys.stdout.flush()  # so that a write error surfaces here, not at interpreter exit
-        except ClickException as exc:
+        except typer.TyperException as exc:
             # A subcommand's bad option or argument, or an unknown command.
             _report_click_error(exc)
         except MoxiehookError as exc:
@@ -115,38 +120,69 @@ def _discard_stdout() -> None:
         pass  # no file descriptor (a closed stdout): nothing is left to flush
 
 
-def _report_click_error(exc: ClickException) -> NoReturn:
+def _report_click_error(exc: typer.TyperException) -> NoReturn:
     """Show click's usage errors like moxiehook's own: one ``error: …`` line, exit 2.
 
-    Click would print a usage block and a framed panel; SPEC §7 wants one line.
+    Click would print a usage block and a framed panel; one line is what every other error
+    gets. Its sentences are made to read like moxiehook's: starting lowercase, no final full
+    stop, a suggestion in brackets.
     """
-    if type(exc).__name__ == "NoArgsIsHelpError":
-        raise exc  # the command's help was asked for by giving no arguments
     from moxiehook.cli.render import print_error
 
-    message = " ".join(exc.format_message().split())
-    ctx = getattr(exc, "ctx", None)
-    if isinstance(exc, UsageError) and ctx is not None:
+    message = _as_moxiehook_message(exc.format_message())
+    ctx = getattr(exc, "ctx", None)  # set on usage errors (typer's UsageError)
+    if ctx is not None:
         message += f" (see: {ctx.command_path} --help)"
     print_error(message)
-    raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(getattr(exc, "exit_code", EXIT_USAGE)) from None
+
+
+def _as_moxiehook_message(text: str) -> str:
+    """``No such command 'shwo'. Did you mean 'show'?`` → ``no such command 'shwo' (did you mean 'show'?)``."""
+    message = " ".join(text.split())
+    message = re.sub(r"\.? Did you mean (.+)\?$", r" (did you mean \1?)", message)
+    message = message.rstrip(".")
+    first = message.split(" ", 1)[0]
+    if first[:1].isupper() and first[1:].islower():  # "Missing", "Invalid": not "HTTP", not "ClientCreate"
+        message = message[0].lower() + message[1:]
+    return message
 
 
 def _load_command(name: str, subcommand: str | None = None) -> Any:
-    """Import a command's module and build its click command.
+    """Import a command's module and build its click command, when the command is used.
 
-    With ``subcommand`` naming one of a group's commands, the group is built
-    with that command alone (help and completion build it whole).
+    With ``subcommand`` naming one of a group's commands, the group is built with that
+    command alone (help, completion and a mistyped subcommand build it whole).
     """
     module_name, attribute = COMMANDS[name]
     sub_app: typer.Typer = getattr(importlib.import_module(module_name), attribute)
-    only = [info for info in sub_app.registered_commands if info.name == subcommand]
-    if only and sub_app.registered_callback is not None:
-        sub_app = copy.copy(sub_app)
-        sub_app.registered_commands = only
-    command = typer.main.get_command(sub_app)
+    only = _with_only(sub_app, subcommand) if subcommand is not None else None
+    command = typer.main.get_command(only or sub_app)
     command.name = name
     return command
+
+
+def _with_only(group: typer.Typer, subcommand: str) -> typer.Typer | None:
+    """A copy of ``group`` holding its callback and ``subcommand`` alone, or None (no such command,
+    or not a group). Made with typer's public registration calls (``Typer()``, ``.callback()``,
+    ``.command()``), each given the settings ``group`` recorded for it; moxiehook's groups are
+    made with ``add_completion=False``, so the copy is too."""
+    chosen = [info for info in group.registered_commands if info.name == subcommand]
+    callback = group.registered_callback
+    if len(chosen) != 1 or callback is None or callback.callback is None or chosen[0].callback is None:
+        return None
+    copy = typer.Typer(**_settings(typer.Typer.__init__, group.info), add_completion=False)
+    copy.callback(**_settings(typer.Typer.callback, callback))(callback.callback)
+    copy.command(**_settings(typer.Typer.command, chosen[0]))(chosen[0].callback)
+    return copy
+
+
+def _settings(register: Any, recorded: object) -> dict[str, Any]:
+    """The arguments of a typer registration call, taken from what typer recorded for it."""
+    import inspect
+
+    names = [name for name in inspect.signature(register).parameters if name not in ("self", "callback")]
+    return {name: getattr(recorded, name) for name in names if hasattr(recorded, name)}
 
 
 app = typer.Typer(
@@ -168,7 +204,7 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--config",
             "-c",
@@ -187,7 +223,7 @@ def root(
 
 def main() -> None:
     """The console script: ``moxiehook``."""
-    sys.stdout = ClosedOutput() if sys.stdout is None else GuardedOutput(sys.stdout)  # type: ignore[assignment]
+    sys.stdout = ClosedOutput() if sys.stdout is None else GuardedOutput(sys.stdout)
     if sys.stderr is None:  # started with stderr closed: errors are lost, exit codes are not
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     app(prog_name="moxiehook")

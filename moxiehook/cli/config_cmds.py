@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
+from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import echo, info, print_json, warn
 from moxiehook.cli.state import state
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False)
 # `init` is a top-level command of its own, not `config init`.
 init_app = typer.Typer(add_completion=False)
 
@@ -20,7 +21,10 @@ def config() -> None:
     """Show, check and locate the config file."""
 
 
-@init_app.command("init")
+@init_app.command("init", cls=Command, epilog=examples(
+    "moxiehook init",
+    "moxiehook init --sample",
+))
 def init(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
@@ -35,12 +39,14 @@ def init(
     create_config(path, sample_config_text() if sample else starter_config_text(), force=force)
     echo(f"wrote {path}")
     if sample:
-        info("next: moxiehook listen (in another terminal), then: moxiehook fire ClientCreate")
+        # The sample's endpoints send ${CRM_TOKEN} and ${BILLING_PASSWORD}: the hint sets the one it needs.
+        info("next: moxiehook listen   # in another terminal")
+        info("then: CRM_TOKEN=dev-token moxiehook fire ClientCreate")
     else:
         info("next: moxiehook endpoint add NAME, then: moxiehook map add NAME EVENT URL")
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 def show(
     ctx: typer.Context,
     reveal: Annotated[bool, typer.Option("--reveal", help="Show secrets instead of ***.")] = False,
@@ -59,7 +65,7 @@ def show(
         echo(tomli_w.dumps(data).rstrip("\n"))
 
 
-@app.command("validate")
+@app.command("validate", cls=Command)
 def validate(ctx: typer.Context) -> None:
     """Check the config: exit 0 when it is valid, 2 when it is not."""
     from moxiehook.config import config_warnings
@@ -73,7 +79,7 @@ def validate(ctx: typer.Context) -> None:
     echo(f"{path}: valid ({count} endpoint{'s' * (count != 1)}, {mappings} mapping{'s' * (mappings != 1)})")
 
 
-@app.command("path")
+@app.command("path", cls=Command)
 def path(ctx: typer.Context) -> None:
     """Print the resolved config path (--config > $MOXIEHOOK_CONFIG > ./moxiehook.toml)."""
     echo(str(state(ctx).config_path))

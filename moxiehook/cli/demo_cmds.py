@@ -16,8 +16,9 @@ from pathlib import Path
 
 import typer
 
+from moxiehook.cli.help import Command
 from moxiehook.cli.render import echo, print_error
-from moxiehook.config import Auth, Config, Endpoint, Mapping, Settings, render_config, write_atomic
+from moxiehook.config import Auth, Config, Endpoint, EventMapping, Settings, render_config, write_atomic
 from moxiehook.errors import EXIT_FAILED, EXIT_OK
 from moxiehook.receive import ReceivedRequest, ReceiverConfig, RunningReceiver, build_check, start_receiver
 
@@ -26,16 +27,18 @@ demo_app = typer.Typer(add_completion=False)
 TOKEN = "demo-token"
 # (endpoint, token it sends, path on the receiver)
 ENDPOINTS = (("shop", TOKEN, "/shop"), ("legacy", "old-token", "/legacy"))
+# Each line pastes into a shell as it is (what follows `#` is a comment), in this order.
 NEXT_STEPS = """\
 Next, with your own receiver:
-  moxiehook init                                    write ./moxiehook.toml
+  export CRM_TOKEN=dev-token                         # the token your receiver expects
+  moxiehook init                                     # writes ./moxiehook.toml
   moxiehook endpoint add crm --auth bearer --token '${CRM_TOKEN}'
-  moxiehook map add crm ClientCreate http://localhost:3000/hooks/clients
-  moxiehook listen --endpoint crm --port 3000       (no server yet? receive them here)
+  moxiehook map add crm ClientCreate http://127.0.0.1:3000/hooks/clients
+  CRM_TOKEN=dev-token moxiehook listen --endpoint crm --port 3000   # no server yet? in another terminal
   moxiehook fire ClientCreate"""
 
 
-@demo_app.command("demo")
+@demo_app.command("demo", cls=Command)
 def demo() -> None:
     """A tour: a local receiver, a temporary config, fired events, an endpoint disabled by a 401."""
     received: list[ReceivedRequest] = []
@@ -106,7 +109,7 @@ def _write_config(config_path: Path, base_url: str) -> None:
             name: Endpoint(
                 name=name,
                 auth=Auth(type="bearer", token=token),
-                mappings=[Mapping(event=event, url=base_url + path) for event in events],
+                mappings=[EventMapping(event=event, url=base_url + path) for event in events],
             )
             for name, token, path in ENDPOINTS
         },

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
+from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import (
     AuthType,
     AuthTypeOption,
@@ -24,6 +25,7 @@ from moxiehook.cli.render import (
     WideOption,
     echo,
     escape_control,
+    info,
     print_json,
     print_table,
     state_text,
@@ -35,7 +37,7 @@ from moxiehook.config import edits as ops
 from moxiehook.errors import EXIT_FAILED, UsageError
 from moxiehook.ids import now_iso
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False)
 
 
 @app.callback()
@@ -53,7 +55,10 @@ def _state_line(endpoint: Endpoint) -> str:
     return f"disabled: {escape_control(endpoint.disabled_reason or 'no reason given')}"
 
 
-@app.command("add")
+@app.command("add", cls=Command, epilog=examples(
+    "moxiehook endpoint add crm --token '${CRM_TOKEN}'",
+    "moxiehook endpoint add ops --auth basic --username ops --password '${OPS_PASSWORD}'",
+))
 def add(
     ctx: typer.Context,
     name: NameArg,
@@ -64,12 +69,12 @@ def add(
     header_name: HeaderNameOption = None,
     header_value: HeaderValueOption = None,
     header: Annotated[
-        Optional[list[str]], typer.Option("--header", help="A custom header, 'Name: value' (repeatable).")
+        list[str] | None, typer.Option("--header", help="A custom header, 'Name: value' (repeatable).")
     ] = None,
     description: Annotated[str, typer.Option("--description", help="What the endpoint is for.")] = "",
     disabled: Annotated[bool, typer.Option("--disabled", help="Add it disabled.")] = False,
     signing_secret: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--signing-secret", help="Sign deliveries (Standard Webhooks): 'whsec_…' or '${VAR}'."),
     ] = None,
 ) -> None:
@@ -92,7 +97,7 @@ def add(
     echo(f"added endpoint '{name}' ({endpoint.auth.type} auth, {'disabled' if disabled else 'enabled'})")
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = False) -> None:
     """Table of endpoints: name, state, auth type, mappings, disabled reason."""
     config = state(ctx).load()
@@ -114,7 +119,7 @@ def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = Fa
     )
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 def show(ctx: typer.Context, name: NameArg, wide: WideOption = False, as_json: JsonOption = False) -> None:
     """One endpoint with its auth, headers and mappings (one line each); secrets masked."""
     endpoint = state(ctx).load().endpoint(name)
@@ -144,32 +149,40 @@ def show(ctx: typer.Context, name: NameArg, wide: WideOption = False, as_json: J
                 [[m.event, m.url] for m in endpoint.mappings], wide=wide)
 
 
-@app.command("remove")
+@app.command("remove", cls=Command)
 def remove(ctx: typer.Context, name: NameArg) -> None:
     """Remove an endpoint with its mappings."""
     removed = ops.remove_endpoint(state(ctx).config_path, name)
     echo(f"removed endpoint '{name}' and its {len(removed.mappings)} mapping(s)")
 
 
-@app.command("enable")
+@app.command("enable", cls=Command)
 def enable(ctx: typer.Context, name: NameArg) -> None:
     """Enable an endpoint (and clear why it was disabled). Idempotent."""
     result = ops.enable_endpoint(state(ctx).config_path, name)
     echo(f"{name}: {_state_line(result.endpoint)}")
 
 
-@app.command("disable")
+@app.command("disable", cls=Command)
 def disable(
     ctx: typer.Context,
     name: NameArg,
-    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (shown by status and list).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (shown by status and list).")] = None,
 ) -> None:
-    """Disable an endpoint: fire and replay skip it until it is enabled. Idempotent."""
-    result = ops.disable_endpoint(state(ctx).config_path, name, reason)
+    """Disable an endpoint: fire and replay skip it until it is enabled. Idempotent.
+
+    On an endpoint already disabled, --reason replaces the reason recorded (the time it was
+    disabled stays); without --reason nothing changes.
+    """
+    result = ops.disable_endpoint(state(ctx).config_path, name, reason, replace_reason=True)
     echo(f"{name}: {_state_line(result.endpoint)}")
+    if result.replaced_reason is not None:
+        info(f"{name} was already disabled; its reason was {escape_control(result.replaced_reason)!r}")
+    elif not result.changed:
+        info(f"{name} was already disabled")
 
 
-@app.command("status")
+@app.command("status", cls=Command)
 def status(ctx: typer.Context, name: NameArg) -> None:
     """Print 'enabled' (exit 0) or 'disabled: REASON' (exit 1), for shell scripts."""
     endpoint = state(ctx).load().endpoint(name)
@@ -178,7 +191,7 @@ def status(ctx: typer.Context, name: NameArg) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
-@app.command("auth")
+@app.command("auth", cls=Command)
 def auth(
     ctx: typer.Context,
     name: NameArg,
@@ -199,19 +212,20 @@ def auth(
     echo(f"{name}: auth is now {new_auth.type}")
 
 
-@app.command("set-header")
+@app.command("set-header", cls=Command)
 def set_header(
     ctx: typer.Context,
     name: NameArg,
     key: Annotated[str, typer.Argument(metavar="KEY", help="Header name.", show_default=False)],
-    value: Annotated[str, typer.Argument(metavar="VALUE", help="Header value (may hold '${VAR}').", show_default=False)],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="Header value (may hold '${VAR}').",
+                                         show_default=False)],
 ) -> None:
     """Set a custom header sent with every delivery to this endpoint."""
     ops.set_header(state(ctx).config_path, name, key, value)
     echo(f"{name}: header {key} set")
 
 
-@app.command("unset-header")
+@app.command("unset-header", cls=Command)
 def unset_header(
     ctx: typer.Context,
     name: NameArg,
@@ -222,12 +236,12 @@ def unset_header(
     echo(f"{name}: header {key} removed")
 
 
-@app.command("secret")
+@app.command("secret", cls=Command)
 def secret(
     ctx: typer.Context,
     name: NameArg,
     generate: Annotated[bool, typer.Option("--generate", help="Make a new random secret and print it once.")] = False,
-    set_: Annotated[Optional[str], typer.Option("--set", help="Use this secret: 'whsec_…' or '${VAR}'.")] = None,
+    set_: Annotated[str | None, typer.Option("--set", help="Use this secret: 'whsec_…' or '${VAR}'.")] = None,
     remove: Annotated[bool, typer.Option("--remove", help="Stop signing deliveries.")] = False,
 ) -> None:
     """Set, generate or remove the endpoint's Standard Webhooks signing secret."""

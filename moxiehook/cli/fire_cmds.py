@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from moxiehook import catalog
+from moxiehook.cli.help import Command, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import (
@@ -42,8 +43,8 @@ test_app = typer.Typer(add_completion=False)
 
 DataOption = Annotated[
     Optional[str],
-    typer.Option("--data", help="The payload: a JSON file, or '-' for stdin (default: the event's sample).",
-                 show_default=False),
+    typer.Option("--data", metavar="PATH", show_default=False,
+                 help="The payload: a JSON file, or '-' for stdin (default: the event's sample)."),
 ]
 
 
@@ -92,10 +93,17 @@ def _check_at_least_one(value: int | None, option: str) -> None:
         raise UsageError(f"{option} must be at least 1, got {value}")
 
 
-@fire_app.command("fire")
+@fire_app.command("fire", cls=Command, epilog=examples(
+    "moxiehook fire ClientCreate",
+    "moxiehook fire ClientCreate --dry-run",
+    "moxiehook fire ClientCreate --data payload.json --endpoint crm",
+    "moxiehook fire ClientCreate --count 100 --vary",
+    "moxiehook fire ClientCreate --rate 50 --duration 30s --max-p99 250",
+))
 def fire(
     ctx: typer.Context,
-    event: Annotated[str, typer.Argument(help="Event type, e.g. ClientCreate.", show_default=False)],
+    event: Annotated[str, typer.Argument(metavar="EVENT", help="Event type, e.g. ClientCreate.",
+                                         show_default=False)],
     data: DataOption = None,
     set_: Annotated[
         Optional[list[str]],
@@ -133,12 +141,19 @@ def fire(
     duration: Annotated[Optional[str], typer.Option(
         "--duration", metavar="T", help="With --rate: how long, e.g. 30s, 2m (a bare number is seconds).",
         show_default=False)] = None,
+    max_p99: Annotated[float | None, typer.Option(
+        "--max-p99", metavar="MS", help="With --rate: fail the run (exit 1) if the p99 latency is above MS.",
+        show_default=False)] = None,
+    max_error_rate: Annotated[float | None, typer.Option(
+        "--max-error-rate", metavar="FRACTION", show_default=False,
+        help="With --rate: accept failed deliveries up to this share (0.01: 1 %); more fail the run.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Deliver EVENT to every mapping of it on enabled endpoints (or only --endpoint ones)."""
     _check_at_least_one(count, "--count")
     _check_at_least_one(concurrency, "--concurrency")
     load_count = _load_count(rate, duration, count, dry_run)
+    limits = _load_limits(load_count, max_p99, max_error_rate)
     check_event_name(event)  # it travels in X-Event-Type: no CR/LF/NUL, even with --data
     if seed is not None and not vary:
         raise UsageError("--seed is for --vary: add --vary, or drop --seed")
@@ -175,7 +190,7 @@ def fire(
     names = list(dict.fromkeys(e.name for e, _ in plan))
     if load_count is not None:
         _fire_load(config_path, config, dispatch.fire_jobs(plan, event, copies, mode="load"), rate or 0.0,
-                   load_count, concurrency, names, target, as_json)
+                   load_count, concurrency, names, target, as_json, limits)
     with live_run((count or 1) * len(plan), concurrency=concurrency or config.settings.concurrency,
                   keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
         _deliver_into(target, options, stack)
@@ -208,10 +223,23 @@ def _load_count(rate: float | None, duration: str | None, count: int | None, dry
     return check_load(rate, logquery.parse_duration(duration))
 
 
+def _load_limits(load_count: int | None, max_p99: float | None, max_error_rate: float | None) -> Any:
+    """``--max-p99``/``--max-error-rate`` as ``LoadLimits`` (they judge a load run, so need one)."""
+    if max_p99 is None and max_error_rate is None:
+        return None
+    if load_count is None:
+        given = "--max-p99" if max_p99 is not None else "--max-error-rate"
+        raise UsageError(f"{given} judges a load run: add --rate R --duration T")
+    from moxiehook.send import LoadLimits
+
+    return LoadLimits(max_p99_ms=max_p99, max_error_rate=max_error_rate)
+
+
 def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: float, count: int,
-               concurrency: int | None, endpoints: list[str], target: Any, as_json: bool) -> None:
-    """Run a load run and show its report; exits with the run's code (SPEC §7)."""
-    from moxiehook.send import LoadRun, run_load
+               concurrency: int | None, endpoints: list[str], target: Any, as_json: bool,
+               limits: Any = None) -> None:
+    """Run a load run, show its report and what failed it; exits 1 when it did not do what was asked."""
+    from moxiehook.send import LoadRun, judge_load, load_exit_code, run_load
 
     # Enough threads for the rate while answers take up to LOAD_WAIT_S, unless --concurrency says.
     slots = concurrency or max(config.settings.concurrency, min(LOAD_MAX_THREADS, math.ceil(rate * LOAD_WAIT_S)))
@@ -222,10 +250,13 @@ def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: flo
         stack.enter_context(live_load_line(run))
         summary = run_load(config_path, config, jobs, run, options)
     report = run.report()
+    report.problems = [] if summary.interrupted else judge_load(report, summary.failed, limits)
     if not as_json:
         show_load(report)
     show_result(summary, as_json, {"load": report.to_dict()})
-    raise typer.Exit(summary.exit_code)
+    if report.problems:
+        info("✗ the load run failed: " + "; ".join(report.problems))
+    raise typer.Exit(load_exit_code(summary, report.problems, limits))
 
 
 def _warn_plain_http(endpoints: Iterable[Endpoint]) -> None:
@@ -237,10 +268,13 @@ def _warn_plain_http(endpoints: Iterable[Endpoint]) -> None:
             warn(message)
 
 
-@test_app.command("test")
+@test_app.command("test", cls=Command, epilog=examples(
+    "moxiehook test crm",
+    "moxiehook test crm --event ClientCreate --enable",
+))
 def test(
     ctx: typer.Context,
-    endpoint: Annotated[str, typer.Argument(help="The endpoint to test.", show_default=False)],
+    endpoint: Annotated[str, typer.Argument(metavar="ENDPOINT", help="The endpoint to test.", show_default=False)],
     event: Annotated[
         Optional[str], typer.Option("--event", help="Only this event (default: every event mapped).",
                                     show_default=False),
@@ -259,8 +293,9 @@ def test(
         catalog.check_not_a_near_miss(event, config.mapped_events())
     mappings = [m for m in target.mappings if event is None or m.event == event]
     if not mappings:
-        what = f"a mapping for {event}" if event else "any mapping"
-        raise NothingSentError(f"endpoint {endpoint!r} has no {what} (add one: moxiehook map add)")
+        what = f"no mapping for {event}" if event else "no mappings"
+        raise NothingSentError(f"endpoint {endpoint!r} has {what} "
+                               f"(add one: moxiehook map add {endpoint} {event or 'EVENT'} URL)")
 
     from moxiehook import ids
     from moxiehook.send import dispatch

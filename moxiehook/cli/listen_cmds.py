@@ -18,6 +18,7 @@ from typing import Annotated, TextIO
 
 import typer
 
+from moxiehook.cli.help import Command, examples
 from moxiehook.cli.options import (
     AuthTypeOption,
     HeaderNameOption,
@@ -53,19 +54,24 @@ PRETTY_LIMIT = 64 * 1024
 DEFAULT_STATUS = 204
 
 
-@listen_app.command("listen")
+@listen_app.command("listen", cls=Command, epilog=examples(
+    "moxiehook listen",
+    "moxiehook listen --status 500 --delay 2",
+    "moxiehook listen --endpoint crm",
+    "moxiehook listen --forward-to http://127.0.0.1:5000",
+))
 def listen(
     ctx: typer.Context,
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (127.0.0.1, ::1 or [::1], 0.0.0.0).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).")] = 8787,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0 picks a free one).")] = 8787,
     status: Annotated[
-        int | None, typer.Option("--status", help="HTTP status to answer with  [default: 204]", show_default=False)
+        int | None, typer.Option("--status", help="HTTP status to answer with (default: 204).", show_default=False)
     ] = None,
     delay: Annotated[
         float | None,
-        typer.Option("--delay", help="Seconds to wait before answering  [default: 0]", show_default=False),
+        typer.Option("--delay", help="Seconds to wait before answering (default: 0).", show_default=False),
     ] = None,
     endpoint: Annotated[
         str | None,

@@ -14,9 +14,11 @@ from typing import Annotated, Any, Optional
 import typer
 
 from moxiehook import catalog
+from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import (
     Column,
+    RowStream,
     Styled,
     WideOption,
     echo,
@@ -32,19 +34,21 @@ from moxiehook.errors import UsageError
 from moxiehook.log import DeliveryRecord, EndpointRecord, Record
 from moxiehook.log import query as logquery
 
-app = typer.Typer(add_completion=False)
+app = typer.Typer(cls=Group, add_completion=False)
 
 # The table, narrowest-first: on a terminal each record is one line at 80 columns and up.
-# Time, outcome, status and the short id never shrink (an id must stay whole to be
-# copied into `logs show`); event, endpoint, URL and error shrink; error, URL and mode
-# are left out, in that order from the last, when even the shrunk columns do not fit;
-# attempts and duration show only when nothing has to shrink. `--wide` (and a pipe)
-# shows every column in full.
+# Time, outcome, status, mode and the short id never shrink (an id must stay whole to be
+# copied into `logs show`; without its mode a replay or a forward would look like a fire);
+# event, endpoint, URL and error shrink; error, then URL, status and endpoint are left out when even
+# the shrunk columns do not fit; attempts and duration show only when nothing has to shrink.
+# `--wide` (and a pipe) shows every column in full. `widest`: the layout of followed rows.
 COLUMNS = [
-    Column("time", shrink=""), Column("outcome", shrink=""), Column("status", shrink=""),
-    Column("mode", shrink="", drop=2), Column("event", min_width=8), Column("endpoint", min_width=6),
-    Column("URL", shrink="middle", min_width=16, drop=3), Column("error", min_width=10, drop=4),
-    Column("attempts", shrink="", extra=True), Column("duration", shrink="", extra=True), Column("id", shrink=""),
+    Column("time", shrink="", widest=11), Column("outcome", shrink="", widest=9),
+    Column("status", shrink="", drop=3, widest=3), Column("mode", shrink="", widest=7),
+    Column("event", min_width=8, widest=19), Column("endpoint", min_width=6, drop=4, widest=12),
+    Column("URL", shrink="middle", min_width=24, drop=2, widest=40), Column("error", min_width=10, drop=1, widest=30),
+    Column("attempts", shrink="", extra=True), Column("duration", shrink="", extra=True),
+    Column("id", shrink="", widest=15),
 ]
 OUTCOME_STYLES = {"delivered": "green", "failed": "red", "skipped": "yellow"}
 NO_LOG = "no deliveries logged yet"
@@ -127,13 +131,18 @@ def _shown_path(path: Path) -> str:
 # --- logs --------------------------------------------------------------------------
 
 
-@app.callback(invoke_without_command=True)
+@app.callback(invoke_without_command=True, epilog=examples(
+    "moxiehook logs",
+    "moxiehook logs --outcome failed --since 2h",
+    "moxiehook logs --follow",
+    "moxiehook logs show ID",
+))
 def logs(
     ctx: typer.Context,
     tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="How many of the newest records (0: all).")] = 20,
     event: EventOption = None,
     endpoint: EndpointOption = None,
-    outcome: Annotated[Optional[OutcomeChoice], typer.Option("--outcome", help="Only this outcome.")] = None,
+    outcome: Annotated[Optional[OutcomeChoice], typer.Option("--outcome", metavar="OUTCOME", help="Only this outcome: delivered, failed or skipped.")] = None,
     status: Annotated[Optional[int], typer.Option("--status", help="Only this HTTP status.")] = None,
     since: SinceOption = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records until Ctrl-C.")] = False,
@@ -184,7 +193,8 @@ def _follow(
     """The last records, then each new one as it is appended; Ctrl-C ends it cleanly."""
     # Only whole lines: a line still being written is picked up by `follow` once complete.
     start = logquery.whole_lines_end(path)
-    show = _print_json_line if as_json else functools.partial(_print_row_line, wide=wide)
+    show = (_print_json_line if as_json
+            else functools.partial(_print_row_line, rows=RowStream(COLUMNS, wide), wide=wide))
     try:
         for entry in _newest(path, tail, log_filter, on_bad_line, end=start):
             show(entry)
@@ -211,11 +221,9 @@ def _print_json_line(entry: logquery.LogEntry) -> None:
     sys.stdout.flush()
 
 
-def _print_row_line(entry: logquery.LogEntry, wide: bool) -> None:
-    """One record as a line of its own (a followed log has no end to align columns to): its
-    non-empty cells, fitted to the terminal like a table's row, so the id is never cut off."""
-    cells = [(column, cell) for column, cell in zip(COLUMNS, _row(entry.record, wide, date.today())) if cell != ""]
-    print_table([column for column, _ in cells], [[cell for _, cell in cells]], wide=wide, header=False)
+def _print_row_line(entry: logquery.LogEntry, rows: RowStream, wide: bool) -> None:
+    """One record as a line of its own, lined up with the lines before it (``RowStream``)."""
+    rows.print(_row(entry.record, wide, date.today()))
     sys.stdout.flush()
 
 
@@ -269,7 +277,7 @@ def _duration(ms: float | None) -> str:
 # --- logs prune ----------------------------------------------------------------------
 
 
-@app.command("prune")
+@app.command("prune", cls=Command)
 def prune(
     ctx: typer.Context,
     keep: Annotated[
@@ -324,7 +332,7 @@ def _size(size: int) -> str:
 # --- logs show ------------------------------------------------------------------------
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 def show(
     ctx: typer.Context,
     record_id: Annotated[

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from moxiehook import catalog
+from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Column, WideOption, echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
 from moxiehook.config import check_event_name
 from moxiehook.config import edits as ops
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False)
 
 
 @app.callback()
@@ -25,7 +26,9 @@ EndpointArg = Annotated[str, typer.Argument(metavar="ENDPOINT", help="The endpoi
 EventArg = Annotated[str, typer.Argument(metavar="EVENT", help="Event type, e.g. ClientCreate.", show_default=False)]
 
 
-@app.command("add")
+@app.command("add", cls=Command, epilog=examples(
+    "moxiehook map add crm ClientCreate http://127.0.0.1:8787/hooks/clients",
+))
 def add(
     ctx: typer.Context,
     endpoint: EndpointArg,
@@ -50,12 +53,13 @@ def add(
         warn(message)
 
 
-@app.command("remove")
+@app.command("remove", cls=Command)
 def remove(
     ctx: typer.Context,
     endpoint: EndpointArg,
     event: EventArg,
-    url: Annotated[Optional[str], typer.Argument(metavar="[URL]", help="Only this URL (default: all).", show_default=False)] = None,
+    url: Annotated[str | None, typer.Argument(metavar="[URL]", help="Only this URL (default: all).",
+                                              show_default=False)] = None,
 ) -> None:
     """Remove EVENT's mapping to URL, or all of EVENT's mappings on ENDPOINT."""
     removed = ops.remove_mappings(state(ctx).config_path, endpoint, event, url)
@@ -63,7 +67,7 @@ def remove(
         echo(f"{endpoint}: removed {mapping.event} → {mapping.url}")
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = False) -> None:
     """All mappings: endpoint, event, URL and the endpoint's state."""
     rows = ops.list_mappings(state(ctx).load())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Annotated, Optional
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from moxiehook.config import AUTH_KEYS, Auth, check_auth
 from moxiehook.errors import UsageError
 
 
-class AuthType(str, Enum):
+class AuthType(StrEnum):
     none = "none"
     basic = "basic"
     bearer = "bearer"
@@ -20,18 +20,20 @@ class AuthType(str, Enum):
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
 AuthTypeOption = Annotated[
-    Optional[AuthType], typer.Option("--auth", help="Auth mode.", case_sensitive=False, show_default=False)
+    AuthType | None,
+    typer.Option("--auth", metavar="TYPE", help="Auth mode: none, basic, bearer or custom.", case_sensitive=False,
+                 show_default=False),
 ]
-UsernameOption = Annotated[Optional[str], typer.Option("--username", help="Basic auth user name.")]
+UsernameOption = Annotated[str | None, typer.Option("--username", help="Basic auth user name.")]
 PasswordOption = Annotated[
-    Optional[str], typer.Option("--password", help="Basic auth password (or '${VAR}').")
+    str | None, typer.Option("--password", help="Basic auth password (or '${VAR}').")
 ]
-TokenOption = Annotated[Optional[str], typer.Option("--token", help="Bearer token (or '${VAR}').")]
+TokenOption = Annotated[str | None, typer.Option("--token", help="Bearer token (or '${VAR}').")]
 HeaderNameOption = Annotated[
-    Optional[str], typer.Option("--header-name", help="Custom auth: the header's name.")
+    str | None, typer.Option("--header-name", help="Custom auth: the header's name.")
 ]
 HeaderValueOption = Annotated[
-    Optional[str], typer.Option("--header-value", help="Custom auth: the header's value (or '${VAR}').")
+    str | None, typer.Option("--header-value", help="Custom auth: the header's value (or '${VAR}').")
 ]
 
 # option name for each Auth field, for messages that speak the user's language

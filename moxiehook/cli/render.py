@@ -165,11 +165,13 @@ class Column(NamedTuple):
     """A table column, and how it gives way on a narrow terminal.
 
     ``shrink``: ``"end"`` cuts the text with ``…`` at its end, ``"middle"`` in its
-    middle (URLs: the host and the path's end stay), ``""`` never (ids, times:
-    they must stay whole to be read or copied). ``min_width``: how narrow a
-    shrinking column may get. ``drop``: when even the narrowest widths do not
-    fit, columns are left out, the lowest ``drop`` first; None: never left out.
-    ``extra``: shown only when no column has to be shortened for it.
+    middle (a URL keeps its scheme, host and port whole, and the end of its path),
+    ``""`` never (ids, times: they must stay whole to be read or copied).
+    ``min_width``: how narrow a shrinking column may get. ``drop``: when even the
+    narrowest widths do not fit, columns are left out, the lowest ``drop`` first;
+    None: never left out. ``extra``: shown only when no column has to be shortened
+    for it. ``widest``: for rows printed one at a time (``RowStream``), the most cells
+    a value of this column takes (a column that never shrinks must hold any value).
     """
 
     name: str
@@ -177,6 +179,7 @@ class Column(NamedTuple):
     min_width: int = 8
     drop: int | None = None
     extra: bool = False
+    widest: int | None = None
 
 
 GAP = 2  # spaces between two columns
@@ -201,6 +204,37 @@ def print_table(columns: Sequence[str | Column], rows: Iterable[Sequence[TableCe
     shown, widths = fit_columns(specs, table, width, header)
     lines = [_line([Styled(specs[i].name, "bold") for i in shown], widths, specs, shown)] if header else []
     lines += [_line([row[i] for i in shown], widths, specs, shown) for row in table]
+    _write_lines(lines, tty, width is not None)
+
+
+class RowStream:
+    """Rows printed one at a time as they come (``logs --follow``), lined up with each other.
+
+    A table is fitted to its rows once they are all known; a followed log has no end to
+    fit to. So the layout is fixed up front from each column's ``widest`` value and the
+    terminal's width, and every row is padded or shortened to it, the same way as a table's.
+    """
+
+    def __init__(self, columns: Sequence[str | Column], wide: bool = False) -> None:
+        self.specs = [column if isinstance(column, Column) else Column(column) for column in columns]
+        self.tty = sys.stdout.isatty()
+        width = stdout_console().width if self.tty and not wide else None
+        typical = [[Styled("x" * (spec.widest or spec.min_width), "") for spec in self.specs]]
+        self.shown, self.widths = fit_columns(self.specs, typical, width, header=False)
+        self.fitted = width is not None
+
+    def print(self, row: Sequence[TableCell]) -> None:
+        cells = [_cell(cell) for cell in row]
+        if self.fitted:
+            line = _line([cells[i] for i in self.shown], self.widths, self.specs, self.shown)
+        else:  # in full: a value longer than its column pushes the rest along, never cut
+            widths = {i: max(self.widths[i], cell_width(cells[i].text)) for i in self.shown}
+            line = _line([cells[i] for i in self.shown], widths, self.specs, self.shown)
+        _write_lines([line], self.tty, self.fitted)
+
+
+def _write_lines(lines: list[list[tuple[str, str]]], tty: bool, fitted: bool) -> None:
+    """Table lines on stdout: plain text through a pipe, styled (and never wrapped) on a terminal."""
     if not tty:
         for line in lines:
             sys.stdout.write("".join(text for text, _ in line).rstrip() + "\n")
@@ -213,7 +247,7 @@ def print_table(columns: Sequence[str | Column], rows: Iterable[Sequence[TableCe
         for piece, style in line:
             text.append(piece, style=style)
         text.rstrip()
-        if width is None:  # --wide: each line written whole (the terminal may wrap it)
+        if not fitted:  # --wide: each line written whole (the terminal may wrap it)
             console.print(text, soft_wrap=True)
         else:  # fitted to the width: cropped rather than ever wrapped, should a cell be miscounted
             console.print(text, no_wrap=True, overflow="crop", crop=True)
@@ -240,7 +274,7 @@ def visible(text: str) -> str:
 def _line(cells: list[Styled], widths: dict[int, int], specs: list[Column],
           shown: list[int]) -> list[tuple[str, str]]:
     pieces: list[tuple[str, str]] = []
-    for position, (index, cell) in enumerate(zip(shown, cells)):
+    for position, (index, cell) in enumerate(zip(shown, cells, strict=True)):
         text = shorten(cell.text, widths[index], specs[index].shrink)
         last = position == len(shown) - 1
         pad = "" if last else " " * (widths[index] - cell_width(text) + GAP)
@@ -274,6 +308,15 @@ def fit_columns(specs: list[Column], table: list[list[Styled]], width: int | Non
             break
         shown.remove(min(droppable, key=lambda i: specs[i].drop or 0))
     widths = {i: narrowest(i) for i in shown}
+    # Still too wide with every column that may go gone: the shortened columns give up cells
+    # below their minimum, one at a time, rather than the line being cropped at its end,
+    # where it would cut the id (two cut ids may look the same and name neither).
+    while total(widths.values()) > width:
+        giving = [i for i in shown if specs[i].shrink and widths[i] > 1]
+        if not giving:
+            break
+        widest = max(giving, key=lambda i: widths[i])
+        widths[widest] -= 1
     left = width - total(widths.values())
     # What is left goes to the shortened columns, each up to its natural width: first to the
     # columns never left out (an event name whole beats a longer error), then in equal
@@ -307,10 +350,18 @@ def shorten(text: str, width: int, how: str = "end") -> str:
     if width <= 1:
         return "…"[:width]
     if how == "middle":
+        origin = _URL_ORIGIN.match(text)
+        if origin and cell_width(origin.group()) + 2 <= width:
+            # A URL: scheme, host and port stay whole (they say where it goes), then the path's end.
+            head = origin.group()
+            return f"{head}…{_take(text[len(head):][::-1], width - cell_width(head) - 1)[::-1]}"
         head = _take(text, (width - 1) // 2 + (width - 1) % 2)
         tail = _take(text[::-1], (width - 1) // 2)[::-1]
         return f"{head}…{tail}"
     return _take(text, width - 1) + "…"
+
+
+_URL_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+")
 
 
 def _take(text: str, width: int) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from moxiehook.cli.help import Command, examples
 from moxiehook.cli.logs_cmds import (
     NO_LOG,
     EndpointOption,
@@ -32,7 +33,11 @@ if TYPE_CHECKING:
 replay_app = typer.Typer(add_completion=False)
 
 
-@replay_app.command("replay")
+@replay_app.command("replay", cls=Command, epilog=examples(
+    "moxiehook replay --failed",
+    "moxiehook replay --failed --dry-run",
+    "moxiehook replay ID --to http://127.0.0.1:5000/hooks",
+))
 def replay(
     ctx: typer.Context,
     ids: Annotated[

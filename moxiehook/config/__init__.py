@@ -22,7 +22,7 @@ from moxiehook.config.model import (
     Auth,
     Config,
     Endpoint,
-    Mapping,
+    EventMapping,
     Settings,
     check_auth,
     check_auth_value,
@@ -32,6 +32,7 @@ from moxiehook.config.model import (
     check_url,
     config_to_dict,
     endpoint_to_dict,
+    expand_checked,
     mask_userinfo,
     masked_config_dict,
     parse_endpoint,
@@ -53,11 +54,11 @@ if TYPE_CHECKING:
     from moxiehook.config.starter import sample_config_text, starter_config_text
 
 __all__ = [
-    "AUTH_KEYS", "MASK", "Auth", "Config", "Endpoint", "Mapping", "Settings",
+    "AUTH_KEYS", "MASK", "Auth", "Config", "Endpoint", "EventMapping", "Settings",
     "check_auth", "check_auth_value", "check_event_name", "check_header_value", "check_signing_secret",
     "check_url", "config_to_dict", "config_warnings", "create_config", "disable_endpoint", "enable_endpoint",
-    "endpoint_to_dict", "endpoint_warnings", "expand", "has_reference", "load_config", "mask_userinfo",
-    "masked_config_dict", "parse_endpoint", "plain_http_warnings", "references", "render_config",
+    "endpoint_to_dict", "endpoint_warnings", "expand", "expand_checked", "has_reference", "load_config",
+    "mask_userinfo", "masked_config_dict", "parse_endpoint", "plain_http_warnings", "references", "render_config",
     "resolve_config_path", "resolve_relative", "sample_config_text", "starter_config_text", "write_atomic",
 ]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from moxiehook.config.model import Config, Endpoint
+from moxiehook.errors import UsageError
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -68,8 +69,28 @@ def file_warnings(config: Config, path: Path) -> list[str]:
     return []
 
 
+def near_miss_warnings(config: Config) -> list[str]:
+    """Mappings whose event is not in the catalog but close to a name in it (``ClientCreat``).
+
+    ``map add`` refuses such a name unless told ``--custom``; written by hand it reaches the
+    file, and its mapping would never fire. It stays valid (it may be the user's own event
+    type), so this is a warning, with the name it is close to.
+    """
+    from moxiehook import catalog  # the catalog's data: only `config validate` asks this
+
+    found = []
+    for endpoint in config.endpoints.values():
+        for index, mapping in enumerate(endpoint.mappings):
+            try:
+                catalog.check_not_a_near_miss(mapping.event)
+            except UsageError as exc:
+                found.append(f"endpoints.{endpoint.name}.mappings[{index}].event: {exc} "
+                             f"(Moxie never sends that name; if it is your own event type, keep it)")
+    return found
+
+
 def config_warnings(config: Config, path: Path) -> list[str]:
     found = file_warnings(config, path)
     for endpoint in config.endpoints.values():
         found.extend(endpoint_warnings(endpoint))
-    return found
+    return found + near_miss_warnings(config)

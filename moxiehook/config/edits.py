@@ -7,6 +7,7 @@ resulting data for the CLI to render. Nothing here prints.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from moxiehook.config.model import (
     Auth,
     Config,
     Endpoint,
-    Mapping,
+    EventMapping,
     check_auth,
     check_endpoint_name,
     check_event_name,
@@ -59,10 +60,12 @@ def remove_endpoint(path: Path, name: str) -> Endpoint:
 
 @dataclass(frozen=True)
 class ToggleResult:
-    """The endpoint after enable/disable, and whether anything changed."""
+    """The endpoint after enable/disable, whether its state changed, and (``endpoint disable
+    --reason`` on an endpoint already disabled) the reason it replaced."""
 
     endpoint: Endpoint
     changed: bool
+    replaced_reason: str | None = None
 
 
 def enable_endpoint(path: Path, name: str) -> ToggleResult:
@@ -81,17 +84,24 @@ def enable_endpoint(path: Path, name: str) -> ToggleResult:
     return _toggle(path, name, apply)
 
 
-def disable_endpoint(path: Path, name: str, reason: str | None = None) -> ToggleResult:
-    """Disable ``name`` with a reason; an already disabled endpoint keeps its first reason.
+def disable_endpoint(path: Path, name: str, reason: str | None = None,
+                     replace_reason: bool = False) -> ToggleResult:
+    """Disable ``name`` with a reason; an already disabled endpoint keeps its first reason,
+    unless ``replace_reason`` (a person's ``endpoint disable --reason``: their word is newer
+    than the one recorded; ``disabled_at`` stays when it was disabled).
 
     Used both by ``endpoint disable`` and when a delivery gets an answer in
-    ``disable_on``; either way an ``endpoint`` record goes to the log.
+    ``disable_on``; either way an ``endpoint`` record goes to the log when the state changes.
     """
+    replaced: list[str | None] = []
 
     def apply(endpoint: Endpoint) -> EndpointRecord | None:
         from moxiehook.log import EndpointRecord
 
         if not endpoint.enabled:
+            if replace_reason and reason and reason != endpoint.disabled_reason:
+                replaced.append(endpoint.disabled_reason)
+                endpoint.disabled_reason = reason
             return None
         endpoint.enabled = False
         endpoint.disabled_reason = reason or DISABLED_BY_HAND
@@ -100,7 +110,8 @@ def disable_endpoint(path: Path, name: str, reason: str | None = None) -> Toggle
             at=endpoint.disabled_at, endpoint=name, action="disabled", reason=endpoint.disabled_reason
         )
 
-    return _toggle(path, name, apply)
+    result = _toggle(path, name, apply)
+    return dataclasses.replace(result, replaced_reason=replaced[0] or "") if replaced else result
 
 
 def _toggle(path: Path, name: str, apply: Callable[[Endpoint], EndpointRecord | None]) -> ToggleResult:
@@ -193,7 +204,7 @@ def set_signing_secret(path: Path, name: str, secret: str | None) -> Endpoint:
 
 def add_mapping(path: Path, name: str, event: str, url: str) -> Endpoint:
     """Map ``event`` to ``url`` on ``name``; returns the endpoint as saved (for its warnings)."""
-    mapping = Mapping(event=check_event_name(event, "event"), url=check_url(url, "url"))
+    mapping = EventMapping(event=check_event_name(event, "event"), url=check_url(url, "url"))
 
     def change(config: Config) -> Endpoint:
         endpoint = config.endpoint(name)
@@ -205,10 +216,10 @@ def add_mapping(path: Path, name: str, event: str, url: str) -> Endpoint:
     return update_config(path, change)
 
 
-def remove_mappings(path: Path, name: str, event: str, url: str | None = None) -> list[Mapping]:
+def remove_mappings(path: Path, name: str, event: str, url: str | None = None) -> list[EventMapping]:
     """Remove ``event``'s mapping to ``url`` on ``name``, or all of them without a URL."""
 
-    def change(config: Config) -> list[Mapping]:
+    def change(config: Config) -> list[EventMapping]:
         endpoint = config.endpoint(name)
         removed = [m for m in endpoint.mappings if m.event == event and url in (None, m.url)]
         if not removed:

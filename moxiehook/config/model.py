@@ -1,7 +1,7 @@
 """The config model: dataclasses, parsing with validation, and serialisation.
 
 These dataclasses are the single source of truth for the config's keys and
-defaults (SPEC §3). ``parse_config`` turns the dict ``tomllib`` produced into a
+defaults. ``parse_config`` turns the dict ``tomllib`` produced into a
 ``Config`` or raises ``ValidationError`` naming the key; ``config_to_dict``
 turns it back into what ``tomli_w`` writes. Edits are made on the dataclasses
 and re-validated by a round trip before anything is written (see ``store``).
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from moxiehook.config.secrets import has_reference, mask_literal
+from moxiehook.config.secrets import expand, has_reference, mask_literal, references
 from moxiehook.errors import NotFoundError, ValidationError
 from moxiehook.suggest import did_you_mean
 
@@ -57,7 +58,7 @@ _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 # Event names travel in the X-Event-Type header: keep them to a safe alphabet.
 _EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}\Z")
 _SIGNING_PREFIX = "whsec_"
-# What an HTTP header value may hold (SPEC §3): visible ASCII, spaces and tabs.
+# What an HTTP header value may hold: visible ASCII, spaces and tabs.
 # HTTP/1.1 headers are bytes, and text outside ASCII has no agreed encoding there
 # (the client would fail to encode it, or a receiver would read it as latin-1).
 _HEADER_TEXT = re.compile(r"[\t -~]*\Z")
@@ -77,7 +78,7 @@ class Settings:
     concurrency: int = 8
     disable_on: list[int] = field(default_factory=lambda: list(DEFAULT_DISABLE_ON))
     verify_tls: bool | str = True
-    # A command (argv, no shell) run once per endpoint a delivery run disables (SPEC §3); empty: none.
+    # A command (argv, no shell) run once per endpoint a delivery run disables; empty: none.
     on_disable: list[str] = field(default_factory=list)
 
 
@@ -111,7 +112,7 @@ class Auth:
 
 
 @dataclass
-class Mapping:
+class EventMapping:
     """One event → URL route of an endpoint."""
 
     event: str
@@ -127,7 +128,7 @@ class Endpoint:
     description: str = ""
     auth: Auth = field(default_factory=Auth)
     headers: dict[str, str] = field(default_factory=dict)
-    mappings: list[Mapping] = field(default_factory=list)
+    mappings: list[EventMapping] = field(default_factory=list)
     timeout: float | None = None
     verify_tls: bool | str | None = None
     signing_secret: str | None = None
@@ -247,7 +248,7 @@ def check_header_name(name: str, key: str = "headers") -> str:
 
 
 def check_header_value(value: str, key: str = "headers") -> str:
-    """A value sent as a header as it is: visible ASCII, spaces and tabs only (SPEC §3)."""
+    """A value sent as a header as it is: visible ASCII, spaces and tabs only."""
     _check_no_line_break(value, key)
     if not _HEADER_TEXT.match(value):
         bad = next(ch for ch in value if not (ch == "\t" or " " <= ch <= "~"))
@@ -277,6 +278,30 @@ def check_auth_value(auth_type: str, name: str, value: str, key: str) -> str:
     if name == "username" and ":" in value:
         raise ValidationError(f"{key}: a basic-auth username cannot contain ':'")
     return value
+
+
+def expand_checked(value: str, where: str, auth_type: str | None = None, auth_key: str = "",
+                   environ: Mapping[str, str] | None = None) -> str:
+    """``value`` with its ``${VAR}`` expanded, checked as strictly as a literal would be.
+
+    The literal text was checked when the config was loaded; what a variable brings in is
+    checked here, before anything is sent or received with it. An error names the key and the
+    variable (never the value: it may be a secret), e.g. ``endpoints.crm.auth.token: … (from
+    environment variable CRM_TOKEN; nothing was sent)``.
+    """
+    expanded = expand(value, where, environ)
+    names = references(value)
+    if names:
+        try:
+            if auth_type is None:
+                check_header_value(expanded, where)
+            else:
+                check_auth_value(auth_type, auth_key, expanded, where)
+        except ValidationError as exc:
+            variables = ", ".join(dict.fromkeys(names))
+            plural = "s" if len(set(names)) > 1 else ""
+            raise ValidationError(f"{exc} (from environment variable{plural} {variables}; nothing was sent)") from None
+    return expanded
 
 
 def check_signing_secret(secret: str, key: str = "signing_secret", reference_ok: bool = True) -> str:
@@ -384,7 +409,9 @@ class _Table:
     def finish(self) -> None:
         unknown = [name for name in self.data if name not in self.seen]
         if unknown:
-            raise ValidationError(f"{self.key(unknown[0])}: unknown key")
+            # Every known key of this table has been asked for by now: the closest is a likely typo.
+            hint = did_you_mean(unknown[0], self.seen, quote=True)
+            raise ValidationError(f"{self.key(unknown[0])}: unknown key{hint}")
 
 
 # How a message names each TOML value type.
@@ -532,7 +559,7 @@ def _parse_auth(data: Any, path: str) -> Auth:
     return check_auth(Auth(type=auth_type, **values), path)
 
 
-def _parse_mapping(data: Any, path: str) -> Mapping:
+def _parse_mapping(data: Any, path: str) -> EventMapping:
     table = _Table(data, path)
     event = table.get("event", str)
     url = table.get("url", str)
@@ -541,7 +568,7 @@ def _parse_mapping(data: Any, path: str) -> Mapping:
         raise ValidationError(f"{path}.event: required")
     if url is None:
         raise ValidationError(f"{path}.url: required")
-    return Mapping(event=check_event_name(event, f"{path}.event"), url=check_url(url, f"{path}.url"))
+    return EventMapping(event=check_event_name(event, f"{path}.event"), url=check_url(url, f"{path}.url"))
 
 
 # --------------------------------------------------------------------------

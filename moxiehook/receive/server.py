@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from moxiehook.config import MASK, Auth, Endpoint, check_auth, check_signing_secret, expand
+from moxiehook.config import MASK, Auth, Endpoint, check_auth, check_signing_secret, expand, expand_checked
 from moxiehook.errors import StorageError, UsageError
 from moxiehook.ids import now_iso
 from moxiehook.send import SignatureMismatch, secret_bytes, verify
@@ -93,7 +93,7 @@ class Check:
 
 
 def build_check(auth: Auth | None = None, signing_secret: str | None = None,
-                environ: Mapping[str, str] | None = None) -> Check:
+                environ: Mapping[str, str] | None = None, where: str = "auth") -> Check:
     """A ``Check`` from auth settings as written in the config or options.
 
     ``${VAR}`` references are expanded now, so a missing variable stops
@@ -101,7 +101,8 @@ def build_check(auth: Auth | None = None, signing_secret: str | None = None,
     """
     auth = auth or Auth()
     check_auth(auth)
-    expanded = Auth(type=auth.type, **{key: expand(value, f"auth.{key}", environ)
+    # Checked after expansion as fire checks it: a value no sender could send is refused now.
+    expanded = Auth(type=auth.type, **{key: expand_checked(value, f"{where}.{key}", auth.type, key, environ)
                                       for key, value in auth.values().items()})
     key = None
     if signing_secret:
@@ -113,7 +114,7 @@ def build_check(auth: Auth | None = None, signing_secret: str | None = None,
 
 def check_for_endpoint(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> Check:
     """Check incoming requests exactly as ``endpoint`` would send them."""
-    return build_check(endpoint.auth, endpoint.signing_secret, environ)
+    return build_check(endpoint.auth, endpoint.signing_secret, environ, where=f"endpoints.{endpoint.name}.auth")
 
 
 def check_request(check: Check, headers: Mapping[str, str], body: bytes,

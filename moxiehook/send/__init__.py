@@ -26,6 +26,7 @@ _EXPORTS = {
     "HttpxSender": "delivery",
     "Interrupt": "dispatch",
     "Job": "dispatch",
+    "LoadLimits": "load",
     "LoadReport": "load",
     "LoadRun": "load",
     "MIN_REDACTED": "delivery",
@@ -41,6 +42,8 @@ _EXPORTS = {
     "run_jobs": "dispatch",
     "SignatureMismatch": "signing",
     "judge_answer": "delivery",
+    "judge_load": "load",
+    "load_exit_code": "load",
     "prepare_endpoint": "delivery",
     "redact_text": "delivery",
     "request_headers": "delivery",
@@ -81,7 +84,7 @@ if TYPE_CHECKING:
         preview_jobs,
         run_jobs,
     )
-    from moxiehook.send.load import LoadReport, LoadRun, check_load, run_load
+    from moxiehook.send.load import LoadLimits, LoadReport, LoadRun, check_load, judge_load, load_exit_code, run_load
     from moxiehook.send.relay import Relay, RelayAnswer
     from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
     from moxiehook.send.transport import tls_context

@@ -33,11 +33,11 @@ from moxiehook.config import (
     MASK,
     Endpoint,
     Settings,
-    check_auth_value,
-    check_header_value,
     check_signing_secret,
     expand,
+    expand_checked,
     has_reference,
+    references,
     resolve_relative,
 )
 from moxiehook.errors import ConfigError
@@ -161,7 +161,7 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
     headers = _base_headers(settings)
     secrets: list[str] = []
     auth = endpoint.auth
-    values = {key: _expand_checked(value, f"{where}.auth.{key}", auth.type, key)
+    values = {key: expand_checked(value, f"{where}.auth.{key}", auth.type, key)
               for key, value in auth.values().items() if key != "header"}
     if auth.type == "basic":
         user, password = values["username"], values["password"]
@@ -172,12 +172,13 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
     elif auth.type == "custom":
         headers[auth.header or ""] = values["value"]
     for name, value in endpoint.headers.items():
-        headers[name] = _expand_checked(value, f"{where}.headers.{name}")
+        headers[name] = expand_checked(value, f"{where}.headers.{name}")
     key = None
     if endpoint.signing_secret:
         secret = expand(endpoint.signing_secret, f"{where}.signing_secret")
         if has_reference(endpoint.signing_secret):
-            _recheck(check_signing_secret, secret, f"{where}.signing_secret", reference_ok=False)
+            _recheck(references(endpoint.signing_secret), check_signing_secret, secret, f"{where}.signing_secret",
+                     reference_ok=False)
         key = signing.secret_bytes(secret)
         secrets.append(secret)
     logged = redacted_headers(endpoint, settings)
@@ -198,27 +199,12 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
     )
 
 
-def _expand_checked(value: str, where: str, auth_type: str | None = None, auth_key: str = "") -> str:
-    """``value`` with its ``${VAR}`` expanded, checked as strictly as a literal would be.
-
-    The literal text was checked when the config was loaded; what a variable
-    brings in is checked here, before the run sends anything (SPEC §3).
-    """
-    expanded = expand(value, where)
-    if has_reference(value):
-        if auth_type is None:
-            _recheck(check_header_value, expanded, where)
-        else:
-            _recheck(check_auth_value, auth_type, auth_key, expanded, where)
-    return expanded
-
-
-def _recheck(check: Callable[..., str], *args: Any, **kwargs: Any) -> None:
-    """Run a config check on an expanded value; its error says the value came from the environment."""
+def _recheck(names: list[str], check: Callable[..., str], *args: Any, **kwargs: Any) -> None:
+    """Run a config check on an expanded value; its error names the variables the value came from."""
     try:
         check(*args, **kwargs)
     except ConfigError as exc:
-        raise ConfigError(f"{exc} (as expanded from the environment; nothing was sent)") from None
+        raise ConfigError(f"{exc} (from environment variable {', '.join(names)}; nothing was sent)") from None
 
 
 def redact_text(text: str, secrets: tuple[str, ...]) -> str:

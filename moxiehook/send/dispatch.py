@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moxiehook import ids
-from moxiehook.config import Config, Endpoint, Mapping, disable_endpoint
+from moxiehook.config import Config, Endpoint, EventMapping, disable_endpoint
 from moxiehook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError, StorageError
 from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.send.delivery import (
@@ -152,7 +152,7 @@ class RunSummary:
         return EXIT_OK
 
 
-def plan_fire(config: Config, event: str, endpoints: list[str] | None) -> list[tuple[Endpoint, Mapping]]:
+def plan_fire(config: Config, event: str, endpoints: list[str] | None) -> list[tuple[Endpoint, EventMapping]]:
     """Every (endpoint, mapping) of ``event``, on the named endpoints or all of them.
 
     Disabled endpoints are included (their deliveries are logged as skipped).
@@ -163,7 +163,7 @@ def plan_fire(config: Config, event: str, endpoints: list[str] | None) -> list[t
     return [(endpoint, mapping) for endpoint in chosen for mapping in endpoint.mappings if mapping.event == event]
 
 
-def fire_jobs(plan: list[tuple[Endpoint, Mapping]], event: str, payloads: Iterable[Any],
+def fire_jobs(plan: list[tuple[Endpoint, EventMapping]], event: str, payloads: Iterable[Any],
               mode: str = "fire") -> Iterator[Job]:
     """The jobs of ``plan`` for each payload, lazily; one event id per payload."""
     for body in payloads:

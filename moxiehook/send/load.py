@@ -1,4 +1,4 @@
-"""Load runs (``fire --rate R --duration T``, SPEC §10): an open-model schedule and its report.
+"""Load runs (``fire --rate R --duration T``): an open-model schedule and its report.
 
 The question a load run answers: can a receiver keep up when Moxie sends a
 burst (an import of 500 clients)? So deliveries start at a constant rate
@@ -15,6 +15,13 @@ each one ends. Everything else (the wire format, retries, the log with
 ``mode = "load"``, disabling an endpoint mid-run, ``--vary``, signing) is
 ``dispatch``'s, as for ``--count``. All its sending threads are started before
 the first start, so no start waits for a thread to be made.
+
+A load run is a test, judged by ``judge_load``: it fails when a delivery failed (as any
+``fire``), and also when it did not do what was asked: an achieved rate more than
+``RATE_SHORTFALL`` below the one asked, or more than ``LATE_SHARE`` of its starts late;
+``LoadLimits`` (``--max-p99``, ``--max-error-rate``) add thresholds for CI. A receiver that
+refuses connections is said to be refusing them: the late starts and the lost rate are only
+its consequences.
 
 Latency is a delivery's first attempt, from the start of the request to the
 end of its answer (``time.perf_counter``, a monotonic clock), as logged in the
@@ -34,13 +41,16 @@ from pathlib import Path
 from typing import Any
 
 from moxiehook.config import Config
-from moxiehook.errors import UsageError
+from moxiehook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from moxiehook.log import DeliveryRecord
 from moxiehook.send.dispatch import Interrupt, Job, RunOptions, RunSummary, run_jobs
 
 MAX_RATE = 100_000.0  # deliveries per second
 MAX_DURATION_S = 7 * 86_400.0
 PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99))
+RATE_SHORTFALL = 0.03  # an achieved rate more than 3 % below the one asked fails the run
+LATE_SHARE = 0.01  # more than 1 % of starts late fails the run
+REFUSED = "connection refused"  # the error kind of a receiver that is not listening
 
 
 def check_load(rate: float, duration_s: float) -> int:
@@ -68,14 +78,87 @@ class LoadReport:
     late: int  # starts that found every slot (sending thread) busy at their time and waited for one
     latency_ms: dict[str, float | None]  # p50, p90, p99, max of the first attempts (None: nothing sent)
     statuses: dict[str, int] = field(default_factory=dict)  # final HTTP status -> deliveries
-    errors: dict[str, int] = field(default_factory=dict)  # no answer: "timeout", "connection error" -> deliveries
+    # no answer: "timeout", "connection refused", "connection error" -> deliveries
+    errors: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # why the run failed (``judge_load``); empty: it passed
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "requested_rate": self.requested_rate, "achieved_rate": self.achieved_rate,
             "duration_s": self.duration_s, "sent": self.sent, "late": self.late,
             "latency_ms": dict(self.latency_ms), "statuses": dict(self.statuses), "errors": dict(self.errors),
+            "problems": list(self.problems),
         }
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Thresholds for CI: ``--max-p99 MS`` and ``--max-error-rate FRACTION`` (None: not checked).
+
+    Without ``max_error_rate`` one failed delivery fails the run, as in any ``fire``; with it,
+    failures up to that share of the deliveries sent are accepted (a load test of a receiver
+    that sheds some load on purpose), and more fail the run.
+    """
+
+    max_p99_ms: float | None = None
+    max_error_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_p99_ms is not None and not (math.isfinite(self.max_p99_ms) and self.max_p99_ms > 0):
+            raise UsageError(f"--max-p99 must be a number of milliseconds above 0, got {self.max_p99_ms:g}")
+        if self.max_error_rate is not None and not 0 <= self.max_error_rate <= 1:  # also refuses nan
+            raise UsageError(f"--max-error-rate must be a fraction from 0 to 1 (0.01 is 1 %), "
+                             f"got {self.max_error_rate:g}")
+
+
+def judge_load(report: LoadReport, failed: int, limits: LoadLimits | None = None) -> list[str]:
+    """Why the run failed, one reason per line (an empty list: it did what was asked).
+
+    ``failed``: deliveries that failed. A receiver refusing connections is the one reason
+    given for its failures: the late starts and the rate it cost follow from it.
+    """
+    limits = limits or LoadLimits()
+    problems: list[str] = []
+    refused = report.errors.get(REFUSED, 0)
+    if refused:
+        problems.append(f"the receiver refused {refused:,} of {report.sent:,} connections: is it listening?")
+    if failed and not refused:
+        if limits.max_error_rate is None:
+            problems.append(f"{failed:,} of {report.sent:,} deliveries failed ({_percent(failed, report.sent)})")
+        elif failed > limits.max_error_rate * report.sent:
+            problems.append(f"error rate {failed / report.sent:.3g} ({failed:,} of {report.sent:,} deliveries "
+                            f"failed) is above --max-error-rate {limits.max_error_rate:g}")
+    if not refused:
+        shortfall = 1 - report.achieved_rate / report.requested_rate
+        if shortfall > RATE_SHORTFALL + 1e-9:
+            problems.append(f"achieved rate {report.achieved_rate:,.1f}/s is {shortfall * 100:.1f} % below the "
+                            f"{report.requested_rate:,g}/s asked (more than {RATE_SHORTFALL * 100:g} %)")
+        starts = report.sent
+        if starts and report.late > LATE_SHARE * starts:
+            problems.append(f"{report.late:,} of {starts:,} starts ({_percent(report.late, starts)}) were late, "
+                            f"waiting for a free slot (more than {LATE_SHARE * 100:g} %)")
+    p99 = report.latency_ms.get("p99")
+    if limits.max_p99_ms is not None and p99 is not None and p99 > limits.max_p99_ms:
+        problems.append(f"p99 latency {p99:,.1f} ms is above --max-p99 {limits.max_p99_ms:g} ms")
+    return problems
+
+
+def load_exit_code(summary: RunSummary, problems: list[str], limits: LoadLimits | None = None) -> int:
+    """The exit code of a judged load run: 1 when ``judge_load`` found a problem; 0 for failed
+    deliveries that ``--max-error-rate`` accepts; else the run's own code (130: interrupted)."""
+    code = summary.exit_code
+    if code == EXIT_INTERRUPTED:
+        return code
+    if problems:
+        return EXIT_FAILED
+    accepted = limits is not None and limits.max_error_rate is not None
+    if code == EXIT_FAILED and summary.failed and not summary.disabled and accepted:
+        return EXIT_OK
+    return code
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{part / whole * 100:.1f} %" if whole else "0 %"
 
 
 @dataclass(frozen=True)
@@ -137,7 +220,7 @@ class LoadRun:
                     return
             with self._lock:
                 full = self._full
-                while full and full[0][1] is not None and full[0][1] < due:  # type: ignore[operator]
+                while full and full[0][1] is not None and full[0][1] < due:
                     full.popleft()  # over before this start was due: no later start either
                 if full and full[0][0] <= due:  # type: ignore[operator]
                     self._late += 1
@@ -159,7 +242,7 @@ class LoadRun:
                 if record.status is not None:
                     self._statuses[str(record.status)] += 1
                 else:
-                    self._errors[(record.error or "error").split(":", 1)[0]] += 1
+                    self._errors[_error_kind(record.error)] += 1
             if self._in_flight == self.concurrency:
                 self._full[-1][1] = self._clock()
             self._in_flight -= 1
@@ -172,9 +255,14 @@ class LoadRun:
         return Progress(elapsed, sent, sent / elapsed if elapsed > 0 else 0.0,
                         _percentile(latencies, 50), failed, late)
 
-    def report(self) -> LoadReport:
+    def span(self) -> float:
+        """Seconds from the first start to one interval after the last (0: nothing started)."""
         with self._lock:
-            span = 0.0 if self._first is None or self._last is None else self._last - self._first + 1 / self.rate
+            return 0.0 if self._first is None or self._last is None else self._last - self._first + 1 / self.rate
+
+    def report(self) -> LoadReport:
+        span = self.span()
+        with self._lock:
             latencies = sorted(self._latencies)
             return LoadReport(
                 requested_rate=self.rate,
@@ -189,6 +277,15 @@ class LoadRun:
             )
 
 
+def _error_kind(error: str | None) -> str:
+    """How the report groups a delivery without an answer: ``timeout``, ``connection refused``
+    (no one listening: a different fault from a slow receiver), else the text before ``:``."""
+    text = error or "error"
+    if "refused" in text.lower() and text.startswith("connection error"):
+        return REFUSED
+    return text.split(":", 1)[0]
+
+
 def _percentile(ordered: list[float], percent: int) -> float | None:
     """Nearest rank: the smallest value that at least ``percent`` % of the values do not exceed."""
     if not ordered:
@@ -198,7 +295,11 @@ def _percentile(ordered: list[float], percent: int) -> float | None:
 
 def run_load(config_path: Path, config: Config, jobs: Iterable[Job], run: LoadRun,
              options: RunOptions) -> RunSummary:
-    """Send ``jobs`` on ``run``'s schedule through ``dispatch``; ``run.report()`` tells how it went."""
+    """Send ``jobs`` on ``run``'s schedule through ``dispatch``; ``run.report()`` tells how it went.
+
+    The summary's elapsed time is the schedule's span (the report's ``duration_s``), so the
+    summary line, the ``--json`` document and the report give one duration and one rate.
+    """
     shown = options.on_record
 
     def on_record(record: DeliveryRecord) -> None:
@@ -209,4 +310,8 @@ def run_load(config_path: Path, config: Config, jobs: Iterable[Job], run: LoadRu
     options.on_record = on_record
     options.start_all_senders = True
     options.interrupt = options.interrupt or Interrupt()
-    return run_jobs(config_path, config, run.jobs(jobs, options.interrupt.requested), options)
+    summary = run_jobs(config_path, config, run.jobs(jobs, options.interrupt.requested), options)
+    span = run.span()
+    if span:
+        summary.elapsed_s = span
+    return summary

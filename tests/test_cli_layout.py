@@ -1,0 +1,160 @@
+"""Tables as a person sees them on a real terminal 60, 80 and 120 columns wide.
+
+Every row one line; an id never cut (the short id shown names one delivery and `logs show`
+accepts it); a URL keeps its scheme, host and port; the `mode` column stays, so a replay
+never looks like a fire; followed rows line up with each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from logrecords import delivery, iso, write
+from rich.cells import cell_len
+from terminal import run_in_terminal
+
+from moxiehook import catalog
+from moxiehook.cli.render import shorten
+from moxiehook.log.records import EndpointRecord
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def screen(shown: str) -> list[str]:
+    return ANSI.sub("", shown).splitlines()
+
+
+def busy_log(log: Path, same_millisecond: bool = False) -> list:
+    """Fires, replays and forwards, failed and delivered, today and before, long URLs."""
+    today = datetime.now(UTC).replace(microsecond=0)
+    records = []
+    for n in range(8):
+        record = delivery(n, outcome="failed" if n % 2 else "delivered", status=503 if n % 2 else 200,
+                          event="DeliverableApproval" if n % 3 == 0 else "ClientCreate",
+                          endpoint="billing-service" if n % 2 else "crm",
+                          url=f"http://127.0.0.1:8787/webhooks/moxie/deliverables/{n}/clients")
+        if n % 2:
+            record.error = "connection error: [Errno 111] Connection refused (after 3 attempts)"
+        if n >= 4:
+            record.at = iso(today - timedelta(minutes=10 - n))
+        if n == 5:
+            record.mode, record.replay_of = "replay", records[1].id
+        if n == 6:
+            record.mode = "forward"
+        records.append(record)
+    if same_millisecond:  # ids made in one millisecond share all but their last characters
+        for record in records:
+            record.id = records[0].id[:-3] + record.id[-3:]
+    write(log, *records, EndpointRecord(at=iso(today), endpoint="crm", action="disabled",
+                                        reason="HTTP 401 Unauthorized from POST http://127.0.0.1:8787/hooks"))
+    return records
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_logs_rows_keep_mode_and_an_id_logs_show_accepts(cli, config_path: Path, columns: int) -> None:
+    folder = config_path.parent
+    records = busy_log(folder / "log.jsonl", same_millisecond=True)
+    code, shown = run_in_terminal("logs", cwd=folder, columns=columns)
+    assert code == 0, shown
+    lines = screen(shown)
+    assert len(lines) == len(records) + 2, lines
+    assert all(cell_len(line) <= columns for line in lines), lines
+    header = lines[0].split()
+    assert "mode" in header, lines[0]
+    start = lines[0].index("mode")
+    modes = [line[start:].split()[0] for line in lines[1:-1]]
+    assert modes == [str(record.mode) for record in records], lines
+    shorts = [line.split()[-1] for line in lines[1:-1]]
+    assert len(set(shorts)) == len(records), shorts
+    for short, record in zip(shorts, records, strict=True):
+        result = cli("logs", "show", short, "--json")
+        assert (result.exit_code, json.loads(result.stdout)["id"]) == (0, record.id), short
+
+
+@pytest.mark.parametrize(("url", "width", "expected"), [
+    ("http://127.0.0.1:8787/webhooks/moxie/clients", 30, "http://127.0.0.1:8787…/clients"),
+    ("https://crm.example.com/hooks/clients?tenant=acme", 36, "https://crm.example.com…?tenant=acme"),
+    ("http://127.0.0.1:8787/hooks", 40, "http://127.0.0.1:8787/hooks"),
+    ("http://[::1]:8787/a/very/long/path/to/the/clients", 24, "http://[::1]:8787…lients"),
+])
+def test_a_shortened_url_keeps_its_scheme_host_and_port(url: str, width: int, expected: str) -> None:
+    assert shorten(url, width, "middle") == expected
+    assert cell_len(expected) <= width
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_map_list_urls_keep_host_and_port(config_path: Path, columns: int) -> None:
+    with config_path.open("a") as handle:
+        handle.write('\n[endpoints.billing-service]\n[[endpoints.billing-service.mappings]]\n'
+                     'event = "DeliverableApproval"\n'
+                     'url = "http://127.0.0.1:8787/webhooks/moxie/deliverables/approvals/clients"\n')
+    code, shown = run_in_terminal("map", "list", cwd=config_path.parent, columns=columns)
+    assert code == 0, shown
+    lines = screen(shown)
+    assert all(cell_len(line) <= columns for line in lines), lines
+    assert "http://127.0.0.1:8787" in lines[1], lines
+
+
+def test_events_wide_shows_every_description_whole(tmp_path: Path) -> None:
+    code, shown = run_in_terminal("events", "--wide", cwd=tmp_path, columns=80)
+    assert code == 0, shown
+    text = " ".join(ANSI.sub("", shown).split())
+    for event in catalog.EVENTS:
+        assert " ".join(event.description.split()) in text, event.name
+
+
+def test_events_at_120_columns_give_the_room_to_the_description(tmp_path: Path) -> None:
+    """The object column gives way before the description does."""
+    code, shown = run_in_terminal("events", cwd=tmp_path, columns=120)
+    assert code == 0, shown
+    lines = screen(shown)
+    assert all(cell_len(line) <= 120 for line in lines), lines
+    whole = sum(1 for event in catalog.EVENTS if event.description in shown)
+    assert whole >= len(catalog.EVENTS) * 3 // 4, lines
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_followed_rows_line_up_with_each_other(config_path: Path, columns: int) -> None:
+    """`logs --follow` prints rows one at a time, each fitted alone: its columns must still line up."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    folder = config_path.parent
+    records = busy_log(folder / "log.jsonl")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "moxiehook", "logs", "--follow", "--tail", "9"], cwd=folder,
+                               stdout=slave, stderr=slave, env={**os.environ, "COLUMNS": str(columns)})
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + 20
+    try:
+        while output.count(b"\n") < 9 and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                output += os.read(master, 65536)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+        os.close(master)
+    lines = screen(output.decode())[:9]
+    assert len(lines) == 9, lines
+    assert all(cell_len(line) <= columns for line in lines), lines
+    rows = lines[:8]  # the deliveries (the last line is the endpoint record)
+    for record, line in zip(records, rows, strict=True):
+        assert line.endswith(f"dlv_…{record.id[-10:]}"), line
+    id_starts = {line.index("dlv_…") for line in rows}
+    assert len(id_starts) == 1, rows
+    mode_starts = {line.index(str(record.mode)) for record, line in zip(records, rows, strict=True)}
+    assert len(mode_starts) == 1, rows
