@@ -18,13 +18,14 @@ from typing import Annotated, Any
 import typer
 
 from moxiehook import scenario as scn
+from moxiehook.cli.help import Command, Group
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Column, escape_control, info, print_json, print_table
 from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, summary_line
 from moxiehook.cli.state import state
 from moxiehook.errors import NothingSentError, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True,
                   help="Scenarios: related events fired in order, their payloads referring to each other.")
 
 # --repeat is bounded: each run is rendered, sent and logged in turn (memory stays flat), but a
@@ -55,7 +56,7 @@ def _render(name: str, set_: list[str] | None, skip: list[str] | None, seed: int
                       index=index)
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(as_json: JsonOption = False) -> None:
     """The built-in scenarios and those in ./scenarios/."""
     listed = scn.list_scenarios()
@@ -69,7 +70,7 @@ def list_(as_json: JsonOption = False) -> None:
                  Column("DESCRIPTION", min_width=12)], rows)
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 def show(
     name: NameArgument,
     set_: SetOption = None,
@@ -94,7 +95,7 @@ def show(
          f"{' (varied)' if rendered.vary else ''}")
 
 
-@app.command("validate")
+@app.command("validate", cls=Command)
 def validate(
     name: NameArgument,
     set_: SetOption = None,
@@ -127,7 +128,7 @@ def validate(
                                 f"{first[2]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
 
 
-@app.command("run")
+@app.command("run", cls=Command)
 def run(
     ctx: typer.Context,
     name: NameArgument,
@@ -275,7 +276,7 @@ def _dry_run(config: Any, rendered: scn.Rendered, plans: dict[str, Any], as_json
     show_preview(requests(), as_json)
 
 
-@app.command("from-log")
+@app.command("from-log", cls=Command)
 def from_log(
     ctx: typer.Context,
     ids_: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", show_default=False,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from moxiehook import ids
-from moxiehook.config import Config, Endpoint, Mapping
+from moxiehook.config import Config, Endpoint, EventMapping
 from moxiehook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_SENT, EXIT_OK, NothingSentError
 from moxiehook.log import DeliveryRecord
 from moxiehook.scenario.render import Rendered, RenderedStep
@@ -35,7 +35,7 @@ from moxiehook.send import Job, RunOptions, RunSummary, plan_fire, run_jobs
 MODE = "scenario"
 APP_MODE = "app"  # a delivery made in-process (--app): replay must keep it in-process, never send it to its URL
 
-Plan = list[tuple[Endpoint, Mapping]]
+Plan = list[tuple[Endpoint, EventMapping]]
 Wait = Callable[[float], bool]  # waits up to N seconds; True when the run was asked to stop meanwhile
 
 
