@@ -202,10 +202,10 @@ def _load_count(rate: float | None, duration: str | None, count: int | None, dry
         raise UsageError("--count is for a fixed number of copies; a load run sends --rate x --duration of them")
     if dry_run:
         raise UsageError("--dry-run shows the requests without sending: drop --rate/--duration to see them")
-    from moxiehook.log import query as logquery
+    from moxiehook.log import parse_duration
     from moxiehook.send import check_load
 
-    return check_load(rate, logquery.parse_duration(duration))
+    return check_load(rate, parse_duration(duration))
 
 
 def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: float, count: int,

@@ -215,8 +215,9 @@ def print_table(columns: Sequence[str | Column], rows: Iterable[Sequence[TableCe
         text.rstrip()
         if width is None:  # --wide: each line written whole (the terminal may wrap it)
             console.print(text, soft_wrap=True)
-        else:  # fitted to the width: cropped rather than ever wrapped, should a cell be miscounted
-            console.print(text, no_wrap=True, overflow="crop", crop=True)
+        else:  # fitted to `width`: cut there should a cell be miscounted, never at a width read later
+            text.truncate(width, overflow="crop")  # (the terminal resized since: Rich would cut the id off)
+            console.print(text, soft_wrap=True)
 
 
 def _cell(value: TableCell) -> Styled:

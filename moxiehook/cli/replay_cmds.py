@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from moxiehook import log as delivery_log
 from moxiehook.cli.logs_cmds import (
     NO_LOG,
     EndpointOption,
@@ -23,7 +24,6 @@ from moxiehook.config import Config, Endpoint, check_url
 from moxiehook.errors import DataError, NotFoundError
 from moxiehook.log import DeliveryRecord
 from moxiehook.log import replay as replayselect
-from moxiehook.log import query as logquery
 
 if TYPE_CHECKING:
     from moxiehook.send import Job
@@ -64,7 +64,7 @@ def replay(
         check_url(to, "--to")
     path = config.log_path(config_path)
     if endpoint is not None:
-        logquery.check_endpoint_filter(path, endpoint, config.endpoints)
+        delivery_log.check_endpoint_filter(path, endpoint, config.endpoints)
     check_event_filter(config, path, event)
     query = replayselect.ReplayQuery(
         ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,
