@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import standardwebhooks
 
-from moxiehook.log import Attempt, DeliveryRecord
-from moxiehook.log.query import parse_duration
+from moxiehook.log import Attempt, DeliveryRecord, parse_duration
 from moxiehook.send import LoadRun, check_load
 from moxiehook.errors import UsageError
 from tests.conftest import Answer, Receiver

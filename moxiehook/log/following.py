@@ -146,6 +146,6 @@ def _offset_in_replacement(old: IO[bytes], old_end: int, new: IO[bytes]) -> int:
 def _line_ending_at(handle: IO[bytes], end: int) -> _Mark:
     """The mark of the line that ends (with its newline) at ``end``."""
     lines = lines_backward(handle, end)
-    next(lines)  # the empty piece after the newline at `end`
+    next(lines, None)  # the empty piece after the newline at `end` (none: the file is shorter now)
     start, line = next(lines, (0, b""))
     return _Mark.of(end, line + b"\n") if end - start == len(line) + 1 else _Mark.of(end, b"\n")

@@ -77,7 +77,7 @@ class DeliveryRecord:
         (``dataclasses.asdict`` would deep-copy the whole payload, ~150 µs a record);
         callers encode the result and never change it.
         """
-        data = {"kind": self.kind}
+        data: dict[str, Any] = {"kind": self.kind}
         for name in _DELIVERY_FIELDS:
             data[name] = getattr(self, name)
         data["attempts"] = [vars(attempt).copy() for attempt in self.attempts]
