@@ -230,7 +230,7 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
     ))
 
 
-def check_log_file_kind(path: Path, mode: int) -> None:
+def check_log_file_kind(path: Path, mode: int, verb: str = "read") -> None:
     """Refuse a log that is a folder, a FIFO or a socket (``StorageError``, exit 2, naming it).
 
     A regular file is a log; a device (``/dev/null`` to log nothing) is allowed too. A FIFO
@@ -240,7 +240,8 @@ def check_log_file_kind(path: Path, mode: int) -> None:
             else "a socket" if stat.S_ISSOCK(mode) else None)
     if kind is not None:
         raise StorageError(
-            f"the delivery log {path} is {kind}, not a regular file: point settings.log_file at a file"
+            f"cannot {verb} the delivery log {path}: it is {kind}, not a regular file "
+            "(point settings.log_file at a file)"
         )
 
 
@@ -312,7 +313,7 @@ class LogWriter:
         fails at once or opens, and is then refused by kind.
         """
         try:
-            check_log_file_kind(self.path, os.stat(self.path).st_mode)
+            check_log_file_kind(self.path, os.stat(self.path).st_mode, verb="open")
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -323,7 +324,7 @@ class LogWriter:
             raise StorageError(f"cannot open the delivery log {self.path}: {exc.strerror}") from None
         try:
             mode = os.fstat(fd).st_mode
-            check_log_file_kind(self.path, mode)
+            check_log_file_kind(self.path, mode, verb="open")
             os.set_blocking(fd, True)  # a device (/dev/null, /dev/full) is written as usual
         except BaseException:
             os.close(fd)
@@ -455,8 +456,7 @@ def open_log(path: Path) -> IO[bytes] | None:
     try:
         mode = os.fstat(fd).st_mode
         check_log_file_kind(path, mode)
-        if not stat.S_ISREG(mode):  # a device: reads may block as they normally do
-            os.set_blocking(fd, True)
+        os.set_blocking(fd, True)  # a file or a device, read as usual from here on
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
