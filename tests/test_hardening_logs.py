@@ -44,6 +44,16 @@ def test_a_fifo_log_is_refused_by_the_readers(config_path: Path, log: Path, args
     assert stat.S_ISFIFO(log.stat().st_mode)  # left as it was
 
 
+@pytest.mark.parametrize("args", [("logs", "--tail", "0"), ("logs", "show", "dlv_x"), ("logs", "prune", "--keep", "1")])
+def test_a_device_log_reads_as_an_empty_log(config_path: Path, args: tuple[str, ...]) -> None:
+    """``/dev/null`` logs nothing; ``/dev/zero`` is one endless line, never read (it would fill memory)."""
+    for device in ("/dev/null", "/dev/zero"):
+        config_path.write_text(BASIC_CONFIG.replace('"log.jsonl"', f'"{device}"'))
+        result = run(config_path, *args)
+        assert result.returncode == (2 if args[1] == "show" else 0), result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_a_fifo_log_is_refused_by_fire_before_anything_is_sent(config_path: Path, log: Path, receiver) -> None:
     config_path.write_text(BASIC_CONFIG + f"""
 [endpoints.crm]

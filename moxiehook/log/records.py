@@ -442,10 +442,11 @@ BadLineCallback = Callable[[int], None]
 
 
 def open_log(path: Path) -> IO[bytes] | None:
-    """The log opened for reading, or None when it does not exist yet (an empty log).
+    """The log opened for reading, or None when there is nothing to read (an empty log).
 
     Opened without blocking, then checked: a FIFO (which a blocking open would wait on for ever)
-    or a folder is a ``StorageError`` naming it, as for the writers.
+    or a folder is a ``StorageError`` naming it, as for the writers. A device reads as an empty
+    log: ``/dev/null`` logs nothing, and ``/dev/zero`` would be one endless line.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -456,7 +457,10 @@ def open_log(path: Path) -> IO[bytes] | None:
     try:
         mode = os.fstat(fd).st_mode
         check_log_file_kind(path, mode)
-        os.set_blocking(fd, True)  # a file or a device, read as usual from here on
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            return None
+        os.set_blocking(fd, True)  # read as usual from here on
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
