@@ -9,9 +9,9 @@ A line that is not a JSON object is skipped and reported once through ``on_bad_l
 Line numbers are counted only when a bad line is actually met, so reading backwards stays cheap on
 a healthy log.
 
-The log must be a regular file (or a device such as ``/dev/null``): a folder or a FIFO is refused
-with an error naming it, and a FIFO is never opened in blocking mode (that would wait forever for
-a writer).
+The log is opened by ``records.open_log``: a folder or a FIFO is refused with an error naming it
+(a FIFO is never opened in blocking mode: that would wait for ever for a writer), and a device
+reads as an empty log.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The JSONL delivery log (SPEC §6): record types, appending, and reading.
+"""The JSONL delivery log: record types, appending, and opening it to read.
 
 Each record is one JSON object on one line. Appends take an exclusive
-``flock`` on the log file and write the whole line with a single ``write``,
+``flock`` on the log's sibling lock file and write the whole line with a single ``write``,
 so concurrent runs never interleave. Readers skip a line that is not valid
 JSON (a torn write, a hand edit) and report its line number through a
 callback, then go on. Unknown fields are kept, so newer logs stay readable.
@@ -24,7 +24,7 @@ from moxiehook.errors import DataError, StorageError
 
 OUTCOMES: tuple[str, ...] = ("delivered", "failed", "skipped")
 
-# Kept in the log: the first 4 KiB of a response body (SPEC §5).
+# Kept in the log: the first 4 KiB of a response body (enough to see why a delivery failed).
 LOGGED_BODY_LIMIT = 4 * 1024
 
 # How deep arrays and objects may nest in a payload that is sent and logged. The

@@ -1,7 +1,7 @@
 """Lengths of time and moments as people type them (``30s``, ``2h``, ``7d``, ISO-8601).
 
 Used by ``--since``/``--before`` to pick log records, and by ``fire --duration`` for a load run's
-length: one grammar for both.
+length, so both speak the same units (s, m, h, d).
 """
 
 from __future__ import annotations
