@@ -304,3 +304,28 @@ def test_stream_stops_at_end(log: Path) -> None:
     write(log, records[2])
     assert ids(list(logquery.stream(log, end=end))) == [r.id for r in records[:2]]
     assert ids(logquery.tail(log, 5, end=end)) == [r.id for r in records[:2]]
+
+
+def test_follow_reads_its_backlog_from_the_file_it_follows(log: Path) -> None:
+    """A prune between showing the last records and following the log (``logs -f`` printing a
+    long backlog) shows no record twice and loses none: both are read from one open file."""
+    records = [delivery(n) for n in range(6)]
+    write(log, *records[:4])
+    looks = 0
+
+    def sleep(_: float) -> None:
+        nonlocal looks
+        looks += 1
+        if looks == 1:
+            write(log, records[5])
+        elif looks > 2:
+            raise Stop
+
+    followed = logquery.follow(log, backlog=2, sleep=sleep)
+    seen = [next(followed).data["id"]]  # the backlog has begun: the file is open
+    logquery.prune(log, keep=1)  # renamed over it: a file holding records[3] only
+    write(log, records[4])
+    with pytest.raises(Stop):
+        for entry in followed:
+            seen.append(entry.data["id"])
+    assert seen == [r.id for r in records[2:]]

@@ -182,14 +182,14 @@ def _follow(
     path: Path, log_filter: delivery_log.LogFilter, tail: int, as_json: bool, on_bad_line: Callable[[int], None],
     wide: bool,
 ) -> None:
-    """The last records, then each new one as it is appended; Ctrl-C ends it cleanly."""
-    # Only whole lines: a line still being written is picked up by `follow` once complete.
-    start = delivery_log.whole_lines_end(path)
+    """The last records, then each new one as it is appended; Ctrl-C ends it cleanly.
+
+    Both come from ``follow``, which reads them from one open file: a prune in between cannot
+    show a record twice or lose one.
+    """
     show = _print_json_line if as_json else functools.partial(_print_row_line, wide=wide)
     try:
-        for entry in _newest(path, tail, log_filter, on_bad_line, end=start):
-            show(entry)
-        for entry in delivery_log.follow(path, log_filter, on_bad_line, start=start):
+        for entry in delivery_log.follow(path, log_filter, on_bad_line, backlog=tail):
             show(entry)
     except KeyboardInterrupt:
         return  # the way to stop following: exit 0

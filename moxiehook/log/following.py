@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from moxiehook.log.filters import MATCH_ALL, LogFilter
-from moxiehook.log.reading import LogEntry, lines_backward, lines_forward, parse_lines
+from moxiehook.log.reading import LogEntry, lines_backward, lines_forward, parse_lines, whole_lines_end
 from moxiehook.log.records import BadLineCallback, open_log
 
 FOLLOW_INTERVAL = 0.2  # seconds between two looks at a followed log
@@ -63,18 +63,26 @@ def follow(
     path: Path,
     log_filter: LogFilter = MATCH_ALL,
     on_bad_line: BadLineCallback | None = None,
-    start: int = 0,
+    backlog: int = 0,
     interval: float = FOLLOW_INTERVAL,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[LogEntry]:
-    """Matching records appended from ``start`` (a line boundary) on, as they come; never ends by itself.
+    """The matching records already logged, then each one appended, as it comes; never ends by itself.
 
-    A log that does not exist yet is waited for.
+    ``backlog``: how many of the records already there come first (the newest N; 0: all of
+    them). They are read from the same open file that is then followed, so a prune between the
+    two cannot make a record show twice or go missing. A log that does not exist yet is waited
+    for; all of it is new when it appears.
     """
-    handle: IO[bytes] | None = None  # the file read so far, kept open while followed
-    offset = start
+    handle = open_log(path)  # the file read so far, kept open while followed
+    offset = 0
     recent: deque[_Mark] = deque(maxlen=RECENT_LINES)
     try:
+        if handle is not None:
+            offset = whole_lines_end(handle)
+            yield from _backlog(handle, offset, backlog, log_filter, on_bad_line)
+            if offset:
+                recent.append(_line_ending_at(handle, offset))
         while True:
             handle, offset = _find_place(path, handle, offset, recent)
             if handle is not None:
@@ -90,6 +98,24 @@ def follow(
             handle.close()
 
 
+def _backlog(
+    handle: IO[bytes], end: int, count: int, log_filter: LogFilter, on_bad_line: BadLineCallback | None
+) -> Iterator[LogEntry]:
+    """The newest ``count`` matching records before ``end`` (0: all), oldest first."""
+    if count == 0:
+        for entry in parse_lines(handle, lines_forward(handle, 0, end=end), log_filter.could_match, on_bad_line):
+            if log_filter.matches(entry.data):
+                yield entry
+        return
+    found: list[LogEntry] = []
+    for entry in parse_lines(handle, lines_backward(handle, end), log_filter.could_match, on_bad_line):
+        if log_filter.matches(entry.data):
+            found.append(entry)
+            if len(found) == count:
+                break
+    yield from reversed(found)
+
+
 def _remembered(lines: Iterator[tuple[int, bytes]], recent: deque[_Mark]) -> Iterator[tuple[int, bytes]]:
     """``lines``, each remembered (its end and marks) as it is handed on, bad or blank ones too."""
     for offset, line in lines:
@@ -102,10 +128,7 @@ def _find_place(
 ) -> tuple[IO[bytes] | None, int]:
     """The file to read now and where to go on in it (see the module's docstring)."""
     if handle is None:
-        handle = open_log(path)
-        if handle is not None and offset:
-            recent.append(_line_ending_at(handle, offset))
-        return handle, offset
+        return open_log(path), 0  # the log appeared: all of it is new
     try:
         now = os.stat(path)
     except FileNotFoundError:

@@ -238,22 +238,26 @@ def stream(
                 yield entry
 
 
-def whole_lines_end(path: Path) -> int:
-    """The offset just after the log's last complete line (0 when there is no log)."""
-    handle = open_log(path)
-    if handle is None:
-        return 0
-    with handle:
-        size = os.fstat(handle.fileno()).st_size
-        position = size
-        while position > 0:
-            start = max(0, position - BLOCK_SIZE)
-            handle.seek(start)
-            newline = handle.read(position - start).rfind(b"\n")
-            if newline >= 0:
-                return start + newline + 1
-            position = start
-        return 0
+def whole_lines_end(log: Path | IO[bytes]) -> int:
+    """The offset just after the log's last complete line (0 when there is no log).
+
+    ``log``: its path, or the log already open (``follow`` reads its backlog from the file it follows).
+    """
+    if isinstance(log, Path):
+        handle = open_log(log)
+        if handle is None:
+            return 0
+        with handle:
+            return whole_lines_end(handle)
+    position = os.fstat(log.fileno()).st_size
+    while position > 0:
+        start = max(0, position - BLOCK_SIZE)
+        log.seek(start)
+        newline = log.read(position - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        position = start
+    return 0
 
 
 
