@@ -329,3 +329,22 @@ def test_follow_reads_its_backlog_from_the_file_it_follows(log: Path) -> None:
         for entry in followed:
             seen.append(entry.data["id"])
     assert seen == [r.id for r in records[2:]]
+
+
+def test_the_log_package_lists_its_public_names_statically() -> None:
+    """``__all__`` is a plain list in ``log/__init__.py`` (no lazy table): every name is imported
+    there, and no inner module's public function is left out of it."""
+    import ast
+
+    import moxiehook.log as package
+
+    source = Path(package.__file__).read_text(encoding="utf-8")
+    listed = next(node.value for node in ast.parse(source).body
+                  if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__")
+    assert isinstance(listed, ast.List)
+    names = [element.value for element in listed.elts]  # type: ignore[attr-defined]
+    assert names == package.__all__
+    assert all(hasattr(package, name) for name in names)
+    for used_elsewhere in ("follow", "prune", "tail", "stream", "find", "parse_duration", "parse_when", "short_id",
+                           "check_endpoint_filter", "LogFilter", "LogEntry", "open_log"):
+        assert used_elsewhere in names
