@@ -10,7 +10,7 @@ import pytest
 from conftest import Answer, Receiver
 from logrecords import delivery, write
 
-from moxiehook.log import query as logquery
+from moxiehook import log as logquery
 from moxiehook.log.records import DeliveryRecord
 from moxiehook.send import signing
 

@@ -176,7 +176,7 @@ def _config_with_log(config_path: Path, log_file: str, url: str) -> None:
     [
         ("afile/log.jsonl", "file", "Not a directory"),
         ("missing/log.jsonl", None, "No such file or directory"),
-        ("adir", "dir", "Is a directory"),
+        ("adir", "dir", "it is a folder"),
     ],
     ids=["parent-is-a-file", "folder-missing", "log-is-a-folder"],
 )

@@ -14,8 +14,7 @@ import pytest
 import standardwebhooks
 
 from moxiehook.errors import UsageError
-from moxiehook.log import Attempt, DeliveryRecord
-from moxiehook.log.query import parse_duration
+from moxiehook.log import Attempt, DeliveryRecord, parse_duration
 from moxiehook.send import LoadRun, check_load
 from tests.conftest import Answer, Receiver
 

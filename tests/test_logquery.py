@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from logrecords import START, delivery, iso, write
 
+from moxiehook import log as logquery
 from moxiehook.errors import NotFoundError, UsageError
-from moxiehook.log import query as logquery
-from moxiehook.log.query import LogFilter
+from moxiehook.log import LogFilter, reading
 from moxiehook.log.records import EndpointRecord, encode
 
 
@@ -34,8 +34,8 @@ def log(tmp_path: Path) -> Path:
         ("2h", START - timedelta(hours=2)),
         ("7d", START - timedelta(days=7)),
         ("45s", START - timedelta(seconds=45)),
-        ("2026-11-28T10:00:00Z", datetime(2026, 11, 28, 10, tzinfo=timezone.utc)),
-        ("2026-11-28T10:00:00.250+02:00", datetime(2026, 11, 28, 8, 0, 0, 250000, tzinfo=timezone.utc)),
+        ("2026-11-28T10:00:00Z", datetime(2026, 11, 28, 10, tzinfo=UTC)),
+        ("2026-11-28T10:00:00.250+02:00", datetime(2026, 11, 28, 8, 0, 0, 250000, tzinfo=UTC)),
     ],
 )
 def test_parse_when_accepts_durations_and_iso_times(text: str, expected: datetime) -> None:
@@ -122,7 +122,7 @@ def test_tail_returns_the_newest_records_oldest_first(log: Path) -> None:
 
 
 def test_tail_across_many_blocks_keeps_every_line_whole(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logquery, "BLOCK_SIZE", 97)  # lines straddle block edges everywhere
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 97)  # lines straddle block edges everywhere
     records = [delivery(n) for n in range(40)]
     write(log, *records)
     entries = logquery.tail(log, 40)
@@ -178,7 +178,7 @@ def test_reading_backwards_past_a_huge_record_is_linear_in_its_size(log: Path, m
     Gluing each block onto the carried part of the line scanned ~1,000 times the
     record (2 GB); the bound is 4 times the file.
     """
-    monkeypatch.setattr(logquery, "BLOCK_SIZE", 1024)
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 1024)
     huge = delivery(0)
     huge.request["body"] = {"blob": "x" * 2_000_000}
     small = delivery(1)
@@ -216,7 +216,7 @@ def test_stream_yields_every_match_in_order_with_unknown_fields_kept(log: Path) 
 
 
 def test_bad_lines_are_reported_once_with_their_line_number(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logquery, "BLOCK_SIZE", 64)
+    monkeypatch.setattr(reading, "BLOCK_SIZE", 64)
     write(log, delivery(0), delivery(1))
     with log.open("ab") as handle:
         handle.write(b'{"kind":"delivery","id":"dlv_torn","ou\n')  # line 3: a torn write
@@ -304,3 +304,47 @@ def test_stream_stops_at_end(log: Path) -> None:
     write(log, records[2])
     assert ids(list(logquery.stream(log, end=end))) == [r.id for r in records[:2]]
     assert ids(logquery.tail(log, 5, end=end)) == [r.id for r in records[:2]]
+
+
+def test_follow_reads_its_backlog_from_the_file_it_follows(log: Path) -> None:
+    """A prune between showing the last records and following the log (``logs -f`` printing a
+    long backlog) shows no record twice and loses none: both are read from one open file."""
+    records = [delivery(n) for n in range(6)]
+    write(log, *records[:4])
+    looks = 0
+
+    def sleep(_: float) -> None:
+        nonlocal looks
+        looks += 1
+        if looks == 1:
+            write(log, records[5])
+        elif looks > 2:
+            raise Stop
+
+    followed = logquery.follow(log, backlog=2, sleep=sleep)
+    seen = [next(followed).data["id"]]  # the backlog has begun: the file is open
+    logquery.prune(log, keep=1)  # renamed over it: a file holding records[3] only
+    write(log, records[4])
+    with pytest.raises(Stop):
+        for entry in followed:
+            seen.append(entry.data["id"])
+    assert seen == [r.id for r in records[2:]]
+
+
+def test_the_log_package_lists_its_public_names_statically() -> None:
+    """``__all__`` is a plain list in ``log/__init__.py`` (no lazy table): every name is imported
+    there, and no inner module's public function is left out of it."""
+    import ast
+
+    import moxiehook.log as package
+
+    source = Path(package.__file__).read_text(encoding="utf-8")
+    listed = next(node.value for node in ast.parse(source).body
+                  if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__")
+    assert isinstance(listed, ast.List)
+    names = [element.value for element in listed.elts]  # type: ignore[attr-defined]
+    assert names == package.__all__
+    assert all(hasattr(package, name) for name in names)
+    for used_elsewhere in ("follow", "prune", "tail", "stream", "find", "parse_duration", "parse_when", "short_id",
+                           "check_endpoint_filter", "LogFilter", "LogEntry", "open_log"):
+        assert used_elsewhere in names

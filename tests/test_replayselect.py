@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from logrecords import START, delivery, iso, write
 
+from moxiehook import log as logquery
 from moxiehook.errors import NotFoundError, UsageError
-from moxiehook.log import query as logquery
 from moxiehook.log import replay as replayselect
 from moxiehook.log.records import EndpointRecord
 from moxiehook.log.replay import ReplayQuery

@@ -217,10 +217,10 @@ def _load_count(rate: float | None, duration: str | None, count: int | None, dry
         raise UsageError("--count is for a fixed number of copies; a load run sends --rate x --duration of them")
     if dry_run:
         raise UsageError("--dry-run shows the requests without sending: drop --rate/--duration to see them")
-    from moxiehook.log import query as logquery
+    from moxiehook.log import parse_duration
     from moxiehook.send import check_load
 
-    return check_load(rate, logquery.parse_duration(duration))
+    return check_load(rate, parse_duration(duration))
 
 
 def _load_limits(load_count: int | None, max_p99: float | None, max_error_rate: float | None) -> Any:

@@ -1,4 +1,4 @@
-"""``logs`` and ``logs show``: read the delivery log (SPEC §4, §6)."""
+"""``logs``, ``logs show``, ``logs prune``: read the delivery log, follow it, drop old records."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import json
 import sys
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from moxiehook import catalog
 from moxiehook.cli.help import Command, Group, examples
+from moxiehook import log as delivery_log
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import (
     Column,
@@ -32,7 +33,6 @@ from moxiehook.cli.state import state
 from moxiehook.config import Config
 from moxiehook.errors import UsageError
 from moxiehook.log import DeliveryRecord, EndpointRecord, Record
-from moxiehook.log import query as logquery
 
 app = typer.Typer(cls=Group, add_completion=False)
 
@@ -55,7 +55,7 @@ NO_LOG = "no deliveries logged yet"
 
 
 
-class OutcomeChoice(str, Enum):
+class OutcomeChoice(StrEnum):
     delivered = "delivered"
     failed = "failed"
     skipped = "skipped"
@@ -63,10 +63,10 @@ class OutcomeChoice(str, Enum):
 
 # --- shared with `replay` ------------------------------------------------------
 
-EventOption = Annotated[Optional[str], typer.Option("--event", help="Only this event type.")]
-EndpointOption = Annotated[Optional[str], typer.Option("--endpoint", help="Only this endpoint.")]
+EventOption = Annotated[str | None, typer.Option("--event", help="Only this event type.")]
+EndpointOption = Annotated[str | None, typer.Option("--endpoint", help="Only this endpoint.")]
 SinceOption = Annotated[
-    Optional[str], typer.Option("--since", metavar="WHEN", help="Only since WHEN: ISO-8601 time or 30m, 2h, 7d.")
+    str | None, typer.Option("--since", metavar="WHEN", help="Only since WHEN: ISO-8601 time or 30m, 2h, 7d.")
 ]
 
 
@@ -76,7 +76,7 @@ def current_log(ctx: typer.Context, endpoint: str | None = None, event: str | No
     config = cli_state.load_or_defaults()  # no config file: the ./moxiehook-log.jsonl that listen writes
     path = config.log_path(cli_state.config_path)
     if endpoint is not None:
-        logquery.check_endpoint_filter(path, endpoint, config.endpoints)
+        delivery_log.check_endpoint_filter(path, endpoint, config.endpoints)
     check_event_filter(config, path, event)
     return path
 
@@ -93,7 +93,7 @@ def check_event_filter(config: Config, path: Path, event: str | None) -> None:
     try:
         catalog.check_not_a_near_miss(event, config.mapped_events())
     except UsageError:
-        if not logquery.tail(path, 1, logquery.LogFilter(event=event)):
+        if not delivery_log.tail(path, 1, delivery_log.LogFilter(event=event)):
             raise
 
 
@@ -115,7 +115,7 @@ def parse_since(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return logquery.parse_when(text)
+        return delivery_log.parse_when(text)
     except UsageError as exc:
         raise UsageError(f"--since: {exc}") from None
 
@@ -142,8 +142,8 @@ def logs(
     tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="How many of the newest records (0: all).")] = 20,
     event: EventOption = None,
     endpoint: EndpointOption = None,
-    outcome: Annotated[Optional[OutcomeChoice], typer.Option("--outcome", metavar="OUTCOME", help="Only this outcome: delivered, failed or skipped.")] = None,
-    status: Annotated[Optional[int], typer.Option("--status", help="Only this HTTP status.")] = None,
+    outcome: Annotated[OutcomeChoice | None, typer.Option("--outcome", metavar="OUTCOME", help="Only this outcome: delivered, failed or skipped.")] = None,
+    status: Annotated[int | None, typer.Option("--status", help="Only this HTTP status.")] = None,
     since: SinceOption = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records until Ctrl-C.")] = False,
     wide: WideOption = False,
@@ -152,7 +152,7 @@ def logs(
     """Show the newest delivery log records, oldest first, one line each (see also: logs show ID)."""
     if ctx.invoked_subcommand is not None:
         return
-    log_filter = logquery.LogFilter(
+    log_filter = delivery_log.LogFilter(
         event=event, endpoint=endpoint, outcome=outcome.value if outcome else None, status=status,
         since=parse_since(since),
     )
@@ -178,33 +178,34 @@ def logs(
 
 
 def _newest(
-    path: Path, tail: int, log_filter: logquery.LogFilter, on_bad_line: Callable[[int], None], end: int | None = None
-) -> Iterable[logquery.LogEntry]:
+    path: Path, tail: int, log_filter: delivery_log.LogFilter, on_bad_line: Callable[[int], None],
+    end: int | None = None,
+) -> Iterable[delivery_log.LogEntry]:
     """The newest ``tail`` matches: read backwards, stopping at N; ``--tail 0`` streams them all."""
     if tail == 0:
-        return logquery.stream(path, log_filter, on_bad_line, end=end)
-    return logquery.tail(path, tail, log_filter, on_bad_line, end=end)
+        return delivery_log.stream(path, log_filter, on_bad_line, end=end)
+    return delivery_log.tail(path, tail, log_filter, on_bad_line, end=end)
 
 
 def _follow(
-    path: Path, log_filter: logquery.LogFilter, tail: int, as_json: bool, on_bad_line: Callable[[int], None],
+    path: Path, log_filter: delivery_log.LogFilter, tail: int, as_json: bool, on_bad_line: Callable[[int], None],
     wide: bool,
 ) -> None:
-    """The last records, then each new one as it is appended; Ctrl-C ends it cleanly."""
-    # Only whole lines: a line still being written is picked up by `follow` once complete.
-    start = logquery.whole_lines_end(path)
+    """The last records, then each new one as it is appended; Ctrl-C ends it cleanly.
+
+    Both come from ``follow``, which reads them from one open file: a prune in between cannot
+    show a record twice or lose one. Rows line up with each other (``RowStream``).
+    """
     show = (_print_json_line if as_json
-            else functools.partial(_print_row_line, rows=RowStream(COLUMNS, wide), wide=wide))
+            else functools.partial(_print_row_line, rows=RowStream(COLUMNS, wide)))
     try:
-        for entry in _newest(path, tail, log_filter, on_bad_line, end=start):
-            show(entry)
-        for entry in logquery.follow(path, log_filter, on_bad_line, start=start):
+        for entry in delivery_log.follow(path, log_filter, on_bad_line, backlog=tail):
             show(entry)
     except KeyboardInterrupt:
         return  # the way to stop following: exit 0
 
 
-def _print_json_array(entries: Iterable[logquery.LogEntry]) -> int:
+def _print_json_array(entries: Iterable[delivery_log.LogEntry]) -> int:
     """A JSON array written as it is read, one logged record per line; returns the count."""
     out = sys.stdout
     count = 0
@@ -216,14 +217,14 @@ def _print_json_array(entries: Iterable[logquery.LogEntry]) -> int:
     return count
 
 
-def _print_json_line(entry: logquery.LogEntry) -> None:
+def _print_json_line(entry: delivery_log.LogEntry) -> None:
     sys.stdout.write(entry.json_text + "\n")
     sys.stdout.flush()
 
 
-def _print_row_line(entry: logquery.LogEntry, rows: RowStream, wide: bool) -> None:
+def _print_row_line(entry: delivery_log.LogEntry, rows: RowStream) -> None:
     """One record as a line of its own, lined up with the lines before it (``RowStream``)."""
-    rows.print(_row(entry.record, wide, date.today()))
+    rows.print(_row(entry.record, rows.wide, date.today()))
     sys.stdout.flush()
 
 
@@ -247,14 +248,14 @@ def _row(record: Record, wide: bool, today: date) -> list[Any]:
         record.error or "",
         str(len(record.attempts)),
         _duration(record.duration_ms),
-        str(record.id) if wide else logquery.short_id(str(record.id or "")),
+        str(record.id) if wide else delivery_log.short_id(str(record.id or "")),
     ]
 
 
 def _local_time(at: str | None, wide: bool, today: date) -> str:
     """A logged UTC time in local time, as ``--since`` reads one: ``14:03:07`` today, with the date
     otherwise (``11-28 14:03`` this year, ``2025-11-28`` before); all of it when ``wide``."""
-    moment = logquery.record_time({"at": at})
+    moment = delivery_log.record_time({"at": at})
     if moment is None:
         return str(at or "")
     try:
@@ -281,24 +282,28 @@ def _duration(ms: float | None) -> str:
 def prune(
     ctx: typer.Context,
     keep: Annotated[
-        Optional[int], typer.Option("--keep", min=0, metavar="N", help="Keep the newest N records.", show_default=False)
+        int | None, typer.Option("--keep", min=0, metavar="N", help="Keep the newest N records.", show_default=False)
     ] = None,
     before: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--before", metavar="WHEN", help="Drop records logged before WHEN: ISO-8601 time or 30m, 2h, 7d.",
                      show_default=False),
     ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm --keep 0, which empties the log.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Drop old records (atomically, under the log's lock); say how many were dropped."""
+    """Drop old records (atomically, under the log's lock); say how many were dropped.
+
+    --keep 0 drops every record, so it needs --yes (unlike logs --tail 0, which means "all").
+    """
     moment = None
     if before is not None:
         try:
-            moment = logquery.parse_when(before)
+            moment = delivery_log.parse_when(before)
         except UsageError as exc:
             raise UsageError(f"--before: {exc}") from None
     path = current_log(ctx)
-    result = logquery.prune(path, keep, moment)
+    result = delivery_log.prune(path, keep, moment, empty_ok=yes)
     if as_json:
         print_json({"dropped": result.dropped, "kept": result.kept, "other_lines": result.other_lines,
                     "bytes_before": result.bytes_before, "bytes_after": result.bytes_after})
@@ -343,7 +348,7 @@ def show(
 ) -> None:
     """Show one delivery in full: request headers (as logged), body, attempts, response."""
     path = current_log(ctx)
-    entry = logquery.find(path, record_id, bad_line_warner(path))
+    entry = delivery_log.find(path, record_id, bad_line_warner(path))
     if as_json:
         print_json(entry.data)
         return

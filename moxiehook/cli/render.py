@@ -204,7 +204,7 @@ def print_table(columns: Sequence[str | Column], rows: Iterable[Sequence[TableCe
     shown, widths = fit_columns(specs, table, width, header)
     lines = [_line([Styled(specs[i].name, "bold") for i in shown], widths, specs, shown)] if header else []
     lines += [_line([row[i] for i in shown], widths, specs, shown) for row in table]
-    _write_lines(lines, tty, width is not None)
+    _write_lines(lines, tty, width)
 
 
 class RowStream:
@@ -221,19 +221,20 @@ class RowStream:
         width = stdout_console().width if self.tty and not wide else None
         typical = [[Styled("x" * (spec.widest or spec.min_width), "") for spec in self.specs]]
         self.shown, self.widths = fit_columns(self.specs, typical, width, header=False)
-        self.fitted = width is not None
+        self.width = width
+        self.wide = wide
 
     def print(self, row: Sequence[TableCell]) -> None:
         cells = [_cell(cell) for cell in row]
-        if self.fitted:
+        if self.width is not None:
             line = _line([cells[i] for i in self.shown], self.widths, self.specs, self.shown)
         else:  # in full: a value longer than its column pushes the rest along, never cut
             widths = {i: max(self.widths[i], cell_width(cells[i].text)) for i in self.shown}
             line = _line([cells[i] for i in self.shown], widths, self.specs, self.shown)
-        _write_lines([line], self.tty, self.fitted)
+        _write_lines([line], self.tty, self.width)
 
 
-def _write_lines(lines: list[list[tuple[str, str]]], tty: bool, fitted: bool) -> None:
+def _write_lines(lines: list[list[tuple[str, str]]], tty: bool, width: int | None) -> None:
     """Table lines on stdout: plain text through a pipe, styled (and never wrapped) on a terminal."""
     if not tty:
         for line in lines:
@@ -247,10 +248,11 @@ def _write_lines(lines: list[list[tuple[str, str]]], tty: bool, fitted: bool) ->
         for piece, style in line:
             text.append(piece, style=style)
         text.rstrip()
-        if not fitted:  # --wide: each line written whole (the terminal may wrap it)
+        if width is None:  # --wide: each line written whole (the terminal may wrap it)
             console.print(text, soft_wrap=True)
-        else:  # fitted to the width: cropped rather than ever wrapped, should a cell be miscounted
-            console.print(text, no_wrap=True, overflow="crop", crop=True)
+        else:  # fitted to `width`: cut there should a cell be miscounted, never at a width read later
+            text.truncate(width, overflow="crop")  # (the terminal resized since: Rich would cut the id off)
+            console.print(text, soft_wrap=True)
 
 
 def _cell(value: TableCell) -> Styled:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moxiehook.cli.help import Command, examples
+from moxiehook import log as delivery_log
 from moxiehook.cli.logs_cmds import (
     NO_LOG,
     EndpointOption,
@@ -24,7 +25,6 @@ from moxiehook.cli.state import state
 from moxiehook.config import Config, Endpoint, check_url
 from moxiehook.errors import DataError, NotFoundError, UsageError
 from moxiehook.log import DeliveryRecord
-from moxiehook.log import query as logquery
 from moxiehook.log import replay as replayselect
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def replay(
         target = load_app(app)
     path = config.log_path(config_path)
     if endpoint is not None:
-        logquery.check_endpoint_filter(path, endpoint, config.endpoints)
+        delivery_log.check_endpoint_filter(path, endpoint, config.endpoints)
     check_event_filter(config, path, event)
     query = replayselect.ReplayQuery(
         ids=tuple(ids or ()), failed=failed, skipped=skipped, event=event, endpoint=endpoint,

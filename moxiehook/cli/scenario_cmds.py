@@ -293,7 +293,7 @@ def from_log(
     from moxiehook.cli.logs_cmds import current_log
     from moxiehook.config import write_atomic
     from moxiehook.log import DeliveryRecord
-    from moxiehook.log import query as logquery
+    from moxiehook import log as logquery
 
     if bool(ids_) == (last is not None):
         raise UsageError("scenario from-log needs delivery ids or --last N (not both)")

@@ -20,12 +20,11 @@ from typing import TypeVar
 
 from moxiehook.config.model import Config, config_to_dict, parse_config
 from moxiehook.errors import ConfigError, StorageError, ValidationError
-from moxiehook.files import fsync_folder
+from moxiehook.files import atomic_write, remove_stale_temp_files
 
 ENV_VAR = "MOXIEHOOK_CONFIG"
 DEFAULT_NAME = "moxiehook.toml"
 SECRET_MODE = 0o600
-DEFAULT_MODE = 0o644
 
 T = TypeVar("T")
 
@@ -117,7 +116,8 @@ def _file_kind(mode: int) -> str:
 def read_text(path: Path) -> str:
     real = real_config_path(path)
     try:
-        return real.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark (Windows Notepad saves one) is not TOML; it is dropped.
+        return real.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(
             f"no config file at {path} (create one with: moxiehook init, or pass --config)"
@@ -174,16 +174,6 @@ def update_config(path: Path, change: Callable[[Config], T],
     return result
 
 
-def remove_stale_temp_files(path: Path) -> None:
-    """Delete temp files a killed writer left beside ``path``.
-
-    Called with the lock held: no live writer can own one of them then.
-    """
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
-
-
 def create_config(path: Path, text: str, force: bool = False) -> None:
     """Write a new config file (``init``); refuses to overwrite unless ``force``."""
     config = parse_config_text(text, path)
@@ -195,37 +185,15 @@ def create_config(path: Path, text: str, force: bool = False) -> None:
 
 
 def write_atomic(path: Path, text: str, secret: bool = False) -> None:
-    """Replace ``path`` with ``text``: temp file in the same folder, fsync, rename.
+    """Replace ``path`` with ``text`` through ``files.atomic_write`` (temp file, fsync, rename).
 
     The mode is 0600 when the text holds a literal secret; otherwise the
     existing file's mode is kept (0644 for a new file). A symlink is written
     through to its target; what is not a regular file is refused.
     """
-    import tempfile  # only commands that write need it (it costs ~2 ms to import)
-
     path = real_config_path(path, writing=True)
-
-    if secret:
-        mode = SECRET_MODE
-    else:
-        try:
-            mode = path.stat().st_mode & 0o777
-        except OSError:
-            mode = DEFAULT_MODE
-    folder = path.parent
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        with atomic_write(path, mode=SECRET_MODE if secret else None) as out:
+            out.write(text.encode("utf-8"))
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-            tmp.write(text)
-            tmp.flush()
-            os.fchmod(tmp.fileno(), mode)
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise StorageError(f"cannot write {path}: {exc.strerror}") from None
-    fsync_folder(folder)

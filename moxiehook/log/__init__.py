@@ -1,13 +1,31 @@
-"""The JSONL delivery log.
+"""The JSONL delivery log: one JSON object per line, appended under a lock, read without loading it.
 
 - ``records``: the record dataclasses, encoding them, the locked one-write-per-line append.
-- ``query``: reading it backwards (tail), filters, follow, finding a record by id.
+- ``reading``: reading it backwards (tail) and forwards (stream), bad lines reported by number.
+- ``filters``: which records to show (``--event``, ``--outcome``, ``--since``, …).
+- ``following``: ``logs --follow``, each record once.
+- ``ids``: delivery ids as typed (full, prefix, the short form ``logs`` shows) and finding them.
+- ``times``: ``30m``, ``2h``, ``7d`` and ISO-8601 times (``--since``, ``--before``, ``--duration``).
+- ``pruning``: dropping old records, atomically, under the writers' lock.
 - ``replay``: which logged deliveries a replay resends (following ``replay_of`` chains).
 
 Other packages import from here, not from the inner modules. Stdlib only.
 """
 
-from moxiehook.log.query import parse_duration
+from moxiehook.log.filters import MATCH_ALL, LogFilter
+from moxiehook.log.following import FOLLOW_INTERVAL, follow
+from moxiehook.log.ids import ELLIPSIS, SHORT_ID_CHARS, IdPattern, find, find_many, short_id
+from moxiehook.log.pruning import PruneResult, prune
+from moxiehook.log.reading import (
+    LogEntry,
+    check_endpoint_filter,
+    entries_backward,
+    lines_backward,
+    parse_entry,
+    stream,
+    tail,
+    whole_lines_end,
+)
 from moxiehook.log.records import (
     LOGGED_BODY_LIMIT,
     MAX_NESTING,
@@ -19,9 +37,14 @@ from moxiehook.log.records import (
     check_nesting,
     encode_body,
     encode_record,
+    open_log,
 )
+from moxiehook.log.times import parse_duration, parse_when, record_time
 
 __all__ = [
-    "LOGGED_BODY_LIMIT", "MAX_NESTING", "Attempt", "DeliveryRecord", "EndpointRecord", "LogWriter", "Record",
-    "check_nesting", "encode_body", "encode_record", "parse_duration",
+    "ELLIPSIS", "FOLLOW_INTERVAL", "LOGGED_BODY_LIMIT", "MATCH_ALL", "MAX_NESTING", "SHORT_ID_CHARS", "Attempt",
+    "DeliveryRecord", "EndpointRecord", "IdPattern", "LogEntry", "LogFilter", "LogWriter", "PruneResult", "Record",
+    "check_endpoint_filter", "check_nesting", "encode_body", "encode_record", "entries_backward", "find",
+    "find_many", "follow", "lines_backward", "open_log", "parse_duration", "parse_entry", "parse_when", "prune",
+    "record_time", "short_id", "stream", "tail", "whole_lines_end",
 ]

@@ -1,7 +1,7 @@
-"""The JSONL delivery log (SPEC §6): record types, appending, and reading.
+"""The JSONL delivery log: record types, appending, and opening it to read.
 
 Each record is one JSON object on one line. Appends take an exclusive
-``flock`` on the log file and write the whole line with a single ``write``,
+``flock`` on the log's sibling lock file and write the whole line with a single ``write``,
 so concurrent runs never interleave. Readers skip a line that is not valid
 JSON (a torn write, a hand edit) and report its line number through a
 callback, then go on. Unknown fields are kept, so newer logs stay readable.
@@ -18,13 +18,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from moxiehook.errors import DataError, StorageError
 
 OUTCOMES: tuple[str, ...] = ("delivered", "failed", "skipped")
 
-# Kept in the log: the first 4 KiB of a response body (SPEC §5).
+# Kept in the log: the first 4 KiB of a response body (enough to see why a delivery failed).
 LOGGED_BODY_LIMIT = 4 * 1024
 
 # How deep arrays and objects may nest in a payload that is sent and logged. The
@@ -79,7 +79,7 @@ class DeliveryRecord:
         (``dataclasses.asdict`` would deep-copy the whole payload, ~150 µs a record);
         callers encode the result and never change it.
         """
-        data = {"kind": self.kind}
+        data: dict[str, Any] = {"kind": self.kind}
         for name in _DELIVERY_FIELDS:
             data[name] = getattr(self, name)
         data["attempts"] = [vars(attempt).copy() for attempt in self.attempts]
@@ -236,6 +236,21 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
     ))
 
 
+def check_log_file_kind(path: Path, mode: int, verb: str = "read") -> None:
+    """Refuse a log that is a folder, a FIFO or a socket (``StorageError``, exit 2, naming it).
+
+    A regular file is a log; a device (``/dev/null`` to log nothing) is allowed too. A FIFO
+    would make every reader and writer wait for ever for the other side.
+    """
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else None)
+    if kind is not None:
+        raise StorageError(
+            f"cannot {verb} the delivery log {path}: it is {kind}, not a regular file "
+            "(point settings.log_file at a file)"
+        )
+
+
 def lock_path(path: Path) -> Path:
     """The log's lock file, beside it (``moxiehook-log.jsonl.lock``); never deleted."""
     return path.with_name(path.name + ".lock")
@@ -297,10 +312,30 @@ class LogWriter:
             raise
 
     def _open(self) -> int:
+        """The log opened for appending; a FIFO is refused, never waited on.
+
+        Without ``O_NONBLOCK`` opening a FIFO waits for ever for a reader (and
+        with one, records would go into a pipe, not a log); non-blocking, it
+        fails at once or opens, and is then refused by kind.
+        """
         try:
-            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            check_log_file_kind(self.path, os.stat(self.path).st_mode, verb="open")
+        except FileNotFoundError:
+            pass
         except OSError as exc:
             raise StorageError(f"cannot open the delivery log {self.path}: {exc.strerror}") from None
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
+        except OSError as exc:
+            raise StorageError(f"cannot open the delivery log {self.path}: {exc.strerror}") from None
+        try:
+            mode = os.fstat(fd).st_mode
+            check_log_file_kind(self.path, mode, verb="open")
+            os.set_blocking(fd, True)  # a device (/dev/null, /dev/full) is written as usual
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def append(self, record: Record, then: Callable[[], None] | None = None) -> None:
         self.append_line(encode(record), then)
@@ -342,8 +377,9 @@ class LogWriter:
         against a full disk or ``/dev/full`` would send one delivery and then
         fail. A regular file is checked without writing (free space, the file
         size limit): a probe written and taken back could be seen by ``logs
-        --follow``. Anything else (a device, a FIFO) gets a newline, which
-        readers skip: ``/dev/full`` refuses it, ``/dev/null`` takes it.
+        --follow``. A device gets a newline, which readers skip: ``/dev/full``
+        refuses it, ``/dev/null`` takes it. (A FIFO or a folder never gets this
+        far: it is refused when the log is opened.)
         """
         with self._threads:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -379,10 +415,8 @@ class LogWriter:
             self._fd = fd
 
     def _cut(self, size: int) -> None:
-        try:
+        with contextlib.suppress(OSError):  # readers skip a torn line anyway (with a warning)
             os.ftruncate(self._fd, size)
-        except OSError:
-            pass  # readers skip a torn line anyway (with a warning)
 
     def close(self) -> None:
         os.close(self._fd)
@@ -413,14 +447,37 @@ def _no_room(fd: int, size: int) -> str | None:
 BadLineCallback = Callable[[int], None]
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """``(line number, raw line)`` for every non-empty line; a missing file is empty."""
+def open_log(path: Path) -> IO[bytes] | None:
+    """The log opened for reading, or None when there is nothing to read (an empty log).
+
+    Opened without blocking, then checked: a FIFO (which a blocking open would wait on for ever)
+    or a folder is a ``StorageError`` naming it, as for the writers. A device reads as an empty
+    log: ``/dev/null`` logs nothing, and ``/dev/zero`` would be one endless line.
+    """
     try:
-        handle = open(path, "rb")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        return
+        return None
     except OSError as exc:
         raise StorageError(f"cannot read the delivery log {path}: {exc.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        check_log_file_kind(path, mode)
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            return None
+        os.set_blocking(fd, True)  # read as usual from here on
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(line number, raw line)`` for every non-empty line; a missing file is empty."""
+    handle = open_log(path)
+    if handle is None:
+        return
     with handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():

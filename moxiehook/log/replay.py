@@ -15,7 +15,7 @@ sees the first run's replays in the log and resends nothing twice. With
 plain filters (``--event``, ``--endpoint``, ``--since``) each chain likewise
 counts once, by its newest record. Ids given by name are resent as named.
 
-The log is read backwards, as by ``logquery``, so memory holds only the
+The log is read backwards, as by ``reading``, so memory holds only the
 chains still waiting for an older record, never the whole log.
 """
 
@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from moxiehook.errors import UsageError
-from moxiehook.log.query import LogEntry, LogFilter, entries_backward, find_many
+from moxiehook.log.filters import LogFilter
+from moxiehook.log.ids import find_many
+from moxiehook.log.reading import LogEntry, entries_backward
 from moxiehook.log.records import BadLineCallback, exclusive, replay_lock_path
 
 
