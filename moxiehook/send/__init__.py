@@ -45,6 +45,7 @@ _EXPORTS = {
     "status_text": "delivery",
     "tls_context": "transport",
     "verify": "signing",
+    "PreparedEndpoint": "delivery",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         Answer,
         Delivery,
         HttpxSender,
+        PreparedEndpoint,
         Sender,
         judge_answer,
         prepare_endpoint,
