@@ -232,8 +232,8 @@ def failure(status: int, location: str | None, target: Target, disable_on: Seque
     answer = judge_answer(status, {"location": location} if location else {}, "")
     if answer.error is None:
         return None
-    if status in disable_on:
-        return (f"{answer.error}: Moxie would disable endpoint {target.endpoint.name!r} "
+    if status in disable_on:  # worded as `fire` words the reason it disables an endpoint
+        return (f"{answer.error} from POST {target.url}: Moxie would disable endpoint {target.endpoint.name!r} "
                 "(reported only; the config is not changed)")
     return answer.error
 
