@@ -241,3 +241,28 @@ def test_locustfile_refuses_what_would_fail_at_the_first_user(rejected, config_p
 
 def test_locustfile_without_a_mapped_event(rejected) -> None:
     rejected("locustfile", match="no event of the catalog is mapped on any enabled endpoint")
+
+
+# ---------------------------------------------------------------------------
+# the examples of docs/load.md
+
+
+def docs_user_classes() -> list[dict[str, object]]:
+    """Each MoxieUser subclass in docs/load.md's Python examples: its literal settings."""
+    text = (Path(__file__).parent.parent / "docs" / "load.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+    found = []
+    for block in blocks:
+        for node in ast.parse(block).body:
+            if isinstance(node, ast.ClassDef) and [b.id for b in node.bases] == ["MoxieUser"]:  # type: ignore[attr-defined]
+                found.append({t.targets[0].id: ast.literal_eval(t.value) for t in node.body  # type: ignore[attr-defined]
+                              if isinstance(t, ast.Assign) and not isinstance(t.value, ast.Call)})
+    return found
+
+
+def test_the_docs_locustfiles_are_valid_users(config: Path) -> None:
+    config.write_text(CONFIG + '\n[[endpoints.crm.mappings]]\nevent = "InvoiceSent"\nurl = "http://127.0.0.1:9/i"\n')
+    users = docs_user_classes()
+    assert len(users) == 2
+    for settings in users:
+        make_plan(**settings)  # type: ignore[arg-type]
