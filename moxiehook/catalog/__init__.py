@@ -34,17 +34,17 @@ from moxiehook.lazy import lazy_getattr
 _LAZY = {
     "Assignment": "payload", "PathError": "payload", "apply_overrides": "payload", "copies": "payload",
     "parse_assignment": "payload", "read_data": "payload",
-    "new_seed": "vary", "varied": "vary",
+    "new_seed": "vary", "varied": "vary", "varied_copier": "vary",
 }  # fmt: skip
 
 if TYPE_CHECKING:
     from moxiehook.catalog.payload import Assignment, PathError, apply_overrides, copies, parse_assignment, read_data
-    from moxiehook.catalog.vary import new_seed, varied
+    from moxiehook.catalog.vary import new_seed, varied, varied_copier
 
 __all__ = [
     "EVENTS", "Assignment", "EventType", "PathError", "apply_overrides", "check_not_a_near_miss", "copies",
     "get_event", "is_known", "names", "new_seed", "parse_assignment", "read_data", "sample", "sample_text",
-    "schema", "varied",
+    "schema", "varied", "varied_copier",
 ]  # fmt: skip
 
 
