@@ -266,3 +266,21 @@ def test_the_docs_locustfiles_are_valid_users(config: Path) -> None:
     assert len(users) == 2
     for settings in users:
         make_plan(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [None, 9])
+def test_every_events_bytes_are_what_encode_body_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       seed: int | None) -> None:
+    """Copies of the sample are spliced into its encoding once made: byte for byte encode_body's."""
+    from moxiehook.log import encode_body
+
+    mappings = "".join(f'[[endpoints.all.mappings]]\nevent = "{e.name}"\nurl = "http://127.0.0.1:9/x"\n\n'
+                       for e in catalog.EVENTS)
+    (tmp_path / "moxiehook.toml").write_text(f"version = 1\n\n[endpoints.all]\n\n{mappings}")
+    for vary in (False, True):
+        plan = make_plan([e.name for e in catalog.EVENTS], vary=vary, seed=seed)
+        stream = Stream(plan, 4)
+        for event in plan.events:
+            for _ in range(3):
+                _, delivery = stream.next_delivery(event)
+                assert delivery.body_bytes == encode_body(delivery.body)

@@ -125,15 +125,14 @@ class MoxieUser(FastHttpUser):
         with session.post(target.url, data=delivery.body_bytes, headers=headers,  # type: ignore[arg-type]
                           name=delivery.event, catch_response=True, allow_redirects=False) as response:
             status = response.status_code or 0
+            if 200 <= status <= 299:
+                response.success()
+                return
             if status == 0:  # no answer: geventhttpclient's error is kept on the response
                 response.failure(no_answer(getattr(response, "error", None), endpoint.timeout))
                 return
             location = response.headers.get("location") if 300 <= status <= 399 else None
-            why = failure(status, location, target, self.moxie_stream.plan.settings.disable_on)
-            if why is None:
-                response.success()
-            else:
-                response.failure(why)
+            response.failure(failure(status, location, target, self.moxie_stream.plan.settings.disable_on))
 
     def _session(self, target: Target) -> FastHttpSession:
         """One client per endpoint: each has its own timeout and TLS setting."""
