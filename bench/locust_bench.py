@@ -1,24 +1,22 @@
-"""Locust figures: deliveries/s of one Locust process with ``MoxieUser``, beside a plain ``FastHttpUser``.
+"""Locust figures: the cost of MoxieUser beside a plain FastHttpUser, and deliveries/s of Locust runs.
 
-    .venv/bin/python bench/locust_bench.py [--seconds 10] [--rounds 3] [--users 20]
+    .venv/bin/python bench/locust_bench.py [--seconds 6] [--rounds 6] [--users 20]
 
-Against nginx on loopback answering 204 at once (bench/receivers.py), one Locust process runs
-``MoxieBench`` then ``PlainBench`` (bench/locust_users.py: the same bytes, the plain user built
-them once), taking turns ``--rounds`` times. Two figures per run, each the median of its rounds:
+Against nginx on loopback answering 204 at once (bench/receivers.py), with the two users of
+bench/locust_users.py: ``MoxieBench`` (MoxieUser, building each delivery as ``fire`` does) and
+``PlainBench`` (a plain FastHttpUser posting one such delivery, built once: the same bytes).
 
-- deliveries/s: requests between Locust's first and last request (its ``--json-file`` totals,
-  written at exit), over that time: what the process achieved on this machine, as loaded;
-- deliveries per CPU-second: the requests over the CPU time (user + system) the Locust process
-  used from the start of the test to its end (bench/locust_users.py measures it in the process,
-  leaving out Locust's start-up). One Locust process is one core at most, so this is its rate on
-  a core of its own, and it moves much less than the rate when other work shares the machine:
-  the compared figure.
+- The compared figure: requests per CPU-second of each, taking turns ``--rounds`` times in one
+  process (Locust as a library, ``locust_users.alternate``), the median of each. One Locust
+  process uses one core at most, so this is its rate on a core of its own; taking turns in one
+  warm process, both meet the same machine as other work comes and goes. Target: MoxieUser
+  ≥ 0.8 × the plain user.
+- Deliveries/s achieved by ``locust --headless`` runs (wall clock, between Locust's first and
+  last request, from its ``--json-file``): one process (one worker) with each user, then a master
+  and two workers with MoxieUser. These move with whatever else the machine runs.
 
-Then one master and two workers run ``MoxieBench``: the two-worker figure (deliveries/s). The
-target: MoxieUser ≥ 0.8 × the plain user, per CPU-second. Exit status 0 when met, 1 when not (or
-when a run failed).
-
-Needs the ``locust`` extra and nginx. Every process runs on 127.0.0.1 and is stopped at the end.
+Exit status 0 when the target is met, 1 when not (or when a run failed). Needs the ``locust``
+extra and nginx. Every process runs on 127.0.0.1 and is stopped at the end.
 """
 
 from __future__ import annotations
@@ -90,16 +88,21 @@ def rate(json_prefix: Path) -> float:
     return count / elapsed
 
 
-def run_one(user: str, seconds: int, users: int, env: dict[str, str], folder: Path,
-            tag: str) -> tuple[float, float]:
-    """(deliveries/s, deliveries per CPU-second) of one single-process run of ``user``."""
-    prefix = folder / tag
-    cpu_file = folder / f"{tag}-cpu.json"
-    wait(locust(["--headless", "-u", str(users), "-r", str(users * 10), "-t", f"{seconds}s",
-                 "--json-file", str(prefix), user], {**env, "BENCH_CPU_FILE": str(cpu_file)}, folder), seconds + 60)
-    count, elapsed = totals(prefix)
-    cpu = json.loads(cpu_file.read_text())
-    return count / elapsed, cpu["requests"] / cpu["cpu_s"]
+def run_one(user: str, seconds: int, users: int, env: dict[str, str], folder: Path) -> float:
+    """Deliveries/s of one single-process ``locust --headless`` run of ``user``."""
+    prefix = folder / user
+    wait(locust(["--headless", "-u", str(users), "-r", str(users * 4), "-t", f"{seconds}s",
+                 "--json-file", str(prefix), user], env, folder), seconds + 60)
+    return rate(prefix)
+
+
+def per_cpu(rounds: int, seconds: int, users: int, env: dict[str, str], folder: Path) -> dict[str, list[float]]:
+    process = subprocess.run([sys.executable, str(USERS_FILE), str(rounds), str(seconds), str(users)], env=env,
+                             cwd=folder, capture_output=True, text=True, timeout=rounds * 2 * (seconds + 5) + 60)
+    if process.returncode != 0:
+        raise RuntimeError(f"bench/locust_users.py exited {process.returncode}:\n{process.stderr[-2000:]}")
+    figures: dict[str, list[float]] = json.loads(process.stdout)
+    return figures
 
 
 def run_two_workers(seconds: int, users: int, env: dict[str, str], folder: Path) -> float:
@@ -126,36 +129,32 @@ def run_two_workers(seconds: int, users: int, env: dict[str, str], folder: Path)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--users", type=int, default=20, help="users per Locust process")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="moxiehook-bench-locust-") as name, NginxReceiver("fast") as nginx:
         folder = Path(name)
         config = write_config(folder, nginx.url("/hooks/clients"))
         env = {**os.environ, "MOXIEHOOK_CONFIG": str(config), "BENCH_TOKEN": "t0k"}
-        wall: dict[str, list[float]] = {"MoxieBench": [], "PlainBench": []}
-        per_cpu: dict[str, list[float]] = {"MoxieBench": [], "PlainBench": []}
         try:
-            for number in range(args.rounds):
-                for user in ("MoxieBench", "PlainBench"):
-                    achieved, efficiency = run_one(user, args.seconds, args.users, env, folder, f"{user}-{number}")
-                    wall[user].append(achieved)
-                    per_cpu[user].append(efficiency)
-                    print(f"  round {number + 1}: {user} {achieved:,.0f}/s, {efficiency:,.0f} per CPU-second",
-                          file=sys.stderr, flush=True)
+            figures = per_cpu(args.rounds, args.seconds, args.users, env, folder)
+            for number, (moxie_round, plain_round) in enumerate(zip(*figures.values(), strict=True), 1):
+                print(f"  round {number}: MoxieBench {moxie_round:,.0f}, PlainBench {plain_round:,.0f} "
+                      "per CPU-second", file=sys.stderr, flush=True)
+            achieved = {user: run_one(user, args.seconds, args.users, env, folder) for user in figures}
             two = run_two_workers(args.seconds, args.users, env, folder)
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    moxie, plain = (statistics.median(per_cpu[u]) for u in ("MoxieBench", "PlainBench"))
-    moxie_wall, plain_wall = (statistics.median(wall[u]) for u in ("MoxieBench", "PlainBench"))
+    moxie, plain = (statistics.median(figures[user]) for user in ("MoxieBench", "PlainBench"))
     ratio = moxie / plain
-    print(f"one process, MoxieUser:          {moxie:7,.0f} deliveries per CPU-second, {moxie_wall:7,.0f}/s achieved")
-    print(f"one process, plain FastHttpUser: {plain:7,.0f} requests per CPU-second,   {plain_wall:7,.0f}/s achieved")
-    print(f"ratio (per CPU-second, medians of {args.rounds}): {ratio:.2f}x (target >= {TARGET}x) "
-          f"{'met' if ratio >= TARGET else 'MISSED'}")
-    print(f"master + two workers, MoxieUser: {two:7,.0f} deliveries/s achieved ({os.cpu_count()} cores)")
+    print(f"MoxieUser:          {moxie:7,.0f} deliveries per CPU-second (median of {args.rounds})")
+    print(f"plain FastHttpUser: {plain:7,.0f} requests per CPU-second, the same bytes")
+    print(f"ratio: {ratio:.2f}x (target >= {TARGET}x) {'met' if ratio >= TARGET else 'MISSED'}")
+    print(f"one process achieved: MoxieUser {achieved['MoxieBench']:,.0f}/s, "
+          f"plain FastHttpUser {achieved['PlainBench']:,.0f}/s")
+    print(f"master + two workers achieved, MoxieUser: {two:,.0f}/s ({os.cpu_count()} cores)")
     return 0 if ratio >= TARGET else 1
 
 

@@ -8,20 +8,16 @@
   per-request work. Its rate is the ceiling of Locust's client on this machine.
 
 Both run as fast as answers allow (``wait_time = constant(0)``). The config comes from
-``$MOXIEHOOK_CONFIG`` (the bench writes it). With ``$BENCH_CPU_FILE`` set, the process writes
-there the CPU time it used from the start of the test to its end, and the requests it made:
-Locust's own start-up (about a CPU-second of imports) is left out of the comparison.
+``$MOXIEHOOK_CONFIG`` (the bench writes it). Run as a script (``alternate``), the two take turns
+in one process, Locust used as a library: the comparison of their cost per request.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
-from typing import Any
 
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, constant, task
 
 from moxiehook import catalog, ids
 from moxiehook.config import load_config, resolve_config_path
@@ -64,19 +60,37 @@ class PlainBench(FastHttpUser):
                 response.failure(f"HTTP {response.status_code}")
 
 
-_started: list[float] = []
+
+def alternate(rounds: int, seconds: float, users: int) -> dict[str, list[float]]:
+    """Requests per CPU-second of each user class, taking turns ``rounds`` times in this process.
+
+    Locust as a library (one ``Environment`` per turn): turns a few seconds long, one after the
+    other in one process, so both classes meet the same machine, warm, as other work comes and
+    goes. Counted from the moment every user runs to the end of the turn.
+    """
+    import gevent
+    from locust.env import Environment
+
+    figures: dict[str, list[float]] = {"MoxieBench": [], "PlainBench": []}
+    for _ in range(rounds):
+        for user_class in (MoxieBench, PlainBench):
+            environment = Environment(user_classes=[user_class])
+            runner = environment.create_local_runner()
+            runner.start(users, spawn_rate=users * 4)
+            gevent.sleep(0.5)  # every user started a quarter of a second ago
+            requests, cpu = environment.stats.total.num_requests, time.process_time()
+            gevent.sleep(seconds)
+            requests = environment.stats.total.num_requests - requests
+            cpu = time.process_time() - cpu
+            runner.quit()
+            if environment.stats.total.num_failures:
+                raise SystemExit(f"{user_class.__name__}: {environment.stats.total.num_failures} requests failed")
+            figures[user_class.__name__].append(requests / cpu)
+    return figures
 
 
-def _test_start(**_: Any) -> None:
-    _started.append(time.process_time())
+if __name__ == "__main__":  # python bench/locust_users.py ROUNDS SECONDS USERS: JSON figures on stdout
+    import sys
 
-
-def _test_stop(environment: Any, **_: Any) -> None:
-    target = os.environ.get("BENCH_CPU_FILE")
-    if target and _started:
-        Path(target).write_text(json.dumps({"cpu_s": time.process_time() - _started[0],
-                                            "requests": environment.stats.total.num_requests}))
-
-
-events.test_start.add_listener(_test_start)
-events.test_stop.add_listener(_test_stop)
+    rounds, seconds, users = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+    print(json.dumps(alternate(rounds, seconds, users)))
