@@ -273,10 +273,13 @@ def _seeded_copies(sample: dict[str, Any], rng: random.Random) -> Iterator[Any]:
         yield copy
 
 
-def failure(status: int, location: str | None, target: Target, disable_on: Sequence[int] | frozenset[int]
-            ) -> str | None:
-    """Why an answer fails a delivery, or None for a 2xx; says when Moxie would disable the endpoint."""
-    answer = judge_answer(status, {"location": location} if location else {}, "")
+def failure(status: int, target: Target, disable_on: Sequence[int] | frozenset[int]) -> str | None:
+    """Why an answer fails a delivery, or None for a 2xx; says when Moxie would disable the endpoint.
+
+    Locust groups failures by their text, so the text holds nothing the receiver chooses per
+    answer (a ``Location`` that differs each time would make one row per request, without end).
+    """
+    answer = judge_answer(status, {}, "")
     if answer.error is None:
         return None
     if status in disable_on:  # worded as `fire` words the reason it disables an endpoint

@@ -18,14 +18,15 @@ needed (one given is ignored): every URL comes from the config.
 
 - Locust's stats name each request by its event type (``POST ClientCreate``).
 - An answer outside 2xx is a failure, described as ``fire`` describes it (``HTTP 404 Not
-  Found``, ``HTTP 302 Found (redirects are not followed; Location: …)``, ``timeout: no answer
-  within 10 s``). A status in the config's ``disable_on`` (401, 403, 404, 405, 410 by default)
-  adds that Moxie would disable the endpoint: reported, not acted on. The config is never
-  changed and nothing is retried: Locust measures, ``fire`` disables.
+  Found``, ``HTTP 302 Found (redirects are not followed)``, ``timeout: no answer within 10 s``).
+  A status in the config's ``disable_on`` (401, 403, 404, 405, 410 by default) adds that Moxie
+  would disable the endpoint: reported, not acted on. The config is never changed and nothing
+  is retried: Locust measures, ``fire`` disables.
 - Redirects are not followed; each endpoint's ``timeout`` bounds connecting and each read, and
   its ``verify_tls`` (certifi's CA bundle, a bundle of your own, or no check) applies.
 
-The settings are checked when the first user of a class starts; a mistake (an unknown event, an
+The settings are checked when Locust starts (its init event, where users run) and again by the
+first user of a class; a mistake (an unknown event, an
 event mapped nowhere, a missing ``${VAR}``) stops the test with one line saying what is wrong,
 and Locust exits with moxiehook's exit code for it (2 for a config or usage error).
 """
@@ -131,8 +132,7 @@ class MoxieUser(FastHttpUser):
             if status == 0:  # no answer: geventhttpclient's error is kept on the response
                 response.failure(no_answer(getattr(response, "error", None), endpoint.timeout))
                 return
-            location = response.headers.get("location") if 300 <= status <= 399 else None
-            response.failure(failure(status, location, target, self.moxie_stream.plan.settings.disable_on))
+            response.failure(failure(status, target, self.moxie_stream.plan.settings.disable_on))
 
     def _session(self, target: Target) -> FastHttpSession:
         """One client per endpoint: each has its own timeout and TLS setting."""
