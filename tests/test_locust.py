@@ -13,10 +13,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,6 +31,7 @@ from standardwebhooks.webhooks import Webhook
 
 from moxiehook import __version__
 from tests.conftest import Answer, Receiver, run_moxiehook
+from tests.test_security import self_signed  # noqa: F401, F811 - a fixture: a certificate for 127.0.0.1
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TOKEN = "t0k-locust"
@@ -73,6 +81,12 @@ def final_counts(path: Path) -> dict[str, tuple[str, int, int]]:
     """Locust's ``--json-file`` (written at exit): name -> (method, requests, failures)."""
     return {entry["name"]: (entry["method"], entry["num_requests"], entry["num_failures"])
             for entry in json.loads(path.read_text())}
+
+
+def printed_counts(output: str) -> dict[str, tuple[str, int, int]]:
+    """The summary Locust prints at exit: name -> (method, requests, failures)."""
+    table = output[output.index("Type     Name"):output.index("Response time percentiles")]
+    return {m[1]: ("POST", int(m[2]), int(m[3])) for m in re.finditer(r"^POST\s+(\S+)\s+(\d+)\s+(\d+)\(", table, re.M)}
 
 
 def failure_rows(prefix: Path) -> list[dict[str, str]]:
@@ -288,3 +302,68 @@ def test_the_check_sees_locust_when_it_is_imported(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert {"locust", "gevent"} <= imported_modules(result.stderr)
 
+
+
+# ---------------------------------------------------------------------------
+# each endpoint's verify_tls and timeout, against a real HTTPS server with a self-signed certificate
+
+
+@pytest.fixture
+def https_receiver(self_signed: tuple[Path, Path]) -> Iterator[tuple[int, list[str]]]:  # noqa: F811
+    """HTTPS on 127.0.0.1: answers 204, after 2 s on /slow; lists the paths it was sent to."""
+    paths: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            paths.append(self.path)
+            if self.path == "/slow":
+                time.sleep(2)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield server.server_address[1], paths
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_each_endpoint_keeps_its_tls_check_and_timeout(tmp_path: Path, self_signed: tuple[Path, Path],  # noqa: F811
+                                                       https_receiver: tuple[int, list[str]]) -> None:
+    port, paths = https_receiver
+    shutil.copy(self_signed[0], tmp_path / "ca.pem")
+    endpoints = {"strict": ("ClientCreate", ""), "bundle": ("ClientUpdate", 'verify_tls = "ca.pem"'),
+                 "off": ("ClientDelete", "verify_tls = false"),
+                 "slow": ("ProjectCreate", "verify_tls = false\ntimeout = 0.5")}
+    (tmp_path / "moxiehook.toml").write_text("version = 1\n" + "".join(
+        f'\n[endpoints.{name}]\n{extra}\n[[endpoints.{name}.mappings]]\nevent = "{event}"\n'
+        f'url = "https://127.0.0.1:{port}/{name}"\n' for name, (event, extra) in endpoints.items()))
+    (tmp_path / "lf.py").write_text(
+        "from locust import constant\nfrom moxiehook.locust import MoxieUser\n\n\n"
+        "class W(MoxieUser):\n"
+        "    events = ['ClientCreate', 'ClientUpdate', 'ClientDelete', 'ProjectCreate']\n"
+        "    wait_time = constant(0.05)\n")
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "3", "-r", "3", "-t", "3s", "--stop-timeout", "5",
+                                 "--only-summary", cwd=tmp_path))
+    assert code == 1, output[-3000:]
+    counts = printed_counts(output)
+    sent = Counter(paths)
+    assert sent["/strict"] == 0 and counts["ClientCreate"][1] == counts["ClientCreate"][2] > 0  # untrusted: not sent
+    assert counts["ClientUpdate"] == ("POST", sent["/bundle"], 0) and sent["/bundle"] > 0  # the CA bundle is trusted
+    assert counts["ClientDelete"] == ("POST", sent["/off"], 0) and sent["/off"] > 0  # no check
+    assert counts["ProjectCreate"][1] == counts["ProjectCreate"][2] > 0  # each answer took 2 s: over 0.5 s
+    errors = output[output.index("Error report"):]  # printed at exit, final (the CSV is a snapshot)
+    assert "certificate verify failed" in errors.lower(), errors
+    assert "timeout: no answer within 0.5 s" in errors, errors

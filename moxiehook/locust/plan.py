@@ -289,7 +289,16 @@ def failure(status: int, target: Target, disable_on: Sequence[int] | frozenset[i
 
 
 def no_answer(error: BaseException | None, timeout: float) -> str:
-    """A request that got no answer, in ``fire``'s words."""
+    """A request that got no answer, in ``fire``'s words.
+
+    Locust's client wraps the error of a request that ran out of attempts in one carrying the
+    first as ``original``; the reason is that one.
+    """
+    for _ in range(8):  # bounded: a chain of wrappers is one or two deep
+        inner = getattr(error, "original", None)
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
     if isinstance(error, TimeoutError) or type(error).__name__ == "Timeout":
         return f"timeout: no answer within {timeout:g} s"
     text = str(error) if error is not None else ""
