@@ -146,13 +146,26 @@ def test_master_and_two_workers_deliver_signed_unique_events_counted_alike(tmp_p
     write_config(config, receiver)
     before = config.read_bytes()
     (tmp_path / "locustfile.py").write_text(
-        "from locust import constant_throughput\n"
+        "import collections, json, os\n"
+        "from locust import constant_throughput, events\n"
         "from moxiehook.locust import MoxieUser\n\n\n"
         "class Webhooks(MoxieUser):\n"
         "    events = {'ClientCreate': 2, 'InvoiceSent': 1}\n"
         "    vary = True\n"
         "    seed = 7  # the same seed on both workers: their users must still differ\n"
-        "    wait_time = constant_throughput(40)\n"
+        "    wait_time = constant_throughput(40)\n\n\n"
+        "# Each worker's own count of the requests Locust recorded (name -> [requests, failures]),\n"
+        "# written when it stops: exact, where the master may miss a worker's last report.\n"
+        "counts = collections.defaultdict(lambda: [0, 0])\n\n\n"
+        "@events.request.add_listener\n"
+        "def count(name, exception, **kwargs):\n"
+        "    counts[name][0] += 1\n"
+        "    counts[name][1] += exception is not None\n\n\n"
+        "@events.test_stop.add_listener\n"
+        "def write(environment, **kwargs):\n"
+        "    if type(environment.runner).__name__ == 'WorkerRunner':\n"
+        "        with open(f'worker-{os.getpid()}.json', 'w') as f:\n"
+        "            json.dump(counts, f)\n"
     )
     port = free_port()
     prefix = tmp_path / "run"
@@ -187,9 +200,16 @@ def test_master_and_two_workers_deliver_signed_unique_events_counted_alike(tmp_p
     assert set(rows) == {"ClientCreate", "InvoiceSent", "Aggregated"}  # a row per event type
     assert rows["ClientCreate"]["Type"] == rows["InvoiceSent"]["Type"] == "POST"
     # --stop-timeout lets each user finish its delivery in flight, so both sides count it
-    counts = final_counts(tmp_path / "final.json")
-    clients = len(by_path["/clients-a"]) + len(by_path["/clients-b"])
-    assert counts == {"ClientCreate": ("POST", clients, 0), "InvoiceSent": ("POST", len(by_path["/invoices"]), 0)}
+    received = {"ClientCreate": len(by_path["/clients-a"]) + len(by_path["/clients-b"]),
+                "InvoiceSent": len(by_path["/invoices"])}
+    per_worker = [json.loads(p.read_text()) for p in tmp_path.glob("worker-*.json")]
+    assert len(per_worker) == 2 and all(per_worker)  # both workers sent
+    assert {name: [sum(w.get(name, [0, 0])[i] for w in per_worker) for i in (0, 1)] for name in received} == {
+        name: [count, 0] for name, count in received.items()}
+    # The master's totals: at most what was sent (its last report from a worker can come after it
+    # stopped listening), and all failure-free.
+    for name, (method, requests, failures) in final_counts(tmp_path / "final.json").items():
+        assert method == "POST" and 0 < requests <= received[name] and failures == 0
     assert config.read_bytes() == before
 
 
@@ -213,6 +233,8 @@ url = "{receiver.url('/moved')}"
     receiver.answer("/unauthorized", Answer(status=401, body="no"))
     receiver.answer("/moved", Answer(status=302, headers={"Location": receiver.url("/trap")}))
     receiver.answer("/clients-a", Answer(status=204, body=b""))
+    # 300 KiB answers: 64 KiB of each is read, the connection closed, and the next request unharmed
+    receiver.answer("/clients-b", Answer(status=200, body=b"x" * 300 * 1024))
     before = config.read_bytes()
     written = run_moxiehook("locustfile", "ClientCreate", "ClientUpdate", "-o", "lf.py", cwd=tmp_path)
     assert written.returncode == 0, written.stderr
@@ -350,12 +372,16 @@ def test_each_endpoint_keeps_its_tls_check_and_timeout(tmp_path: Path, self_sign
     (tmp_path / "moxiehook.toml").write_text("version = 1\n" + "".join(
         f'\n[endpoints.{name}]\n{extra}\n[[endpoints.{name}.mappings]]\nevent = "{event}"\n'
         f'url = "https://127.0.0.1:{port}/{name}"\n' for name, (event, extra) in endpoints.items()))
-    (tmp_path / "lf.py").write_text(
-        "from locust import constant\nfrom moxiehook.locust import MoxieUser\n\n\n"
+    (tmp_path / "lf.py").write_text(  # a task of its own: every event in turn, so each is tried
+        "from locust import constant, task\nfrom moxiehook.locust import MoxieUser\n\n\n"
         "class W(MoxieUser):\n"
         "    events = ['ClientCreate', 'ClientUpdate', 'ClientDelete', 'ProjectCreate']\n"
-        "    wait_time = constant(0.05)\n")
-    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "3", "-r", "3", "-t", "3s", "--stop-timeout", "5",
+        "    wait_time = constant(0.05)\n\n"
+        "    @task\n"
+        "    def each(self):\n"
+        "        for event in self.events:\n"
+        "            self.send_event(event)\n")
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "2", "-r", "2", "-t", "3s", "--stop-timeout", "5",
                                  "--only-summary", cwd=tmp_path))
     assert code == 1, output[-3000:]
     counts = printed_counts(output)
@@ -364,6 +390,8 @@ def test_each_endpoint_keeps_its_tls_check_and_timeout(tmp_path: Path, self_sign
     assert counts["ClientUpdate"] == ("POST", sent["/bundle"], 0) and sent["/bundle"] > 0  # the CA bundle is trusted
     assert counts["ClientDelete"] == ("POST", sent["/off"], 0) and sent["/off"] > 0  # no check
     assert counts["ProjectCreate"][1] == counts["ProjectCreate"][2] > 0  # each answer took 2 s: over 0.5 s
+    # The task of its own replaced the default one: every user sent the four events in turn.
+    assert counts["ClientCreate"][1] == counts["ClientUpdate"][1] == counts["ClientDelete"][1]
     errors = output[output.index("Error report"):]  # printed at exit, final (the CSV is a snapshot)
     assert "certificate verify failed" in errors.lower(), errors
     assert "timeout: no answer within 0.5 s" in errors, errors

@@ -23,7 +23,8 @@ needed (one given is ignored): every URL comes from the config.
   would disable the endpoint: reported, not acted on. The config is never changed and nothing
   is retried: Locust measures, ``fire`` disables.
 - Redirects are not followed; each endpoint's ``timeout`` bounds connecting and each read, and
-  its ``verify_tls`` (certifi's CA bundle, a bundle of your own, or no check) applies.
+  its ``verify_tls`` (certifi's CA bundle, a bundle of your own, or no check) applies. At most
+  64 KiB of an answer's body is read, as ``fire`` reads it.
 
 The settings are checked when Locust starts (its init event, where users run) and again by the
 first user of a class; a mistake (an unknown event, an
@@ -37,6 +38,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -74,6 +76,17 @@ class MoxieUser(FastHttpUser):
 
     _numbers: ClassVar[itertools.count[int]] = itertools.count()  # users made in this process
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass with tasks of its own runs those (which call ``send_event``), not ``deliver``.
+
+        Locust adds a base class's tasks to every subclass's; without this, a locustfile's own
+        tasks would share the time with the default one instead of replacing it.
+        """
+        super().__init_subclass__(**kwargs)
+        own = [task for task in cls.tasks if task is not MoxieUser.deliver]
+        if own:
+            cls.tasks = own
+
     def __init__(self, environment: Any) -> None:
         try:
             plan = type(self).moxie_plan()
@@ -110,7 +123,7 @@ class MoxieUser(FastHttpUser):
 
     @task
     def deliver(self) -> None:
-        """One delivery of an event drawn by weight."""
+        """The default task: one delivery of an event drawn by weight."""
         self.send_event()
 
     def send_event(self, event: str | None = None) -> None:
@@ -122,10 +135,13 @@ class MoxieUser(FastHttpUser):
         endpoint = target.endpoint
         headers, _ = request_headers(endpoint, delivery)  # signed now: a fresh webhook-timestamp
         session = self._session(target)
-        # `data` is typed str | dict, but geventhttpclient sends bytes as they are (no re-encoding)
+        # `data` is typed str | dict, but geventhttpclient sends bytes as they are (no re-encoding).
+        # stream=True: the answer's body is read here, at most READ_LIMIT of it, not whole.
         with session.post(target.url, data=delivery.body_bytes, headers=headers,  # type: ignore[arg-type]
-                          name=delivery.event, catch_response=True, allow_redirects=False) as response:
+                          name=delivery.event, catch_response=True, allow_redirects=False, stream=True) as response:
             status = response.status_code or 0
+            if status:
+                _read_answer(response)
             if 200 <= status <= 299:
                 response.success()
                 return
@@ -174,6 +190,30 @@ def _check_users(environment: Any, **_: Any) -> None:
 
 
 events.init.add_listener(_check_users)  # type: ignore[no-untyped-call]  # locust leaves it untyped
+
+
+READ_LIMIT = 64 * 1024  # answer bytes read at most, as `fire` reads them
+
+
+def _read_answer(response: Any) -> None:
+    """Read at most ``READ_LIMIT`` bytes of the answer's body, then give the connection back.
+
+    A receiver answering a gigabyte costs 64 KiB, not a gigabyte per user. The connection goes
+    back to the pool when the body was read to its end, and is closed otherwise (its unread rest
+    must not be taken for the next answer). Locust's time and size for the request then cover
+    the body as read, as they do when Locust reads it whole.
+    """
+    started = time.perf_counter()
+    size = 0
+    try:
+        for chunk in response.iter_content(16 * 1024, decode_content=False):
+            size += len(chunk)
+            if size >= READ_LIMIT:
+                break
+    finally:
+        response.release()
+    response.request_meta["response_time"] += (time.perf_counter() - started) * 1000
+    response.request_meta["response_length"] = size
 
 
 _exit_codes: dict[type, int] = {}  # a user class whose settings are wrong -> the error's exit code
