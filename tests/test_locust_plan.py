@@ -232,6 +232,7 @@ def test_locustfile_prints_to_stdout_and_writes_with_o(cli, config_path: Path, r
     (("InvoiceSent", "--endpoint", "crm"), "InvoiceSent is not mapped on endpoint 'crm'"),
     (("--endpoint", "old"), "endpoint 'old' is disabled"),
     (("--endpoint", "nope"), "nope"),
+    (("-o", "."), "-o .: that is a folder; name a file, e.g. -o locustfile.py"),
 ])
 def test_locustfile_refuses_what_would_fail_at_the_first_user(rejected, config_path: Path, args: tuple[str, ...],
                                                               match: str) -> None:

@@ -15,6 +15,7 @@ import typer
 from moxiehook.cli.render import info
 from moxiehook.cli.state import state
 from moxiehook.config import write_atomic
+from moxiehook.errors import UsageError
 from moxiehook.locust import locustfile_events, locustfile_text
 
 locustfile_app = typer.Typer(add_completion=False)
@@ -35,6 +36,8 @@ def locustfile(
         show_default=False)] = None,
 ) -> None:
     """Write a locustfile sending the config's webhooks under Locust (needs the locust extra)."""
+    if output is not None and output.is_dir():  # before the config helper's message, which speaks of a config
+        raise UsageError(f"-o {output}: that is a folder; name a file, e.g. -o {output / 'locustfile.py'}")
     cli = state(ctx)
     path = cli.config_path
     config = cli.load()
