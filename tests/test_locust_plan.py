@@ -240,6 +240,14 @@ def test_locustfile_refuses_what_would_fail_at_the_first_user(rejected, config_p
     rejected("locustfile", *args, match=match)
 
 
+def test_locustfile_leaves_out_events_outside_the_catalog_and_says_so(cli, config_path: Path) -> None:
+    config_path.write_text(CONFIG + '\n[[endpoints.crm.mappings]]\nevent = "MyOwnEvent"\nurl = "http://127.0.0.1:9/m"\n')
+    result = cli("locustfile")
+    assert result.exit_code == 0
+    assert "MyOwnEvent" not in result.stdout
+    assert result.stderr.startswith("warning: MyOwnEvent is mapped but not in the catalog")
+
+
 def test_locustfile_without_a_mapped_event(rejected) -> None:
     rejected("locustfile", match="no event of the catalog is mapped on any enabled endpoint")
 

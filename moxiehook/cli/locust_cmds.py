@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from moxiehook.cli.render import info
+from moxiehook.cli.render import info, warn
 from moxiehook.cli.state import state
 from moxiehook.config import write_atomic
 from moxiehook.errors import UsageError
@@ -41,7 +41,9 @@ def locustfile(
     cli = state(ctx)
     path = cli.config_path
     config = cli.load()
-    chosen = locustfile_events(config, path, events or [], endpoint)
+    chosen, left_out = locustfile_events(config, path, events or [], endpoint)
+    for name in left_out:
+        warn(f"{name} is mapped but not in the catalog, so there is no body to send: left out of the locustfile")
     # A config named with --config is written into the file; otherwise Locust finds it as the CLI
     # does where it runs ($MOXIEHOOK_CONFIG, else ./moxiehook.toml), which suits other machines.
     text = locustfile_text(chosen, endpoint, vary, path if cli.config_option is not None else None)

@@ -21,10 +21,12 @@ from moxiehook.errors import ConfigError, UsageError
 CLASS_NAME = "MoxieWebhooks"
 
 
-def locustfile_events(config: Config, path: Path, events: Sequence[str], endpoint: str | None) -> list[str]:
-    """The events of the locustfile: those named (checked), or every catalog event mapped.
+def locustfile_events(config: Config, path: Path, events: Sequence[str], endpoint: str | None
+                      ) -> tuple[list[str], list[str]]:
+    """The events of the locustfile, and the mapped ones left out (outside the catalog: no sample).
 
-    Raises ``NotFoundError`` for an event outside the catalog or an unknown endpoint, and
+    The events are those named (checked), or every catalog event mapped. Raises
+    ``NotFoundError`` for an event outside the catalog or an unknown endpoint, and
     ``ConfigError`` for an event that no enabled endpoint (or not ``endpoint``) maps.
     """
     chosen = [config.endpoint(endpoint)] if endpoint is not None else list(config.endpoints.values())
@@ -33,13 +35,14 @@ def locustfile_events(config: Config, path: Path, events: Sequence[str], endpoin
     mapped = list(dict.fromkeys(m.event for ep in enabled for m in ep.mappings))
     if not events:
         found = [name for name in mapped if catalog.is_known(name)]
+        left_out = [name for name in mapped if not catalog.is_known(name)]
         if not found:
             if endpoint is not None and not chosen[0].enabled:
                 raise ConfigError(f"endpoint {endpoint!r} is disabled ({chosen[0].why_disabled}); "
                                   f"enable it first: moxiehook endpoint enable {endpoint}")
             raise ConfigError(f"no event of the catalog is mapped on {where} in {path} "
                               "(add one: moxiehook map add ENDPOINT EVENT URL)")
-        return found
+        return found, left_out
     names = list(dict.fromkeys(events))
     for name in names:
         catalog.get_event(name)  # a body comes from the catalog: an event outside it has none
@@ -50,7 +53,7 @@ def locustfile_events(config: Config, path: Path, events: Sequence[str], endpoin
                                   f"enable it first: moxiehook endpoint enable {disabled[0]}")
             raise ConfigError(f"{name} is not mapped on {where} in {path} "
                               f"(add one: moxiehook map add ENDPOINT {name} URL)")
-    return names
+    return names, []
 
 
 def locustfile_text(events: Sequence[str], endpoint: str | None = None, vary: bool = False,
