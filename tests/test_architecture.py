@@ -7,6 +7,7 @@
 - httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py,
   relay.py) and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py,
   testing/scenarios.py: ``moxie.scenario``, for its responses' type).
+- Locust and gevent are imported by moxiehook/locust/user.py only (a locustfile's import).
 - A config-only command does not import httpx at all, so it starts fast; nor does loading the
   pytest plugin, which pytest does in every test session wherever moxiehook is installed.
 """
@@ -59,7 +60,8 @@ CORE = [p for p in package_modules() if "cli" not in p.relative_to(PACKAGE).part
 
 
 # The floor plan: a package may import from packages of a lower or equal rank, never a higher one.
-RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "send": 2, "receive": 3, "scenario": 3, "testing": 3, "cli": 4}
+RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "send": 2,
+        "receive": 3, "scenario": 3, "testing": 3, "cli": 4, "locust": 4}
 LOOSE_MODULES_AT_MOST = 5
 
 
@@ -140,6 +142,15 @@ def test_only_sending_modules_import_httpx(path: Path) -> None:
     if str(path.relative_to(PACKAGE)) in SENDING_MODULES:
         return
     assert "httpx" not in imported_roots(path)
+
+
+@pytest.mark.parametrize("path", package_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_locust_user_imports_locust(path: Path) -> None:
+    """Locust and gevent (which monkey-patches the interpreter) are loaded by locustfiles only."""
+    if str(path.relative_to(PACKAGE)) == "locust/user.py":
+        assert {"locust"} <= imported_roots(path)
+        return
+    assert not imported_roots(path) & {"locust", "gevent", "geventhttpclient"}
 
 
 CHECK_IMPORTS = """

@@ -34,7 +34,7 @@ from moxiehook.lazy import lazy_getattr
 _LAZY = {
     "Assignment": "payload", "PathError": "payload", "apply_overrides": "payload", "copies": "payload",
     "parse_assignment": "payload", "parse_path": "payload", "path_text": "payload", "read_data": "payload",
-    "new_seed": "vary", "varied": "vary",
+    "new_seed": "vary", "varied": "vary", "varied_copier": "vary",
 }  # fmt: skip
 
 if TYPE_CHECKING:
@@ -48,12 +48,12 @@ if TYPE_CHECKING:
         path_text,
         read_data,
     )
-    from moxiehook.catalog.vary import new_seed, varied
+    from moxiehook.catalog.vary import new_seed, varied, varied_copier
 
 __all__ = [
     "EVENTS", "Assignment", "EventType", "PathError", "apply_overrides", "check_not_a_near_miss", "copies",
     "get_event", "is_known", "names", "new_seed", "parse_assignment", "parse_path", "path_text", "read_data",
-    "sample", "sample_text", "schema", "varied",
+    "sample", "sample_text", "schema", "varied", "varied_copier",
 ]  # fmt: skip
 
 

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("moxiehook.cli.logs_cmds", "app"),
     "replay": ("moxiehook.cli.replay_cmds", "replay_app"),
     "demo": ("moxiehook.cli.demo_cmds", "demo_app"),
+    "locustfile": ("moxiehook.cli.locust_cmds", "locustfile_app"),
     "scenario": ("moxiehook.cli.scenario_cmds", "app"),
 }
 

@@ -52,6 +52,7 @@ _EXPORTS = {
     "status_text": "delivery",
     "tls_context": "transport",
     "verify": "signing",
+    "PreparedEndpoint": "delivery",
 }
 
 __all__ = [
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
         Answer,
         Delivery,
         HttpxSender,
+        PreparedEndpoint,
         Sender,
         judge_answer,
         prepare_endpoint,

@@ -1,0 +1,232 @@
+"""``MoxieUser``: Moxie's deliveries as a Locust user.
+
+A locustfile subclasses it and names what to send::
+
+    from moxiehook.locust import MoxieUser
+
+    class Webhooks(MoxieUser):
+        events = {"ClientCreate": 3, "InvoicePaid": 1}   # or a list: equal weights
+        endpoint = "crm"      # optional: only this endpoint (default: every enabled one)
+        vary = True           # optional: varied bodies, as `fire --vary`
+        seed = 1234           # optional: reproducible bodies, different for every user and worker
+        config = "moxiehook.toml"   # optional: else --config's rules ($MOXIEHOOK_CONFIG, ./moxiehook.toml)
+
+Each task builds one delivery with moxiehook's request builder (the same headers, auth, custom
+headers and Standard Webhooks signature as ``fire``) and POSTs it with Locust's fast HTTP client
+(``FastHttpUser``, geventhttpclient) to the URL the config maps the event to. No ``--host`` is
+needed (one given is ignored): every URL comes from the config.
+
+- Locust's stats name each request by its event type (``POST ClientCreate``).
+- An answer outside 2xx is a failure, described as ``fire`` describes it (``HTTP 404 Not
+  Found``, ``HTTP 302 Found (redirects are not followed)``, ``timeout: no answer within 10 s``).
+  A status in the config's ``disable_on`` (401, 403, 404, 405, 410 by default) adds that Moxie
+  would disable the endpoint: reported, not acted on. The config is never changed and nothing
+  is retried: Locust measures, ``fire`` disables.
+- Redirects are not followed; each endpoint's ``timeout`` bounds connecting and each read, and
+  its ``verify_tls`` (certifi's CA bundle, a bundle of your own, or no check) applies. At most
+  64 KiB of an answer's body is read, as ``fire`` reads it.
+
+The settings are checked when Locust starts (its init event, where users run) and again by the
+first user of a class; a mistake (an unknown event, an
+event mapped nowhere, a missing ``${VAR}``) stops the test with one line saying what is wrong,
+and Locust exits with moxiehook's exit code for it (2 for a config or usage error).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from locust import FastHttpUser, events, task
+from locust.contrib.fasthttp import FastHttpSession
+from locust.exception import StopTest
+
+from moxiehook.errors import MoxiehookError
+from moxiehook.locust.plan import Plan, Stream, Target, failure, make_plan, no_answer, user_seed
+from moxiehook.send import Delivery, request_headers, tls_context
+
+__all__ = ["MoxieUser"]
+
+logger = logging.getLogger(__name__)
+
+
+class MoxieUser(FastHttpUser):
+    """An abstract Locust user sending Moxie's webhooks as ``fire`` builds them."""
+
+    abstract = True
+
+    events: ClassVar[Sequence[str] | Mapping[str, float]] = ()
+    """The event types to send: a list (equal weights) or a dict of weights."""
+    endpoint: ClassVar[str | None] = None
+    """Send only to this endpoint's mappings; by default to every enabled endpoint's."""
+    vary: ClassVar[bool] = False
+    """Varied bodies, schema-valid, as ``fire --vary`` makes them; else the catalog's sample
+    with a fresh top-level id per delivery, as ``fire --count`` makes them."""
+    seed: ClassVar[int | None] = None
+    """Reproducible bodies: each user's stream comes from the seed, its worker and its number."""
+    config: ClassVar[str | os.PathLike[str] | None] = None
+    """The config file; by default ``$MOXIEHOOK_CONFIG``, else ``./moxiehook.toml``."""
+
+    max_redirects = 0  # a 3xx is a failed delivery, never followed
+
+    _numbers: ClassVar[itertools.count[int]] = itertools.count()  # users made in this process
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass with tasks of its own runs those (which call ``send_event``), not ``deliver``.
+
+        Locust adds a base class's tasks to every subclass's; without this, a locustfile's own
+        tasks would share the time with the default one instead of replacing it.
+        """
+        super().__init_subclass__(**kwargs)
+        own = [task for task in cls.tasks if task is not MoxieUser.deliver]
+        if own:
+            cls.tasks = own
+
+    def __init__(self, environment: Any) -> None:
+        try:
+            plan = type(self).moxie_plan()
+        except StopTest:
+            if environment.process_exit_code is None:
+                environment.process_exit_code = _exit_codes.get(type(self), 1)
+            raise
+        self.host = plan.host  # FastHttpUser wants one; each request names its absolute URL
+        super().__init__(environment)
+        worker = getattr(environment.runner, "worker_index", 0)
+        self.moxie_number = next(MoxieUser._numbers)
+        self.moxie_stream = Stream(plan, user_seed(self.seed, max(worker, 0), self.moxie_number))
+        self._sessions: dict[str, FastHttpSession] = {}
+
+    @classmethod
+    def moxie_plan(cls) -> Plan:
+        """The class's settings checked and worked out once per process (``StopTest`` if wrong)."""
+        cached = cls.__dict__.get("_moxie_plan")
+        if isinstance(cached, Plan):
+            return cached
+        if isinstance(cached, str):
+            raise StopTest(cached)
+        try:
+            plan = make_plan(cls.events, cls.endpoint, cls.vary, cls.seed, cls.config)
+        except MoxiehookError as exc:
+            message = f"{cls.__name__}: {exc}"
+            _exit_codes[cls] = exc.exit_code
+            cls._moxie_plan = message  # type: ignore[attr-defined]
+            raise StopTest(message) from None
+        for skipped in plan.skipped:
+            logger.warning("%s: endpoint %s is disabled; its mappings are skipped", cls.__name__, skipped)
+        cls._moxie_plan = plan  # type: ignore[attr-defined]
+        return plan
+
+    @task
+    def deliver(self) -> None:
+        """The default task: one delivery of an event drawn by weight."""
+        self.send_event()
+
+    def send_event(self, event: str | None = None) -> None:
+        """Build one delivery (of ``event``, or one drawn by weight) and POST it: for custom tasks."""
+        target, delivery = self.moxie_stream.next_delivery(event)
+        self.post_delivery(target, delivery)
+
+    def post_delivery(self, target: Target, delivery: Delivery) -> None:
+        endpoint = target.endpoint
+        headers, _ = request_headers(endpoint, delivery)  # signed now: a fresh webhook-timestamp
+        session = self._session(target)
+        # `data` is typed str | dict, but geventhttpclient sends bytes as they are (no re-encoding).
+        # stream=True: the answer's body is read here, at most READ_LIMIT of it, not whole.
+        with session.post(target.url, data=delivery.body_bytes, headers=headers,  # type: ignore[arg-type]
+                          name=delivery.event, catch_response=True, allow_redirects=False, stream=True) as response:
+            status = response.status_code or 0
+            if status:
+                _read_answer(response)
+            if 200 <= status <= 299:
+                response.success()
+                return
+            if status == 0:  # no answer: geventhttpclient's error is kept on the response
+                response.failure(no_answer(getattr(response, "error", None), endpoint.timeout))
+                return
+            response.failure(failure(status, target, self.moxie_stream.plan.settings.disable_on))
+
+    def _session(self, target: Target) -> FastHttpSession:
+        """One client per endpoint: each has its own timeout and TLS setting."""
+        endpoint = target.endpoint
+        session = self._sessions.get(endpoint.name)
+        if session is None:
+            verify = endpoint.verify
+            session = self._sessions[endpoint.name] = FastHttpSession(
+                base_url=None,
+                request_event=self.environment.events.request,
+                user=self,
+                insecure=verify is False,
+                ssl_context_factory=_tls_factory(verify),
+                network_timeout=endpoint.timeout,
+                connection_timeout=endpoint.timeout,
+                max_redirects=0,
+                max_retries=0,
+                concurrency=self.concurrency,
+            )
+        return session
+
+
+def _check_users(environment: Any, **_: Any) -> None:
+    """Check every MoxieUser class before any user starts: a mistake is one line and an exit code.
+
+    Runs where users run (a single process or a worker), not on a master, which sends nothing
+    and may not have the config or its variables. Raising in a user's constructor instead would
+    let gevent print a traceback for the failed spawn.
+    """
+    if type(environment.runner).__name__ == "MasterRunner":
+        return
+    for user_class in environment.user_classes or ():
+        if isinstance(user_class, type) and issubclass(user_class, MoxieUser):
+            try:
+                user_class.moxie_plan()
+            except StopTest as exc:
+                logger.error("%s", exc)
+                sys.exit(_exit_codes.get(user_class, 1))
+
+
+events.init.add_listener(_check_users)  # type: ignore[no-untyped-call]  # locust leaves it untyped
+
+
+READ_LIMIT = 64 * 1024  # answer bytes read at most, as `fire` reads them
+
+
+def _read_answer(response: Any) -> None:
+    """Read at most ``READ_LIMIT`` bytes of the answer's body, then give the connection back.
+
+    A receiver answering a gigabyte costs 64 KiB, not a gigabyte per user. The connection goes
+    back to the pool when the body was read to its end, and is closed otherwise (its unread rest
+    must not be taken for the next answer). Locust's time and size for the request then cover
+    the body as read, as they do when Locust reads it whole.
+    """
+    started = time.perf_counter()
+    size = 0
+    try:
+        for chunk in response.iter_content(16 * 1024, decode_content=False):
+            size += len(chunk)
+            if size >= READ_LIMIT:
+                break
+    finally:
+        response.release()
+    response.request_meta["response_time"] += (time.perf_counter() - started) * 1000
+    response.request_meta["response_length"] = size
+
+
+_exit_codes: dict[type, int] = {}  # a user class whose settings are wrong -> the error's exit code
+_contexts: dict[bool | str, Any] = {}
+
+
+def _tls_factory(verify: bool | str) -> Any:
+    """An SSL context factory for geventhttpclient: moxiehook's context for ``verify``, built once."""
+
+    def factory() -> Any:
+        context = _contexts.get(verify)
+        if context is None:
+            context = _contexts[verify] = tls_context(verify)
+        return context
+
+    return factory
