@@ -1,7 +1,7 @@
 """Layering rules, checked on the source so modules added later are covered too.
 
 - The floor plan (ARCHITECTURE.md): packages grouped by capability, imports pointing one way,
-  cli → testing/receive → send → config/log/catalog → errors/ids, with no cycle between
+  cli → inspect/testing/receive → send → config/log/catalog → errors/ids, with no cycle between
   packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
 - httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py,
@@ -58,7 +58,8 @@ CORE = [p for p in package_modules() if "cli" not in p.relative_to(PACKAGE).part
 
 
 # The floor plan: a package may import from packages of a lower or equal rank, never a higher one.
-RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "send": 2, "receive": 3, "testing": 3, "cli": 4}
+RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "send": 2,
+        "receive": 3, "testing": 3, "inspect": 3, "cli": 4}
 LOOSE_MODULES_AT_MOST = 5
 
 

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("moxiehook.cli.logs_cmds", "app"),
     "replay": ("moxiehook.cli.replay_cmds", "replay_app"),
     "demo": ("moxiehook.cli.demo_cmds", "demo_app"),
+    "ui": ("moxiehook.cli.ui_cmds", "ui_app"),
 }
 
 
