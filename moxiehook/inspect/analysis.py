@@ -9,10 +9,12 @@ someone else keeps judges the body against it. Pointers are RFC 6901 (``/contact
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +116,30 @@ def schema_verdict(event: str | None, parsed: Parsed) -> dict[str, Any] | None:
     unknown: list[str] = []
     drift(catalog.sample(event), parsed.value, [], unknown)
     return {"event": event, "valid": not errors, "errors": errors, "unknown": unknown}
+
+
+_verdicts: OrderedDict[tuple[str, bytes], dict[str, Any] | None] = OrderedDict()
+VERDICTS_KEPT = 512
+
+
+def cached_verdict(event: str | None, text: str, parsed: Parsed) -> dict[str, Any] | None:
+    """``schema_verdict``, remembered for the last ``VERDICTS_KEPT`` (event, body) pairs.
+
+    A sender's retries, ``fire --count`` without ``--vary`` and load tools send one body again and
+    again; jsonschema takes about half a millisecond per Moxie object, which at thousands of
+    requests a second would be more than the receiver itself. The key is a hash of the body.
+    """
+    key = (event or "", hashlib.blake2b(text.encode(), digest_size=16).digest())
+    with _validators_lock:
+        if key in _verdicts:
+            _verdicts.move_to_end(key)
+            return _verdicts[key]
+    verdict = schema_verdict(event, parsed)
+    with _validators_lock:
+        _verdicts[key] = verdict
+        while len(_verdicts) > VERDICTS_KEPT:
+            _verdicts.popitem(last=False)
+    return verdict
 
 
 def _short(message: str, limit: int = 300) -> str:

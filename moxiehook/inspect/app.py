@@ -26,6 +26,7 @@ import json
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -308,10 +309,15 @@ class Handler(BaseHTTPRequestHandler):
                     return  # fell behind, or the inspector stops: the page reconnects and refetches
                 if not batch:
                     self.wfile.write(b": keep-alive\n\n")
+                started = time.perf_counter()
                 for entry in batch:
                     data = json.dumps(entry.summary(), ensure_ascii=False, separators=(",", ":"))
                     self.wfile.write(f"event: request\nid: {entry.id}\ndata: {data}\n\n".encode())
+                    time.sleep(0)  # a schema check holds the GIL for ~0.5 ms: let the receiver's threads in
                 self.wfile.flush()
+                # A quarter of the time at most: under a flood the receiver answers first and the
+                # stream lags (bounded, see store.MAX_PENDING) instead of slowing every answer.
+                time.sleep(min(3 * (time.perf_counter() - started), 1.0))
         except (OSError, ValueError):
             return  # the page went away
         finally:

@@ -91,6 +91,10 @@ class RunningInspector:
         if config.follow and config.log_path is not None:
             self._threads.append(threading.Thread(target=self._follow, args=(config.log_path, end),
                                                   name="moxiehook-inspector-follow", daemon=True))
+        if len(self.store):
+            # The history's schema verdicts (a third of a millisecond each) are worked out now, in the
+            # background, so the page's first list does not wait for a thousand of them.
+            self._threads.append(threading.Thread(target=self._warm, name="moxiehook-inspector-warm", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -109,6 +113,12 @@ class RunningInspector:
         for entry in logquery.tail(path, HISTORY, logquery.LogFilter(outcome=None), end=end):
             if isinstance(entry.record, DeliveryRecord):
                 self.store.add(from_record(entry.record))
+
+    def _warm(self) -> None:
+        for entry in self.store.newest(len(self.store)):
+            if self._stop.is_set():
+                return
+            entry.summary()
 
     def _follow(self, path: Path, start: int) -> None:
         def sleep(seconds: float) -> None:
@@ -149,7 +159,7 @@ class RunningInspector:
         self._server.shutdown()
         self._server.server_close()
         for thread in self._threads[1:]:
-            thread.join(timeout=5)
+            thread.join(timeout=5)  # the follower wakes from its sleep at once; warming stops at the next entry
 
 
 def start_inspector(config: InspectorConfig) -> RunningInspector:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 MAX_ENTRIES = 10_000
 MAX_BYTES = 128 * 1024 * 1024  # bodies kept in all
 BODY_KEPT = 1024 * 1024  # of one body; the rest is cut (and the entry says so)
-MAX_PENDING = 2_000  # entries waiting for one stream client before it is dropped
+MAX_PENDING = MAX_ENTRIES  # waiting for one stream client (references only): further behind, it is dropped
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 
@@ -78,7 +78,7 @@ class Entry:
     @property
     def schema(self) -> dict[str, Any] | None:
         if self._schema is None:
-            self._schema = (analysis.schema_verdict(self.event, self.parsed),)
+            self._schema = (analysis.cached_verdict(self.event, self.body_text, self.parsed),)
         return self._schema[0]
 
     @property
