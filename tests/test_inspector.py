@@ -580,3 +580,94 @@ def test_listen_ui_shows_what_arrives_with_credentials_masked(tmp_path: Path, cl
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def page_token(api: Api) -> str:
+    _, html, _ = api.call("GET", "/")
+    return html.split('name="moxiehook-token" content="')[1].split('"')[0]
+
+
+def api_at(url: str) -> Api:
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    api = Api.__new__(Api)
+    api.port, api.host = port, f"127.0.0.1:{port}"
+    return api
+
+
+def wait_ready(ready: Path) -> str:
+    for _ in range(400):  # bounded: 20 s
+        if ready.exists():
+            return ready.read_text().strip()
+        time.sleep(0.05)
+    pytest.fail("listen never wrote its ready file")
+
+
+def test_listen_ui_forward_mode_shows_history_and_replays_to_the_app(
+        logged: Path, receiver: Receiver, tmp_path: Path) -> None:
+    import httpx
+
+    ready = tmp_path / "ready"
+    process, url, _ = start_process(["--config", str(logged), "listen", "--port", "0", "--forward-to",
+                                     receiver.url(""), "--ui", "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
+    try:
+        listen_url = wait_ready(ready)
+        api = api_at(url)
+        assert len(api.get("/api/requests")["requests"]) == 2  # the log's history
+        httpx.post(listen_url + "/hooks/app?x=1", content=b'{"id": 1}', timeout=10,
+                   headers={"X-Event-Type": "ClientCreate", "Cookie": "session=abcdefgh12345"})
+        found = api.wait_for(lambda found: len(found) == 3, "the forwarded request")
+        forwarded = found[0]
+        assert (forwarded["mode"], forwarded["path"], forwarded["app_status"]) == ("forward", "/hooks/app?x=1", 200)
+        assert "abcdefgh12345" not in json.dumps(api.get(f"/api/requests/{forwarded['id']}"))
+        before = len(receiver.requests_to("/hooks/app?x=1"))
+        status, data, _ = api.call("POST", f"/api/requests/{forwarded['id']}/replay",
+                                   headers={"X-Moxiehook-Token": page_token(api)}, token=False)
+        assert status == 200, data
+        assert len(receiver.requests_to("/hooks/app?x=1")) == before + 1  # back to the app
+        new = api.get(f"/api/requests/{data['id']}")
+        assert (new["mode"], new["replay_of"]) == ("replay", forwarded["id"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_plain_listen_has_nothing_to_replay_to_and_keeps_huge_bodies_bounded(
+        tmp_path: Path, config_path: Path) -> None:
+    import httpx
+
+    ready = tmp_path / "ready"
+    process, url, _ = start_process(["--config", str(config_path), "listen", "--port", "0", "--quiet", "--ui",
+                                     "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
+    try:
+        listen_url = wait_ready(ready)
+        api = api_at(url)
+        huge = b'{"a": "' + b"x" * (3 << 20) + b'"}'
+        httpx.post(listen_url + "/big", content=huge, timeout=30, headers={"X-Event-Type": "ClientCreate"})
+        entry = api.wait_for(lambda found: len(found) == 1, "the huge request")[0]
+        detail = api.get(f"/api/requests/{entry['id']}")
+        assert detail["truncated"] is True and detail["body_size"] == len(huge)
+        assert len(detail["body"]) <= 1 << 20 and detail["json"] is None and "bytes" in detail["json_error"]["message"]
+        status, data, _ = api.call("POST", f"/api/requests/{entry['id']}/replay",
+                                   headers={"X-Moxiehook-Token": page_token(api)}, token=False)
+        assert status == 409 and "--forward-to" in data["error"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_listen_ui_refuses_a_remote_ui_host_unless_asked(cli) -> None:
+    result = cli("listen", "--port", "0", "--ui", "--ui-host", "0.0.0.0")
+    assert result.exit_code == 2 and "--allow-remote-ui" in result.stderr
+
+
+def test_ten_thousand_requests_list_quickly_and_stay_capped() -> None:
+    from moxiehook.inspect.store import MAX_ENTRIES, Entry, Store
+
+    store = Store()
+    for index in range(MAX_ENTRIES + 500):
+        store.add(Entry(id=f"dlv_{index:06}", at="", method="POST", path="/", event="ClientCreate", mode="fire",
+                        replay_of=None, status=200, app_status=None, duration_ms=None, auth_ok=None,
+                        signature_ok=None, headers={}, body_text='{"a": 1}', body_size=8, answer=None, url=None))
+    assert len(store) == MAX_ENTRIES
+    assert store.newest(1)[0].id == f"dlv_{MAX_ENTRIES + 499:06}"
+    assert len(store.newest(MAX_ENTRIES, failed=True)) == MAX_ENTRIES  # all fail the ClientCreate schema
