@@ -671,3 +671,20 @@ def test_ten_thousand_requests_list_quickly_and_stay_capped() -> None:
     assert len(store) == MAX_ENTRIES
     assert store.newest(1)[0].id == f"dlv_{MAX_ENTRIES + 499:06}"
     assert len(store.newest(MAX_ENTRIES, failed=True)) == MAX_ENTRIES  # all fail the ClientCreate schema
+
+
+def test_the_docs_script_reads_the_token_and_replays(inspector: Api, receiver: Receiver) -> None:
+    """The shell lines of docs/inspector.md, run as written (with the inspector's URL and an id)."""
+    import shutil
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    docs = (Path(__file__).parent.parent / "docs" / "inspector.md").read_text()
+    script = docs.split("```sh\nurl=http://127.0.0.1:8788\n")[1].split("```")[0]
+    entry = inspector.get("/api/requests")["requests"][0]["id"]
+    script = f"url=http://127.0.0.1:{inspector.port}\n" + script.replace("dlv_01J…", entry)
+    before = len(receiver.requests)
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert '"requests"' in result.stdout and '"id"' in result.stdout.splitlines()[-1]
+    assert len(receiver.requests) == before + 1

@@ -15,6 +15,7 @@ import re
 import shlex
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,19 +123,22 @@ _verdicts: OrderedDict[tuple[str, bytes], dict[str, Any] | None] = OrderedDict()
 VERDICTS_KEPT = 512
 
 
-def cached_verdict(event: str | None, text: str, parsed: Parsed) -> dict[str, Any] | None:
+def cached_verdict(event: str | None, text: str, parse: Callable[[], Parsed]) -> dict[str, Any] | None:
     """``schema_verdict``, remembered for the last ``VERDICTS_KEPT`` (event, body) pairs.
 
     A sender's retries, ``fire --count`` without ``--vary`` and load tools send one body again and
     again; jsonschema takes about half a millisecond per Moxie object, which at thousands of
-    requests a second would be more than the receiver itself. The key is a hash of the body.
+    requests a second would be more than the receiver itself. The key is a hash of the body;
+    ``parse`` is called only when the verdict is not known yet.
     """
-    key = (event or "", hashlib.blake2b(text.encode(), digest_size=16).digest())
+    if not event or not catalog.is_known(event):
+        return None
+    key = (event, hashlib.blake2b(text.encode(), digest_size=16).digest())
     with _validators_lock:
         if key in _verdicts:
             _verdicts.move_to_end(key)
             return _verdicts[key]
-    verdict = schema_verdict(event, parsed)
+    verdict = schema_verdict(event, parse())
     with _validators_lock:
         _verdicts[key] = verdict
         while len(_verdicts) > VERDICTS_KEPT:

@@ -56,13 +56,10 @@ class Entry:
     answer: dict[str, Any] | None
     url: str | None  # where a replay or an export sends it
     record: DeliveryRecord | None = None
+    truncated: bool = False  # body_text is the first BODY_KEPT bytes of a bigger body
     _parsed: analysis.Parsed | None = field(default=None, repr=False)
     _schema: tuple[dict[str, Any] | None] | None = field(default=None, repr=False)
     _summary: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def truncated(self) -> bool:
-        return self.body_size > len(self.body_text.encode())
 
     @property
     def parsed(self) -> analysis.Parsed:
@@ -78,7 +75,10 @@ class Entry:
     @property
     def schema(self) -> dict[str, Any] | None:
         if self._schema is None:
-            self._schema = (analysis.cached_verdict(self.event, self.body_text, self.parsed),)
+            # A cut body is not parsed, so it has no verdict (and must not share one with its first MiB).
+            verdict = None if self.truncated else analysis.cached_verdict(self.event, self.body_text,
+                                                                           lambda: self.parsed)
+            self._schema = (verdict,)
         return self._schema[0]
 
     @property
@@ -116,9 +116,11 @@ class Entry:
         return not failed or self.failed
 
 
-def _cut(text: str) -> str:
-    data = text.encode()
-    return text if len(data) <= BODY_KEPT else data[:BODY_KEPT].decode("utf-8", "ignore")
+def _kept(data: bytes) -> tuple[str, bool]:
+    """The text of the first ``BODY_KEPT`` bytes of ``data``, and whether it was cut."""
+    if len(data) <= BODY_KEPT:
+        return data.decode("utf-8", "replace"), False
+    return data[:BODY_KEPT].decode("utf-8", "ignore"), True
 
 
 def masked(headers: Any, hidden: frozenset[str] = CREDENTIAL_HEADERS) -> dict[str, str]:
@@ -143,7 +145,9 @@ def from_record(record: DeliveryRecord) -> Entry:
     headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
     forward = record.mode == "forward"
     # A relayed body that was not JSON is logged as its text.
-    text = body if forward and isinstance(body, str) else encode_body(body).decode() if "body" in request else ""
+    data = (body.encode() if forward and isinstance(body, str)
+            else encode_body(body) if "body" in request else b"")
+    text, cut = _kept(data)
     status = record.status
     if forward and status is None:  # what listen answered the sender when the app did not
         status = 504 if "timeout" in (record.error or "").lower() else 502
@@ -155,8 +159,8 @@ def from_record(record: DeliveryRecord) -> Entry:
         id=record.id, at=record.at, method=str(request.get("method") or "POST"), path=target(record.url),
         event=event, mode=record.mode, replay_of=record.replay_of, status=status,
         app_status=record.status if forward else None, duration_ms=record.duration_ms,
-        auth_ok=None, signature_ok=None, headers=headers, body_text=_cut(text), body_size=len(text.encode()),
-        answer=answer, url=record.url, record=record,
+        auth_ok=None, signature_ok=None, headers=headers, body_text=text, body_size=len(data),
+        answer=answer, url=record.url, record=record, truncated=cut,
     )
 
 
@@ -165,7 +169,7 @@ def from_received(request: ReceivedRequest, base_url: str, hidden: frozenset[str
     """An entry of a request ``listen`` received; forwarded ones carry their log record's id."""
     forwarded = request.forwarded
     record_id = forwarded.record_id if forwarded is not None else None
-    text = _cut(request.body[: BODY_KEPT + 4].decode("utf-8", "replace"))
+    text, cut = _kept(request.body)
     if forwarded is not None:
         answer: dict[str, Any] | None = None
         if forwarded.app_status is not None:
@@ -181,7 +185,7 @@ def from_received(request: ReceivedRequest, base_url: str, hidden: frozenset[str
         replay_of=None, status=request.status, app_status=forwarded.app_status if forwarded else None,
         duration_ms=forwarded.duration_ms if forwarded else None, auth_ok=request.check.auth_ok,
         signature_ok=request.check.signature_ok, headers=masked(request.headers, hidden), body_text=text,
-        body_size=len(request.body), answer=answer, url=url, record=record,
+        body_size=len(request.body), answer=answer, url=url, record=record, truncated=cut,
     )
 
 
