@@ -688,3 +688,15 @@ def test_the_docs_script_reads_the_token_and_replays(inspector: Api, receiver: R
     assert result.returncode == 0, result.stderr
     assert '"requests"' in result.stdout and '"id"' in result.stdout.splitlines()[-1]
     assert len(receiver.requests) == before + 1
+
+
+def test_a_hostile_record_id_cannot_break_out_of_the_pytest_export() -> None:
+    import ast
+
+    from moxiehook.inspect.analysis import parse_body, pytest_test
+
+    text = pytest_test("Client\"Create", "{}", parse_body("{}"), "http://x/'", 'dlv_"""\nimport os\n#')
+    tree = ast.parse(text)
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert imported == ["json"]
+    assert [node.name for node in tree.body if isinstance(node, ast.FunctionDef)] == ["test_client_create_importos"]

@@ -291,7 +291,7 @@ def pytest_test(event: str | None, body_text: str, parsed: Parsed, url: str, rec
     data = f"json.loads({body_text!r})" if parsed.ok else f"{body_text!r}  # not JSON: sent as text"
     event_name = event if event else "Webhook"
     return (
-        '"""Made by moxiehook\'s inspector from request ' + record_id + '."""\n\n'
+        f"# Made by moxiehook's inspector from request {re.sub(r'[^A-Za-z0-9_]', '', record_id)}.\n\n"
         "import json\n\n"
         f"BODY = {data}\n\n\n"
         f"def test_{name}_{suffix}(moxie):\n"
