@@ -311,14 +311,13 @@ class Handler(BaseHTTPRequestHandler):
                 if not batch:
                     self.wfile.write(b": keep-alive\n\n")
                 started = time.perf_counter()
-                for entry in batch:
-                    data = json.dumps(entry.summary(), ensure_ascii=False, separators=(",", ":"))
-                    # json.dumps escapes every line break, so one data line holds one event whatever the body.
-                    self.wfile.write(f"event: request\ndata: {data}\n\n".encode())
-                    time.sleep(0)  # a schema check holds the GIL for ~0.5 ms: let the receiver's threads in
+                # json.dumps escapes every line break, so one data line holds one event whatever the body.
+                self.wfile.write("".join(f"event: request\ndata: {_compact(entry.summary())}\n\n"
+                                         for entry in batch).encode())
                 self.wfile.flush()
                 # A quarter of the time at most: under a flood the receiver answers first and the
-                # stream lags (bounded, see store.MAX_PENDING) instead of slowing every answer.
+                # stream lags (bounded, see store.MAX_PENDING) instead of slowing every answer; the
+                # pause also lets events gather, so a flood is written in few, large batches.
                 time.sleep(min(3 * (time.perf_counter() - started), 1.0))
         except (OSError, ValueError):
             return  # the page went away
@@ -326,6 +325,9 @@ class Handler(BaseHTTPRequestHandler):
             state.store.unsubscribe(subscriber)
             with state.lock:
                 state.streams -= 1
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _one(query: dict[str, list[str]], name: str) -> str | None:
