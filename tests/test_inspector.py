@@ -263,6 +263,8 @@ def test_an_unknown_id_is_404(inspector: Api) -> None:
     ('{"a": 1}\n\nx', 3, 1),
     ("", 1, 1),
     ('{"a": "\u00b2"', 1, 10),
+    ('{"a": 1,\n "b": 1e999}', 2, 7),
+    ('[-1E400]', 1, 2),
 ])
 def test_json_errors_are_located_from_one(text: str, line: int, column: int) -> None:
     from moxiehook.inspect.analysis import parse_body
@@ -700,3 +702,21 @@ def test_a_hostile_record_id_cannot_break_out_of_the_pytest_export() -> None:
     imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     assert imported == ["json"]
     assert [node.name for node in tree.body if isinstance(node, ast.FunctionDef)] == ["test_client_create_importos"]
+
+
+@pytest.mark.parametrize("body", ['{"a": "\\ud800"}', "[" * 900 + "]" * 900, "[" * 5000 + "]" * 5000,
+                                  '{"a": 1e999}', '"\u0000\u2028</script>"'])
+def test_hostile_bodies_are_shown_and_compared_without_failing(inspector: Api, body: str) -> None:
+    from moxiehook.inspect.store import Entry
+
+    for entry_id in ("dlv_HOSTILE1", "dlv_HOSTILE2"):
+        inspector.inspector.store.add(Entry(
+            id=entry_id, at="", method="POST", path="/", event="ClientCreate", mode="listen", replay_of=None,
+            status=204, app_status=None, duration_ms=None, auth_ok=None, signature_ok=None, headers={},
+            body_text=body, body_size=len(body.encode()), answer=None, url=None))
+    detail = inspector.get("/api/requests/dlv_HOSTILE1")
+    assert detail["body"] == body
+    assert (detail["json"] is None) == (detail["json_error"] is not None)
+    status, _, _ = inspector.call("GET", "/api/diff?a=dlv_HOSTILE1&b=dlv_HOSTILE2")
+    assert status in (200, 422)
+    assert inspector.get("/api/requests?failed=1")["requests"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shlex
 import threading
@@ -42,8 +43,21 @@ def pointer(parts: Any) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
+class _NotJson(ValueError):
+    def __init__(self, message: str, literal: str) -> None:
+        super().__init__(message)
+        self.literal = literal
+
+
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
+    raise _NotJson(f"{name} is not allowed in JSON", name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJson(f"the number {text[:40]} is too large for JSON (it would be Infinity)", text)
+    return value
 
 
 @dataclass(frozen=True)
@@ -63,12 +77,11 @@ def parse_body(text: str) -> Parsed:
     if not text.strip():
         return Parsed(False, error={"message": "empty body: no JSON value", "line": 1, "column": 1})
     try:
-        return Parsed(True, json.loads(text, parse_constant=_no_constant))
+        return Parsed(True, json.loads(text, parse_constant=_no_constant, parse_float=_finite))
     except json.JSONDecodeError as exc:
         return Parsed(False, error={"message": exc.msg, "line": exc.lineno, "column": exc.colno})
-    except ValueError as exc:  # NaN, Infinity: json's own error has no position, so find the word
-        match = re.search(r"-?(?:NaN|Infinity)", text)
-        start = match.start() if match else 0
+    except _NotJson as exc:  # NaN, Infinity, 1e999: json's own error has no position, so find the word
+        start = max(0, text.find(exc.literal))
         line = text.count("\n", 0, start) + 1
         column = start - (text.rfind("\n", 0, start) + 1) + 1
         return Parsed(False, error={"message": str(exc), "line": line, "column": column})

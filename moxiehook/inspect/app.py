@@ -183,7 +183,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _json(self, status: int, data: Any) -> None:
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        # ASCII with \u escapes: a body may hold a lone surrogate ("\ud800" is valid JSON text), which
+        # UTF-8 cannot encode.
+        body = _compact(data).encode()
         self._send(status, body, "application/json; charset=utf-8")
 
     def _text(self, text: str, filename: str | None = None) -> None:
@@ -266,7 +268,11 @@ class Handler(BaseHTTPRequestHandler):
                 raise HttpError(422, f"{b.id}'s body is not JSON")
             other = b.parsed.value
         ignore = _one(query, "ignore_volatile") in ("1", "true")
-        self._json(200, {"changes": analysis.diff(a.parsed.value, other, ignore)})
+        try:
+            changes = analysis.diff(a.parsed.value, other, ignore)
+        except RecursionError:
+            raise HttpError(422, "the bodies are nested too deeply to compare") from None
+        self._json(200, {"changes": changes})
 
     def _post(self, path: str, query: dict[str, list[str]]) -> None:
         parts = path.strip("/").split("/")
@@ -327,7 +333,7 @@ class Handler(BaseHTTPRequestHandler):
                 state.streams -= 1
 
 
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_compact = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode
 
 
 def _one(query: dict[str, list[str]], name: str) -> str | None:
