@@ -189,3 +189,12 @@ def test_loading_the_pytest_plugin_imports_nothing_heavy() -> None:
     result = subprocess.run([sys.executable, "-c", LOAD_PLUGIN], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["moxiehook", "moxiehook.lazy", "moxiehook.testing", "moxiehook.testing.plugin"]
+
+
+@pytest.mark.parametrize("path", package_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_inspector_imports_jsonschema_and_nothing_imports_playwright(path: Path) -> None:
+    """The inspector's schema verdict loads jsonschema on its first check; the CLI never pays for it."""
+    roots = imported_roots(path)
+    assert "playwright" not in roots
+    if str(path.relative_to(PACKAGE)) != "inspect/analysis.py":
+        assert "jsonschema" not in roots
