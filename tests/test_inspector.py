@@ -504,7 +504,7 @@ def test_the_list_is_capped() -> None:
     for index in range(12):
         store.add(Entry(id=f"dlv_{index:03}", at="", method="POST", path="/", event=None, mode="fire",
                         replay_of=None, status=200, app_status=None, duration_ms=None, auth_ok=None,
-                        signature_ok=None, headers={}, body_text="{}", body_size=2, answer=None, url=None))
+                        signature_ok=None, header_pairs={}, body="{}", body_size=2, answer=None, url=None))
     assert [entry.id for entry in store.newest(100)] == [f"dlv_{i:03}" for i in range(11, 6, -1)]
 
 
@@ -669,7 +669,7 @@ def test_ten_thousand_requests_list_quickly_and_stay_capped() -> None:
     for index in range(MAX_ENTRIES + 500):
         store.add(Entry(id=f"dlv_{index:06}", at="", method="POST", path="/", event="ClientCreate", mode="fire",
                         replay_of=None, status=200, app_status=None, duration_ms=None, auth_ok=None,
-                        signature_ok=None, headers={}, body_text='{"a": 1}', body_size=8, answer=None, url=None))
+                        signature_ok=None, header_pairs={}, body='{"a": 1}', body_size=8, answer=None, url=None))
     assert len(store) == MAX_ENTRIES
     assert store.newest(1)[0].id == f"dlv_{MAX_ENTRIES + 499:06}"
     assert len(store.newest(MAX_ENTRIES, failed=True)) == MAX_ENTRIES  # all fail the ClientCreate schema
@@ -712,8 +712,8 @@ def test_hostile_bodies_are_shown_and_compared_without_failing(inspector: Api, b
     for entry_id in ("dlv_HOSTILE1", "dlv_HOSTILE2"):
         inspector.inspector.store.add(Entry(
             id=entry_id, at="", method="POST", path="/", event="ClientCreate", mode="listen", replay_of=None,
-            status=204, app_status=None, duration_ms=None, auth_ok=None, signature_ok=None, headers={},
-            body_text=body, body_size=len(body.encode()), answer=None, url=None))
+            status=204, app_status=None, duration_ms=None, auth_ok=None, signature_ok=None, header_pairs={},
+            body=body, body_size=len(body.encode()), answer=None, url=None))
     detail = inspector.get("/api/requests/dlv_HOSTILE1")
     assert detail["body"] == body
     assert (detail["json"] is None) == (detail["json_error"] is not None)

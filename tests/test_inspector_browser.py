@@ -144,8 +144,8 @@ def test_a_json_syntax_error_is_shown_at_its_position(page: Any, inspector: Runn
 
     inspector.store.add(Entry(id="dlv_BROKENJSON", at="2026-01-01T00:00:00.000Z", method="POST", path="/x",
                               event="ClientCreate", mode="listen", replay_of=None, status=204, app_status=None,
-                              duration_ms=None, auth_ok=None, signature_ok=None, headers={},
-                              body_text='{\n  "a": 1,\n  "b": \n}', body_size=20, answer=None, url=None))
+                              duration_ms=None, auth_ok=None, signature_ok=None, header_pairs={},
+                              body='{\n  "a": 1,\n  "b": \n}', body_size=20, answer=None, url=None))
     page.goto(inspector.url)
     page.wait_for_selector("body[data-live]")
     page.click('#list-rows .row[data-id="dlv_BROKENJSON"]')

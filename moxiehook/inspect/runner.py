@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from moxiehook.receive import ReceivedRequest
 
 HISTORY = 1_000
+HANDOVER = 10_000  # requests listen handed over, not yet in the list
+ARRIVAL_PAUSE_S = 0.05  # between batches: a person sees no delay, a flood costs 20 wake-ups a second
 FOLLOW_INTERVAL = 0.2
 
 
@@ -68,6 +71,8 @@ class RunningInspector:
         self.config = config
         self.receiver_url = config.receiver_url
         self.store = Store()
+        self._arrived: deque[ReceivedRequest] = deque(maxlen=HANDOVER)
+        self._waking = threading.Event()
         self._stop = threading.Event()
         bare = config.host[1:-1] if config.host.startswith("[") else config.host
         if not bare.strip():
@@ -91,6 +96,8 @@ class RunningInspector:
         if config.follow and config.log_path is not None:
             self._threads.append(threading.Thread(target=self._follow, args=(config.log_path, end),
                                                   name="moxiehook-inspector-follow", daemon=True))
+        self._threads.append(threading.Thread(target=self._take_arrivals, name="moxiehook-inspector-arrivals",
+                                              daemon=True))
         if len(self.store):
             # The history's schema verdicts (a third of a millisecond each) are worked out now, in the
             # background, so the page's first list does not wait for a thousand of them.
@@ -137,8 +144,27 @@ class RunningInspector:
         self.receiver_url = url
 
     def received(self, request: ReceivedRequest) -> None:
-        """``listen``'s ``on_request``: add the request to the list (cheap: no parsing here)."""
-        self.store.add(from_received(request, self.receiver_url, self.config.hidden_headers))
+        """``listen``'s ``on_request``: hand the request over; the sender's answer never waits for the page.
+
+        A bounded hand-over (``HANDOVER``): past it the oldest waiting request is dropped, as the
+        list would drop it anyway. The inspector's own thread makes the entries, in batches.
+        """
+        self._arrived.append(request)
+        if not self._waking.is_set():
+            self._waking.set()
+
+    def _take_arrivals(self) -> None:
+        """Turn what ``listen`` handed over into entries, a batch at a time (a few wake-ups a second)."""
+        while not self._stop.is_set():
+            self._waking.wait(timeout=1.0)
+            self._waking.clear()
+            while self._arrived:
+                try:
+                    request = self._arrived.popleft()
+                except IndexError:
+                    break
+                self.store.add(from_received(request, self.receiver_url, self.config.hidden_headers))
+            self._stop.wait(ARRIVAL_PAUSE_S)
 
     def chain(self, other: Callable[[ReceivedRequest], None]) -> Callable[[ReceivedRequest], None]:
         """An ``on_request`` calling ``other`` (listen's printer) and then ``received``."""

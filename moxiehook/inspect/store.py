@@ -50,16 +50,36 @@ class Entry:
     duration_ms: float | None
     auth_ok: bool | None
     signature_ok: bool | None
-    headers: dict[str, str]  # credentials already ***
-    body_text: str
+    # As logged (a dict, credentials already ***) or as received (pairs, masked on first use by ``hidden``).
+    header_pairs: dict[str, str] | tuple[tuple[str, str], ...]
+    body: str | bytes  # as received (bytes, decoded on first use) or as text; at most BODY_KEPT bytes of it
     body_size: int  # bytes as received, before any cut
     answer: dict[str, Any] | None
     url: str | None  # where a replay or an export sends it
     record: DeliveryRecord | None = None
-    truncated: bool = False  # body_text is the first BODY_KEPT bytes of a bigger body
+    truncated: bool = False  # body is the first BODY_KEPT bytes of a bigger body
+    hidden: frozenset[str] = CREDENTIAL_HEADERS
+    _text: str | None = field(default=None, repr=False)
+    _headers: dict[str, str] | None = field(default=None, repr=False)
     _parsed: analysis.Parsed | None = field(default=None, repr=False)
     _schema: tuple[dict[str, Any] | None] | None = field(default=None, repr=False)
     _summary: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def body_text(self) -> str:
+        if self._text is None:
+            body = self.body
+            errors = "ignore" if self.truncated else "replace"  # a cut may split a character
+            self._text = body if isinstance(body, str) else body.decode("utf-8", errors)
+        return self._text
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers to show: credentials as ``***``."""
+        if self._headers is None:
+            pairs = self.header_pairs
+            self._headers = masked(pairs.items() if isinstance(pairs, dict) else pairs, self.hidden)
+        return self._headers
 
     @property
     def parsed(self) -> analysis.Parsed:
@@ -116,11 +136,9 @@ class Entry:
         return not failed or self.failed
 
 
-def _kept(data: bytes) -> tuple[str, bool]:
-    """The text of the first ``BODY_KEPT`` bytes of ``data``, and whether it was cut."""
-    if len(data) <= BODY_KEPT:
-        return data.decode("utf-8", "replace"), False
-    return data[:BODY_KEPT].decode("utf-8", "ignore"), True
+def _kept(data: bytes) -> tuple[bytes, bool]:
+    """The first ``BODY_KEPT`` bytes of ``data`` (the same object when it is smaller), and whether it was cut."""
+    return (data, False) if len(data) <= BODY_KEPT else (data[:BODY_KEPT], True)
 
 
 def masked(headers: Any, hidden: frozenset[str] = CREDENTIAL_HEADERS) -> dict[str, str]:
@@ -159,7 +177,7 @@ def from_record(record: DeliveryRecord) -> Entry:
         id=record.id, at=record.at, method=str(request.get("method") or "POST"), path=target(record.url),
         event=event, mode=record.mode, replay_of=record.replay_of, status=status,
         app_status=record.status if forward else None, duration_ms=record.duration_ms,
-        auth_ok=None, signature_ok=None, headers=headers, body_text=text, body_size=len(data),
+        auth_ok=None, signature_ok=None, header_pairs=headers, body=text, body_size=len(data),
         answer=answer, url=record.url, record=record, truncated=cut,
     )
 
@@ -169,7 +187,7 @@ def from_received(request: ReceivedRequest, base_url: str, hidden: frozenset[str
     """An entry of a request ``listen`` received; forwarded ones carry their log record's id."""
     forwarded = request.forwarded
     record_id = forwarded.record_id if forwarded is not None else None
-    text, cut = _kept(request.body)
+    body, cut = _kept(request.body)  # kept as it came: decoded, parsed and masked only when shown
     if forwarded is not None:
         answer: dict[str, Any] | None = None
         if forwarded.app_status is not None:
@@ -184,7 +202,7 @@ def from_received(request: ReceivedRequest, base_url: str, hidden: frozenset[str
         event=request.header("X-Event-Type") or None, mode="forward" if forwarded is not None else "listen",
         replay_of=None, status=request.status, app_status=forwarded.app_status if forwarded else None,
         duration_ms=forwarded.duration_ms if forwarded else None, auth_ok=request.check.auth_ok,
-        signature_ok=request.check.signature_ok, headers=masked(request.headers, hidden), body_text=text,
+        signature_ok=request.check.signature_ok, header_pairs=request.headers, hidden=hidden, body=body,
         body_size=len(request.body), answer=answer, url=url, record=record, truncated=cut,
     )
 
@@ -239,10 +257,10 @@ class Store:
             if entry.id in self._entries:
                 return False
             self._entries[entry.id] = entry
-            self._bytes += len(entry.body_text)
+            self._bytes += len(entry.body)
             while self._entries and (len(self._entries) > self._max_entries or self._bytes > self._max_bytes):
                 _, old = self._entries.popitem(last=False)
-                self._bytes -= len(old.body_text)
+                self._bytes -= len(old.body)
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
             subscriber.push(entry)
