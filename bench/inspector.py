@@ -153,10 +153,13 @@ def _page_times(count: int, quick: bool) -> dict[str, float]:
                         "performance.getEntriesByName('first-contentful-paint').map(e => e.startTime)")
                     times["paint"].append(float(paint[0]) if paint else float("nan"))
                     page.evaluate("document.getElementById('list').scrollTop = 4000")
-                    row = page.wait_for_selector("#list-rows .row[data-id]:nth-child(20)")
-                    entry_id = row.get_attribute("data-id")
+                    page.wait_for_timeout(100)  # the redraw of the scrolled window
+                    entry_id = page.evaluate(
+                        "(() => { const list = document.getElementById('list');"
+                        " const rows = [...document.querySelectorAll('#list-rows .row[data-id]')];"
+                        " return rows.find(r => parseInt(r.style.top) >= list.scrollTop + 100).dataset.id; })()")
                     start = time.perf_counter()
-                    row.click()
+                    page.click(f'#list-rows .row[data-id="{entry_id}"]')  # re-found if a redraw replaced it
                     page.wait_for_selector(f'#detail[data-id="{entry_id}"] #body .ln', timeout=60_000)
                     times["detail"].append((time.perf_counter() - start) * 1000)
                     page.close()
