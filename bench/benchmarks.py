@@ -382,12 +382,13 @@ class Benchmark:
 
 # Defined in their own module, which uses Figure and Target from this one.
 from bench.inprocess import fixture, plugin  # noqa: E402
+from bench.inspector import inspector_page, listen_ui  # noqa: E402
 from bench.listen import listen_print, listen_quiet, relay  # noqa: E402
 
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.name: benchmark
     for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, rate, latency, maxrate, startup, events,
                                                          vary, memory, tail, scan, listen_quiet, listen_print, relay,
-                                                         plugin, fixture))
+                                                         plugin, fixture, listen_ui, inspector_page))
 }
 

@@ -1,7 +1,7 @@
 """Layering rules, checked on the source so modules added later are covered too.
 
 - The floor plan (ARCHITECTURE.md): packages grouped by capability, imports pointing one way,
-  cli → testing/receive/scenario → send → config/log/catalog → errors/ids, with no cycle between
+  cli → inspect/testing/receive/scenario → send → config/log/catalog → errors/ids, with no cycle between
   packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
 - httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py,
@@ -61,7 +61,7 @@ CORE = [p for p in package_modules() if "cli" not in p.relative_to(PACKAGE).part
 
 # The floor plan: a package may import from packages of a lower or equal rank, never a higher one.
 RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "send": 2,
-        "receive": 3, "scenario": 3, "testing": 3, "cli": 4, "locust": 4}
+        "receive": 3, "scenario": 3, "testing": 3, "inspect": 3, "cli": 4, "locust": 4}
 LOOSE_MODULES_AT_MOST = 5
 
 
@@ -200,3 +200,12 @@ def test_loading_the_pytest_plugin_imports_nothing_heavy() -> None:
     result = subprocess.run([sys.executable, "-c", LOAD_PLUGIN], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["moxiehook", "moxiehook.lazy", "moxiehook.testing", "moxiehook.testing.plugin"]
+
+
+@pytest.mark.parametrize("path", package_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_inspector_imports_jsonschema_and_nothing_imports_playwright(path: Path) -> None:
+    """The inspector's schema verdict loads jsonschema on its first check; the CLI never pays for it."""
+    roots = imported_roots(path)
+    assert "playwright" not in roots
+    if str(path.relative_to(PACKAGE)) != "inspect/analysis.py":
+        assert "jsonschema" not in roots

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("moxiehook.cli.demo_cmds", "demo_app"),
     "locustfile": ("moxiehook.cli.locust_cmds", "locustfile_app"),
     "scenario": ("moxiehook.cli.scenario_cmds", "app"),
+    "ui": ("moxiehook.cli.ui_cmds", "ui_app"),
 }
 
 

@@ -109,6 +109,13 @@ def listen(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="With --forward-to: the full block per request, too.")
     ] = False,
+    ui: Annotated[bool, typer.Option("--ui", help="Serve the inspector (a web page of what arrives) beside it.")]
+        = False,
+    ui_port: Annotated[int, typer.Option("--ui-port", help="Port of the inspector (0 picks a free one).")] = 8788,
+    ui_host: Annotated[str, typer.Option("--ui-host", help="Address of the inspector (loopback unless "
+                                         "--allow-remote-ui).")] = "127.0.0.1",
+    allow_remote_ui: Annotated[bool, typer.Option("--allow-remote-ui", help="Allow a non-loopback --ui-host.")]
+        = False,
 ) -> None:
     """Receive webhooks locally and print each one; answer --status (401 when a check fails).
 
@@ -139,14 +146,24 @@ def listen(
     printer = Printer(render, sys.stdout, color=_color_wanted(sys.stdout))
     # Handlers first: a script may stop us as soon as it reads the startup line.
     with _stop_on_signals():
+        inspector = None
         try:
-            running = start_receiver(config, on_request=printer, relay=forwarder)
+            if ui:  # the inspector beside the receiver: see moxiehook.inspect
+                from moxiehook.cli.ui_cmds import start_listen_ui
+
+                inspector = start_listen_ui(cli_state, config, forwarder, ui_host, ui_port, allow_remote_ui)
+            running = start_receiver(config, on_request=printer if inspector is None else inspector.chain(printer),
+                                     relay=forwarder)
         except BaseException:
+            if inspector is not None:
+                inspector.stop()
             if forwarder is not None:
                 forwarder.close()
             printer.close()
             raise
         try:
+            if inspector is not None:
+                inspector.set_receiver_url(running.url)
             if forwarder is not None and forward_to is not None:
                 try:  # again with the address bound (--port 0, --host localhost): known only now
                     check_forward_url(forward_to, str(running.host), running.port)
@@ -169,6 +186,8 @@ def listen(
             with _signals_ignored():  # a second Ctrl-C must not cut the forwards we are finishing
                 finished = running.stop(grace=timeout + 1.0 if forwarder is not None else 0.0)
                 printer.close()
+                if inspector is not None:
+                    inspector.stop()
     if not finished:
         warn("stopped with forwards still in flight after the timeout; they were cut off")
     info("stopped")
