@@ -31,7 +31,7 @@ from moxiehook.errors import MoxiehookError, NotFoundError, UsageError
 from moxiehook.inspect import analysis
 from moxiehook.inspect.store import CREDENTIAL_HEADERS, Entry
 from moxiehook.log import DeliveryRecord, check_nesting
-from moxiehook.log import query as logquery
+from moxiehook import log as logquery
 
 MAX_REPLAYS_AT_ONCE = 4
 _BASE_HEADERS = {"content-type": "Content-Type", "user-agent": "User-Agent", "x-event-origin": "X-Event-Origin"}

@@ -23,7 +23,7 @@ from moxiehook.inspect.app import AppState, InspectorServer, new_token
 from moxiehook.inspect.replay import ReplayTarget
 from moxiehook.inspect.store import CREDENTIAL_HEADERS, Store, from_received, from_record
 from moxiehook.log import DeliveryRecord
-from moxiehook.log import query as logquery
+from moxiehook import log as logquery
 
 if TYPE_CHECKING:
     from moxiehook.receive import ReceivedRequest
@@ -133,7 +133,10 @@ class RunningInspector:
                 raise _Stopped
 
         try:
-            for entry in logquery.follow(path, start=start, interval=self.config.follow_interval, sleep=sleep):
+            # The follower reads the history's records again from the file it then keeps open (a prune
+            # in between cannot make it miss one); the store keeps each id once, so those are dropped.
+            for entry in logquery.follow(path, backlog=HISTORY, interval=self.config.follow_interval,
+                                         sleep=sleep):
                 if isinstance(entry.record, DeliveryRecord):
                     self.store.add(from_record(entry.record))  # a replay made from the page is there already
         except _Stopped:
