@@ -173,13 +173,16 @@ def fire(
         show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies), names), as_json)
         return
     names = list(dict.fromkeys(e.name for e, _ in plan))
+    # In-process deliveries are logged as "app" (with the mapping's URL as it would have been), load runs
+    # included: a "fire" or "load" record is replayed over the network, and these never went there.
+    mode = "app" if target is not None else "load" if load_count is not None else "fire"
     if load_count is not None:
-        _fire_load(config_path, config, dispatch.fire_jobs(plan, event, copies, mode="load"), rate or 0.0,
+        _fire_load(config_path, config, dispatch.fire_jobs(plan, event, copies, mode=mode), rate or 0.0,
                    load_count, concurrency, names, target, as_json)
     with live_run((count or 1) * len(plan), concurrency=concurrency or config.settings.concurrency,
                   keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
         _deliver_into(target, options, stack)
-        summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies), options)
+        summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies, mode), options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
 

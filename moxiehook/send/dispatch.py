@@ -91,7 +91,7 @@ class Job:
     url: str
     body: Any  # the JSON payload (dict/list/...), encoded once by the engine
     event_id: str  # evt_...; stable across retries and replays (webhook-id)
-    mode: str = "fire"  # "fire" | "test" | "replay" | "load"
+    mode: str = "fire"  # "fire" | "test" | "replay" | "load" | "app" (in-process, never replayed to the network)
     replay_of: str | None = None
 
 
