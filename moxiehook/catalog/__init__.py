@@ -33,18 +33,27 @@ from moxiehook.lazy import lazy_getattr
 # `events` and `map add` need only the event list, not payload building or the generator.
 _LAZY = {
     "Assignment": "payload", "PathError": "payload", "apply_overrides": "payload", "copies": "payload",
-    "parse_assignment": "payload", "read_data": "payload",
+    "parse_assignment": "payload", "read_data": "payload", "check_json": "payload", "strict_loads": "payload",
     "new_seed": "vary", "varied": "vary",
 }  # fmt: skip
 
 if TYPE_CHECKING:
-    from moxiehook.catalog.payload import Assignment, PathError, apply_overrides, copies, parse_assignment, read_data
+    from moxiehook.catalog.payload import (
+        Assignment,
+        PathError,
+        apply_overrides,
+        check_json,
+        copies,
+        parse_assignment,
+        read_data,
+        strict_loads,
+    )
     from moxiehook.catalog.vary import new_seed, varied
 
 __all__ = [
-    "EVENTS", "Assignment", "EventType", "PathError", "apply_overrides", "check_not_a_near_miss", "copies",
-    "get_event", "is_known", "names", "new_seed", "parse_assignment", "read_data", "sample", "sample_text",
-    "schema", "varied",
+    "EVENTS", "Assignment", "EventType", "PathError", "apply_overrides", "check_json", "check_not_a_near_miss",
+    "copies", "get_event", "is_known", "names", "new_seed", "parse_assignment", "read_data", "sample",
+    "sample_text", "schema", "strict_loads", "varied",
 ]  # fmt: skip
 
 

@@ -299,7 +299,7 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
     shown = 0
     if as_json:
         for request in requests:
-            text = json.dumps(request, indent=2, ensure_ascii=False, default=str)
+            text = json.dumps(request, indent=2, ensure_ascii=False, default=str, allow_nan=False)
             write(("[\n" if shown == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
             shown += 1
         write("\n]\n" if shown else "[]\n")
@@ -307,7 +307,7 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
     for request in requests:
         lines = [f"{request['method']} {request['url']}"]
         lines += [f"{name}: {value}" for name, value in request["headers"].items()]
-        body = json.dumps(request["body"], indent=2, ensure_ascii=False)
+        body = json.dumps(request["body"], indent=2, ensure_ascii=False, allow_nan=False)
         write("\n".join(lines) + "\n\n" + body + "\n\n")
         shown += 1
     info(f"dry run: {shown} request(s) shown, nothing sent")
