@@ -8,6 +8,7 @@ FastAPI apps among them.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -234,3 +235,97 @@ def test_fire_app_json_shows_the_records_as_app_with_the_mapped_url(cli, config_
     [logged] = records(config_path)
     assert (shown["mode"], shown["url"]) == (logged["mode"], logged["url"]) == (
         "app", "https://crm.example.com/hooks/clients?tenant=7")
+
+
+# ---------------------------------------------------------------------------
+# apps that exit, print, or answer too much
+
+
+EXITING_APPS = """
+import sys
+
+def wsgi_exit(environ, start_response):
+    sys.exit(3)
+
+async def asgi_exit(scope, receive, send):
+    sys.exit(3)
+
+def wsgi_print(environ, start_response):
+    print("hello from the app")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+async def asgi_print(scope, receive, send):
+    print("hello from the app")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+async def asgi_huge(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    chunk = b"x" * 65536
+    for _ in range(16384):  # 1 GiB, streamed
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+"""
+
+
+@pytest.mark.parametrize("attribute", ["wsgi_exit", "asgi_exit"])
+def test_an_app_calling_sys_exit_is_a_logged_500_and_exit_1(tmp_path: Path, config_path: Path,
+                                                             attribute: str) -> None:
+    (tmp_path / "exiting_app.py").write_text(EXITING_APPS)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    config_path.write_text(config_path.read_text().replace("[settings]\n", "[settings]\n").replace(
+        "max_attempts = 3", "max_attempts = 1"))
+    result = run_moxiehook("--config", str(config_path), "fire", "ClientCreate", "--app", f"exiting_app:{attribute}",
+                           cwd=tmp_path, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "RuntimeWarning" not in result.stderr, result.stderr
+    [record] = records(config_path)
+    assert (record["outcome"], record["status"], record["mode"]) == ("failed", 500, "app")
+    assert "SystemExit: 3" in record["error"]
+
+
+def test_the_fixture_raises_the_apps_system_exit(tmp_path: Path) -> None:
+    from moxiehook.testing import MoxieFixture
+
+    (tmp_path / "exiting_app2.py").write_text(EXITING_APPS)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import exiting_app2  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path))
+    with MoxieFixture() as moxie:
+        for app in (exiting_app2.wsgi_exit, exiting_app2.asgi_exit):
+            with pytest.raises(SystemExit) as raised:
+                moxie.fire("ClientCreate", app=app)
+            assert raised.value.code == 3
+        # the fixture's loop survived: the next ASGI call is answered
+        assert moxie.fire("ClientCreate", app=exiting_app2.asgi_print).status_code == 200
+    sys.modules.pop("exiting_app2", None)
+
+
+@pytest.mark.parametrize("attribute", ["wsgi_print", "asgi_print"])
+def test_what_the_app_prints_goes_to_stderr_and_json_stays_json(tmp_path: Path, config_path: Path,
+                                                                attribute: str) -> None:
+    (tmp_path / "printing_app.py").write_text(EXITING_APPS)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    result = run_moxiehook("--config", str(config_path), "fire", "ClientCreate", "--app", f"printing_app:{attribute}",
+                           "--count", "3", "--json", cwd=tmp_path, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["delivered"] == 3
+    assert result.stderr.count("hello from the app") == 3
+
+
+def test_a_1_gib_asgi_answer_is_read_up_to_the_cap_not_held(tmp_path: Path, config_path: Path) -> None:
+    (tmp_path / "huge_app.py").write_text(EXITING_APPS)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    script = ("import resource, sys\nfrom moxiehook.cli import main\n"
+              "try:\n    main()\nfinally:\n"
+              "    sys.stderr.write('maxrss_kib=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    result = subprocess.run([sys.executable, "-c", script, "--config", str(config_path), "fire", "ClientCreate",
+                             "--app", "huge_app:asgi_huge"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rss_kib = int(result.stderr.split("maxrss_kib=")[1].split()[0])
+    assert rss_kib < 300 * 1024  # far below the 1 GiB answer
+    [record] = records(config_path)
+    assert record["response"]["body"] == "x" * 4096  # 4 KiB kept in the log

@@ -29,6 +29,7 @@ _EXPORTS = {
     "LoadReport": "load",
     "LoadRun": "load",
     "MIN_REDACTED": "delivery",
+    "READ_LIMIT": "delivery",
     "Relay": "relay",
     "RelayAnswer": "relay",
     "RunOptions": "dispatch",
@@ -52,6 +53,7 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from moxiehook.send.delivery import (
         MIN_REDACTED,
+        READ_LIMIT,
         Answer,
         Delivery,
         HttpxSender,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 from collections.abc import Mapping as MappingType
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
