@@ -20,6 +20,7 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import (
     already_disabled_warning,
+    app_output_to_stderr,
     live_load_line,
     live_run,
     show_load,
@@ -188,10 +189,14 @@ def fire(
 
 
 def _deliver_into(app: Any, options: RunOptions, stack: contextlib.ExitStack) -> None:
-    """``--app``: the run's requests go into ``app`` in-process; its sender is closed with ``stack``."""
+    """``--app``: the run's requests go into ``app`` in-process; its sender is closed with ``stack``.
+
+    What the app prints goes to stderr while it runs, so stdout holds only the results.
+    """
     if app is not None:
         from moxiehook.testing import AppSender
 
+        stack.enter_context(app_output_to_stderr())
         options.sender = stack.enter_context(contextlib.closing(AppSender(app)))
 
 
