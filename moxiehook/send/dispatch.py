@@ -38,7 +38,7 @@ from moxiehook.send.delivery import (
     shown_headers,
     skipped_record,
 )
-from moxiehook.send.hooks import run_on_disable
+from moxiehook.send.hooks import HOOK_TIMEOUT, OnDisableHooks
 from moxiehook.send.pacing import STALL_S, Pacer, fit_open_files
 from moxiehook.send.transport import PLAIN_HTTP, Proxies, tls_context, uses_tls
 
@@ -116,6 +116,8 @@ class RunOptions:
     # A load run (``load``): every sending thread is started before the first job, since
     # its jobs come on a schedule and none may wait for a thread to be made.
     start_all_senders: bool = False
+    # settings.on_disable hooks: seconds in all for a run's hooks, waited for at its end (tests make it short).
+    hook_timeout: float = HOOK_TIMEOUT
 
 
 @dataclass
@@ -213,10 +215,15 @@ def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: Ru
             run.prepared(name)
     try:
         run.drain(jobs)
+    except BaseException:
+        run.hooks.kill()  # a hard stop: no waiting for notifications
+        raise
     finally:
         run.summary.elapsed_s = time.perf_counter() - started
         run.summary.interrupted = run.interrupt.requested.is_set()
         run.close()
+    run.wait_for_hooks()
+    run.summary.interrupted = run.interrupt.requested.is_set()  # Ctrl-C while waiting for a hook
     return run.summary
 
 
@@ -249,6 +256,7 @@ class _Run:
         self.exhausted = False  # the last job has been taken
         self.senders: list[threading.Thread] = []  # appended under self.lock
         self.errors: list[BaseException] = []
+        self.hooks = OnDisableHooks(options.hook_timeout)  # started off the delivery path, waited for at the end
 
     # -- taking jobs (under take_lock) ------------------------------------
 
@@ -431,13 +439,22 @@ class _Run:
                 self.summary.disabled.append((name, reason))
             if self.options.on_disabled:
                 self.options.on_disabled(name, reason)
-            # The user's notification (settings.on_disable), waited for; a problem with it is a warning only.
-            problem = run_on_disable(self.config, self.config_path, name, reason, record.status, record.url)
+            # The user's notification (settings.on_disable): started now, waited for when the run ends;
+            # a problem with it is a warning only.
+            problem = self.hooks.start(self.config, self.config_path, name, reason, record.status, record.url)
             if problem is not None:
-                with self.lock:
-                    self.summary.warnings.append(problem)
-                if self.options.on_warning:
-                    self.options.on_warning(problem)
+                self.warn(problem)
+
+    def warn(self, problem: str) -> None:
+        with self.lock:
+            self.summary.warnings.append(problem)
+        if self.options.on_warning:
+            self.options.on_warning(problem)
+
+    def wait_for_hooks(self) -> None:
+        """Wait for the run's on_disable hooks (a budget for them all); Ctrl-C kills them at once."""
+        for problem in self.hooks.wait(self.interrupt.requested):
+            self.warn(problem)
 
     def finish(self, record: DeliveryRecord, body_bytes: bytes, headers_json: bytes | None = None) -> None:
         """Log ``record``, count it, and tell the CLI."""
