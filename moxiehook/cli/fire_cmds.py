@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -54,6 +55,8 @@ def event_payload(event: str, data: str | None, assignments: Sequence[catalog.As
     Refused before anything is sent when it nests deeper than the log can read back.
     """
     if data is not None:
+        if data == "-" and sys.stdin.isatty():  # else it looks hung: say what it waits for, as cat-less tools do
+            info("reading the payload from stdin (Ctrl-D to end)…")
         body = catalog.read_data(data)
     elif not catalog.is_known(event):
         raise UsageError(

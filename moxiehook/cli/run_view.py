@@ -397,7 +397,12 @@ def _progress_bar(options: RunOptions, total: int, document: _JsonDocument | Non
                 document.record(record)
 
         options.on_record = advance
-        yield
+        try:
+            yield
+        finally:  # the last frame shows the final count, interrupted or not (not the last 10 Hz refresh's)
+            with counting:
+                progress.update(task, **counts)
+            progress.refresh()
 
 
 def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> None:
