@@ -329,3 +329,19 @@ def test_a_1_gib_asgi_answer_is_read_up_to_the_cap_not_held(tmp_path: Path, conf
     assert rss_kib < 300 * 1024  # far below the 1 GiB answer
     [record] = records(config_path)
     assert record["response"]["body"] == "x" * 4096  # 4 KiB kept in the log
+
+
+def test_fire_app_json_into_a_full_disk_finishes_the_run_then_says_so(tmp_path: Path, config_path: Path) -> None:
+    """stdout failing mid-stream (its descriptor lent to stderr while the app runs) ends as stdout's failures do."""
+    (tmp_path / "printing_app3.py").write_text(EXITING_APPS)
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "moxiehook", "--config", str(config_path), "fire",
+                                 "ClientCreate", "--app", "printing_app3:wsgi_print", "--count", "20", "--json"],
+                                cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[-2].startswith("20 delivered, 0 failed, 0 skipped · ")
+    assert lines[-1] == "error: cannot write the output: No space left on device"
+    assert len(records(config_path)) == 20

@@ -1,7 +1,7 @@
 """``fire`` and ``test``: send events to the mapped URLs.
 
-The delivery engine (``moxiehook.send.dispatch``, which imports httpx) is imported
-inside the commands, so that other commands never pay for loading it.
+The delivery engine (``moxiehook.send.dispatch``: the sending threads, the transport, the
+log writer) is imported inside the commands, so that other commands never pay for loading it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -43,7 +43,7 @@ LOAD_MAX_THREADS = 64  # … up to this many (more threads queue for the interpr
 test_app = typer.Typer(add_completion=False)
 
 DataOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--data", help="The payload: a JSON file, or '-' for stdin (default: the event's sample).",
                  show_default=False),
 ]
@@ -102,39 +102,40 @@ def fire(
     event: Annotated[str, typer.Argument(help="Event type, e.g. ClientCreate.", show_default=False)],
     data: DataOption = None,
     set_: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--set", help="Override a field: KEY=VALUE; KEY a dotted path, [N] or .N for an array element "
                                    "(contacts[0].email); VALUE parsed as JSON, else a string (repeatable).",
                      show_default=False),
     ] = None,
     endpoint: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--endpoint", help="Only this endpoint (repeatable; default: all).", show_default=False),
     ] = None,
-    count: Annotated[Optional[int], typer.Option("--count", help="Send N copies, each with a fresh id (default 1).",
+    count: Annotated[int | None, typer.Option("--count", help="Send N copies, each with a fresh id (default 1).",
                                                  show_default=False)] = None,
     vary: Annotated[bool, typer.Option(
         "--vary", help="Make each copy a different payload valid under the event's schema (see: events schema).",
     )] = False,
-    seed: Annotated[Optional[int], typer.Option(
+    seed: Annotated[int | None, typer.Option(
         "--seed", help="With --vary: the seed; the same seed gives the same bodies.", show_default=False,
     )] = None,
     concurrency: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--concurrency", help="Deliveries in flight at once (default: settings.concurrency).",
                      show_default=False),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests (secrets masked); send nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the requests (secrets masked); send nothing.")] = False,
     app: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--app", metavar="MODULE:ATTR",
                      help="Deliver into this WSGI/ASGI app in-process (imported from the current folder), "
                           "at each mapped URL's path, instead of over the network.", show_default=False),
     ] = None,
-    rate: Annotated[Optional[float], typer.Option(
+    rate: Annotated[float | None, typer.Option(
         "--rate", metavar="R", help="A load run: start R deliveries per second (an open model), for --duration; "
                                     "ends with a latency report.", show_default=False)] = None,
-    duration: Annotated[Optional[str], typer.Option(
+    duration: Annotated[str | None, typer.Option(
         "--duration", metavar="T", help="With --rate: how long, e.g. 30s, 2m (a bare number is seconds).",
         show_default=False)] = None,
     as_json: JsonOption = False,
@@ -253,7 +254,7 @@ def test(
     ctx: typer.Context,
     endpoint: Annotated[str, typer.Argument(help="The endpoint to test.", show_default=False)],
     event: Annotated[
-        Optional[str], typer.Option("--event", help="Only this event (default: every event mapped).",
+        str | None, typer.Option("--event", help="Only this event (default: every event mapped).",
                                     show_default=False),
     ] = None,
     data: DataOption = None,

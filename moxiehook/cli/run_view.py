@@ -21,7 +21,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from moxiehook.cli.render import escape_control, info, print_json, warn
+from moxiehook.cli.render import OutputError, escape_control, info, print_json, warn
 
 if TYPE_CHECKING:
     from moxiehook.send import Interrupt, LoadReport, LoadRun, RunOptions, RunSummary
@@ -125,27 +125,44 @@ class _JsonDocument:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._count = 0
-        self._closed = False
+        self._closed = False  # closed, or stdout failed: nothing more is written
+        self._failure: OutputError | None = None  # how stdout failed, raised when the document is closed
 
     def record(self, record: Any) -> None:
         line = _strict_dumps(record.to_dict())
         with self._lock:
-            out = results()
-            out.write(("{\n  \"deliveries\": [\n    " if self._count == 0 else ",\n    ") + line)
-            out.flush()
-            self._count += 1
+            if not self._closed:
+                self._write(("{\n  \"deliveries\": [\n    " if self._count == 0 else ",\n    ") + line)
+                self._count += 1
 
     def close(self, fields: dict[str, Any]) -> None:
         with self._lock:
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise failure
             if self._closed:
                 return
-            self._closed = True
-            out = results()
             head = "{\n  \"deliveries\": []" if self._count == 0 else "\n  ]"
             rest = "".join(f",\n  {json.dumps(key)}: " + _strict_dumps(value, 2).replace("\n", "\n  ")
                            for key, value in fields.items())
-            out.write(head + rest + "\n}\n")
+            self._write(head + rest + "\n}\n")
+            self._closed = True
+            if self._failure is not None:
+                raise self._failure
+
+    def _write(self, text: str) -> None:
+        """Write and flush. When stdout fails (a full disk, a reader gone: ``| head``), the run goes on
+        (its deliveries are logged), nothing more is written, and ``close`` raises the ``OutputError``
+        after the summary line: one ``error: cannot write the output`` line, as other commands end."""
+        try:
+            out = results()
+            out.write(text)
             out.flush()
+        except OutputError as exc:
+            self._closed, self._failure = True, exc
+        except (OSError, ValueError) as exc:
+            self._closed = True
+            self._failure = OutputError(exc if isinstance(exc, OSError) else OSError(str(exc)))
 
 
 _document: _JsonDocument | None = None  # the --json document of the run under way (see live_run)
@@ -214,7 +231,8 @@ def app_output_to_stderr() -> Iterator[None]:
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()  # the app's last lines, still buffered, go where they were meant to
         if saved_fd is not None:
-            stream.flush()
+            with contextlib.suppress(OSError, ValueError):  # a failed write was reported by its writer
+                stream.flush()
             os.dup2(saved_fd, fd)
             os.close(saved_fd)
 
@@ -374,7 +392,7 @@ def _progress_bar(options: RunOptions, total: int, document: _JsonDocument | Non
             elapsed = task.elapsed or 0
             return Text(rate_text(task.completed / elapsed) if elapsed > 0 and task.completed else "–/s")
 
-    counts = {"delivered": 0, "failed": 0}
+    counts: dict[str, Any] = {"delivered": 0, "failed": 0}
     with Progress(BarColumn(bar_width=None), MofNCompleteColumn(),
                   TextColumn("{task.fields[delivered]} delivered, {task.fields[failed]} failed"),
                   TextColumn("·"), RateColumn(), TextColumn("·"), TimeElapsedColumn(),
