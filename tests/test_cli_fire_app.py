@@ -345,3 +345,20 @@ def test_fire_app_json_into_a_full_disk_finishes_the_run_then_says_so(tmp_path: 
     assert lines[-2].startswith("20 delivered, 0 failed, 0 skipped · ")
     assert lines[-1] == "error: cannot write the output: No space left on device"
     assert len(records(config_path)) == 20
+
+
+def test_an_asgi_app_whose_background_task_calls_sys_exit_does_not_stop_the_loop() -> None:
+    import asyncio
+
+    from moxiehook.testing import MoxieFixture
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async def quit_later() -> None:
+            raise SystemExit(4)
+
+        asyncio.get_running_loop().create_task(quit_later())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with MoxieFixture() as moxie:
+        assert [moxie.fire("ClientCreate", app=app).status_code for _ in range(3)] == [204] * 3

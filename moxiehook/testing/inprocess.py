@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import importlib
 import inspect
 import logging
@@ -41,11 +42,12 @@ def app_kind(app: Any) -> AppKind | None:
     async ``__call__(receive, send)``). Any other callable is taken for WSGI
     (Flask, Django's ``WSGIHandler``, a plain ``def app(environ, start_response)``).
     """
+    call = getattr(app, "__call__", None)  # noqa: B004 - the method itself, to tell a coroutine function
     if inspect.isclass(app):
-        return "asgi" if inspect.iscoroutinefunction(getattr(app, "__call__", None)) else None
+        return "asgi" if inspect.iscoroutinefunction(call) else None
     if not callable(app):
         return None
-    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None)):
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
         return "asgi"
     return "wsgi"
 
@@ -92,7 +94,7 @@ class EventLoopThread:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=loop.run_forever, name="moxiehook-asgi", daemon=True)
+                self._thread = threading.Thread(target=_serve, args=(loop,), name="moxiehook-asgi", daemon=True)
                 self._thread.start()
                 self._loop = loop
             return self._loop
@@ -104,13 +106,23 @@ class EventLoopThread:
         if loop is None or thread is None:
             return
         # On the loop's own thread: the caller may be inside a loop of its own, where no other can run.
-        try:
+        with contextlib.suppress(concurrent.futures.TimeoutError):  # a task ignoring cancellation: stop anyway
             asyncio.run_coroutine_threadsafe(_wind_down(), loop).result(WIND_DOWN_S)
-        except concurrent.futures.TimeoutError:
-            pass  # a task that ignores cancellation: stop the loop anyway
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """Run ``loop`` until ``stop``: a ``SystemExit`` or ``KeyboardInterrupt`` raised in a task the app
+    started (not a request: those are carried by ``AppExit``) stops ``run_forever``; the loop goes on
+    serving, so later requests are not left waiting for a loop that is gone."""
+    while True:
+        try:
+            loop.run_forever()
+            return
+        except (SystemExit, KeyboardInterrupt):
+            continue
 
 
 async def _wind_down() -> None:
@@ -124,15 +136,15 @@ async def _wind_down() -> None:
 
 
 class AppExit(Exception):  # noqa: N818 - it carries an exit, it is not one
-    """An app's ``SystemExit``, carried out of the event loop as an ordinary exception.
+    """An app's ``SystemExit`` (or ``KeyboardInterrupt``), carried out of the event loop as an ordinary exception.
 
-    Raised in a task, ``SystemExit`` would stop the loop's thread (asyncio
-    re-raises it out of ``run_forever``) and leave the caller waiting for an
-    answer that never comes; ``SyncASGITransport`` raises the original again
-    in the caller's thread.
+    Raised in a task, either would stop the loop's thread (asyncio re-raises
+    them out of ``run_forever``) and leave the caller waiting for an answer that
+    never comes; ``SyncASGITransport`` raises the original again in the
+    caller's thread.
     """
 
-    def __init__(self, exit: SystemExit) -> None:  # noqa: A002
+    def __init__(self, exit: SystemExit | KeyboardInterrupt) -> None:  # noqa: A002
         super().__init__(exit)
         self.exit = exit
 
@@ -208,7 +220,7 @@ class SyncASGITransport(httpx.BaseTransport):
         async def call() -> None:
             try:
                 await self._app(scope, receive, send)
-            except SystemExit as exc:
+            except (SystemExit, KeyboardInterrupt) as exc:
                 raise AppExit(exc) from exc
 
         app_task = asyncio.ensure_future(call())
