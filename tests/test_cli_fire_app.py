@@ -242,6 +242,7 @@ def test_fire_app_json_shows_the_records_as_app_with_the_mapped_url(cli, config_
 
 
 EXITING_APPS = """
+import os
 import sys
 
 def wsgi_exit(environ, start_response):
@@ -252,6 +253,7 @@ async def asgi_exit(scope, receive, send):
 
 def wsgi_print(environ, start_response):
     print("hello from the app")
+    os.write(1, b"straight to descriptor 1\\n")  # as a subprocess or a C library would
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
 
@@ -314,6 +316,8 @@ def test_what_the_app_prints_goes_to_stderr_and_json_stays_json(tmp_path: Path, 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["delivered"] == 3
     assert result.stderr.count("hello from the app") == 3
+    if attribute == "wsgi_print":
+        assert result.stderr.count("straight to descriptor 1") == 3
 
 
 def test_a_1_gib_asgi_answer_is_read_up_to_the_cap_not_held(tmp_path: Path, config_path: Path) -> None:

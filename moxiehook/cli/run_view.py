@@ -396,7 +396,7 @@ def _progress_bar(options: RunOptions, total: int, document: _JsonDocument | Non
     with Progress(BarColumn(bar_width=None), MofNCompleteColumn(),
                   TextColumn("{task.fields[delivered]} delivered, {task.fields[failed]} failed"),
                   TextColumn("·"), RateColumn(), TextColumn("·"), TimeElapsedColumn(),
-                  console=stderr_console(), transient=True, expand=True) as progress:
+                  console=stderr_console(), transient=False, expand=True) as progress:
         task = progress.add_task("sending", total=total, **counts)
         # Printed through the bar's console so the bar is redrawn below the warning.
         options.on_disabled = lambda name, reason: progress.console.print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import importlib
 import inspect
 import logging
@@ -80,6 +81,7 @@ class EventLoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._task_exited = False  # a task of the app raised SystemExit/KeyboardInterrupt out of the loop
 
     def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float | None) -> Any:
         """The coroutine's result (or its exception); ``TimeoutError`` after ``timeout`` seconds."""
@@ -94,10 +96,21 @@ class EventLoopThread:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=_serve, args=(loop,), name="moxiehook-asgi", daemon=True)
+                self._thread = threading.Thread(target=self._serve, args=(loop,), name="moxiehook-asgi", daemon=True)
                 self._thread.start()
                 self._loop = loop
             return self._loop
+
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run ``loop`` until ``stop``. A ``SystemExit`` or ``KeyboardInterrupt`` raised in a task the app
+        started (not a request: those are carried by ``AppExit``) stops ``run_forever``; the loop goes on
+        serving, so later requests are not left waiting for a loop that is gone."""
+        while True:
+            try:
+                loop.run_forever()
+                return
+            except (SystemExit, KeyboardInterrupt):
+                self._task_exited = True
 
     def close(self) -> None:
         with self._lock:
@@ -111,18 +124,11 @@ class EventLoopThread:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
-
-
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    """Run ``loop`` until ``stop``: a ``SystemExit`` or ``KeyboardInterrupt`` raised in a task the app
-    started (not a request: those are carried by ``AppExit``) stops ``run_forever``; the loop goes on
-    serving, so later requests are not left waiting for a loop that is gone."""
-    while True:
-        try:
-            loop.run_forever()
-            return
-        except (SystemExit, KeyboardInterrupt):
-            continue
+        if self._task_exited:
+            # The task that died of it reports "exception was never retrieved" when collected: now,
+            # not at a random later allocation (CPython 3.11 then fails a compile() under way).
+            self._task_exited = False
+            gc.collect()
 
 
 async def _wind_down() -> None:
