@@ -150,6 +150,17 @@ class _JsonDocument:
             if self._failure is not None:
                 raise self._failure
 
+    def abandon(self, error: str) -> None:
+        """The run ended in an error: close a document already begun, with ``error``; else write nothing
+        (an error before the first delivery leaves stdout empty, as every other error does)."""
+        with self._lock:
+            begun = self._count > 0
+        if begun:
+            with contextlib.suppress(OutputError):
+                self.close({"error": error})
+        else:
+            self._closed = True
+
     def _write(self, text: str) -> None:
         """Write and flush. When stdout fails (a full disk, a reader gone: ``| head``), the run goes on
         (its deliveries are logged), nothing more is written, and ``close`` raises the ``OutputError``
@@ -323,7 +334,7 @@ def live_run(total: int | None, *, concurrency: int, include_disabled: bool = Fa
     except BaseException as exc:  # the run ended in an error: stdout still holds one JSON document
         if document is not None:
             _document = None
-            document.close({"error": str(exc) or type(exc).__name__})
+            document.abandon(str(exc) or type(exc).__name__)
         raise
 
 
