@@ -366,3 +366,52 @@ def test_an_asgi_app_whose_background_task_calls_sys_exit_does_not_stop_the_loop
 
     with MoxieFixture() as moxie:
         assert [moxie.fire("ClientCreate", app=app).status_code for _ in range(3)] == [204] * 3
+
+
+FRAMEWORK_EXITS = """
+import sys
+
+from fastapi import FastAPI
+from flask import Flask
+
+api = FastAPI()
+
+
+@api.post("/hooks/clients")
+async def exit_async():
+    print("the app printed this")
+    sys.exit(5)
+
+
+@api.post("/sync")
+def exit_sync():  # run in Starlette's thread pool
+    sys.exit(6)
+
+
+flask_app = Flask(__name__)
+
+
+@flask_app.post("/hooks/clients")
+def flask_exit():
+    print("the app printed this")
+    sys.exit(7)
+"""
+
+
+@pytest.mark.parametrize(("attribute", "path", "code"), [
+    ("api", "/hooks/clients", 5), ("api", "/sync", 6), ("flask_app", "/hooks/clients", 7),
+], ids=["fastapi-async", "fastapi-sync", "flask"])
+def test_a_framework_app_calling_sys_exit_is_a_logged_500_and_json_stays_json(
+        tmp_path: Path, config_path: Path, attribute: str, path: str, code: int) -> None:
+    (tmp_path / "framework_exits.py").write_text(FRAMEWORK_EXITS)
+    config_with(config_path, ("ClientCreate", f"https://crm.example.com{path}"))
+    config_path.write_text(config_path.read_text().replace("max_attempts = 3", "max_attempts = 1"))
+    result = run_moxiehook("--config", str(config_path), "fire", "ClientCreate", "--app",
+                           f"framework_exits:{attribute}", "--json", cwd=tmp_path, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [shown] = json.loads(result.stdout)["deliveries"]
+    [record] = records(config_path)
+    assert shown["id"] == record["id"]
+    assert (record["status"], record["mode"]) == (500, "app")
+    assert record["error"] == f"HTTP 500 Internal Server Error (SystemExit: {code})"
