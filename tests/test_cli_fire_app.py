@@ -415,3 +415,32 @@ def test_a_framework_app_calling_sys_exit_is_a_logged_500_and_json_stays_json(
     assert shown["id"] == record["id"]
     assert (record["status"], record["mode"]) == (500, "app")
     assert record["error"] == f"HTTP 500 Internal Server Error (SystemExit: {code})"
+
+
+def test_ctrl_c_cuts_an_asgi_app_that_does_not_answer(tmp_path: Path, config_path: Path) -> None:
+    """A real process: Ctrl-C ends the call within its grace, not at the endpoint's 30 s timeout; it is logged."""
+    import signal
+    import time
+
+    (tmp_path / "slow_app.py").write_text(
+        "import asyncio, pathlib\n\nasync def app(scope, receive, send):\n"
+        "    pathlib.Path('called').write_text('yes')\n    await asyncio.sleep(60)\n")
+    config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
+    config_path.write_text(config_path.read_text().replace("timeout = 2.0", "timeout = 30.0"))
+    process = subprocess.Popen([sys.executable, "-m", "moxiehook", "--config", str(config_path), "fire",
+                                "ClientCreate", "--app", "slow_app:app"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(400):  # bounded: until the app is called
+            if (tmp_path / "called").exists():
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)  # the endpoint's 30 s timeout would run past this
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, stderr
+    [record] = records(config_path)
+    assert (record["outcome"], record["mode"]) == ("failed", "app")
+    assert "interrupted" in record["error"]

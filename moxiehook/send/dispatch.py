@@ -376,6 +376,9 @@ class _Run:
         self.interrupt = options.interrupt or Interrupt()
         self.pool = _SenderPool(self, options.concurrency, options.start_all_senders)
         self.interrupt.on_cut(self.pool.cut)
+        cut_sender = getattr(options.sender, "cut", None)  # an in-process sender's calls in flight (--app)
+        if cut_sender is not None:
+            self.interrupt.on_cut(cut_sender)
         self.writer = LogWriter(config.log_path(config_path))
         try:
             self.writer.check_writable()  # records are written after sending: a log that takes none sends nothing

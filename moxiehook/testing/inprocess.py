@@ -82,15 +82,32 @@ class EventLoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._task_exited = False  # a task of the app raised SystemExit/KeyboardInterrupt out of the loop
+        self._in_flight: set[concurrent.futures.Future[Any]] = set()
 
     def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float | None) -> Any:
-        """The coroutine's result (or its exception); ``TimeoutError`` after ``timeout`` seconds."""
+        """The coroutine's result (or its exception); ``TimeoutError`` after ``timeout`` seconds,
+        ``ConnectionAbortedError`` when ``cut`` ended it first."""
         future = asyncio.run_coroutine_threadsafe(coroutine, self._started())
+        with self._lock:
+            self._in_flight.add(future)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError from None
+        except concurrent.futures.CancelledError:
+            raise ConnectionAbortedError("the delivery was cut") from None
+        finally:
+            with self._lock:
+                self._in_flight.discard(future)
+
+    def cut(self) -> None:
+        """End every call in flight now (Ctrl-C's grace is over): their tasks are cancelled, as a
+        sender's connections are closed."""
+        with self._lock:
+            futures = list(self._in_flight)
+        for future in futures:
+            future.cancel()
 
     def _started(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -182,6 +199,8 @@ class SyncASGITransport(httpx.BaseTransport):
             status, headers, content = self._loop.run(self._answer(request, body), timeout)
         except TimeoutError:
             raise httpx.ReadTimeout(f"the app did not answer within {timeout:g} s", request=request) from None
+        except ConnectionAbortedError as exc:
+            raise httpx.ReadError(str(exc), request=request) from None
         except AppExit as carried:
             raise carried.exit from None
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
@@ -332,6 +351,11 @@ class AppSender:
         if logged and answer.status is not None and answer.status >= 500:
             answer.error = f"{answer.error} ({logged})"
         return answer
+
+    def cut(self) -> None:
+        """Ctrl-C's grace is over: ASGI calls in flight end now (a WSGI call is a plain call, which
+        nothing interrupts; the third Ctrl-C quits at once)."""
+        self._loop.cut()
 
     def close(self) -> None:
         logging.getLogger().removeHandler(self._logged)
