@@ -222,7 +222,7 @@ def _load_count(rate: float | None, duration: str | None, count: int | None, dry
 
 def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: float, count: int,
                concurrency: int | None, endpoints: list[str], target: Any, as_json: bool) -> None:
-    """Run a load run and show its report; exits with the run's code (SPEC §7)."""
+    """Run a load run and show its report; exits with the run's code."""
     from moxiehook.send import LoadRun, run_load
 
     # Enough threads for the rate while answers take up to LOAD_WAIT_S, unless --concurrency says.

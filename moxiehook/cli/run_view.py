@@ -33,7 +33,7 @@ FAILURES_SHOWN = 10
 
 
 def disabled_warning(endpoint: str, reason: str) -> str:
-    """The SPEC §5 warning for an endpoint disabled during the run."""
+    """The warning for an endpoint disabled during the run, with the command that enables it again."""
     return (f"⚠ endpoint '{endpoint}' was disabled: {reason}\n"
             f"  fix the server or the config, then: moxiehook endpoint enable {endpoint}")
 
@@ -311,8 +311,11 @@ def live_run(total: int | None, *, concurrency: int, include_disabled: bool = Fa
     """``RunOptions`` wired to the terminal: a progress bar, warnings as they happen, Ctrl-C.
 
     The bar is drawn on stderr only when it is a terminal and more than a few
-    deliveries (``total``, when known) are made. Ctrl-C stops the run as SPEC §7
-    says (see ``ctrl_c_stops``) and the command then shows its partial result.
+    deliveries (``total``, when known) are made. Ctrl-C stops the run (no new
+    attempt; those in flight end or are cut, see ``ctrl_c_stops``) and the
+    command then shows its partial result. ``keep_records`` (``--json``): the
+    records are streamed into the JSON document as they end, none is kept;
+    ``show_result`` finishes the document.
     """
     global _document
     from moxiehook.send import Interrupt, RunOptions

@@ -56,7 +56,7 @@ GRACE_S = 0.8  # how long deliveries in flight may go on after Ctrl-C before the
 
 
 class Interrupt:
-    """Ctrl-C for a run (SPEC §7): no new attempt starts, those in flight end or are cut.
+    """Ctrl-C for a run: no new attempt starts, those in flight end or are cut (then exit 130).
 
     ``request()`` (from any thread but a signal handler: it starts a timer
     thread) makes the run take no further job and start no further attempt at
@@ -125,7 +125,7 @@ class RunOptions:
 
 @dataclass
 class RunSummary:
-    """What a run did; ``exit_code`` follows SPEC §7."""
+    """What a run did; ``exit_code``: 130 interrupted, 1 a failure or a disable, 3 nothing sent, else 0."""
 
     delivered: int = 0
     failed: int = 0

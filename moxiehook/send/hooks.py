@@ -1,4 +1,4 @@
-"""``settings.on_disable``: the command run when a delivery run disables an endpoint (SPEC §3).
+"""``settings.on_disable``: the command run when a delivery run disables an endpoint.
 
 Moxie "sends a push notification advising that your endpoint requires
 attention"; this is its counterpart: any program (a desktop notifier, ``curl``

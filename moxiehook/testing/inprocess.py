@@ -299,7 +299,7 @@ def app_client(app: Any, loop: EventLoopThread, wsgi_errors: Any = None,
     return wire_client(transport=app_transport(app, loop, wsgi_errors, read_limit))
 
 
-# Headers httpx adds to every request that moxiehook's wire format (SPEC §1, built by
+# Headers httpx adds to every request that moxiehook's wire format (built by
 # ``moxiehook.send.request_headers``) does not have, and ``fire`` over the network does not send.
 HTTPX_DEFAULT_HEADERS = ("Accept", "Accept-Encoding", "Connection")
 
