@@ -157,8 +157,10 @@ def test_nan_and_infinity_are_not_json(cli, hooked: Path, receiver, tmp_path: Pa
     """Regression: Python's json accepts NaN/Infinity and sent the bare token NaN on the wire."""
     (tmp_path / "nan.json").write_text('{"a": NaN, "b": Infinity}')
     refused(cli, hooked, receiver, "fire", "ClientCreate", "--data", "nan.json")
-    # --set falls back to a string for anything that is not JSON.
-    result = cli("fire", "ClientCreate", "--set", "hourlyAmount=NaN", "--dry-run", "--json")
+    # --set NaN is refused too (strict JSON), with how to send the text instead; quoted, it is that text.
+    assert "--set 'hourlyAmount=\"NaN\"'" in refused(cli, hooked, receiver, "fire", "ClientCreate",
+                                                      "--set", "hourlyAmount=NaN")
+    result = cli("fire", "ClientCreate", "--set", 'hourlyAmount="NaN"', "--dry-run", "--json")
     assert json.loads(result.stdout)[0]["body"]["hourlyAmount"] == "NaN"
 
 
@@ -203,12 +205,18 @@ def test_set_parses_json_and_falls_back_to_the_text(cli, hooked: Path, receiver,
 @given(value=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=40))
 def test_any_set_value_is_sent_as_json_or_as_its_text(cli, hooked: Path, receiver, value: str) -> None:
     result = cli("fire", "ClientCreate", "--set", f"name={value}", "--dry-run", "--json")
+    try:
+        lenient = json.loads(value)  # Python's json: NaN, Infinity and 1e999 (inf) pass
+    except (ValueError, RecursionError):
+        lenient, parsed = value, value  # not JSON: the text itself
+    else:
+        try:  # strict JSON: a value holding a number JSON cannot carry is refused, not taken as text
+            parsed = json.loads(json.dumps(lenient, allow_nan=False), parse_constant=_refuse)
+        except ValueError:
+            assert result.exit_code == 2 and "not JSON" in result.stderr, (value, result.stderr)
+            return
     assert result.exit_code == 0, (value, result.stderr)
     [request] = json.loads(result.stdout)
-    try:
-        parsed = json.loads(value, parse_constant=_refuse)  # strict JSON: no NaN / Infinity
-    except ValueError:
-        parsed = value
     assert request["body"]["name"] == parsed
 
 

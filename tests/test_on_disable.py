@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from moxiehook.config import load_config
+from moxiehook.send import dispatch
 from moxiehook.send.hooks import run_on_disable
 from tests.conftest import Answer, Receiver, run_moxiehook
 
@@ -148,3 +149,99 @@ def test_a_bad_on_disable_is_a_config_error(tmp_path: Path, value: str, message:
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------
+# hooks run side by side, off the delivery path, within one budget; Ctrl-C ends them
+
+# Waits (bounded) until the file argv[1] exists or holds argv[2], then exits 0; exits 7 if it never does.
+WAIT_FOR = r"""
+import sys, time, pathlib
+path, text = pathlib.Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "-" else None
+if len(sys.argv) > 3:
+    pathlib.Path(sys.argv[3]).write_text("started")
+for _ in range(400):
+    if path.exists() and (text is None or text in path.read_text()):
+        sys.exit(0)
+    time.sleep(0.05)
+sys.exit(7)
+"""
+
+
+def two_endpoint_config(path: Path, hook: list[str], first: str, second: str) -> Path:
+    path.write_text(
+        'version = 1\n\n[settings]\nlog_file = "log.jsonl"\ntimeout = 5.0\nmax_attempts = 1\n'
+        f"on_disable = {json.dumps(hook)}\n\n"
+        + "".join(f'[endpoints.{name}]\nauth = {{ type = "none" }}\n[[endpoints.{name}.mappings]]\n'
+                  f'event = "ClientCreate"\nurl = "{url}"\n' for name, url in (("a", first), ("b", second)))
+    )
+    return path
+
+
+def run(config: Path, budget: float, concurrency: int = 1) -> dispatch.RunSummary:
+    loaded = load_config(config)
+    plan = dispatch.plan_fire(loaded, "ClientCreate", None)
+    return dispatch.run_jobs(config, loaded, dispatch.fire_jobs(plan, "ClientCreate", [{"id": "x"}]),
+                             dispatch.RunOptions(concurrency=concurrency, hook_timeout=budget))
+
+
+def test_hooks_of_two_endpoints_run_side_by_side(receiver: Receiver, tmp_path: Path) -> None:
+    """Each hook waits for the other's mark: one after the other, the first would wait out the budget."""
+    receiver.answer("/a", Answer(status=401))
+    receiver.answer("/b", Answer(status=410))
+    # Each hook marks itself started (argv[3]) and waits for the other endpoint's mark.
+    hook = [sys.executable, "-c",
+            "import os, subprocess, sys; me = os.environ['MOXIEHOOK_ENDPOINT']; other = 'b' if me == 'a' else 'a'; "
+            f"sys.exit(subprocess.call([sys.executable, '-c', {WAIT_FOR!r}, "
+            f"{str(tmp_path)!r} + '/' + other, '-', {str(tmp_path)!r} + '/' + me]))"]
+    config = two_endpoint_config(tmp_path / "moxiehook.toml", hook, receiver.url("/a"), receiver.url("/b"))
+    summary = run(config, budget=30)
+    assert sorted(name for name, _ in summary.disabled) == ["a", "b"]
+    assert summary.warnings == []
+
+
+def test_a_hook_does_not_hold_up_the_deliveries_after_it(receiver: Receiver, tmp_path: Path) -> None:
+    """One sending thread: endpoint a is disabled first; its hook waits until b's delivery is in the log."""
+    receiver.answer("/a", Answer(status=401))
+    log = tmp_path / "log.jsonl"
+    hook = [sys.executable, "-c", WAIT_FOR, str(log), '"endpoint":"b"']
+    config = two_endpoint_config(tmp_path / "moxiehook.toml", hook, receiver.url("/a"), receiver.url("/b"))
+    summary = run(config, budget=30, concurrency=1)
+    assert (summary.delivered, summary.disabled[0][0]) == (1, "a")
+    assert summary.warnings == []  # the hook saw b delivered while it ran
+
+
+def test_the_budget_is_for_all_the_hooks_of_a_run(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.answer("/a", Answer(status=401))
+    receiver.answer("/b", Answer(status=401))
+    config = two_endpoint_config(tmp_path / "moxiehook.toml", [sys.executable, "-c", "import time; time.sleep(60)"],
+                                 receiver.url("/a"), receiver.url("/b"))
+    summary = run(config, budget=0.5, concurrency=2)
+    stopped = f"settings.on_disable ({sys.executable}) did not finish within 0.5 s and was stopped"
+    assert summary.warnings == [stopped] * 2
+
+
+def test_ctrl_c_while_a_hook_runs_ends_the_command_at_once(receiver: Receiver, tmp_path: Path) -> None:
+    """A real process: Ctrl-C once the hook has started kills the hook's group and exits 130, without the 10 s wait."""
+    import signal
+    import subprocess
+
+    receiver.answer("/hook", Answer(status=401))
+    started = tmp_path / "started"
+    hook = [sys.executable, "-c", WAIT_FOR, str(tmp_path / "never"), "-", str(started)]
+    config = config_with_hook(tmp_path / "moxiehook.toml", hook, receiver.url("/hook"))
+    process = subprocess.Popen([sys.executable, "-m", "moxiehook", "--config", str(config), "fire", "ClientCreate"],
+                               cwd=tmp_path, env={**os.environ, **ENV}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(400):  # bounded: until the hook is running
+            if started.exists():
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=5)  # the hook's 10 s would run past this
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, stderr
+    assert f"settings.on_disable ({sys.executable}) was stopped (Ctrl-C)" in stderr

@@ -87,8 +87,8 @@ def test_missing_variable(moxie, monkeypatch):
     result.stdout.fnmatch_lines(["*MissingVariableError: environment variable RECEIVER_TOKEN is not set*"])
 
 
-def readme_test_files() -> dict[str, str]:
-    """The complete test files of the docs' "Testing your receiver with pytest" page, by name."""
+def docs_test_files() -> dict[str, str]:
+    """The complete test files of docs/testing.md (the pytest plugin's page), by name."""
     section = (Path(__file__).resolve().parent.parent / "docs" / "testing.md").read_text(encoding="utf-8")
     files = {}
     for block in re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL):
@@ -98,8 +98,8 @@ def readme_test_files() -> dict[str, str]:
     return files
 
 
-def test_the_readme_examples_pass_as_a_user_runs_them(pytester: pytest.Pytester) -> None:
-    files = readme_test_files()
+def test_the_documented_examples_pass_as_a_user_runs_them(pytester: pytest.Pytester) -> None:
+    files = docs_test_files()
     assert sorted(files) == ["test_fastapi_receiver", "test_flask_receiver"]
     pytester.makepyfile(**files)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")

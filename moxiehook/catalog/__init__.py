@@ -34,6 +34,7 @@ from moxiehook.lazy import lazy_getattr
 _LAZY = {
     "Assignment": "payload", "PathError": "payload", "apply_overrides": "payload", "copies": "payload",
     "parse_assignment": "payload", "parse_path": "payload", "path_text": "payload", "read_data": "payload",
+    "check_json": "payload", "strict_loads": "payload",
     "new_seed": "vary", "varied": "vary", "varied_copier": "vary",
 }  # fmt: skip
 
@@ -42,18 +43,20 @@ if TYPE_CHECKING:
         Assignment,
         PathError,
         apply_overrides,
+        check_json,
         copies,
         parse_assignment,
         parse_path,
         path_text,
         read_data,
+        strict_loads,
     )
     from moxiehook.catalog.vary import new_seed, varied, varied_copier
 
 __all__ = [
-    "EVENTS", "Assignment", "EventType", "PathError", "apply_overrides", "check_not_a_near_miss", "copies",
-    "get_event", "is_known", "names", "new_seed", "parse_assignment", "parse_path", "path_text", "read_data",
-    "sample", "sample_text", "schema", "varied", "varied_copier",
+    "EVENTS", "Assignment", "EventType", "PathError", "apply_overrides", "check_json", "check_not_a_near_miss",
+    "copies", "get_event", "is_known", "names", "new_seed", "parse_assignment", "parse_path", "path_text",
+    "read_data", "sample", "sample_text", "schema", "strict_loads", "varied", "varied_copier",
 ]  # fmt: skip
 
 

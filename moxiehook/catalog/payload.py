@@ -9,6 +9,7 @@ override fields by path (``paymentTerms.paymentDays``, ``contacts[0].email``,
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -27,37 +28,103 @@ def read_data(source: str, stdin: IO[bytes] | None = None) -> Any:
     """The JSON document in file ``source``, or on stdin when ``source`` is ``-``.
 
     Raises ``DataError`` when the file is missing or unreadable, or holds no
-    valid UTF-8 JSON, so that nothing is sent with a half-understood payload.
+    valid UTF-8 JSON, or JSON that cannot be sent as it is (see ``strict_json``),
+    so that nothing is sent with a half-understood payload.
     """
-    where = "stdin" if source == "-" else source
+    where = "--data -" if source == "-" else f"--data {source}"
     try:
-        if source == "-":
-            raw = (stdin or sys.stdin.buffer).read()
-        else:
-            raw = Path(source).read_bytes()
+        raw = (stdin or sys.stdin.buffer).read() if source == "-" else Path(source).read_bytes()
     except FileNotFoundError:
-        raise DataError(f"--data: no such file: {source}") from None
+        raise DataError(f"{where}: no such file") from None
     except IsADirectoryError:
-        raise DataError(f"--data: {source} is a folder, not a JSON file") from None
+        raise DataError(f"{where}: a folder, not a JSON file") from None
     except OSError as exc:
-        raise DataError(f"--data: cannot read {where}: {exc.strerror}") from None
+        raise DataError(f"{where}: cannot read it: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8-sig")  # tolerate a BOM written by some editors
     except UnicodeDecodeError:
-        raise DataError(f"--data: {where} is not UTF-8 text") from None
+        raise DataError(f"{where}: not UTF-8 text") from None
+    return strict_loads(text, where)
+
+
+class _NotJson:
+    """A number JSON cannot carry, as written (``1e999``, ``NaN``), kept in place until ``check_json`` finds it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _number(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else _NotJson(text)
+
+
+def strict_loads(text: str, where: str) -> Any:
+    """``text`` as JSON under RFC 8259, or ``DataError`` naming ``where`` and the place in the document.
+
+    Python's ``json`` reads ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON) and
+    ``1e999`` (JSON, but beyond a double: ``inf``), and would write them back as
+    bare ``Infinity``, which receivers reject and the log's readers refuse. Lone
+    UTF-16 surrogates (``"\\ud800"``) have no UTF-8 form. All are refused here.
+    """
     try:
-        return json.loads(text, parse_constant=_not_json)
+        value = json.loads(text, parse_constant=_NotJson, parse_float=_number)
     except json.JSONDecodeError as exc:
-        raise DataError(f"--data: {where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    except ValueError as exc:  # NaN / Infinity, refused by _not_json
-        raise DataError(f"--data: {where} is not valid JSON: {exc}") from None
+        raise DataError(f"{where}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
-        raise DataError(f"--data: {where} is nested too deeply") from None
+        raise DataError(f"{where}: nested too deeply") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise DataError(f"{where}: not valid JSON: {exc}") from None
+    check_json(value, where)
+    return value
 
 
-def _not_json(token: str) -> Any:
-    """``json`` accepts NaN and Infinity, which are not JSON: a receiver would reject the body."""
-    raise ValueError(f"{token} is not a JSON value")
+def check_json(value: Any, where: str, root: str = "the payload") -> None:
+    """Raise ``DataError`` when ``value`` holds what strict JSON in UTF-8 cannot carry; name the place.
+
+    Refused: a non-finite float (``inf``, ``nan``, and the numbers ``strict_loads``
+    kept as written), a string or key with a lone surrogate, and anything that is
+    not a JSON type. Iterative: a deep document does not exhaust the stack.
+    """
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while pending:
+        node, path = pending.pop()
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise DataError(f"{where}: {_place(path, root)} has a key {key!r} that is not a string")
+                if _has_surrogate(key):
+                    raise DataError(f"{where}: {_place(path, root)} has a key with a lone surrogate ({ascii(key)}), "
+                                    "which UTF-8 cannot carry")
+                pending.append((child, (*path, key)))
+        elif isinstance(node, list | tuple):
+            pending.extend((child, (*path, index)) for index, child in enumerate(node))
+        elif isinstance(node, str):
+            if _has_surrogate(node):
+                raise DataError(f"{where}: {_place(path, root)} holds a lone surrogate ({ascii(node)[:40]}), "
+                                "which UTF-8 cannot carry")
+        elif isinstance(node, _NotJson):
+            raise DataError(f"{where}: {_place(path, root)} is {node.text}: not JSON "
+                            "(a number beyond a double, or not a number)")
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise DataError(f"{where}: {_place(path, root)} is {node!r}: not JSON (not a finite number)")
+        elif node is not None and not isinstance(node, bool | int):
+            raise DataError(f"{where}: {_place(path, root)} is {type(node).__name__}, not a JSON value")
+
+
+def _place(path: Sequence[str | int], root: str) -> str:
+    return path_text(path) or root
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class Assignment(NamedTuple):
@@ -108,16 +175,26 @@ def parse_assignment(text: str) -> Assignment:
     """``a.b=1`` -> path ("a", "b") and value 1: the value is JSON when it parses, else the string.
 
     So ``--set archive=true`` gives a boolean, ``--set name=Acme`` a string, and
-    ``--set 'name="42"'`` the string "42".
+    ``--set 'name="42"'`` the string "42". A value that is JSON but holds a
+    number JSON cannot carry (``1e999``, ``NaN``, ``Infinity``, also inside an
+    array) is a ``DataError``: taking it for a string would send what the user
+    did not mean, and sending it as a number is not JSON.
     """
     key, sep, raw = text.partition("=")
     if not sep:
         raise UsageError(f"--set {text!r} must look like KEY=VALUE (e.g. --set name=Acme)")
+    where = f"--set {text!r}"
+    if _has_surrogate(text):  # bytes that are not UTF-8 in the argument (Python's surrogateescape)
+        raise DataError(f"{where}: not UTF-8 text")
     path = parse_path(key, text)
     try:
-        value = json.loads(raw, parse_constant=_not_json)
-    except (ValueError, RecursionError):  # not JSON (NaN, Infinity included): the text itself
-        value = raw
+        value = json.loads(raw, parse_constant=_NotJson, parse_float=_number)
+    except (ValueError, RecursionError):  # not JSON: the text itself
+        return Assignment(path, raw, text)
+    try:
+        check_json(value, where, "the value")
+    except DataError as exc:
+        raise DataError(f"{exc}; to send it as text, quote it: --set '{key}=\"{raw}\"'") from None
     return Assignment(path, value, text)
 
 

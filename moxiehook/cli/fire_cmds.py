@@ -1,7 +1,7 @@
 """``fire`` and ``test``: send events to the mapped URLs.
 
-The delivery engine (``moxiehook.send.dispatch``, which imports httpx) is imported
-inside the commands, so that other commands never pay for loading it.
+The delivery engine (``moxiehook.send.dispatch``: the sending threads, the transport, the
+log writer) is imported inside the commands, so that other commands never pay for loading it.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,6 +22,7 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import (
     already_disabled_warning,
+    app_output_to_stderr,
     live_load_line,
     live_run,
     show_load,
@@ -42,7 +44,7 @@ LOAD_MAX_THREADS = 64  # … up to this many (more threads queue for the interpr
 test_app = typer.Typer(add_completion=False)
 
 DataOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--data", metavar="PATH", show_default=False,
                  help="The payload: a JSON file, or '-' for stdin (default: the event's sample)."),
 ]
@@ -54,6 +56,8 @@ def event_payload(event: str, data: str | None, assignments: Sequence[catalog.As
     Refused before anything is sent when it nests deeper than the log can read back.
     """
     if data is not None:
+        if data == "-" and sys.stdin.isatty():  # else it looks hung: say what it waits for, as cat-less tools do
+            info("reading the payload from stdin (Ctrl-D to end)…")
         body = catalog.read_data(data)
     elif not catalog.is_known(event):
         raise UsageError(
@@ -106,39 +110,40 @@ def fire(
                                          show_default=False)],
     data: DataOption = None,
     set_: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--set", help="Override a field: KEY=VALUE; KEY a dotted path, [N] or .N for an array element "
                                    "(contacts[0].email); VALUE parsed as JSON, else a string (repeatable).",
                      show_default=False),
     ] = None,
     endpoint: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--endpoint", help="Only this endpoint (repeatable; default: all).", show_default=False),
     ] = None,
-    count: Annotated[Optional[int], typer.Option("--count", help="Send N copies, each with a fresh id (default 1).",
+    count: Annotated[int | None, typer.Option("--count", help="Send N copies, each with a fresh id (default 1).",
                                                  show_default=False)] = None,
     vary: Annotated[bool, typer.Option(
         "--vary", help="Make each copy a different payload valid under the event's schema (see: events schema).",
     )] = False,
-    seed: Annotated[Optional[int], typer.Option(
+    seed: Annotated[int | None, typer.Option(
         "--seed", help="With --vary: the seed; the same seed gives the same bodies.", show_default=False,
     )] = None,
     concurrency: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--concurrency", help="Deliveries in flight at once (default: settings.concurrency).",
                      show_default=False),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests (secrets masked); send nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the requests (secrets masked); send nothing.")] = False,
     app: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--app", metavar="MODULE:ATTR",
                      help="Deliver into this WSGI/ASGI app in-process (imported from the current folder), "
                           "at each mapped URL's path, instead of over the network.", show_default=False),
     ] = None,
-    rate: Annotated[Optional[float], typer.Option(
+    rate: Annotated[float | None, typer.Option(
         "--rate", metavar="R", help="A load run: start R deliveries per second (an open model), for --duration; "
                                     "ends with a latency report.", show_default=False)] = None,
-    duration: Annotated[Optional[str], typer.Option(
+    duration: Annotated[str | None, typer.Option(
         "--duration", metavar="T", help="With --rate: how long, e.g. 30s, 2m (a bare number is seconds).",
         show_default=False)] = None,
     max_p99: Annotated[float | None, typer.Option(
@@ -188,22 +193,29 @@ def fire(
         show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies), names), as_json)
         return
     names = list(dict.fromkeys(e.name for e, _ in plan))
+    # In-process deliveries are logged as "app" (with the mapping's URL as it would have been), load runs
+    # included: a "fire" or "load" record is replayed over the network, and these never went there.
+    mode = "app" if target is not None else "load" if load_count is not None else "fire"
     if load_count is not None:
-        _fire_load(config_path, config, dispatch.fire_jobs(plan, event, copies, mode="load"), rate or 0.0,
+        _fire_load(config_path, config, dispatch.fire_jobs(plan, event, copies, mode=mode), rate or 0.0,
                    load_count, concurrency, names, target, as_json, limits)
     with live_run((count or 1) * len(plan), concurrency=concurrency or config.settings.concurrency,
                   keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
         _deliver_into(target, options, stack)
-        summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies), options)
+        summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies, mode), options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
 
 
 def _deliver_into(app: Any, options: RunOptions, stack: contextlib.ExitStack) -> None:
-    """``--app``: the run's requests go into ``app`` in-process; its sender is closed with ``stack``."""
+    """``--app``: the run's requests go into ``app`` in-process; its sender is closed with ``stack``.
+
+    What the app prints goes to stderr while it runs, so stdout holds only the results.
+    """
     if app is not None:
         from moxiehook.testing import AppSender
 
+        stack.enter_context(app_output_to_stderr())
         options.sender = stack.enter_context(contextlib.closing(AppSender(app)))
 
 
@@ -276,7 +288,7 @@ def test(
     ctx: typer.Context,
     endpoint: Annotated[str, typer.Argument(metavar="ENDPOINT", help="The endpoint to test.", show_default=False)],
     event: Annotated[
-        Optional[str], typer.Option("--event", help="Only this event (default: every event mapped).",
+        str | None, typer.Option("--event", help="Only this event (default: every event mapped).",
                                     show_default=False),
     ] = None,
     data: DataOption = None,

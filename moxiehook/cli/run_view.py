@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from moxiehook.cli.render import escape_control, info, print_json, warn
+from moxiehook.cli.render import OutputError, escape_control, info, print_json, warn
 
 if TYPE_CHECKING:
     from moxiehook.send import Interrupt, LoadReport, LoadRun, RunOptions, RunSummary
@@ -32,7 +33,7 @@ FAILURES_SHOWN = 10
 
 
 def disabled_warning(endpoint: str, reason: str) -> str:
-    """The SPEC §5 warning for an endpoint disabled during the run."""
+    """The warning for an endpoint disabled during the run, with the command that enables it again."""
     return (f"⚠ endpoint '{endpoint}' was disabled: {reason}\n"
             f"  fix the server or the config, then: moxiehook endpoint enable {endpoint}")
 
@@ -88,8 +89,8 @@ def failure_lines(summary: RunSummary) -> list[str]:
     return lines
 
 
-def summary_json(summary: RunSummary) -> dict[str, Any]:
-    """The ``--json`` document of a run."""
+def summary_fields(summary: RunSummary) -> dict[str, Any]:
+    """The ``--json`` document of a run, but for its ``deliveries`` (streamed as they end)."""
     return {
         "delivered": summary.delivered,
         "failed": summary.failed,
@@ -98,8 +99,90 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "interrupted": summary.interrupted,
         "elapsed_s": round(summary.elapsed_s, 3),
         "rate_per_s": None if summary.rate is None else round(summary.rate, 1),
-        "deliveries": [record.to_dict() for record in summary.records],
     }
+
+
+def summary_json(summary: RunSummary) -> dict[str, Any]:
+    """The whole ``--json`` document of a run whose deliveries are in ``summary.records`` (none when streamed)."""
+    return {"deliveries": [record.to_dict() for record in summary.records], **summary_fields(summary)}
+
+
+def _strict_dumps(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=str,
+                      separators=(",", ": ") if indent else (", ", ": "))
+
+
+class _JsonDocument:
+    """A run's ``--json`` document, written as the run goes: memory stays flat however many deliveries.
+
+    ``{"deliveries": [`` one record per line as each ends, then ``],`` and the
+    summary's fields once the run is over. Written to the stream results go to
+    (stdout, or the real stdout while an app's output is sent to stderr), from
+    the sending threads, under a lock. A run that ends in an error still closes
+    the document (with an ``error`` field), so stdout stays one JSON document.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._closed = False  # closed, or stdout failed: nothing more is written
+        self._failure: OutputError | None = None  # how stdout failed, raised when the document is closed
+
+    def record(self, record: Any) -> None:
+        line = _strict_dumps(record.to_dict())
+        with self._lock:
+            if not self._closed:
+                self._write(("{\n  \"deliveries\": [\n    " if self._count == 0 else ",\n    ") + line)
+                self._count += 1
+
+    def close(self, fields: dict[str, Any]) -> None:
+        with self._lock:
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise failure
+            if self._closed:
+                return
+            head = "{\n  \"deliveries\": []" if self._count == 0 else "\n  ]"
+            rest = "".join(f",\n  {json.dumps(key)}: " + _strict_dumps(value, 2).replace("\n", "\n  ")
+                           for key, value in fields.items())
+            self._write(head + rest + "\n}\n")
+            self._closed = True
+            if self._failure is not None:
+                raise self._failure
+
+    def abandon(self, error: str) -> None:
+        """The run ended in an error: close a document already begun, with ``error``; else write nothing
+        (an error before the first delivery leaves stdout empty, as every other error does)."""
+        with self._lock:
+            begun = self._count > 0
+        if begun:
+            with contextlib.suppress(OutputError):
+                self.close({"error": error})
+        else:
+            self._closed = True
+
+    def _write(self, text: str) -> None:
+        """Write and flush. When stdout fails (a full disk, a reader gone: ``| head``), the run goes on
+        (its deliveries are logged), nothing more is written, and ``close`` raises the ``OutputError``
+        after the summary line: one ``error: cannot write the output`` line, as other commands end."""
+        try:
+            out = results()
+            out.write(text)
+            out.flush()
+        except OutputError as exc:
+            self._closed, self._failure = True, exc
+        except (OSError, ValueError) as exc:
+            self._closed = True
+            self._failure = OutputError(exc if isinstance(exc, OSError) else OSError(str(exc)))
+
+
+_document: _JsonDocument | None = None  # the --json document of the run under way (see live_run)
+_results: Any = None  # where results go while stdout is taken by an app (see app_output_to_stderr)
+
+
+def results() -> Any:
+    """The stream a command's results (its ``--json`` document, a load table) go to: stdout, as a rule."""
+    return _results if _results is not None else sys.stdout
 
 
 def show_result(summary: RunSummary, as_json: bool = False, extra: dict[str, Any] | None = None) -> None:
@@ -107,6 +190,7 @@ def show_result(summary: RunSummary, as_json: bool = False, extra: dict[str, Any
 
     ``extra``: more fields of the JSON document, beside the summary's (a load run's ``load``).
     """
+    global _document
     for endpoint, reason in summary.already_disabled.items():
         info(already_disabled_warning(endpoint, reason))
     for line in failure_lines(summary):
@@ -116,7 +200,52 @@ def show_result(summary: RunSummary, as_json: bool = False, extra: dict[str, Any
              "and are logged")
     info(summary_line(summary))
     if as_json:
-        print_json({**summary_json(summary), **(extra or {})})
+        document, _document = _document, None
+        if document is None:  # not streamed (the run kept its records)
+            print_json({**summary_json(summary), **(extra or {})})
+        else:
+            document.close({**summary_fields(summary), **(extra or {})})
+
+
+@contextlib.contextmanager
+def app_output_to_stderr() -> Iterator[None]:
+    """While an app runs in-process (``fire --app``): what it prints goes to stderr, not into our results.
+
+    ``print()`` and anything else writing to ``sys.stdout`` land on stderr, as a
+    server's log would; the run's results (the ``--json`` document) still go to
+    the real stdout, so it stays one JSON document whatever the app prints.
+    When stdout is a real file, descriptor 1 itself is pointed at stderr too
+    (a logging handler made at import time holds the old ``sys.stdout``, and a
+    subprocess writes to the descriptor), and results go to a copy of it.
+    """
+    global _results
+    real = sys.stdout
+    saved_fd: int | None = None
+    try:
+        fd = real.fileno()
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test runner's buffer)
+        fd = -1
+    stream: Any = real
+    if fd >= 0:
+        real.flush()
+        saved_fd = os.dup(fd)
+        os.dup2(sys.stderr.fileno(), fd)
+        stream = open(saved_fd, "w", encoding=getattr(real, "encoding", None) or "utf-8",  # noqa: SIM115
+                      errors="backslashreplace", closefd=False)
+    _results = stream
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _results = None
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()  # the app's last lines, still buffered, go where they were meant to
+        if saved_fd is not None:
+            with contextlib.suppress(OSError, ValueError):  # a failed write was reported by its writer
+                stream.flush()
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
 
 
 def load_table(report: LoadReport) -> list[str]:
@@ -141,7 +270,7 @@ def load_table(report: LoadReport) -> list[str]:
 
 def show_load(report: LoadReport) -> None:
     """A load run's table, on stdout (it is the run's result)."""
-    sys.stdout.write("\n".join(load_table(report)) + "\n")
+    results().write("\n".join(load_table(report)) + "\n")
 
 
 LIVE_INTERVAL_S = 0.25
@@ -182,21 +311,34 @@ def live_run(total: int | None, *, concurrency: int, include_disabled: bool = Fa
     """``RunOptions`` wired to the terminal: a progress bar, warnings as they happen, Ctrl-C.
 
     The bar is drawn on stderr only when it is a terminal and more than a few
-    deliveries (``total``, when known) are made. Ctrl-C stops the run as SPEC §7
-    says (see ``ctrl_c_stops``) and the command then shows its partial result.
+    deliveries (``total``, when known) are made. Ctrl-C stops the run (no new
+    attempt; those in flight end or are cut, see ``ctrl_c_stops``) and the
+    command then shows its partial result. ``keep_records`` (``--json``): the
+    records are streamed into the JSON document as they end, none is kept;
+    ``show_result`` finishes the document.
     """
+    global _document
     from moxiehook.send import Interrupt, RunOptions
 
-    options = RunOptions(concurrency=concurrency, include_disabled=include_disabled,
-                         keep_records=keep_records, endpoints=endpoints,
+    # --json: the records are streamed into the document as they end, never kept (memory stays flat).
+    options = RunOptions(concurrency=concurrency, include_disabled=include_disabled, endpoints=endpoints,
                          on_disabled=lambda name, reason: info(disabled_warning(name, reason)),
                          on_warning=warn, interrupt=Interrupt())
-    with ctrl_c_stops(options.interrupt):
-        if not (sys.stderr.isatty() and total is not None and total > PROGRESS_THRESHOLD):
-            yield options
-            return
-        with _progress_bar(options, total):
-            yield options
+    document = _document = _JsonDocument() if keep_records else None
+    try:
+        with ctrl_c_stops(options.interrupt):
+            if not (sys.stderr.isatty() and total is not None and total > PROGRESS_THRESHOLD):
+                if document is not None:
+                    options.on_record = document.record
+                yield options
+                return
+            with _progress_bar(options, total, document):
+                yield options
+    except BaseException as exc:  # the run ended in an error: stdout still holds one JSON document
+        if document is not None:
+            _document = None
+            document.abandon(str(exc) or type(exc).__name__)
+        raise
 
 
 @contextlib.contextmanager
@@ -250,7 +392,7 @@ def ctrl_c_stops(interrupt: Interrupt | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _progress_bar(options: RunOptions, total: int) -> Iterator[None]:
+def _progress_bar(options: RunOptions, total: int, document: _JsonDocument | None = None) -> Iterator[None]:
     """Draw the bar while the run goes: done/total, delivered and failed so far, rate, elapsed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
     from rich.text import Text
@@ -264,11 +406,11 @@ def _progress_bar(options: RunOptions, total: int) -> Iterator[None]:
             elapsed = task.elapsed or 0
             return Text(rate_text(task.completed / elapsed) if elapsed > 0 and task.completed else "–/s")
 
-    counts = {"delivered": 0, "failed": 0}
+    counts: dict[str, Any] = {"delivered": 0, "failed": 0}
     with Progress(BarColumn(bar_width=None), MofNCompleteColumn(),
                   TextColumn("{task.fields[delivered]} delivered, {task.fields[failed]} failed"),
                   TextColumn("·"), RateColumn(), TextColumn("·"), TimeElapsedColumn(),
-                  console=stderr_console(), transient=True, expand=True) as progress:
+                  console=stderr_console(), transient=False, expand=True) as progress:
         task = progress.add_task("sending", total=total, **counts)
         # Printed through the bar's console so the bar is redrawn below the warning.
         options.on_disabled = lambda name, reason: progress.console.print(
@@ -283,9 +425,16 @@ def _progress_bar(options: RunOptions, total: int) -> Iterator[None]:
                 if record.outcome in counts:
                     counts[record.outcome] += 1
                 progress.update(task, advance=1, **counts)
+            if document is not None:
+                document.record(record)
 
         options.on_record = advance
-        yield
+        try:
+            yield
+        finally:  # the last frame shows the final count, interrupted or not (not the last 10 Hz refresh's)
+            with counting:
+                progress.update(task, **counts)
+            progress.refresh()
 
 
 def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> None:
@@ -299,7 +448,7 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
     shown = 0
     if as_json:
         for request in requests:
-            text = json.dumps(request, indent=2, ensure_ascii=False, default=str)
+            text = json.dumps(request, indent=2, ensure_ascii=False, default=str, allow_nan=False)
             write(("[\n" if shown == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
             shown += 1
         write("\n]\n" if shown else "[]\n")
@@ -307,7 +456,7 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
     for request in requests:
         lines = [f"{request['method']} {request['url']}"]
         lines += [f"{name}: {value}" for name, value in request["headers"].items()]
-        body = json.dumps(request["body"], indent=2, ensure_ascii=False)
+        body = json.dumps(request["body"], indent=2, ensure_ascii=False, allow_nan=False)
         write("\n".join(lines) + "\n\n" + body + "\n\n")
         shown += 1
     info(f"dry run: {shown} request(s) shown, nothing sent")

@@ -198,7 +198,7 @@ def check_nesting(body: Any, what: str = "the payload") -> None:
 
 
 # Made once: json.dumps with options builds a new encoder on every call.
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode  # strict JSON only
 
 
 def encode(record: Record) -> bytes:

@@ -30,6 +30,7 @@ _EXPORTS = {
     "LoadReport": "load",
     "LoadRun": "load",
     "MIN_REDACTED": "delivery",
+    "READ_LIMIT": "delivery",
     "Relay": "relay",
     "RelayAnswer": "relay",
     "RunOptions": "dispatch",
@@ -65,6 +66,7 @@ __all__ = [
 if TYPE_CHECKING:
     from moxiehook.send.delivery import (
         MIN_REDACTED,
+        READ_LIMIT,
         Answer,
         Delivery,
         HttpxSender,

@@ -1,13 +1,16 @@
 """Many deliveries: plan an event's routes, run jobs concurrently, disable endpoints on the fly.
 
-``run_jobs`` is shared by ``fire``, ``test``, ``replay`` and ``demo``. Its
-sending threads take jobs one at a time from an iterable (no queue: at most
-``concurrency`` jobs exist beyond it, so ``fire --count 100000`` streams in
-constant memory); there are up to ``concurrency`` of them (as many as the
-receivers' latency makes worth it, see ``pacing``), each with its own
-keep-alive connections (a ``WireSender``, see ``transport``). Each record is logged as it ends, and
-when an answer's status is in ``disable_on`` the endpoint is disabled and its
-later jobs are logged as ``skipped``.
+``run_jobs`` is shared by ``fire``, ``test``, ``replay`` and ``demo``. Two parts:
+
+- ``_SenderPool``: the sending threads. They take jobs one at a time from an
+  iterable (no queue: at most ``concurrency`` jobs exist beyond it, so ``fire
+  --count 100000`` streams in constant memory); there are up to ``concurrency``
+  of them (as many as the receivers' latency makes worth it, see ``pacing``),
+  each with its own keep-alive connections (a ``WireSender``, see ``transport``).
+- ``_Run``: the bookkeeping. Each record is logged as it ends and counted;
+  when an answer's status is in ``disable_on`` the endpoint is disabled, its
+  later jobs are logged as ``skipped``, and ``settings.on_disable`` is started
+  (off the delivery path, waited for at the end).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from moxiehook.send.delivery import (
     shown_headers,
     skipped_record,
 )
-from moxiehook.send.hooks import run_on_disable
+from moxiehook.send.hooks import HOOK_TIMEOUT, OnDisableHooks
 from moxiehook.send.pacing import STALL_S, Pacer, fit_open_files
 from moxiehook.send.transport import PLAIN_HTTP, Proxies, tls_context, uses_tls
 
@@ -53,7 +56,7 @@ GRACE_S = 0.8  # how long deliveries in flight may go on after Ctrl-C before the
 
 
 class Interrupt:
-    """Ctrl-C for a run (SPEC §7): no new attempt starts, those in flight end or are cut.
+    """Ctrl-C for a run: no new attempt starts, those in flight end or are cut (then exit 130).
 
     ``request()`` (from any thread but a signal handler: it starts a timer
     thread) makes the run take no further job and start no further attempt at
@@ -91,7 +94,7 @@ class Job:
     url: str
     body: Any  # the JSON payload (dict/list/...), encoded once by the engine
     event_id: str  # evt_...; stable across retries and replays (webhook-id)
-    mode: str = "fire"  # "fire" | "test" | "replay" | "load" | "scenario"
+    mode: str = "fire"  # "fire" | "test" | "replay" | "load" | "scenario" | "app" (in-process, never replayed to the network)
     replay_of: str | None = None
     scenario: dict[str, Any] | None = None  # a scenario step's {"name", "run", "step"}
     skip: str | None = None  # log the job as skipped for this reason, unsent (a scenario stopped by a failed step)
@@ -118,11 +121,13 @@ class RunOptions:
     # A load run (``load``): every sending thread is started before the first job, since
     # its jobs come on a schedule and none may wait for a thread to be made.
     start_all_senders: bool = False
+    # settings.on_disable hooks: seconds in all for a run's hooks, waited for at its end (tests make it short).
+    hook_timeout: float = HOOK_TIMEOUT
 
 
 @dataclass
 class RunSummary:
-    """What a run did; ``exit_code`` follows SPEC §7."""
+    """What a run did; ``exit_code``: 130 interrupted, 1 a failure or a disable, 3 nothing sent, else 0."""
 
     delivered: int = 0
     failed: int = 0
@@ -214,62 +219,58 @@ def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: Ru
         if run.skip_reason(name) is None:
             run.prepared(name)
     try:
-        run.drain(jobs)
+        run.pool.drain(jobs)
+    except BaseException:
+        run.hooks.kill()  # a hard stop: no waiting for notifications
+        raise
     finally:
         run.summary.elapsed_s = time.perf_counter() - started
         run.summary.interrupted = run.interrupt.requested.is_set()
         run.close()
+    run.wait_for_hooks()
+    run.summary.interrupted = run.interrupt.requested.is_set()  # Ctrl-C while waiting for a hook
     return run.summary
 
 
-class _Run:
-    """The state of one ``run_jobs`` call, shared by the submitting thread and the workers."""
+class _SenderPool:
+    """The sending threads of a run and their connections: take a job, hand it to the run, repeat.
 
-    def __init__(self, config_path: Path, config: Config, options: RunOptions) -> None:
-        self.config_path = config_path
-        self.config = config
-        self.options = options
-        self.summary = RunSummary()
+    Senders pull from the shared iterator (no queue), so at most ``concurrency``
+    jobs exist beyond it at any time. Each thread has its own keep-alive
+    connections (``wire``); ``cut`` closes them all from another thread (Ctrl-C's
+    grace is over). What a job means (skipping, sending, logging) is the run's:
+    ``run.begin(job)`` under the take lock, ``run.deliver(...)`` outside it.
+    """
+
+    def __init__(self, run: _Run, concurrency: int, start_all: bool) -> None:
+        self.run = run
+        self.concurrency = concurrency
+        self.start_all = start_all
         self.lock = threading.Lock()
-        self.disabled_now: dict[str, str] = {}  # endpoint -> reason, disabled during this run
-        self._prepared: dict[str, PreparedEndpoint] = {}
         self._tls: dict[bool | str | None, ssl.SSLContext] = {}  # built once, shared by the threads
         self._local = threading.local()  # .wires: this sending thread's WireSenders
         self._wires: list[WireSender] = []  # every thread's, closed at the end
         self._proxies = Proxies.from_environ()  # read once per run
-        self.interrupt = options.interrupt or Interrupt()
-        self.interrupt.on_cut(self.cut_in_flight)
-        self.writer = LogWriter(config.log_path(config_path))
-        try:
-            self.writer.check_writable()  # records are written after sending: a log that takes none sends nothing
-        except StorageError as exc:
-            self.writer.close()
-            raise StorageError(f"{exc}; nothing was sent") from None
-        self._last_body: tuple[Any, bytes] | None = None
         self.take_lock = threading.Lock()  # taking the next job from the shared iterator
         self.stop = False
         self.exhausted = False  # the last job has been taken
         self.senders: list[threading.Thread] = []  # appended under self.lock
         self.errors: list[BaseException] = []
 
-    # -- taking jobs (under take_lock) ------------------------------------
-
     def drain(self, jobs: Iterable[Job]) -> None:
-        """Run senders that each take the next job, send it, and repeat.
+        """Run senders until the jobs are taken and sent (or the run is stopped).
 
-        Senders pull from the shared iterator (no queue), so at most
-        ``concurrency`` jobs exist beyond the iterator at any time. With a
-        concurrency of 1 the run stays in this thread: no hand-off between
+        With a concurrency of 1 the run stays in this thread: no hand-off between
         threads. Otherwise this thread only watches: it starts one sender (or,
-        with ``start_all_senders``, all of them), and ``Pacer`` decides when more
-        are worth it (up to ``concurrency``).
+        with ``start_all``, all of them), and ``Pacer`` decides when more are
+        worth it (up to ``concurrency``).
         """
         source = iter(jobs)
-        if self.options.concurrency == 1:
+        if self.concurrency == 1:
             self.work(source, None)
             return
-        first = self.options.concurrency if self.options.start_all_senders else 1
-        pacer = Pacer(self.options.concurrency, senders=first)
+        first = self.concurrency if self.start_all else 1
+        pacer = Pacer(self.concurrency, senders=first)
         self.add_senders(source, pacer, first)
         try:
             joined = 0
@@ -284,7 +285,7 @@ class _Run:
         except BaseException:  # a hard stop (a third Ctrl-C): cut what is in flight, wait a moment, go
             with self.lock:
                 self.stop = True
-            self.cut_in_flight()
+            self.cut()
             for sender in self.senders:
                 sender.join(GRACE_S)
             raise
@@ -293,7 +294,7 @@ class _Run:
 
     def add_senders(self, source: Iterator[Job], pacer: Pacer, count: int) -> None:
         with self.lock:
-            if self.stop or self.interrupt.requested.is_set():
+            if self.stop or self.run.interrupt.requested.is_set():
                 return
             for _ in range(count):
                 sender = threading.Thread(target=self.work, args=(source, pacer), daemon=True,
@@ -303,7 +304,7 @@ class _Run:
 
     def work(self, source: Iterator[Job], pacer: Pacer | None) -> None:
         try:
-            stopping = self.interrupt.requested
+            stopping = self.run.interrupt.requested
             while not self.stop and not stopping.is_set():
                 with self.take_lock:
                     job = next(source, None)
@@ -312,16 +313,14 @@ class _Run:
                         return
                     if stopping.is_set():  # Ctrl-C while the job was taken: not started, so not logged
                         return
-                    # Encoded while holding the lock: consecutive jobs share a body.
-                    body_bytes = self.body_bytes(job.body)
-                    endpoint = self.job_endpoint(job, body_bytes)
-                if endpoint is None:
+                    begun = self.run.begin(job)  # under the lock: consecutive jobs share an encoded body
+                if begun is None:
                     continue
                 if pacer is None:
-                    self.deliver(job, endpoint, body_bytes)
+                    self.run.deliver(job, *begun)
                     continue
                 wall, cpu = time.perf_counter(), time.thread_time()
-                self.deliver(job, endpoint, body_bytes)
+                self.run.deliver(job, *begun)
                 more = pacer.observe(time.perf_counter() - wall, time.thread_time() - cpu)
                 if more:
                     self.add_senders(source, pacer, more)
@@ -330,6 +329,72 @@ class _Run:
             self.errors.append(exc)
             if pacer is None:
                 raise
+
+    def wire(self, verify: bool | str | None) -> WireSender:
+        """This thread's sender for this TLS setting (``PLAIN_HTTP``: http:// URLs, whatever the setting).
+
+        One per sending thread (its own keep-alive connections): threads sharing
+        one pool would queue for its lock on every request. The TLS context is shared.
+        """
+        wires: dict[bool | str | None, WireSender] = self._local.__dict__.setdefault("wires", {})
+        wire = wires.get(verify)
+        if wire is None:
+            with self.lock:
+                tls = self._tls.get(verify)
+                if tls is None and verify is not PLAIN_HTTP:  # http:// URLs need no context (nor ssl)
+                    tls = self._tls[verify] = tls_context(verify)
+                wire = wires[verify] = WireSender(tls, self._proxies)
+                self._wires.append(wire)
+        return wire
+
+    def cut(self) -> None:
+        """End every attempt in flight now: close the senders' connections.
+
+        Closing a connection from another thread wakes the read waiting on it
+        (``WireSender.close``); the attempt ends as interrupted and is logged.
+        """
+        with self.lock:
+            wires = list(self._wires)
+        for wire in wires:
+            wire.close()
+
+
+class _Run:
+    """The bookkeeping of one ``run_jobs`` call: what to skip, sending one job, logging, counting, disabling.
+
+    Shared by the sending threads of its ``_SenderPool``; its own state is
+    guarded by ``lock``. A new kind of run is a new ``mode`` on its jobs (the
+    records carry it), not a change here.
+    """
+
+    def __init__(self, config_path: Path, config: Config, options: RunOptions) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.options = options
+        self.summary = RunSummary()
+        self.lock = threading.Lock()
+        self.disabled_now: dict[str, str] = {}  # endpoint -> reason, disabled during this run
+        self._prepared: dict[str, PreparedEndpoint] = {}
+        self.interrupt = options.interrupt or Interrupt()
+        self.pool = _SenderPool(self, options.concurrency, options.start_all_senders)
+        self.interrupt.on_cut(self.pool.cut)
+        cut_sender = getattr(options.sender, "cut", None)  # an in-process sender's calls in flight (--app)
+        if cut_sender is not None:
+            self.interrupt.on_cut(cut_sender)
+        self.writer = LogWriter(config.log_path(config_path))
+        try:
+            self.writer.check_writable()  # records are written after sending: a log that takes none sends nothing
+        except StorageError as exc:
+            self.writer.close()
+            raise StorageError(f"{exc}; nothing was sent") from None
+        self._last_body: tuple[Any, bytes] | None = None
+        self.hooks = OnDisableHooks(options.hook_timeout)  # started off the delivery path, waited for at the end
+
+    def begin(self, job: Job) -> tuple[PreparedEndpoint, bytes] | None:
+        """Under the pool's take lock: the job's endpoint and encoded body, or None once it is logged as skipped."""
+        body_bytes = self.body_bytes(job.body)
+        endpoint = self.job_endpoint(job, body_bytes)
+        return None if endpoint is None else (endpoint, body_bytes)
 
     def job_endpoint(self, job: Job, body_bytes: bytes) -> PreparedEndpoint | None:
         """The prepared endpoint to send ``job`` to, or None after logging it as skipped."""
@@ -387,30 +452,13 @@ class _Run:
 
     # -- sending (worker threads) ------------------------------------------
 
-    def wire(self, verify: bool | str | None) -> WireSender:
-        """This thread's sender for this TLS setting (``PLAIN_HTTP``: http:// URLs, whatever the setting).
-
-        One per sending thread (its own keep-alive connections): threads sharing
-        one pool would queue for its lock on every request. The TLS context is shared.
-        """
-        wires: dict[bool | str | None, WireSender] = self._local.__dict__.setdefault("wires", {})
-        wire = wires.get(verify)
-        if wire is None:
-            with self.lock:
-                tls = self._tls.get(verify)
-                if tls is None and verify is not PLAIN_HTTP:  # http:// URLs need no context (nor ssl)
-                    tls = self._tls[verify] = tls_context(verify)
-                wire = wires[verify] = WireSender(tls, self._proxies)
-                self._wires.append(wire)
-        return wire
-
     def deliver(self, job: Job, endpoint: PreparedEndpoint, body_bytes: bytes) -> None:
         delivery = self.delivery(job, body_bytes)
         during = self.disabled_during(job.endpoint)
         if during is not None:  # disabled while this job waited its turn: not started, so skipped
             self.finish(skipped_record(delivery, job.endpoint, endpoint.log_headers(job.event), during), body_bytes)
             return
-        sender = self.options.sender or self.wire(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP)
+        sender = self.options.sender or self.pool.wire(endpoint.verify if uses_tls(job.url) else PLAIN_HTTP)
         record, verdict = send(sender, endpoint, delivery, self.config.settings, stop=self.interrupt.requested)
         first_disable = False
         if verdict is Verdict.DISABLE:
@@ -433,13 +481,22 @@ class _Run:
                 self.summary.disabled.append((name, reason))
             if self.options.on_disabled:
                 self.options.on_disabled(name, reason)
-            # The user's notification (settings.on_disable), waited for; a problem with it is a warning only.
-            problem = run_on_disable(self.config, self.config_path, name, reason, record.status, record.url)
+            # The user's notification (settings.on_disable): started now, waited for when the run ends;
+            # a problem with it is a warning only.
+            problem = self.hooks.start(self.config, self.config_path, name, reason, record.status, record.url)
             if problem is not None:
-                with self.lock:
-                    self.summary.warnings.append(problem)
-                if self.options.on_warning:
-                    self.options.on_warning(problem)
+                self.warn(problem)
+
+    def warn(self, problem: str) -> None:
+        with self.lock:
+            self.summary.warnings.append(problem)
+        if self.options.on_warning:
+            self.options.on_warning(problem)
+
+    def wait_for_hooks(self) -> None:
+        """Wait for the run's on_disable hooks (a budget for them all); Ctrl-C kills them at once."""
+        for problem in self.hooks.wait(self.interrupt.requested):
+            self.warn(problem)
 
     def finish(self, record: DeliveryRecord, body_bytes: bytes, headers_json: bytes | None = None) -> None:
         """Log ``record``, count it, and tell the CLI."""
@@ -458,18 +515,6 @@ class _Run:
         if self.options.on_record:
             self.options.on_record(record)
 
-    def cut_in_flight(self) -> None:
-        """End every attempt in flight now (Ctrl-C's grace is over): close the senders' connections.
-
-        Closing a connection from another thread wakes the read waiting on it
-        (``WireSender.close``); the attempt ends as interrupted and is logged.
-        """
-        with self.lock:
-            wires = list(self._wires)
-        for wire in wires:
-            wire.close()
-
     def close(self) -> None:
-        for wire in self._wires:
-            wire.close()
+        self.pool.cut()
         self.writer.close()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 from collections.abc import Mapping as MappingType
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -150,11 +150,12 @@ class MoxieFixture:
                              f"{did_you_mean(event, catalog.names())}")
         if overrides is not None and not isinstance(overrides, MappingType):
             raise UsageError(f"set= takes a dict of {{path: value}}, not {type(overrides).__name__}")
-        # Each value goes through JSON, so the payload holds exactly what it would hold sent and read back.
+        # Each value goes through JSON, so the payload holds exactly what it would hold sent and read back;
+        # strict JSON: no NaN or infinity, no lone surrogate (see catalog.check_json).
         assignments = [catalog.parse_assignment(f"{key}={_json(value, f'set[{key!r}]')}")
                        for key, value in (overrides or {}).items()]
         if data is not None:
-            _json(data, "data")  # what the caller gave must be JSON: no NaN, no objects json cannot write
+            _json(data, "data")
         base = catalog.sample(event) if data is None else data
         if vary is None or vary is False:
             return catalog.apply_overrides(base, assignments)  # leaves `data` as it was
@@ -255,6 +256,8 @@ def _plain(value: Any) -> Any:
 
 
 def _json(value: Any, what: str) -> str:
+    """``value`` as strict JSON text, or ``DataError`` naming ``what`` and the place in it."""
+    catalog.check_json(value, what, "the value")
     try:
         return json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import gc
 import importlib
 import inspect
 import logging
@@ -24,7 +26,7 @@ from typing import Any, Literal
 import httpx
 
 from moxiehook.errors import UsageError
-from moxiehook.send import Answer, HttpxSender, judge_answer
+from moxiehook.send import READ_LIMIT, Answer, HttpxSender, judge_answer
 from moxiehook.suggest import did_you_mean
 
 AppKind = Literal["wsgi", "asgi"]
@@ -41,11 +43,12 @@ def app_kind(app: Any) -> AppKind | None:
     async ``__call__(receive, send)``). Any other callable is taken for WSGI
     (Flask, Django's ``WSGIHandler``, a plain ``def app(environ, start_response)``).
     """
+    call = getattr(app, "__call__", None)  # noqa: B004 - the method itself, to tell a coroutine function
     if inspect.isclass(app):
-        return "asgi" if inspect.iscoroutinefunction(getattr(app, "__call__", None)) else None
+        return "asgi" if inspect.iscoroutinefunction(call) else None
     if not callable(app):
         return None
-    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None)):
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
         return "asgi"
     return "wsgi"
 
@@ -78,24 +81,53 @@ class EventLoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._task_exited = False  # a task of the app raised SystemExit/KeyboardInterrupt out of the loop
+        self._in_flight: set[concurrent.futures.Future[Any]] = set()
 
     def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float | None) -> Any:
-        """The coroutine's result (or its exception); ``TimeoutError`` after ``timeout`` seconds."""
+        """The coroutine's result (or its exception); ``TimeoutError`` after ``timeout`` seconds,
+        ``ConnectionAbortedError`` when ``cut`` ended it first."""
         future = asyncio.run_coroutine_threadsafe(coroutine, self._started())
+        with self._lock:
+            self._in_flight.add(future)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError from None
+        except concurrent.futures.CancelledError:
+            raise ConnectionAbortedError("the delivery was cut") from None
+        finally:
+            with self._lock:
+                self._in_flight.discard(future)
+
+    def cut(self) -> None:
+        """End every call in flight now (Ctrl-C's grace is over): their tasks are cancelled, as a
+        sender's connections are closed."""
+        with self._lock:
+            futures = list(self._in_flight)
+        for future in futures:
+            future.cancel()
 
     def _started(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=loop.run_forever, name="moxiehook-asgi", daemon=True)
+                self._thread = threading.Thread(target=self._serve, args=(loop,), name="moxiehook-asgi", daemon=True)
                 self._thread.start()
                 self._loop = loop
             return self._loop
+
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run ``loop`` until ``stop``. A ``SystemExit`` or ``KeyboardInterrupt`` raised in a task the app
+        started (not a request: those are carried by ``AppExit``) stops ``run_forever``; the loop goes on
+        serving, so later requests are not left waiting for a loop that is gone."""
+        while True:
+            try:
+                loop.run_forever()
+                return
+            except (SystemExit, KeyboardInterrupt):
+                self._task_exited = True
 
     def close(self) -> None:
         with self._lock:
@@ -104,13 +136,16 @@ class EventLoopThread:
         if loop is None or thread is None:
             return
         # On the loop's own thread: the caller may be inside a loop of its own, where no other can run.
-        try:
+        with contextlib.suppress(concurrent.futures.TimeoutError):  # a task ignoring cancellation: stop anyway
             asyncio.run_coroutine_threadsafe(_wind_down(), loop).result(WIND_DOWN_S)
-        except concurrent.futures.TimeoutError:
-            pass  # a task that ignores cancellation: stop the loop anyway
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+        if self._task_exited:
+            # The task that died of it reports "exception was never retrieved" when collected: now,
+            # not at a random later allocation (CPython 3.11 then fails a compile() under way).
+            self._task_exited = False
+            gc.collect()
 
 
 async def _wind_down() -> None:
@@ -123,32 +158,113 @@ async def _wind_down() -> None:
     await asyncio.get_running_loop().shutdown_asyncgens()
 
 
-class SyncASGITransport(httpx.BaseTransport):
-    """``httpx.ASGITransport`` as a synchronous transport: each request runs on ``loop``.
+class AppExit(Exception):  # noqa: N818 - it carries an exit, it is not one
+    """An app's ``SystemExit`` (or ``KeyboardInterrupt``), carried out of the event loop as an ordinary exception.
 
-    The answer's body is read on the loop, and handed back as a synchronous
-    stream. A request's ``read`` timeout bounds the app's answer (an app that
-    never answers is a timeout, as over the network). No lifespan events are
-    sent: the app is called, not served.
+    Raised in a task, either would stop the loop's thread (asyncio re-raises
+    them out of ``run_forever``) and leave the caller waiting for an answer that
+    never comes; ``SyncASGITransport`` raises the original again in the
+    caller's thread.
     """
 
-    def __init__(self, app: Any, loop: EventLoopThread) -> None:
+    def __init__(self, exit: SystemExit | KeyboardInterrupt) -> None:  # noqa: A002
+        super().__init__(exit)
+        self.exit = exit
+
+
+class SyncASGITransport(httpx.BaseTransport):
+    """An ASGI app as a synchronous httpx transport: each request runs on ``loop``.
+
+    The app is driven here (not by ``httpx.ASGITransport``, which holds the
+    whole answer before returning it): its answer is kept up to ``read_limit``
+    bytes, and once past it the app is cancelled, as a sender closes the
+    connection (``None``: the whole answer, as a test client reads it). A
+    request's ``read`` timeout bounds the app's answer (an app that never
+    answers is a timeout, as over the network). An exception the app raises
+    propagates, ``SystemExit`` included. No lifespan events are sent: the app
+    is called, not served.
+    """
+
+    def __init__(self, app: Any, loop: EventLoopThread, read_limit: int | None = None) -> None:
         if inspect.isclass(app):  # ASGI 2: App(scope) is the ASGI 3 callable's first half
             app = _asgi2_to_3(app)
-        self._asgi = httpx.ASGITransport(app=app)
+        self._app = app
         self._loop = loop
+        self._read_limit = read_limit
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {}).get("read")
+        body = request.read()
         try:
-            return self._loop.run(self._answer(request), timeout)  # type: ignore[no-any-return]
+            status, headers, content = self._loop.run(self._answer(request, body), timeout)
         except TimeoutError:
             raise httpx.ReadTimeout(f"the app did not answer within {timeout:g} s", request=request) from None
+        except ConnectionAbortedError as exc:
+            raise httpx.ReadError(str(exc), request=request) from None
+        except AppExit as carried:
+            raise carried.exit from None
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
 
-    async def _answer(self, request: httpx.Request) -> httpx.Response:
-        response = await self._asgi.handle_async_request(request)
-        content = await response.aread()
-        return httpx.Response(response.status_code, headers=response.headers, stream=httpx.ByteStream(content))
+    async def _answer(self, request: httpx.Request, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        url = request.url
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": request.method,
+            "headers": [(name.lower(), value) for name, value in request.headers.raw],
+            "scheme": url.scheme, "path": url.path, "raw_path": url.raw_path.split(b"?")[0],
+            "query_string": url.query, "server": (url.host, url.port), "client": ("127.0.0.1", 123),
+            "root_path": "",
+        }
+        limit = self._read_limit
+        answered = asyncio.Event()  # the whole answer came, or as much as is read
+        started: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+        chunks: list[bytes] = []
+        size = 0
+        request_sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal request_sent
+            if not request_sent:
+                request_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await answered.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal size
+            if message["type"] == "http.response.start":
+                started.append((message["status"], list(message.get("headers", []))))
+            elif message["type"] == "http.response.body" and started and not answered.is_set():
+                chunk = bytes(message.get("body", b""))
+                if limit is not None and size + len(chunk) > limit:
+                    chunk = chunk[: limit - size]
+                chunks.append(chunk)
+                size += len(chunk)
+                if not message.get("more_body", False) or (limit is not None and size >= limit):
+                    answered.set()
+
+        async def call() -> None:
+            try:
+                await self._app(scope, receive, send)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                raise AppExit(exc) from exc
+
+        app_task = asyncio.ensure_future(call())
+        waiter = asyncio.ensure_future(answered.wait())
+        try:
+            await asyncio.wait({app_task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if not app_task.done() and limit is not None and size >= limit:
+                app_task.cancel()  # read enough: hang up, as over the network
+                await asyncio.gather(app_task, return_exceptions=True)
+            else:
+                await app_task  # the app's own end (and its exception, raised after answering)
+        finally:
+            waiter.cancel()
+            if not app_task.done():
+                app_task.cancel()
+        if not started:
+            raise RuntimeError("the ASGI app returned without starting a response")
+        status, headers = started[0]
+        return status, headers, b"".join(chunks)
 
 
 def _asgi2_to_3(app_class: Any) -> Callable[..., Coroutine[Any, Any, None]]:
@@ -158,14 +274,17 @@ def _asgi2_to_3(app_class: Any) -> Callable[..., Coroutine[Any, Any, None]]:
     return app
 
 
-def app_transport(app: Any, loop: EventLoopThread, wsgi_errors: Any = None) -> httpx.BaseTransport:
+def app_transport(app: Any, loop: EventLoopThread, wsgi_errors: Any = None,
+                  read_limit: int | None = None) -> httpx.BaseTransport:
     """The transport that delivers into ``app`` (a WSGI or ASGI app; ``check_app`` first).
 
     ``wsgi_errors``: the stream a WSGI app logs its errors to (Flask writes an
     exception's traceback there); default ``sys.stderr``, as a server would.
+    ``read_limit``: the bytes of an ASGI answer kept (a WSGI answer is an
+    iterator, read lazily by whoever reads the response).
     """
     if check_app(app) == "asgi":
-        return SyncASGITransport(app, loop)
+        return SyncASGITransport(app, loop, read_limit)
     return httpx.WSGITransport(app=app, wsgi_errors=wsgi_errors)
 
 
@@ -174,12 +293,13 @@ def no_cookies() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
-def app_client(app: Any, loop: EventLoopThread, wsgi_errors: Any = None) -> httpx.Client:
+def app_client(app: Any, loop: EventLoopThread, wsgi_errors: Any = None,
+               read_limit: int | None = None) -> httpx.Client:
     """An ``httpx.Client`` whose every request is delivered into ``app``."""
-    return wire_client(transport=app_transport(app, loop, wsgi_errors))
+    return wire_client(transport=app_transport(app, loop, wsgi_errors, read_limit))
 
 
-# Headers httpx adds to every request that moxiehook's wire format (SPEC §1, built by
+# Headers httpx adds to every request that moxiehook's wire format (built by
 # ``moxiehook.send.request_headers``) does not have, and ``fire`` over the network does not send.
 HTTPX_DEFAULT_HEADERS = ("Accept", "Accept-Encoding", "Connection")
 
@@ -211,7 +331,8 @@ class AppSender:
     def __init__(self, app: Any) -> None:
         self._loop = EventLoopThread()
         self._logged = _LoggedException()
-        self._client = app_client(app, self._loop, _Discard())
+        # Past READ_LIMIT the answer is not read (as over the network); it is never held whole.
+        self._client = app_client(app, self._loop, _Discard(), READ_LIMIT + 1)
         self._http = HttpxSender(self._client)
         logging.getLogger().addHandler(self._logged)
 
@@ -219,7 +340,10 @@ class AppSender:
         self._logged.clear()
         try:
             answer = self._http.post(url, headers, body, timeout)
-        except Exception as exc:  # noqa: BLE001 - any exception of the app is its 500
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any exception of the app is its 500
+            # SystemExit too: an app's sys.exit() ends its request (a server's worker would die and the
+            # sender see a 500 or a cut connection), not the run. KeyboardInterrupt is not caught: it is
+            # how the user's third Ctrl-C quits a run at once.
             answer = judge_answer(500, {}, "")
             answer.error = f"{answer.error} ({describe_exception(exc)})"
             return answer
@@ -227,6 +351,11 @@ class AppSender:
         if logged and answer.status is not None and answer.status >= 500:
             answer.error = f"{answer.error} ({logged})"
         return answer
+
+    def cut(self) -> None:
+        """Ctrl-C's grace is over: ASGI calls in flight end now (a WSGI call is a plain call, which
+        nothing interrupts; the third Ctrl-C quits at once)."""
+        self._loop.cut()
 
     def close(self) -> None:
         logging.getLogger().removeHandler(self._logged)
