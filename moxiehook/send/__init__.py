@@ -3,10 +3,9 @@
 - ``delivery``: one delivery: the request builder, attempts, and ``classify()`` (SPEC §5).
 - ``dispatch``: many deliveries: plan, run concurrently, disable endpoints on the fly.
 - ``load``: load runs (``fire --rate R --duration T``): the open-model schedule and its report.
-- ``pacing``: how many sending threads. ``transport``: moxiehook's HTTP/1.1 client: keep-alive
-  sockets, TLS, proxies, per-attempt deadlines.
+- ``pacing``: how many sending threads. The wire itself (keep-alive sockets, TLS, proxies,
+  per-attempt deadlines) is ``moxiehook.http``.
 - ``signing``: Standard Webhooks signatures (also used by ``listen`` to verify).
-- ``relay``: one request forwarded as received (``listen --forward-to``).
 
 Other packages import from here, not from the inner modules. The names are
 resolved lazily (PEP 562): a command that sends nothing (``listen`` verifying a
@@ -29,8 +28,6 @@ _EXPORTS = {
     "LoadReport": "load",
     "LoadRun": "load",
     "MIN_REDACTED": "delivery",
-    "Relay": "relay",
-    "RelayAnswer": "relay",
     "RunOptions": "dispatch",
     "RunSummary": "dispatch",
     "Sender": "delivery",
@@ -43,7 +40,7 @@ _EXPORTS = {
     "run_load": "load",
     "secret_bytes": "signing",
     "status_text": "delivery",
-    "tls_context": "transport",
+    "tls_context": "delivery",
     "verify": "signing",
 }
 
@@ -61,12 +58,11 @@ if TYPE_CHECKING:
         redact_text,
         request_headers,
         status_text,
+        tls_context,
     )
     from moxiehook.send.dispatch import Interrupt, Job, RunOptions, RunSummary
     from moxiehook.send.load import LoadReport, LoadRun, check_load, run_load
-    from moxiehook.send.relay import Relay, RelayAnswer
     from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
-    from moxiehook.send.transport import tls_context
 
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
