@@ -105,7 +105,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit to isdigit(), not to float()
         seconds = float(value)
     else:
         from email.utils import parsedate_to_datetime  # rarely needed: not loaded by every run
@@ -451,7 +451,7 @@ def judge_answer(status: int, answer_headers: dict[str, str], body: str) -> Answ
     """An ``Answer`` from a status, lower-cased headers and the kept body text."""
     logged = {"status": status, "headers": answer_headers, "body": body}
     error = None if 200 <= status <= 299 else f"HTTP {status_text(status)}"
-    if 300 <= status <= 399:
+    if 300 <= status <= 399 and status != 304:  # 304 Not Modified redirects nowhere
         location = answer_headers.get("location")
         error += " (redirects are not followed" + (f"; Location: {location})" if location else ")")
     return Answer(status, error, logged, parse_retry_after(answer_headers.get("retry-after")))

@@ -1,0 +1,247 @@
+"""How moxiehook reads what a misbehaving server sends: each case is one server behaviour, played
+against moxiehook and (where both can be asked) against httpx, and the difference, when there is
+one, is the RFC's. Real sockets on 127.0.0.1; every server handles a bounded number of connections.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from moxiehook.config import Settings
+from moxiehook.http import Connections, Proxies
+from moxiehook.send.delivery import READ_LIMIT, Delivery, PreparedEndpoint, WireSender, judge_answer, send
+
+Behaviour = Callable[[socket.socket], None]
+
+
+def read_head(conn: socket.socket, size: int = 65536) -> bytes:
+    """Bytes up to the end of a request's head (and whatever came with them)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(size)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def answering(answer: bytes) -> Behaviour:
+    """Read the request's head (its small body comes in the same write), send ``answer``, close."""
+    def behave(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(answer)
+    return behave
+
+
+class RawServer:
+    """Accepts up to ``limit`` connections, each handled by ``behaviour`` then closed."""
+
+    def __init__(self, behaviour: Behaviour, limit: int = 8) -> None:
+        self.behaviour = behaviour
+        self.limit = limit
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.connections < self.limit:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(5)
+                try:
+                    self.behaviour(conn)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(behaviour: Behaviour, limit: int = 8) -> RawServer:
+        servers.append(RawServer(behaviour, limit))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def moxiehook_reading(url: str, body: bytes = b"{}") -> tuple[Any, ...]:
+    """("answer", status, body) or ("no answer", error) as a delivery sees it."""
+    connections = Connections(None, Proxies.none())
+    try:
+        response = connections.post(url, {"Content-Type": "application/json"}, body, 5.0, READ_LIMIT)
+    except Exception as exc:  # noqa: BLE001 - only moxiehook's own error may come out; checked below
+        assert type(exc).__module__.startswith("moxiehook."), repr(exc)
+        return ("no answer", str(exc))
+    finally:
+        connections.close()
+    return ("answer", response.status, response.body)
+
+
+def httpx_reading(url: str, body: bytes = b"{}") -> tuple[Any, ...]:
+    with httpx.Client(trust_env=False, timeout=5.0) as client:
+        try:
+            response = client.post(url, content=body, headers={"Content-Type": "application/json"})
+        except httpx.HTTPError as exc:
+            return ("no answer", type(exc).__name__)
+    return ("answer", response.status_code, response.content)
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+# ---------------------------------------------------------------------------
+# numbers that are not ASCII digits
+
+
+def test_a_content_length_of_superscript_two_is_no_answer_not_a_crash(serve: Callable[..., RawServer]) -> None:
+    """``str.isdigit()`` is true for "²" and ``int("²")`` fails: RFC 9110 §8.6 allows only 1*DIGIT (ASCII)."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: \xc2\xb2\r\n\r\nok"
+    server = serve(answering(answer))
+    mine, theirs = moxiehook_reading(server.url), httpx_reading(server.url)
+    assert mine[0] == theirs[0] == "no answer"
+    assert "Content-Length" in mine[1]
+
+
+def test_a_content_length_of_superscript_two_is_a_failed_delivery_in_the_log(
+        serve: Callable[..., RawServer], cli: Any, config_path: Any) -> None:
+    server = serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: \xc2\xb2\r\n\r\nok"))
+    config_path.write_text(
+        'version = 1\n[settings]\nmax_attempts = 1\ntimeout = 5.0\n[endpoints.crm]\n'
+        f'[[endpoints.crm.mappings]]\nevent = "ClientCreate"\nurl = "{server.url}"\n')
+    result = cli("fire", "ClientCreate", "--json")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    logged = (config_path.parent / "moxiehook-log.jsonl").read_text()
+    assert '"outcome":"failed"' in logged.replace(" ", "") and "Content-Length" in logged
+
+
+def test_a_retry_after_of_superscript_two_is_ignored(serve: Callable[..., RawServer]) -> None:
+    """RFC 9110 §10.2.3: delay-seconds is 1*DIGIT; a value that is not one is ignored, not a crash."""
+    server = serve(answering(b"HTTP/1.1 503 Busy\r\nRetry-After: \xc2\xb2\r\nContent-Length: 0\r\n\r\n"))
+    answer = WireSender(None).post(server.url, {}, b"{}", 5.0)
+    assert answer.status == 503 and answer.retry_after is None
+
+
+# ---------------------------------------------------------------------------
+# framing
+
+
+@pytest.mark.parametrize("coding", [b"xchunked", b"chunked, gzip", b"gzip, chunked, identity"])
+def test_a_transfer_encoding_that_does_not_end_in_chunked_is_not_decoded_as_chunked(
+        serve: Callable[..., RawServer], coding: bytes) -> None:
+    """RFC 9112 §6.3: only a final ``chunked`` frames a body by chunks (``xchunked`` is another
+    coding). A body that is not framed by chunks would run to the close, encoded in codings no
+    client here undoes; moxiehook and httpx (both through h11) refuse such an answer rather than
+    mis-split a kept-alive connection."""
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    server = serve(answering(answer))
+    mine, theirs = moxiehook_reading(server.url), httpx_reading(server.url)
+    assert mine[0] == theirs[0] == "no answer"
+    assert "Transfer-Encoding" in mine[1]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"X-Bad: a\x00b", b"X-B\x00ad: ab", b"X-Bad: a\rb", b"X-B\rad: ab"],
+    ids=["NUL in a value", "NUL in a name", "bare CR in a value", "bare CR in a name"],
+)
+def test_nul_and_bare_cr_in_a_header_are_refused(serve: Callable[..., RawServer], line: bytes) -> None:
+    """RFC 9110 §5.5: NUL and bare CR are not field content; a recipient rejects the message (or
+    replaces them with SP); accepting them would carry them into the log."""
+    server = serve(answering(b"HTTP/1.1 200 OK\r\n" + line + b"\r\nContent-Length: 2\r\n\r\nok"))
+    mine, theirs = moxiehook_reading(server.url), httpx_reading(server.url)
+    assert mine[0] == theirs[0] == "no answer"
+    assert "header" in mine[1]
+
+
+def test_the_header_cap_holds_when_the_headers_arrive_in_two_reads(serve: Callable[..., RawServer]) -> None:
+    """80 KiB of headers come in two reads (the client reads 64 KiB at a time): still refused."""
+    def behave(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 40_000 + b"\r\n")
+        conn.sendall(b"X-B: " + b"b" * 40_000 + b"\r\nContent-Length: 2\r\n\r\nok")
+
+    server = serve(behave)
+    mine = moxiehook_reading(server.url)
+    assert mine[0] == "no answer" and "longer than 64 KiB" in mine[1]
+
+
+def test_an_early_413_is_the_answer_and_the_body_is_sent_once(serve: Callable[..., RawServer]) -> None:
+    """RFC 9112 §9.5: a server may answer before the request is read, then close. The close resets
+    the connection under the client's write; the answer sent before it is still the outcome (curl
+    and httpx report the 413 too), and a 4xx is not retried: the body goes out once."""
+    def behave(conn: socket.socket) -> None:
+        conn.recv(100)  # the start of the head: the rest stays unread, so closing resets the connection
+        conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 9\r\n\r\ntoo large")
+
+    big = b"x" * (32 * 1024 * 1024)  # more than the kernel buffers: the write is still going when the reset comes
+    server = serve(behave)
+    endpoint = PreparedEndpoint("crm", {}, {}, None, 10.0, True)
+    delivery = Delivery("ClientCreate", server.url, {}, big, "evt_1")
+    record, _ = send(WireSender(None), endpoint, delivery, Settings(max_attempts=3, backoff=0.01),
+                     sleep=lambda seconds: None)
+    assert record.status == 413 and len(record.attempts) == 1
+    assert server.connections == 1
+    assert httpx_reading(server.url, big)[:2] == ("answer", 413)
+
+
+# ---------------------------------------------------------------------------
+# status lines
+
+
+def test_http_1_2_is_read_as_http_1_1(serve: Callable[..., RawServer]) -> None:
+    """RFC 9112 §2.3: a recipient processes a higher minor version as the highest it conforms to."""
+    server = serve(answering(b"HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    assert moxiehook_reading(server.url) == httpx_reading(server.url) == ("answer", 200, b"ok")
+
+
+@pytest.mark.parametrize("status", [b"000", b"099"])
+def test_a_status_below_100_is_refused(serve: Callable[..., RawServer], status: bytes) -> None:
+    """RFC 9110 §15: status codes run from 100 to 599 (three digits, the first 1-5)."""
+    server = serve(answering(b"HTTP/1.1 " + status + b" Zero\r\nContent-Length: 2\r\n\r\nok"))
+    mine, theirs = moxiehook_reading(server.url), httpx_reading(server.url)
+    assert mine[0] == theirs[0] == "no answer"
+
+
+def test_a_304_is_not_called_a_redirect() -> None:
+    """RFC 9110 §15.4.5: 304 Not Modified answers a conditional request; it redirects nowhere."""
+    assert "redirect" not in (judge_answer(304, {}, "").error or "")
+    assert "redirects are not followed" in (judge_answer(302, {"location": "/x"}, "").error or "")
+
+
+def test_an_empty_query_is_kept(serve: Callable[..., RawServer]) -> None:
+    """RFC 3986 §6.2.3: ``/a?`` and ``/a`` may differ to the server (a signed target does): sent as given."""
+    seen: list[bytes] = []
+
+    def behave(conn: socket.socket) -> None:
+        seen.append(read_head(conn).split(b"\r\n", 1)[0])
+        conn.sendall(OK)
+
+    server = serve(behave)
+    url = server.url.replace("/hook", "/a?")
+    moxiehook_reading(url)
+    httpx_reading(url)
+    assert seen == [b"POST /a? HTTP/1.1"] * 2
