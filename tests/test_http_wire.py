@@ -5,6 +5,7 @@ one, is the RFC's. Real sockets on 127.0.0.1; every server handles a bounded num
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -60,16 +61,12 @@ class RawServer:
             self.connections += 1
             with conn:
                 conn.settimeout(5)
-                try:
+                with contextlib.suppress(OSError):
                     self.behaviour(conn)
-                except OSError:
-                    pass
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
         self.thread.join(5)
 

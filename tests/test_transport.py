@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from moxiehook.send.delivery import READ_LIMIT, WireSender
 from moxiehook.http import PLAIN_HTTP, Connections, Proxies, tls_context
+from moxiehook.send.delivery import READ_LIMIT, WireSender
 from tests.conftest import Receiver
 from tests.test_security import https_server, self_signed  # noqa: F401 - fixtures
 
