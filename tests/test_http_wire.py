@@ -242,3 +242,94 @@ def test_an_empty_query_is_kept(serve: Callable[..., RawServer]) -> None:
     moxiehook_reading(url)
     httpx_reading(url)
     assert seen == [b"POST /a? HTTP/1.1"] * 2
+
+
+# ---------------------------------------------------------------------------
+# answers that never end (each server stops after a bounded time, or when the client has gone)
+
+
+def dribbling(prefix: bytes, byte: bytes, every: float = 0.02, at_most: float = 10.0) -> Behaviour:
+    """Send ``prefix``, then ``byte`` every ``every`` s, for at most ``at_most`` s or until the client goes."""
+    def behave(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(prefix)
+        stop = threading.Event()
+        for _ in range(int(at_most / every)):
+            conn.sendall(byte)
+            if stop.wait(every):
+                break
+    return behave
+
+
+def flooding(prefix: bytes, block: bytes, at_most: int = 1 << 30) -> Behaviour:
+    """Send ``prefix``, then ``block`` again and again, up to ``at_most`` bytes (1 GiB) or until the client goes."""
+    def behave(conn: socket.socket) -> None:
+        read_head(conn)
+        conn.sendall(prefix)
+        for _ in range(at_most // len(block)):
+            conn.sendall(block)
+    return behave
+
+
+def test_a_head_dribbled_a_byte_at_a_time_is_cut_at_the_deadline(serve: Callable[..., RawServer]) -> None:
+    server = serve(dribbling(b"HTTP/1.1 200 OK\r\n", b"X"))
+    answer = WireSender(None).post(server.url, {}, b"{}", 0.5)
+    assert answer.status is None and answer.error == "timeout: no answer within 0.5 s"
+
+
+def test_a_body_dribbled_a_byte_at_a_time_is_cut_at_the_deadline(serve: Callable[..., RawServer]) -> None:
+    """The status is in: the delivery's outcome is decided; the body is kept as far as it came."""
+    server = serve(dribbling(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x"))
+    connections = Connections(None, Proxies.none())
+    response = connections.post(server.url, {}, b"{}", 0.5, READ_LIMIT)
+    assert response.status == 200 and response.unfinished == "timeout" and 0 < len(response.body) < 100
+    connections.close()
+
+
+@pytest.mark.parametrize("framing", [b"Content-Length: 1073741824\r\n", b"", b"Transfer-Encoding: chunked\r\n"])
+def test_a_1_gib_answer_is_read_up_to_the_limit(serve: Callable[..., RawServer], framing: bytes) -> None:
+    block = b"x" * 65536
+    if framing.startswith(b"Transfer"):
+        block = b"10000\r\n" + block + b"\r\n"
+    server = serve(flooding(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n", block))
+    connections = Connections(None, Proxies.none())
+    response = connections.post(server.url, {}, b"{}", 10.0, READ_LIMIT)
+    assert response.status == 200 and response.body == b"x" * READ_LIMIT and response.unfinished == "limit"
+    connections.close()
+
+
+@pytest.mark.parametrize("what", [b"X-Endless: ", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;"])
+def test_endless_headers_or_chunk_lines_are_cut_at_64_kib(serve: Callable[..., RawServer], what: bytes) -> None:
+    prefix = what if what.startswith(b"HTTP") else b"HTTP/1.1 200 OK\r\n" + what
+    server = serve(flooding(prefix, b"a" * 4096))
+    connections = Connections(None, Proxies.none())
+    try:
+        response = connections.post(server.url, {}, b"{}", 10.0, READ_LIMIT)
+    except Exception as exc:  # noqa: BLE001 - the endless header: no answer
+        assert "longer than 64 KiB" in str(exc)
+    else:  # the endless chunk line: the status was in, the body is cut
+        assert response.status == 200 and response.body == b"" and response.unfinished == "closed"
+    connections.close()
+
+
+def test_a_flood_of_informational_answers_is_no_answer(serve: Callable[..., RawServer]) -> None:
+    server = serve(flooding(b"", b"HTTP/1.1 100 Continue\r\n\r\n", at_most=1 << 20))
+    answer = WireSender(None).post(server.url, {}, b"{}", 5.0)
+    assert answer.status is None and "more than 8 informational" in (answer.error or "")
+
+
+def test_a_204_with_a_body_is_204_and_its_connection_is_not_reused(serve: Callable[..., RawServer]) -> None:
+    """RFC 9110 §15.3.5: a 204 has no content; bytes after its head are not the next answer's."""
+    server = serve(answering(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello"))
+    connections = Connections(None, Proxies.none())
+    assert [connections.post(server.url, {}, b"{}", 5.0, READ_LIMIT).status for _ in range(2)] == [204, 204]
+    assert server.connections == 2
+    connections.close()
+
+
+def test_an_answer_shorter_than_announced_is_unfinished(serve: Callable[..., RawServer]) -> None:
+    server = serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"))
+    connections = Connections(None, Proxies.none())
+    response = connections.post(server.url, {}, b"{}", 5.0, READ_LIMIT)
+    assert (response.status, response.body, response.unfinished) == (200, b"hello", "closed")
+    connections.close()
