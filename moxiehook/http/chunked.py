@@ -16,6 +16,8 @@ from typing import Protocol
 
 import h11
 
+from moxiehook.http.errors import ParserError
+
 # The head h11 is told the body belongs to; the real one was read by the server.
 _HEAD = b"POST / HTTP/1.1\r\nHost: moxiehook\r\nTransfer-Encoding: chunked\r\n\r\n"
 LINE_LIMIT = 16 * 1024  # bytes of a chunk-size line or the trailer section, as h11's default
@@ -56,7 +58,7 @@ def read_chunked(stream: Stream, limit: int) -> bytes:
         while True:
             try:
                 event = parser.next_event()
-            except h11.RemoteProtocolError as exc:
+            except ParserError as exc:
                 raise BadChunkedBody(f"bad chunked body: {exc}") from None
             if event is h11.NEED_DATA:
                 stream.read(len(data))  # all of it was h11's: take it out of the stream

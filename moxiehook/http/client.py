@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import h11
 
-from moxiehook.http.errors import TransportError, failure
+from moxiehook.http.errors import ParserError, TransportError, failure
 from moxiehook.http.limits import MAX_HEAD, MAX_INFORMATIONAL, RECV_SIZE
 from moxiehook.http.proxies import Proxies, Route, route
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 # What h11 is told of the request: only the method shapes how an answer is framed (a HEAD
 # answer has no body; a 2xx to CONNECT opens a tunnel). The bytes sent are built below.
 _PARSER_HEADERS = [("Host", "moxiehook")]
-_WIRE_ERRORS = (OSError, h11.RemoteProtocolError, TransportError)
+_WIRE_ERRORS = (OSError, ParserError, TransportError)
 
 
 @dataclass
@@ -267,7 +267,7 @@ def _read_head(connection: _Connection, parser: h11.Connection, deadline: float)
     while True:
         try:
             event = parser.next_event()
-        except h11.RemoteProtocolError as exc:
+        except ParserError as exc:
             raise failure(exc, first) from None
         if event is h11.NEED_DATA:
             data = connection.recv(deadline)
@@ -299,7 +299,7 @@ def _read_body(connection: _Connection, parser: h11.Connection, limit: int,
     while True:
         try:
             event = parser.next_event()
-        except h11.RemoteProtocolError:
+        except ParserError:
             return bytes(body), "closed"
         if event is h11.NEED_DATA:
             try:
@@ -325,7 +325,7 @@ def _at_limit(parser: h11.Connection, body: bytearray, limit: int) -> tuple[byte
         try:
             if type(parser.next_event()) is h11.EndOfMessage:
                 return bytes(body), None
-        except h11.RemoteProtocolError:
+        except ParserError:
             pass
     return bytes(body[:limit]), "limit"
 

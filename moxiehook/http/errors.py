@@ -13,6 +13,9 @@ import h11
 
 from moxiehook.http.limits import MAX_HEAD
 
+# The one exception h11 raises for what a peer sent; the wire catches it under this name only.
+ParserError = h11.RemoteProtocolError
+
 
 class TransportError(Exception):
     """No usable answer; the message says why (``connection refused``, ``not an HTTP answer: …``)."""
@@ -38,7 +41,7 @@ def failure(exc: BaseException, received: bytes | bytearray = b"") -> TransportE
         return exc
     if isinstance(exc, TimeoutError):
         return AttemptTimeout(str(exc) or "the attempt's time is up")
-    if isinstance(exc, h11.RemoteProtocolError):
+    if isinstance(exc, ParserError):
         return TransportError(_protocol_message(str(exc), received))
     if isinstance(exc, OSError):
         return TransportError(_os_message(exc))
