@@ -142,6 +142,28 @@ def test_a_retry_after_of_superscript_two_is_ignored(serve: Callable[..., RawSer
     assert answer.status == 503 and answer.retry_after is None
 
 
+@pytest.mark.parametrize("length", ["\u0663".encode(), b"+1", b"0x10", b"1 2", b"-0"],
+                         ids=["arabic-indic 3", "+1", "0x10", "1 2", "-0"])
+def test_a_content_length_that_is_not_ascii_digits_is_no_answer(serve: Callable[..., RawServer],
+                                                                 length: bytes) -> None:
+    server = serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nok"))
+    mine, theirs = moxiehook_reading(server.url), httpx_reading(server.url)
+    assert mine[0] == theirs[0] == "no answer"
+
+
+def test_a_content_length_of_40_digits_is_no_answer(serve: Callable[..., RawServer]) -> None:
+    """No body is 10^39 bytes long; h11 refuses lengths over 20 digits (a bound, not a crash)."""
+    server = serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 40 + b"\r\n\r\nok"))
+    mine, theirs = moxiehook_reading(server.url), httpx_reading(server.url)
+    assert mine[0] == theirs[0] == "no answer"
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("\u0663", None), ("+1", None), ("0x10", None), ("9" * 5000, 60.0),
+                                                 ("3", 3.0)])
+def test_retry_after_takes_ascii_digits_only_and_is_capped(value: str, seconds: float | None) -> None:
+    assert judge_answer(503, {"retry-after": value}, "").retry_after == seconds
+
+
 # ---------------------------------------------------------------------------
 # framing
 
