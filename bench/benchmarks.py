@@ -408,8 +408,8 @@ from bench.listen import listen_print, listen_quiet, relay  # noqa: E402
 
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.name: benchmark
-    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, parser, rate, latency, maxrate, startup, events,
-                                                         vary, memory, tail, scan, listen_quiet, listen_print, relay,
-                                                         plugin, fixture))
+    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, parser, rate, latency, maxrate,
+                                                         startup, events, vary, memory, tail, scan, listen_quiet,
+                                                         listen_print, relay, plugin, fixture))
 }
 

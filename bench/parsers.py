@@ -86,11 +86,12 @@ def httptools_loop(url: str, body: bytes, headers: dict[str, str], count: int) -
 
 
 def parse_only(answer: bytes, rounds: int = 20000) -> dict[str, float]:
+    request, end = h11.Request(method="POST", target="/", headers=[("Host", "moxiehook")]), h11.EndOfMessage()
     started = time.perf_counter()
-    for _ in range(rounds):
+    for _ in range(rounds):  # as moxiehook.http does it: the request event built once
         client = h11.Connection(h11.CLIENT, max_incomplete_event_size=65536)
-        client.send(h11.Request(method="POST", target="/", headers=[("Host", "moxiehook")]))
-        client.send(h11.EndOfMessage())
+        client.send(request)
+        client.send(end)
         client.receive_data(answer)
         while type(client.next_event()) is not h11.EndOfMessage:
             pass
