@@ -107,3 +107,20 @@ def test_the_relay_drops_proxy_headers_and_what_connection_names(
     (received,) = receiver.requests
     assert received.headers.get("x-kept") == "k"
     assert not {"x-secret", "proxy", "proxy-foo", "proxy-authorization", "connection"} & set(received.headers)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"X-A: 1\rAuthorization: Bearer smuggled", b"X-A: a\x00b", b"X-\x00A: b", b"X-A: b\r"],
+    ids=["bare CR starting a header", "NUL in a value", "NUL in a name", "CR before CRLF"],
+)
+def test_nul_or_bare_cr_in_a_request_header_is_refused(listening: Callable[..., RunningReceiver],
+                                                       line: bytes) -> None:
+    """RFC 9110 §5.5: a recipient of CR, LF or NUL in a field rejects the message (or replaces them
+    with SP). The stdlib's header parser takes a bare CR as a line break, so without this check
+    ``X-A: 1<CR>Authorization: …`` arrives, and is relayed, as two headers."""
+    seen: list[object] = []
+    server = listening(on_request=seen.append)
+    request = b"POST /h HTTP/1.1\r\nHost: x\r\n" + line + b"\r\nContent-Length: 2\r\n\r\n{}"
+    assert statuses(exchange(server.port, request)) == [400]
+    assert seen == []

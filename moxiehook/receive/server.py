@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import io
 import json
 import math
 import os
@@ -493,6 +494,19 @@ class _BadRequest(Exception):
         self.status = status
 
 
+class _LineRecorder:
+    """A request's stream that keeps the lines read through it (the header lines, see ``parse_request``)."""
+
+    def __init__(self, stream: io.BufferedIOBase) -> None:
+        self.stream = stream
+        self.lines: list[bytes] = []
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.stream.readline(limit)
+        self.lines.append(line)
+        return line
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     """One connection of ``listen``: reads each request, checks it, answers (or relays) it.
 
@@ -511,8 +525,26 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return server.handling
 
     def parse_request(self) -> bool:
-        """The stdlib's parse, and ``Connection: X, close`` honoured (it only sees a lone ``close``)."""
-        if not super().parse_request():
+        """The stdlib's parse, with what it lets through refused, and ``Connection: X, close`` honoured.
+
+        The stdlib reads header lines up to LF, then hands them to the
+        ``email`` parser, which also breaks lines at a bare CR: ``X-A: 1<CR>Authorization: …``
+        would become two headers (and be relayed as two). RFC 9110 §5.5: a
+        recipient of CR, LF or NUL in a field rejects the message; so does
+        listen, with 400, looking at the lines as they arrived. The stdlib
+        only sees a lone ``close`` in ``Connection``; the list is read here.
+        """
+        lines = _LineRecorder(self.rfile)
+        self.rfile = lines  # type: ignore[assignment]  # read through it while the headers are parsed
+        try:
+            parsed = super().parse_request()
+        finally:
+            self.rfile = lines.stream
+        if not parsed:
+            return False
+        if any(b"\0" in line or b"\r" in line.removesuffix(b"\n").removesuffix(b"\r") for line in lines.lines):
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad header: NUL or a bare CR\n", close=True)
             return False
         if wants_close(self.headers.items()):
             self.close_connection = True
@@ -542,7 +574,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             self._answer(exc.status, f"{exc}\n".encode(), close=True)
             return
-        result = check_request(config.check, self.headers, body)
+        result = check_request(config.check, dict(self.headers.items()), body)
         status = config.status if result.ok else UNAUTHORIZED
         request = ReceivedRequest(
             at=now_iso(), method=self.command, path=self.path,
