@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -124,3 +125,26 @@ def test_nul_or_bare_cr_in_a_request_header_is_refused(listening: Callable[..., 
     request = b"POST /h HTTP/1.1\r\nHost: x\r\n" + line + b"\r\nContent-Length: 2\r\n\r\n{}"
     assert statuses(exchange(server.port, request)) == [400]
     assert seen == []
+
+
+def test_the_relay_reads_no_body_after_an_answer_to_head() -> None:
+    """RFC 9110 §9.3.2: an answer to HEAD has no content, whatever its Content-Length says: the relay
+    passes it back at once rather than wait (until its timeout) for 100 bytes that never come."""
+    from moxiehook.http import RelayClient
+
+    with socket.create_server(("127.0.0.1", 0)) as app:
+        def serve() -> None:
+            conn, _ = app.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nX-App: 1\r\n\r\n")
+                conn.recv(65536)  # held open: only the framing says the answer is over
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        client = RelayClient()
+        answer = client.request("HEAD", f"http://127.0.0.1:{app.getsockname()[1]}/h", [], b"", 5.0)
+        client.close()
+        thread.join(5)
+    assert (answer.status, answer.body, answer.error) == (200, b"", None)
+    assert ("X-App", "1") in answer.headers and ("Content-Length", "100") not in answer.headers
