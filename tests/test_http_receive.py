@@ -148,3 +148,14 @@ def test_the_relay_reads_no_body_after_an_answer_to_head() -> None:
         thread.join(5)
     assert (answer.status, answer.body, answer.error) == (200, b"", None)
     assert ("X-App", "1") in answer.headers and ("Content-Length", "100") not in answer.headers
+
+
+def test_listen_loads_h11_only_for_a_chunked_body_or_a_relay() -> None:
+    """Most webhooks carry a Content-Length: listen starts without the parser's import (~16 ms)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, moxiehook.receive, moxiehook.cli.listen_cmds; "
+            "print([m for m in ('h11', 'httpx', 'moxiehook.http.client') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from moxiehook.config import MASK, Auth, Endpoint, check_auth, check_signing_secret, expand
 from moxiehook.errors import StorageError, UsageError
-from moxiehook.http import BadChunkedBody, BodyTooLarge, read_chunked, tokens, wants_close
+from moxiehook.http import tokens, wants_close
 from moxiehook.ids import now_iso
 from moxiehook.send import SignatureMismatch, secret_bytes, verify
 
@@ -616,6 +616,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Transfer-Encoding: chunked must come last")
             if codings != ["chunked"]:
                 raise _BadRequest(HTTPStatus.NOT_IMPLEMENTED, f"unsupported Transfer-Encoding: {', '.join(codings)}")
+            from moxiehook.http import BadChunkedBody, BodyTooLarge, read_chunked  # h11: loaded when first needed
+
             try:
                 return read_chunked(self.rfile, MAX_BODY_BYTES)  # type: ignore[arg-type]  # a BufferedReader
             except BodyTooLarge:
