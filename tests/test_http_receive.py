@@ -159,3 +159,24 @@ def test_listen_loads_h11_only_for_a_chunked_body_or_a_relay() -> None:
             "print([m for m in ('h11', 'httpx', 'moxiehook.http.client') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_relayed_answer_to_head_claims_no_length_of_zero(
+        listening: Callable[..., RunningReceiver], tmp_path: Path) -> None:
+    """RFC 9110 §8.6: a Content-Length in an answer to HEAD must be the length a GET would get;
+    the app's is hop-by-hop to the relay, so none is sent rather than a false 0."""
+    with socket.create_server(("127.0.0.1", 0)) as app:
+        def serve() -> None:
+            conn, _ = app.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        forwarder = Forwarder(ForwardConfig(f"http://127.0.0.1:{app.getsockname()[1]}", tmp_path / "log.jsonl", 5.0),
+                              Check())
+        server = listening(relay=forwarder)
+        answer = exchange(server.port, b"HEAD /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        thread.join(5)
+    assert statuses(answer) == [200] and b"content-length: 0" not in answer.lower()

@@ -641,7 +641,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response_only(request.status)
         for name, value in answer.headers:
             self.send_header(name, value)
-        if request.status not in (204, 304) and not any(
+        # The length of the body sent; none for HEAD (it would have to be a GET's length, RFC 9110 §8.6).
+        if request.status not in (204, 304) and self.command != "HEAD" and not any(
                 name.lower() == "content-length" for name, _ in answer.headers):
             self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
