@@ -6,6 +6,7 @@ one, is the RFC's. Real sockets on 127.0.0.1; every server handles a bounded num
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -354,4 +355,46 @@ def test_an_answer_shorter_than_announced_is_unfinished(serve: Callable[..., Raw
     connections = Connections(None, Proxies.none())
     response = connections.post(server.url, {}, b"{}", 5.0, READ_LIMIT)
     assert (response.status, response.body, response.unfinished) == (200, b"hello", "closed")
+    connections.close()
+
+
+# ---------------------------------------------------------------------------
+# keep-alive: stale connections, and never a request sent twice
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used(serve: Callable[..., RawServer]) -> None:
+    requests: list[bytes] = []
+
+    def behave(conn: socket.socket) -> None:  # one answer a connection, kept alive, then closed while idle
+        requests.append(read_head(conn))
+        conn.sendall(OK)
+
+    server = serve(behave)
+    connections = Connections(None, Proxies.none())
+    first = connections.post(server.url, {}, b"{}", 5.0, READ_LIMIT)
+    [idle] = [c for idle in connections._idle.values() for c in idle]  # noqa: SLF001 - the kept-alive connection
+    select.select([idle.sock], [], [], 5)  # wait (bounded) until the server's close has arrived
+    second = connections.post(server.url, {}, b"{}", 5.0, READ_LIMIT)
+    assert (first.status, second.status) == (200, 200)
+    assert server.connections == 2 and len(requests) == 2
+    connections.close()
+
+
+def test_a_request_on_a_reused_connection_is_not_sent_again_when_it_fails(serve: Callable[..., RawServer]) -> None:
+    """The server reads the second request and closes without answering: the attempt fails, and
+    the client does not resend it on a new connection (a POST is not idempotent; retries are the
+    delivery's decision, logged as attempts)."""
+    requests: list[bytes] = []
+
+    def behave(conn: socket.socket) -> None:
+        requests.append(read_head(conn))
+        conn.sendall(OK)
+        requests.append(read_head(conn))  # then close without answering
+
+    server = serve(behave, limit=2)
+    connections = Connections(None, Proxies.none())
+    assert connections.post(server.url, {}, b"{}", 5.0, READ_LIMIT).status == 200
+    with pytest.raises(Exception, match="closed the connection without answering"):
+        connections.post(server.url, {}, b"{}", 5.0, READ_LIMIT)
+    assert len(requests) == 2 and server.connections == 1
     connections.close()
