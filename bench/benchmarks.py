@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,13 +41,15 @@ class Figure:
     moxiehook: str
     comparison: str
     ratio: float | None  # None: no comparison could be made (e.g. jq missing)
-    target: Target
+    target: Target | None  # None: a measurement shown for a decision, with no target of its own
     notes: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
         if self.ratio is None:
             return "n/a"
+        if self.target is None:
+            return "info"
         return "PASS" if self.target.met(self.ratio) else "MISS"
 
 
@@ -132,6 +135,25 @@ def overhead(session: Session) -> Figure:
                   bare_loop.seconds / fire.seconds, target,
                   [f"median of {sizes.overhead_repeats} run(s) each; CPU time {fire.cpu_seconds:.2f} s vs "
                    f"{bare_loop.cpu_seconds:.2f} s (CPU ratio {bare_loop.cpu_seconds / fire.cpu_seconds:.2f}×)"])
+
+
+def parser(session: Session) -> Figure:
+    """the HTTP parser: h11 (what moxiehook uses) vs httptools, same bytes, same receiver, taking turns"""
+    receiver = session.fast_receiver()
+    count = session.sizes.overhead_events
+    body_file = session.folder / "parser-body.json"
+    body_file.write_bytes(workload.request_body())
+    run = processes.run([sys.executable, str(peers.BENCH_DIR / "parsers.py"), receiver.url(), str(body_file),
+                         json.dumps(workload.request_headers()), str(count)], env=session.env)
+    found = json.loads(run.stdout)
+    h11, other = found["h11"], found["httptools"]
+    return Figure("parser", f"h11: {count / h11['loop_s']:,.0f} req/s, {h11['parse_us']:.1f} µs an answer",
+                  f"httptools: {count / other['loop_s']:,.0f} req/s, {other['parse_us']:.1f} µs an answer",
+                  other["loop_s"] / h11["loop_s"], None,
+                  [f"{count:,} POSTs on one keep-alive connection, median of 5 each, taking turns; "
+                   f"ratio = httptools loop time / h11 loop time",
+                   f"import: h11 {h11['import_ms']:.1f} ms, httptools {other['import_ms']:.1f} ms; "
+                   f"the answer parsed: {found['answer'][:60]!r}"])
 
 
 def _per_event_ms(cpu_seconds: float, events: int) -> str:
@@ -387,8 +409,9 @@ from bench.listen import listen_print, listen_quiet, relay  # noqa: E402
 
 BENCHMARKS: dict[str, Benchmark] = {
     benchmark.name: benchmark
-    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, rate, latency, maxrate, startup, events,
-                                                         vary, memory, tail, scan, listen_quiet, listen_print, relay,
-                                                         plugin, fixture, listen_ui, inspector_page))
+    for benchmark in (Benchmark(f.__name__, f) for f in (fanout, curl, overhead, parser, rate, latency, maxrate,
+                                                         startup, events, vary, memory, tail, scan, listen_quiet,
+                                                         listen_print, relay, plugin, fixture, listen_ui,
+                                                         inspector_page))
 }
 

@@ -77,7 +77,7 @@ def figure_line(figure: Figure) -> str:
     ratio = ratio_text(figure.ratio)
     notes = "".join(f"\n    {note}" for note in figure.notes)
     return (f"  {figure.name}: moxiehook {figure.moxiehook} vs {figure.comparison} → "
-            f"{ratio} (target {figure.target}) {figure.verdict}{notes}")
+            f"{ratio} (target {figure.target or '—'}) {figure.verdict}{notes}")
 
 
 def notes(outcomes: dict[str, Figure | str]) -> list[str]:
@@ -94,7 +94,8 @@ def table(outcomes: dict[str, Figure | str]) -> str:
             rows.append((name, outcome, "", "", "", "ERROR"))
             continue
         ratio = ratio_text(outcome.ratio)
-        rows.append((name, outcome.moxiehook, outcome.comparison, ratio, str(outcome.target), outcome.verdict))
+        target = "—" if outcome.target is None else str(outcome.target)
+        rows.append((name, outcome.moxiehook, outcome.comparison, ratio, target, outcome.verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average: {load_at_start} at the start, {report.load_average()} at the end; "
           f"run took {time.perf_counter() - started:.0f} s")
     print(f"CPU during the run (all cores): {report.busy_and_stolen(ticks_at_start, report.cpu_ticks())}")
-    all_passed = all(isinstance(outcome, Figure) and outcome.verdict == "PASS" for outcome in outcomes.values())
+    all_passed = all(isinstance(outcome, Figure) and outcome.verdict in ("PASS", "info")
+                     for outcome in outcomes.values())
     return 0 if all_passed else 1
 
 

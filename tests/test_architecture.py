@@ -1,12 +1,13 @@
 """Layering rules, checked on the source so modules added later are covered too.
 
 - The floor plan (ARCHITECTURE.md): packages grouped by capability, imports pointing one way,
-  cli → inspect/testing/receive/scenario → send → config/log/catalog → errors/ids, with no cycle between
-  packages; another package is used through its ``__init__``, never its inner modules.
+  cli → inspect/testing/receive/scenario → send → config/log/catalog/http → errors/ids, with no cycle
+  between packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.
-- httpx is imported only by the modules that send (send/delivery.py, dispatch.py, transport.py,
-  relay.py) and those that deliver into an app in-process (testing/inprocess.py, testing/fixture.py,
-  testing/scenarios.py: ``moxie.scenario``, for its responses' type).
+- httpx is imported only by the modules that send (send/delivery.py, dispatch.py) and those that
+  deliver into an app in-process (testing/inprocess.py, testing/fixture.py, testing/scenarios.py:
+  ``moxie.scenario``, for its responses' type); the wire (http/) uses h11 alone, and no module
+  outside http/ imports h11 or httptools.
 - Locust and gevent are imported by moxiehook/locust/user.py only (a locustfile's import).
 - A config-only command does not import httpx at all, so it starts fast; nor does loading the
   pytest plugin, which pytest does in every test session wherever moxiehook is installed.
@@ -25,7 +26,7 @@ import pytest
 import moxiehook
 
 PACKAGE = Path(moxiehook.__file__).parent
-SENDING_MODULES = {"send/delivery.py", "send/dispatch.py", "send/transport.py", "send/relay.py",
+SENDING_MODULES = {"send/delivery.py", "send/dispatch.py",
                    "testing/inprocess.py", "testing/fixture.py", "testing/scenarios.py"}
 
 
@@ -60,8 +61,8 @@ CORE = [p for p in package_modules() if "cli" not in p.relative_to(PACKAGE).part
 
 
 # The floor plan: a package may import from packages of a lower or equal rank, never a higher one.
-RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "send": 2,
-        "receive": 3, "scenario": 3, "testing": 3, "inspect": 3, "cli": 4, "locust": 4}
+RANK = {"errors": 0, "ids": 0, "suggest": 0, "lazy": 0, "files": 0, "config": 1, "log": 1, "catalog": 1, "http": 1,
+        "send": 2, "receive": 3, "scenario": 3, "testing": 3, "inspect": 3, "cli": 4, "locust": 4}
 LOOSE_MODULES_AT_MOST = 5
 
 
@@ -151,6 +152,18 @@ def test_only_the_locust_user_imports_locust(path: Path) -> None:
         assert {"locust"} <= imported_roots(path)
         return
     assert not imported_roots(path) & {"locust", "gevent", "geventhttpclient"}
+
+
+def test_only_the_wire_imports_the_http_parser(path: Path) -> None:
+    """One place reads HTTP/1.1 messages: http/, through h11 (httpx's own use of it aside)."""
+    if package_of(path) == "http":
+        return
+    assert not imported_roots(path) & {"h11", "httptools"}
+
+
+def test_the_wire_reads_http_with_h11() -> None:
+    assert "h11" in imported_roots(PACKAGE / "http" / "client.py")
+    assert "h11" in imported_roots(PACKAGE / "http" / "chunked.py")
 
 
 CHECK_IMPORTS = """

@@ -654,7 +654,7 @@ def test_the_sender_for_plain_http_urls_never_makes_a_tls_connection(
     """http:// URLs share a sender without TLS settings; were it ever handed an https:// URL,
     it refuses instead of connecting without a check."""
     from moxiehook.send.delivery import WireSender
-    from moxiehook.send.transport import PLAIN_HTTP, uses_tls
+    from moxiehook.http import PLAIN_HTTP, uses_tls
 
     url, received = https_server
     assert [uses_tls(u) for u in ("http://a/x", "HTTP://a/x", "https://a/x", "HTTPS://a/x", "ftp://a")] == [

@@ -249,7 +249,7 @@ class Forwarder:
     """The ``Relay`` the receiver calls: forward, log, and hand back the app's answer."""
 
     def __init__(self, config: ForwardConfig, check: Check) -> None:
-        from moxiehook.send import Relay
+        from moxiehook.http import RelayClient
 
         self.config = config
         self._hidden = _CREDENTIAL_HEADERS | {check.credential_header() or "authorization"}
@@ -258,7 +258,7 @@ class Forwarder:
         self._slots = threading.BoundedSemaphore(FORWARD_CONCURRENCY)
         self._writer = LogWriter(config.log_path)  # opened now: an unwritable log stops listen at start
         verify = config.verify if urlsplit(config.url).scheme == "https" else None
-        self._relay = Relay(FORWARD_CONCURRENCY, verify)
+        self._relay = RelayClient(verify)
         self._closed = False
         # This relay's name in Via: random per process, so two relays never share one.
         self.via = f"{VIA_PREFIX}{token_hex(4)}"
@@ -281,7 +281,7 @@ class Forwarder:
             finally:
                 self._slots.release()
         else:
-            from moxiehook.send import RelayAnswer
+            from moxiehook.http import RelayAnswer
 
             answer = RelayAnswer(None, [], b"", f"timeout: no forwarding slot free within {self.config.timeout:g} s "
                                  f"({FORWARD_CONCURRENCY} forwards in flight)", timed_out=True)

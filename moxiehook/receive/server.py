@@ -16,10 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import io
 import json
 import math
 import os
-import re
 import socket
 import sys
 import threading
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from moxiehook.config import MASK, Auth, Endpoint, check_auth, check_signing_secret, expand, expand_checked
 from moxiehook.errors import StorageError, UsageError
+from moxiehook.http import tokens, wants_close
 from moxiehook.ids import now_iso
 from moxiehook.send import SignatureMismatch, secret_bytes, verify
 
@@ -423,7 +424,7 @@ def start_receiver(config: ReceiverConfig, on_request: OnRequest | None = None,
     save = _SaveFile(config.save, frozenset(hidden)) if config.save is not None else None
     in_flight = _InFlight()
     try:
-        server = _Server((host, config.port), _handler_class(config, save, on_request, relay, in_flight))
+        server = _Server((host, config.port), _Handling(config, save, on_request, relay, in_flight))
     except (OSError, OverflowError) as exc:
         if save is not None:
             save.close()
@@ -454,6 +455,17 @@ def _write_ready_file(path: Path, url: str) -> None:
         _remove(temporary)
 
 
+@dataclass(frozen=True)
+class _Handling:
+    """What every request of one receiver is handled with (the server holds it; handlers read it)."""
+
+    config: ReceiverConfig
+    save: _SaveFile | None
+    on_request: OnRequest | None
+    relay: Relay | None
+    in_flight: _InFlight
+
+
 class _Server(ThreadingHTTPServer):
     # Daemon threads: a client holding a keep-alive connection open must not
     # keep the process alive after Ctrl-C. (SO_REUSEADDR, set by the stdlib,
@@ -462,20 +474,17 @@ class _Server(ThreadingHTTPServer):
     # 200 senders connecting at once must not overflow the accept queue (the default is 5).
     request_queue_size = 1024
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(self, address: tuple[str, int], handling: _Handling) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
+        self.handling = handling
+        super().__init__(address, _RequestHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client hanging up mid-request is routine for a receiver, not a traceback.
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return
         super().handle_error(request, client_address)
-
-
-# RFC 9112 §7.1: chunk-size = 1*HEXDIG, then optional extensions. No sign, no 0x, no spaces inside.
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class _BadRequest(Exception):
@@ -486,121 +495,173 @@ class _BadRequest(Exception):
         self.status = status
 
 
-def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: OnRequest | None,
-                   relay: Relay | None, in_flight: _InFlight) -> type[BaseHTTPRequestHandler]:
+class _LineRecorder:
+    """A request's stream that keeps the lines read through it (the header lines, see ``parse_request``)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
+    def __init__(self, stream: io.BufferedIOBase) -> None:
+        self.stream = stream
+        self.lines: list[bytes] = []
 
-        def _serve(self) -> None:
-            with in_flight:
-                if in_flight.stopping:
-                    self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"stopping\n", close=True)
-                    return
-                try:
-                    self._handle()
-                except (ConnectionError, TimeoutError):
-                    raise  # the sender went away: nothing to answer
-                except Exception as exc:  # noqa: BLE001 - every request gets an answer, never a dropped connection
-                    if not self._answered:
-                        self._answer(HTTPStatus.INTERNAL_SERVER_ERROR,
-                                     f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.stream.readline(limit)
+        self.lines.append(line)
+        return line
 
-        def _handle(self) -> None:
-            self._answered = False
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    """One connection of ``listen``: reads each request, checks it, answers (or relays) it.
+
+    The stdlib reads the request line and headers; the body's framing is
+    decided here (RFC 9112 §6.3) and a chunked body is decoded by
+    ``moxiehook.http.read_chunked``, the decoder everything that receives shares.
+    """
+
+    protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
+    _answered = False
+
+    @property
+    def _handling(self) -> _Handling:
+        server = self.server
+        assert isinstance(server, _Server)
+        return server.handling
+
+    def parse_request(self) -> bool:
+        """The stdlib's parse, with what it lets through refused, and ``Connection: X, close`` honoured.
+
+        The stdlib reads header lines up to LF, then hands them to the
+        ``email`` parser, which also breaks lines at a bare CR: ``X-A: 1<CR>Authorization: …``
+        would become two headers (and be relayed as two). RFC 9110 §5.5: a
+        recipient of CR, LF or NUL in a field rejects the message; so does
+        listen, with 400, looking at the lines as they arrived. The stdlib
+        only sees a lone ``close`` in ``Connection``; the list is read here.
+        """
+        lines = _LineRecorder(self.rfile)
+        self.rfile = lines  # type: ignore[assignment]  # read through it while the headers are parsed
+        try:
+            parsed = super().parse_request()
+        finally:
+            self.rfile = lines.stream
+        if not parsed:
+            return False
+        if any(b"\0" in line or b"\r" in line.removesuffix(b"\n").removesuffix(b"\r") for line in lines.lines):
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad header: NUL or a bare CR\n", close=True)
+            return False
+        if wants_close(self.headers.items()):
+            self.close_connection = True
+        return True
+
+    def _serve(self) -> None:
+        in_flight = self._handling.in_flight
+        with in_flight:
+            if in_flight.stopping:
+                self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"stopping\n", close=True)
+                return
             try:
-                body = self._read_body()
-            except _BadRequest as exc:
-                self._answer(exc.status, f"{exc}\n".encode(), close=True)
-                return
-            result = check_request(config.check, self.headers, body)
-            status = config.status if result.ok else UNAUTHORIZED
-            request = ReceivedRequest(
-                at=now_iso(), method=self.command, path=self.path,
-                headers=tuple(self.headers.items()), body=body, check=result, status=status,
-            )
-            if save is not None:
-                problem = save.append(request)
-                if problem is not None:
-                    request = replace(request, problems=(problem,))
-            if relay is not None and result.ok:
-                request = relay.forward(request)  # logged before we answer
-                if on_request is not None:
-                    on_request(request)
-                self._answer_forwarded(request)
-                return
-            if on_request is not None:
-                on_request(request)
-            if config.delay:
-                time.sleep(config.delay)
-            answer = f"unauthorized: {result.reason}\n".encode() if not result.ok else b""
-            self._answer(status, answer)
+                self._handle()
+            except (ConnectionError, TimeoutError):
+                raise  # the sender went away: nothing to answer
+            except Exception as exc:  # noqa: BLE001 - every request gets an answer, never a dropped connection
+                if not self._answered:
+                    self._answer(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                 f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
 
-        do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = do_HEAD = _serve  # noqa: N815
+    def _handle(self) -> None:
+        handling = self._handling
+        config = handling.config
+        self._answered = False
+        try:
+            body = self._read_body()
+        except _BadRequest as exc:
+            self._answer(exc.status, f"{exc}\n".encode(), close=True)
+            return
+        result = check_request(config.check, dict(self.headers.items()), body)
+        status = config.status if result.ok else UNAUTHORIZED
+        request = ReceivedRequest(
+            at=now_iso(), method=self.command, path=self.path,
+            headers=tuple(self.headers.items()), body=body, check=result, status=status,
+        )
+        if handling.save is not None:
+            problem = handling.save.append(request)
+            if problem is not None:
+                request = replace(request, problems=(problem,))
+        if handling.relay is not None and result.ok:
+            request = handling.relay.forward(request)  # logged before we answer
+            if handling.on_request is not None:
+                handling.on_request(request)
+            self._answer_forwarded(request)
+            return
+        if handling.on_request is not None:
+            handling.on_request(request)
+        if config.delay:
+            time.sleep(config.delay)
+        answer = f"unauthorized: {result.reason}\n".encode() if not result.ok else b""
+        self._answer(status, answer)
 
-        def _read_body(self) -> bytes:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return self._read_chunked()
-            raw = (self.headers.get("Content-Length") or "0").strip()
-            if not (raw.isascii() and raw.isdigit()):  # also refuses "-5", "+5" and "²", which int() would take
-                raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Content-Length")
-            length = int(raw)
-            if length > MAX_BODY_BYTES:
-                raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-            return self.rfile.read(length) if length > 0 else b""
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = do_HEAD = _serve  # noqa: N815
 
-        def _read_chunked(self) -> bytes:
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                line = self.rfile.readline(1024)
-                size_text = line.split(b";")[0].strip()
-                if not _CHUNK_SIZE.fullmatch(size_text):
-                    raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad chunked body")
-                size = int(size_text, 16)
-                if size == 0:
-                    for _ in range(100):  # trailers, bounded
-                        if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
-                            break
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY_BYTES:
-                    raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-                chunk = self.rfile.read(size)
-                if len(chunk) != size:
-                    raise ConnectionError("the sender closed the connection inside a chunk")
-                chunks.append(chunk)
-                self.rfile.readline(1024)
+    def _read_body(self) -> bytes:
+        """The request's body, framed as RFC 9112 §6.3 says; ``_BadRequest`` when it cannot be.
 
-        def _answer_forwarded(self, request: ReceivedRequest) -> None:
-            answer = request.forwarded
-            assert answer is not None  # a relay always sets it
-            self._answered = True
-            # The app's own Date and Server headers are among its headers: add none of ours.
-            self.send_response_only(request.status)
-            for name, value in answer.headers:
-                self.send_header(name, value)
-            if request.status not in (204, 304) and not any(
-                    name.lower() == "content-length" for name, _ in answer.headers):
-                self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            if self.command != "HEAD" and request.status not in (204, 304):
-                self.wfile.write(answer.body)
-
-        def _answer(self, status: int, body: bytes, close: bool = False) -> None:
-            self._answered = True
-            self.send_response(status)
-            if status not in (204, 304):  # these carry no body, not even a length
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-            if close:
-                self.send_header("Connection", "close")
+        ``Transfer-Encoding`` wins over ``Content-Length`` (and the connection
+        is closed after such a request: one of the two was meant for someone
+        else). Only ``chunked`` alone is decoded: a body whose last coding is
+        not chunked has no knowable end (400), and a coding before chunked
+        (``gzip, chunked``) is not one this receiver undoes (501).
+        """
+        codings = tokens(self.headers.items(), "transfer-encoding")
+        if codings:
+            if "content-length" in self.headers:
                 self.close_connection = True
-            self.end_headers()
-            if status not in (204, 304) and self.command != "HEAD":
-                self.wfile.write(body)
+            if codings[-1] != "chunked":
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Transfer-Encoding: chunked must come last")
+            if codings != ["chunked"]:
+                raise _BadRequest(HTTPStatus.NOT_IMPLEMENTED, f"unsupported Transfer-Encoding: {', '.join(codings)}")
+            from moxiehook.http import BadChunkedBody, BodyTooLarge, read_chunked  # h11: loaded when first needed
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the CLI prints each request its own way
+            try:
+                return read_chunked(self.rfile, MAX_BODY_BYTES)  # type: ignore[arg-type]  # a BufferedReader
+            except BodyTooLarge:
+                raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large") from None
+            except BadChunkedBody:
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad chunked body") from None
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ["0"]}
+        raw = lengths.pop() if len(lengths) == 1 else ""  # two different lengths: which one ends the body?
+        if not (raw.isascii() and raw.isdigit()):  # also refuses "-5", "+5" and "²", which int() would take
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+        length = int(raw)
+        if length > MAX_BODY_BYTES:
+            raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+        return self.rfile.read(length) if length > 0 else b""
 
-    return Handler
+    def _answer_forwarded(self, request: ReceivedRequest) -> None:
+        answer = request.forwarded
+        assert answer is not None  # a relay always sets it
+        self._answered = True
+        # The app's own Date and Server headers are among its headers: add none of ours.
+        self.send_response_only(request.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        # The length of the body sent; none for HEAD (it would have to be a GET's length, RFC 9110 §8.6).
+        if request.status not in (204, 304) and self.command != "HEAD" and not any(
+                name.lower() == "content-length" for name, _ in answer.headers):
+            self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        if self.command != "HEAD" and request.status not in (204, 304):
+            self.wfile.write(answer.body)
+
+    def _answer(self, status: int, body: bytes, close: bool = False) -> None:
+        self._answered = True
+        self.send_response(status)
+        if status not in (204, 304):  # these carry no body, not even a length
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if status not in (204, 304) and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the CLI prints each request its own way

@@ -3,10 +3,9 @@
 - ``delivery``: one delivery: the request builder, attempts, and ``classify()`` (SPEC §5).
 - ``dispatch``: many deliveries: plan, run concurrently, disable endpoints on the fly.
 - ``load``: load runs (``fire --rate R --duration T``): the open-model schedule and its report.
-- ``pacing``: how many sending threads. ``transport``: moxiehook's HTTP/1.1 client: keep-alive
-  sockets, TLS, proxies, per-attempt deadlines.
+- ``pacing``: how many sending threads. The wire itself (keep-alive sockets, TLS, proxies,
+  per-attempt deadlines) is ``moxiehook.http``.
 - ``signing``: Standard Webhooks signatures (also used by ``listen`` to verify).
-- ``relay``: one request forwarded as received (``listen --forward-to``).
 
 Other packages import from here, not from the inner modules. The names are
 resolved lazily (PEP 562): a command that sends nothing (``listen`` verifying a
@@ -31,8 +30,6 @@ _EXPORTS = {
     "LoadRun": "load",
     "MIN_REDACTED": "delivery",
     "READ_LIMIT": "delivery",
-    "Relay": "relay",
-    "RelayAnswer": "relay",
     "RunOptions": "dispatch",
     "RunSummary": "dispatch",
     "Sender": "delivery",
@@ -51,7 +48,7 @@ _EXPORTS = {
     "run_load": "load",
     "secret_bytes": "signing",
     "status_text": "delivery",
-    "tls_context": "transport",
+    "tls_context": "delivery",
     "verify": "signing",
     "PreparedEndpoint": "delivery",
 }
@@ -77,6 +74,7 @@ if TYPE_CHECKING:
         redact_text,
         request_headers,
         status_text,
+        tls_context,
     )
     from moxiehook.send.dispatch import (
         Interrupt,
@@ -89,9 +87,7 @@ if TYPE_CHECKING:
         run_jobs,
     )
     from moxiehook.send.load import LoadLimits, LoadReport, LoadRun, check_load, judge_load, load_exit_code, run_load
-    from moxiehook.send.relay import Relay, RelayAnswer
     from moxiehook.send.signing import SignatureMismatch, secret_bytes, verify
-    from moxiehook.send.transport import tls_context
 
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

@@ -11,7 +11,7 @@ The wire format lives here and only here: ``prepare_endpoint`` and
 ``request_headers`` build every request moxiehook sends (fire, test, replay,
 load runs, ``--app``, the pytest fixture). How the bytes travel is a
 ``Sender``: ``WireSender`` over the network (moxiehook's own HTTP/1.1 client,
-``transport``), or ``HttpxSender`` over an httpx client whose transport calls a
+``moxiehook.http``), or ``HttpxSender`` over an httpx client whose transport calls a
 WSGI/ASGI app in-process.
 """
 
@@ -41,9 +41,11 @@ from moxiehook.config import (
     resolve_relative,
 )
 from moxiehook.errors import ConfigError
+from moxiehook.http import AttemptTimeout, Connections, Proxies, TransportError
+from moxiehook.http import tls_context as tls_context  # re-exported by moxiehook.send (the pytest fixture uses it)
 from moxiehook.ids import now_iso
 from moxiehook.log import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body
-from moxiehook.send import signing, transport
+from moxiehook.send import signing
 
 if TYPE_CHECKING:  # imported by the senders that use them: a network run loads neither
     import ssl
@@ -103,7 +105,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit to isdigit(), not to float()
         seconds = float(value)
     else:
         from email.utils import parsedate_to_datetime  # rarely needed: not loaded by every run
@@ -381,22 +383,22 @@ def _ms_since(start: float) -> float:
 
 
 class WireSender:
-    """A ``Sender`` over the network: moxiehook's own HTTP/1.1 client (see ``transport``).
+    """A ``Sender`` over the network: moxiehook's own HTTP/1.1 client (see ``moxiehook.http``).
 
     One per sending thread (its keep-alive connections are not shared); made
     with the TLS context of the endpoints it sends to and the run's proxies.
     """
 
-    def __init__(self, tls: ssl.SSLContext | None, proxies: transport.Proxies | None = None) -> None:
-        self.connections = transport.Connections(
-            tls, proxies if proxies is not None else transport.Proxies.from_environ())
+    def __init__(self, tls: ssl.SSLContext | None, proxies: Proxies | None = None) -> None:
+        self.connections = Connections(
+            tls, proxies if proxies is not None else Proxies.from_environ())
 
     def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float) -> Answer:
         try:
             response = self.connections.post(url, headers, body, timeout, READ_LIMIT)
-        except transport.AttemptTimeout:
+        except AttemptTimeout:
             return Answer(None, f"timeout: no answer within {timeout:g} s", None)
-        except transport.TransportError as exc:
+        except TransportError as exc:
             return Answer(None, f"connection error: {exc}", None)
         text = response.body[:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
         return judge_answer(response.status, response.headers, text)
@@ -437,7 +439,7 @@ def judge_answer(status: int, answer_headers: dict[str, str], body: str) -> Answ
     """An ``Answer`` from a status, lower-cased headers and the kept body text."""
     logged = {"status": status, "headers": answer_headers, "body": body}
     error = None if 200 <= status <= 299 else f"HTTP {status_text(status)}"
-    if 300 <= status <= 399:
+    if 300 <= status <= 399 and status != 304:  # 304 Not Modified redirects nowhere
         location = answer_headers.get("location")
         error += " (redirects are not followed" + (f"; Location: {location})" if location else ")")
     return Answer(status, error, logged, parse_retry_after(answer_headers.get("retry-after")))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from moxiehook import ids
 from moxiehook.config import Config, Endpoint, EventMapping, disable_endpoint
 from moxiehook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError, StorageError
+from moxiehook.http import PLAIN_HTTP, Proxies, tls_context, uses_tls
 from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record
 from moxiehook.send.delivery import (
     METHOD,
@@ -43,7 +44,6 @@ from moxiehook.send.delivery import (
 )
 from moxiehook.send.hooks import HOOK_TIMEOUT, OnDisableHooks
 from moxiehook.send.pacing import STALL_S, Pacer, fit_open_files
-from moxiehook.send.transport import PLAIN_HTTP, Proxies, tls_context, uses_tls
 
 if TYPE_CHECKING:
     import ssl
