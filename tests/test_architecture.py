@@ -154,6 +154,7 @@ def test_only_the_locust_user_imports_locust(path: Path) -> None:
     assert not imported_roots(path) & {"locust", "gevent", "geventhttpclient"}
 
 
+@pytest.mark.parametrize("path", package_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_only_the_wire_imports_the_http_parser(path: Path) -> None:
     """One place reads HTTP/1.1 messages: http/, through h11 (httpx's own use of it aside)."""
     if package_of(path) == "http":
