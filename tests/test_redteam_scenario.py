@@ -1,0 +1,129 @@
+"""Red team: scenarios attacked as a hostile user would (real receiver on 127.0.0.1, real
+processes, real apps). Each test says what a user saw and what they should see."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Receiver, run_moxiehook
+from tests.test_scenario_run import configure, log
+
+QUIET_APP = """\
+print("app starting: connecting to the database")  # what many apps print when imported
+
+
+def app(environ, start_response):
+    start_response("204 No Content", [])
+    return [b""]
+"""
+
+
+def _app_module(tmp_path: Path, source: str = QUIET_APP) -> str:
+    module = f"rt_scenario_app_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(source)
+    return module
+
+
+@pytest.mark.xfail(strict=True, reason="red team: replay sends a scenario --app record to the network")
+def test_a_scenario_run_into_an_app_is_never_replayed_to_the_network(config_path: Path, receiver: Receiver,
+                                                                     tmp_path: Path) -> None:
+    """A user tests a receiver in-process (`scenario run … --app`), then types `replay ID` on one of
+    its records. They saw the body POSTed to the mapping's URL (which never saw the request, and may
+    be production). They should see exit 2 naming --app, and nothing sent."""
+    configure(config_path, receiver)
+    module = _app_module(tmp_path)
+    done = run_moxiehook("--config", str(config_path), "scenario", "run", "client-lifecycle", "--app",
+                         f"{module}:app", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = log(config_path)[-1]
+    assert record["mode"] == "app"
+    again = run_moxiehook("--config", str(config_path), "replay", record["id"], cwd=tmp_path)
+    assert receiver.requests == []
+    assert again.returncode == 2 and "--app" in again.stderr
+    failed = run_moxiehook("--config", str(config_path), "replay", "--skipped", "--failed", cwd=tmp_path)
+    assert failed.returncode == 0 and receiver.requests == []
+
+
+@pytest.mark.xfail(strict=True, reason="red team: an app's import-time print lands in scenario run --json")
+def test_json_stays_json_when_the_app_prints_as_it_is_imported(config_path: Path, receiver: Receiver,
+                                                               tmp_path: Path) -> None:
+    """`scenario run … --app myapp:app --json | jq`: the app prints a line when imported. The user saw
+    that line at the top of stdout, and jq failed. They should see one JSON document on stdout and
+    the app's line on stderr."""
+    configure(config_path, receiver)
+    module = _app_module(tmp_path)
+    done = run_moxiehook("--config", str(config_path), "scenario", "run", "client-lifecycle", "--app",
+                         f"{module}:app", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["scenario"] == "client-lifecycle"
+    assert "app starting" in done.stderr
+
+
+def _forward_record(template: dict[str, Any], n: int, event: str, body: Any) -> dict[str, Any]:
+    record = json.loads(json.dumps(template))
+    record.update(id=template["id"][:-2] + f"Q{n}", event_id=template["event_id"][:-2] + f"Q{n}", event=event,
+                  mode="forward", scenario=None)
+    record["request"]["body"] = body
+    return record
+
+
+def _log_with(config_path: Path, receiver: Receiver, tmp_path: Path, *extra: tuple[str, Any]) -> list[str]:
+    """A real scenario run's log, then forward records made from its first line (as `listen
+    --forward-to` logs them), written the way a hand-edit or another tool would."""
+    configure(config_path, receiver)
+    done = run_moxiehook("--config", str(config_path), "scenario", "run", "client-lifecycle", "--seed", "1",
+                         cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    path = config_path.parent / "log.jsonl"
+    first = json.loads(path.read_text().splitlines()[0])
+    records = [_forward_record(first, n, event, body) for n, (event, body) in enumerate(extra)]
+    with path.open("a") as out:
+        for record in records:
+            out.write(json.dumps(record) + "\n")  # ensure_ascii: a lone surrogate is written as \ud800
+    return [r["id"] for r in records]
+
+
+@pytest.mark.xfail(strict=True, reason="red team: from-log crashes on a logged body holding a lone surrogate")
+def test_from_log_on_a_body_with_a_lone_surrogate_is_one_error_line(config_path: Path, receiver: Receiver,
+                                                                    tmp_path: Path) -> None:
+    """The log holds a relayed body with `"\\ud800"` in it (a hand-edit, an older tool). `scenario
+    from-log ID` printed a Python traceback (UnicodeEncodeError). It should be one `error:` line naming
+    the delivery, exit 2, and no file written."""
+    (bad,) = _log_with(config_path, receiver, tmp_path, ("ClientCreate", {"id": "x", "name": "\ud800"}))
+    done = run_moxiehook("--config", str(config_path), "scenario", "from-log", bad, "-o", "story.toml",
+                         cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 2 and bad in done.stderr
+    assert not (tmp_path / "story.toml").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="red team: from-log writes a scenario that cannot be loaded")
+def test_from_log_refuses_an_event_name_a_scenario_cannot_hold(config_path: Path, receiver: Receiver,
+                                                               tmp_path: Path) -> None:
+    """A sender relayed through `listen --forward-to` sent `X-Event-Type: Client Create`. `scenario
+    from-log --last 5` wrote story.toml and said "run it with: moxiehook scenario run story.toml",
+    which then failed (invalid event name). from-log should say so itself, naming the delivery,
+    before writing anything."""
+    (bad,) = _log_with(config_path, receiver, tmp_path, ("Client Create", {"id": "x"}))
+    done = run_moxiehook("--config", str(config_path), "scenario", "from-log", "--last", "5", "-o", "story.toml",
+                         cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert bad in done.stderr and "Client Create" in done.stderr
+    assert not (tmp_path / "story.toml").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a scenario name too long for a file name is a traceback")
+@pytest.mark.parametrize("name", ["a" * 5000, "x/" + "a" * 5000])
+def test_a_name_too_long_for_a_file_is_one_error_line(name: str, tmp_path: Path) -> None:
+    """`scenario show <5,000 characters>` (a pasted payload instead of a name) printed an OSError
+    traceback (File name too long). It should be one `error:` line, exit 2, not echoing 5,000
+    characters back."""
+    done = run_moxiehook("scenario", "show", name, cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and len(done.stderr) < 600
