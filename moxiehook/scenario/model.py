@@ -107,7 +107,7 @@ class Scenario:
 
 def load_scenario(path: Path, default_name: str | None = None, source: str | None = None) -> Scenario:
     """Read and check the scenario file at ``path``."""
-    shown = source or str(path)
+    shown = source or shorten(str(path))
     try:
         check_regular_file(path, shown)
         raw = path.read_bytes()
@@ -119,6 +119,11 @@ def load_scenario(path: Path, default_name: str | None = None, source: str | Non
         raise ScenarioError(f"cannot read {shown}: {exc.strerror}") from None
     folder = None if source == "built-in" else path.resolve().parent
     return parse_scenario(raw, shown, folder, default_name or path.stem)
+
+
+def shorten(text: str, width: int = 120) -> str:
+    """A name or path as an error shows it: at most ``width`` characters (a pasted payload is not a name)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def check_regular_file(path: Path, shown: str) -> None:
