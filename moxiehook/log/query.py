@@ -32,7 +32,15 @@ from typing import IO, Any
 
 from moxiehook.errors import NotFoundError, StorageError, UsageError
 from moxiehook.files import fsync_folder
-from moxiehook.log.records import OUTCOMES, BadLineCallback, Record, exclusive, lock_path, record_from_dict
+from moxiehook.log.records import (
+    OUTCOMES,
+    BadLineCallback,
+    Record,
+    exclusive,
+    has_lone_surrogate,
+    lock_path,
+    record_from_dict,
+)
 from moxiehook.suggest import did_you_mean
 
 BLOCK_SIZE = 64 * 1024
@@ -181,7 +189,7 @@ def parse_entry(line: bytes, offset: int) -> LogEntry | None:
         data = json.loads(line, parse_constant=_reject_constant)
     except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
         return None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or has_lone_surrogate(line, data):
         return None
     try:
         record = record_from_dict(data)  # a line whose fields have impossible shapes is a bad line too
