@@ -163,7 +163,8 @@ def run(
     if app_spec is not None:
         from moxiehook.testing import load_app
 
-        target = load_app(app_spec)
+        with contextlib.redirect_stdout(sys.stderr):  # what the app prints as it is imported, too
+            target = load_app(app_spec)
     config_path = state(ctx).config_path
     config = state(ctx).load()
     plans = scn.plan(config, first, endpoint)
