@@ -20,7 +20,7 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import escape_control, info, print_json, warn
 from moxiehook.cli.state import state
 from moxiehook.config import Config, Endpoint, check_url
-from moxiehook.errors import DataError, NotFoundError
+from moxiehook.errors import DataError, NotFoundError, UsageError
 from moxiehook.log import DeliveryRecord
 from moxiehook.log import replay as replayselect
 from moxiehook.log import query as logquery
@@ -50,6 +50,10 @@ def replay(
         bool, typer.Option("--include-disabled", help="Also send to disabled endpoints.")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests; send nothing.")] = False,
+    app_spec: Annotated[str | None, typer.Option(
+        "--app", metavar="MODULE:ATTR", show_default=False,
+        help="Deliver into this WSGI/ASGI app in-process, at each logged URL's path (needed to replay what "
+             "was delivered in-process).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Resend logged deliveries: same event type, body and event id, the endpoint's current auth and headers.
@@ -72,13 +76,25 @@ def replay(
     )
     if not dry_run and path.exists() and _wait_for_turn(ctx, path):
         config = cli_state.load()  # the other replay may have disabled an endpoint meanwhile
-    records = [entry.record for entry in replayselect.select_for_replay(path, query, bad_line_warner(path))]
+    records = [entry.record for entry in replayselect.select_for_replay(path, query, bad_line_warner(path))
+               if isinstance(entry.record, DeliveryRecord)]  # what it selects are deliveries
+    if app_spec is None:
+        records = _leave_out_in_process(records, named=bool(ids))
     if not records:
         info("nothing to replay: no logged delivery matches" if path.exists() else NO_LOG)
         if as_json:
             print_json([] if dry_run else _empty_summary())
         return
-    jobs = replay_jobs(config, records, to)  # checks every record before anything is sent
+    jobs = replay_jobs(config, records, to, in_process=app_spec is not None)  # checks each before sending
+    target = None
+    if app_spec is not None and not dry_run:
+        import contextlib
+        import sys
+
+        from moxiehook.testing import load_app
+
+        with contextlib.redirect_stdout(sys.stderr):  # what the app prints as it is imported
+            target = load_app(app_spec)
 
     from moxiehook.cli.run_view import live_run, show_preview, show_result
     from moxiehook.send import dispatch
@@ -91,7 +107,17 @@ def replay(
     endpoints = {job.endpoint for job in jobs}
     with live_run(len(jobs), concurrency=config.settings.concurrency, include_disabled=include_disabled,
                   keep_records=as_json, endpoints=endpoints) as options:
-        summary = dispatch.run_jobs(config_path, config, jobs, options)
+        if target is None:
+            summary = dispatch.run_jobs(config_path, config, jobs, options)
+        else:
+            import contextlib
+            import sys
+
+            from moxiehook.testing import AppSender
+
+            with contextlib.closing(AppSender(target)) as sender, contextlib.redirect_stdout(sys.stderr):
+                options.sender = sender
+                summary = dispatch.run_jobs(config_path, config, jobs, options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
 
@@ -108,10 +134,31 @@ def _wait_for_turn(ctx: typer.Context, path: Path) -> bool:
     return bool(waited)
 
 
-def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -> list[Job]:
+IN_PROCESS = "app"  # the mode of a delivery made into an app in-process (fire/scenario run --app)
+
+
+def _leave_out_in_process(records: list[DeliveryRecord], named: bool) -> list[DeliveryRecord]:
+    """Without ``--app``, what was delivered in-process is never sent to its URL, which never saw it.
+
+    Named by id: exit 2 naming ``--app``. Picked by a filter (``--failed``): left out, saying how many.
+    """
+    in_process = [record for record in records if record.mode == IN_PROCESS]
+    if not in_process:
+        return records
+    if named:
+        raise UsageError(f"delivery {in_process[0].id} was delivered in-process (--app), so its URL never saw it: "
+                         "replay it into the app with --app MODULE:ATTR; nothing was sent")
+    info(f"left out {len(in_process)} delivery(ies) made in-process (--app): replay them with --app MODULE:ATTR")
+    return [record for record in records if record.mode != IN_PROCESS]
+
+
+def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None,
+                in_process: bool = False) -> list[Job]:
     """One replay job per record. Raises, sending nothing, when any of them cannot be replayed.
 
     ``config`` gains an endpoint without auth for relayed deliveries whose endpoint it lacks.
+    ``in_process``: the jobs go into an app (``--app``); their records say so (mode ``app``), so a
+    later replay keeps them in-process too.
     """
     from moxiehook.send import Job
 
@@ -139,7 +186,7 @@ def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None) -
             raise DataError(f"delivery {record.id} has no logged body, so it cannot be replayed; nothing was sent")
         jobs.append(Job(
             endpoint=record.endpoint, event=record.event, url=to or record.url, body=record.request["body"],
-            event_id=record.event_id, mode="replay", replay_of=record.id,
+            event_id=record.event_id, mode=IN_PROCESS if in_process else "replay", replay_of=record.id,
         ))
     return jobs
 
