@@ -145,7 +145,6 @@ def test_a_name_too_long_for_a_file_is_one_error_line(name: str, tmp_path: Path)
     assert done.stderr.startswith("error: ") and len(done.stderr) < 600
 
 
-@pytest.mark.xfail(strict=True, reason="red team: one large reference is blamed on a reference loop")
 def test_one_large_reference_is_named_for_what_it_is(tmp_path: Path) -> None:
     """A step copies a 5 MB array from the step before (`${bulk:items}`). The user saw "the
     scenario renders to more than 4 MiB; do references copy each other over and over?" about a

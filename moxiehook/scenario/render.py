@@ -211,7 +211,12 @@ class _Resolver:
             size = len(value) if isinstance(value, str) else 8
         self.budget -= size
         if self.budget < 0:
-            raise ScenarioError(f"{where}: the scenario renders to more than {MAX_RENDERED // (1024 * 1024)} MiB; "
+            limit = f"{MAX_RENDERED // (1024 * 1024)} MiB"
+            if size > MAX_RENDERED:  # one reference alone: say so, rather than guess at a loop
+                raise ScenarioError(f"{where}: this reference copies {size / (1024 * 1024):.1f} MiB, and the "
+                                    f"references of a run copy at most {limit} in all; put the value in the "
+                                    "step's own data file instead")
+            raise ScenarioError(f"{where}: the references of this run copy more than {limit} in all; "
                                 "do references copy each other over and over?")
 
     def ref(self, ref: Ref, where: str, step: Step | None, chain: tuple[str, ...]) -> Any:
