@@ -158,3 +158,30 @@ def test_one_large_reference_is_named_for_what_it_is(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "step 'copy'" in done.stderr and re.search(r"this reference copies [0-9.]+ MiB", done.stderr), done.stderr
     assert "data file" in done.stderr and "over and over" not in done.stderr
+
+
+FD_APP = """\
+import os
+
+
+def app(environ, start_response):
+    os.write(1, b"written to descriptor 1 by the app (a C library, a subprocess)\\n")
+    start_response("204 No Content", [])
+    return [b""]
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="red team: an app writing to descriptor 1 lands in scenario run --json; "
+                                       "the shared fix (run_view.app_output_to_stderr) is on the inproc branch")
+def test_json_stays_json_when_the_app_writes_to_descriptor_1(config_path: Path, receiver: Receiver,
+                                                             tmp_path: Path) -> None:
+    """`scenario run … --app myapp:app --json > out.json`: the app (or a subprocess it starts) writes to
+    file descriptor 1, not through sys.stdout. The user saw those lines inside out.json, which no
+    longer parsed. They should see them on stderr, and one JSON document in out.json."""
+    configure(config_path, receiver)
+    module = _app_module(tmp_path, FD_APP)
+    done = run_moxiehook("--config", str(config_path), "scenario", "run", "client-lifecycle", "--app",
+                         f"{module}:app", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["scenario"] == "client-lifecycle"
+    assert "descriptor 1" in done.stderr
