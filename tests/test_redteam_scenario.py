@@ -185,3 +185,16 @@ def test_json_stays_json_when_the_app_writes_to_descriptor_1(config_path: Path, 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["scenario"] == "client-lifecycle"
     assert "descriptor 1" in done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="red team: an error line carries a file's escape sequences to the terminal")
+def test_an_error_never_carries_a_files_escape_sequences_to_the_terminal(tmp_path: Path) -> None:
+    """A scenario file from a shared repo holds `${\\u001b]0;pwned\\u0007\\u001b[2J}`. `scenario show`
+    wrote the raw ESC bytes in its `error:` line: the terminal retitled and cleared itself. The user
+    should see the characters spelled out (`\\x1b`), as every other place shows a file's text."""
+    (tmp_path / "evil.toml").write_text('[[steps]]\nevent = "ClientCreate"\n'
+                                        'set = { x = "${\\u001b]0;pwned\\u0007\\u001b[2J}" }\n')
+    done = run_moxiehook("scenario", "show", "evil.toml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "\\x1b]0;pwned" in done.stderr
