@@ -187,7 +187,6 @@ def test_json_stays_json_when_the_app_writes_to_descriptor_1(config_path: Path, 
     assert "descriptor 1" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="red team: an error line carries a file's escape sequences to the terminal")
 def test_an_error_never_carries_a_files_escape_sequences_to_the_terminal(tmp_path: Path) -> None:
     """A scenario file from a shared repo holds `${\\u001b]0;pwned\\u0007\\u001b[2J}`. `scenario show`
     wrote the raw ESC bytes in its `error:` line: the terminal retitled and cleared itself. The user
@@ -198,3 +197,16 @@ def test_an_error_never_carries_a_files_escape_sequences_to_the_terminal(tmp_pat
     assert done.returncode == 2
     assert "\x1b" not in done.stderr and "\x07" not in done.stderr
     assert "\\x1b]0;pwned" in done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a path into a scalar names its Python type (str, int, bool)")
+@pytest.mark.parametrize(("path", "kind"), [("name.first", "a string"), ("accountId[0]", "a number"),
+                                            ("archive.x", "a boolean")])
+def test_a_path_into_a_scalar_names_its_json_type(path: str, kind: str, tmp_path: Path) -> None:
+    """`${c:name.first}` where name is a string: the user read "name of step 'c' is str", Python's
+    word, in a tool about JSON payloads. They should read "is a string" (a number, a boolean)."""
+    (tmp_path / "s.toml").write_text('[[steps]]\nname = "c"\nevent = "ClientCreate"\n\n'
+                                     f'[[steps]]\nevent = "ClientUpdate"\nset = {{ x = "${{c:{path}}}" }}\n')
+    done = run_moxiehook("scenario", "show", "s.toml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"of step 'c' is {kind}, so it has no {path}" in done.stderr, done.stderr
