@@ -199,7 +199,6 @@ def test_an_error_never_carries_a_files_escape_sequences_to_the_terminal(tmp_pat
     assert "\\x1b]0;pwned" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a path into a scalar names its Python type (str, int, bool)")
 @pytest.mark.parametrize(("path", "kind"), [("name.first", "a string"), ("accountId[0]", "a number"),
                                             ("archive.x", "a boolean")])
 def test_a_path_into_a_scalar_names_its_json_type(path: str, kind: str, tmp_path: Path) -> None:

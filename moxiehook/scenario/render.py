@@ -263,9 +263,20 @@ def lookup(payload: Any, ref: Ref, where: str) -> Any:
             node = node[part]
         else:
             parent = catalog.path_text(ref.path[:depth]) or "the payload"
-            kind = "null" if node is None else type(node).__name__
+            kind = _json_kind(node)
             raise ScenarioError(f"{where}: {ref.text}: {parent} of step {ref.name!r} is {kind}, so it has no {here}")
     return node
+
+
+def _json_kind(value: Any) -> str:
+    """What a value is, in JSON's words: an error about a payload speaks JSON, not Python."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else type(value).__name__
 
 
 def _check_strict(payload: Any, where: str) -> None:
