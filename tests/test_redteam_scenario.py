@@ -211,7 +211,6 @@ def test_a_path_into_a_scalar_names_its_json_type(path: str, kind: str, tmp_path
     assert f"of step 'c' is {kind}, so it has no {path}" in done.stderr, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="red team: NAME.toml of a built-in gets no did-you-mean")
 def test_a_builtins_name_typed_as_a_file_gets_the_name(tmp_path: Path) -> None:
     """`scenario run client-lifecycle.toml` (a file name, as the docs show the built-ins' source): the
     user read "no scenario file at client-lifecycle.toml" and nothing more. They should be told

@@ -55,7 +55,14 @@ def find_scenario(name_or_path: str | Path, folder: Path = LOCAL_FOLDER) -> Scen
     text = str(name_or_path)
     path = Path(text)
     if isinstance(name_or_path, Path) or text.endswith(".toml") or _is_file(path) or "/" in text:
-        return load_scenario(path)
+        try:
+            return load_scenario(path)
+        except ScenarioError:
+            stem = path.stem if path.suffix == ".toml" and "/" not in text else ""
+            if stem and not _exists(path) and (stem in builtin_names() or _is_file(folder / f"{stem}.toml")):
+                where = "a built-in" if stem in builtin_names() else f"in {folder}/"
+                raise ScenarioError(f"no scenario file at {shorten(text)} (did you mean {stem!r}, {where}?)") from None
+            raise
     local = folder / f"{text}.toml"
     if _is_file(local):
         return load_scenario(local)
@@ -64,6 +71,13 @@ def find_scenario(name_or_path: str | Path, folder: Path = LOCAL_FOLDER) -> Scen
     known = [*builtin_names(), *(p.stem for p in local_files(folder))]
     raise ScenarioError(f"no scenario {shorten(text)!r}{did_you_mean(text, known, quote=True)}: not a file, not in "
                         f"{folder}/, not built in (see: moxiehook scenario list)")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError:
+        return False
 
 
 def _is_file(path: Path) -> bool:
