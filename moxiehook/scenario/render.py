@@ -53,7 +53,14 @@ def parse_override(text: str) -> StepOverride:
 
 
 def override(step: str, path: str, value: Any) -> StepOverride:
-    """A ``--set`` given as data (the fixture's ``set={"step:path": value}``)."""
+    """A ``--set`` given as data (the fixture's ``set={"step:path": value}``): a value JSON can hold."""
+    try:
+        json.dumps(value)  # inf, nan and surrogates pass here: refused with the payload when it is rendered
+    except (TypeError, ValueError) as exc:  # ValueError: a list or dict that holds itself
+        raise ScenarioError(f"step {step!r}: set {path!r}: {exc}: use a string, number, boolean, None, list or "
+                            "dict") from None
+    except RecursionError:
+        raise ScenarioError(f"step {step!r}: set {path!r}: the value nests too deeply") from None
     return StepOverride(step, catalog.Assignment(set_path(path, f"set {step}:"), value, path))
 
 
