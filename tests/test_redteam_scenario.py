@@ -250,7 +250,6 @@ def test_the_fixtures_set_with_a_non_json_value_names_the_step_and_key(value: An
         render_for_test("client-lifecycle", set={"create:name": value}, seed=1)
 
 
-@pytest.mark.xfail(strict=True, reason="red team: --set on a step --skip leaves out is silently dropped")
 def test_a_set_on_a_skipped_step_is_not_silently_dropped(tmp_path: Path) -> None:
     """`scenario run client-lifecycle --skip update --set update:name=Renamed`: the user asked for two
     things that cannot both happen, and the run went ahead as if --set had not been typed (exit 0).

@@ -95,7 +95,10 @@ def render(
     """Every step's payload as it will be sent (``vary``: None takes the file's ``vary``)."""
     left_out = tuple(dict.fromkeys(scenario.step(name, "--skip").name for name in skip))
     for item in overrides:
-        scenario.step(item.step, "--set")
+        name = scenario.step(item.step, "--set").name
+        if name in left_out:
+            raise ScenarioError(f"--set {item.step}:{item.assignment.text}: step {name!r} is left out by --skip, "
+                                "so nothing of it is sent: drop one of the two")
     seed = catalog.new_seed() if seed is None else seed
     varying = scenario.vary if vary is None else vary
     resolver = _Resolver(scenario, random.Random(f"moxiehook-scenario:{seed}:{index}"), now, left_out)
