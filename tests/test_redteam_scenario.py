@@ -258,3 +258,17 @@ def test_a_set_on_a_skipped_step_is_not_silently_dropped(tmp_path: Path) -> None
                          cwd=tmp_path)
     assert done.returncode == 2
     assert "--set" in done.stderr and "--skip" in done.stderr and "'update'" in done.stderr, done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a number JSON cannot carry is refused without naming where it is")
+def test_a_number_json_cannot_carry_is_named_where_it_is(tmp_path: Path) -> None:
+    """A data file holds `{"invoice": {"lines": [{"amount": 1E400}]}}` among hundreds of fields. The
+    user read "the payload is not strict JSON: Out of range float values are not JSON compliant",
+    and had to hunt for it. They should read where it is (invoice.lines[0].amount)."""
+    (tmp_path / "big.json").write_text('{"id": "x", "invoice": {"lines": [{"amount": 1E400}]}}')
+    (tmp_path / "s.toml").write_text('[[steps]]\nevent = "ClientCreate"\ndata = "big.json"\n')
+    done = run_moxiehook("scenario", "show", "s.toml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "invoice.lines[0].amount" in done.stderr, done.stderr
+    surrogate = run_moxiehook("scenario", "show", "s.toml", "--set", 'ClientCreate:invoice="\\ud800"', cwd=tmp_path)
+    assert surrogate.returncode == 2 and "at invoice:" in surrogate.stderr, surrogate.stderr
