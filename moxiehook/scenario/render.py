@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -296,7 +298,32 @@ def _check_strict(payload: Any, where: str) -> None:
         json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except ValueError as exc:  # UnicodeEncodeError is a ValueError too
         reason = "a lone surrogate (\\ud800-\\udfff) is not UTF-8" if isinstance(exc, UnicodeEncodeError) else exc
-        raise ScenarioError(f"{where}: the payload is not strict JSON: {reason}; nothing was sent") from None
+        found = _first_not_strict(payload)
+        if found is not None:
+            at, what = found
+            reason = f"at {catalog.path_text(at) or '(the payload)'}: {what}"
+        raise ScenarioError(f"{where}: the payload is not strict JSON {reason}; nothing was sent"
+                            if found is not None else
+                            f"{where}: the payload is not strict JSON: {reason}; nothing was sent") from None
+
+
+def _first_not_strict(payload: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """Where ``payload`` first holds what strict JSON in UTF-8 cannot: (path, what it is), or None."""
+    pending: deque[tuple[Any, tuple[str | int, ...]]] = deque([(payload, ())])
+    while pending:
+        value, at = pending.popleft()
+        if isinstance(value, float) and not math.isfinite(value):
+            return at, f"{value} is a number JSON cannot carry (write it as a string, or a finite number)"
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return at, "a lone surrogate (\\ud800-\\udfff), which UTF-8 cannot carry"
+        elif isinstance(value, dict):
+            pending.extend((item, (*at, str(key))) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((item, (*at, index)) for index, item in enumerate(value))
+    return None
 
 
 def _unprefixed(message: str) -> str:
