@@ -276,7 +276,6 @@ def test_a_number_json_cannot_carry_is_named_where_it_is(tmp_path: Path) -> None
     assert surrogate.returncode == 2 and "at invoice:" in surrogate.stderr, surrogate.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a scenario file not named .toml is read whole before its size is checked")
 def test_a_huge_scenario_file_without_toml_suffix_is_refused_unread(tmp_path: Path) -> None:
     """`scenario run ./story` where ./story is a 3 GB log someone pointed at by mistake: moxiehook read
     all of it into memory, then said "a scenario file is at most 1024 KiB". It should refuse it from
