@@ -291,3 +291,43 @@ def test_a_huge_scenario_file_without_toml_suffix_is_refused_unread(tmp_path: Pa
                           capture_output=True, text=True, timeout=60, preexec_fn=cap_memory)  # noqa: PLW1509
     assert done.returncode == 2
     assert "at most 1024 KiB" in done.stderr, done.stderr[-500:]
+
+
+READS_AN_ELEMENT = """\
+vary = true
+
+[[steps]]
+name = "client"
+event = "ClientCreate"
+
+[[steps]]
+name = "update"
+event = "ClientUpdate"
+set = { id = "${client:id}", "contacts[0].id" = "${client:contacts[0].id}" }
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="red team: with vary, a reference to an array element fails for some seeds")
+def test_a_reference_to_an_array_element_holds_in_every_varied_copy(tmp_path: Path) -> None:
+    """A scenario with `vary = true` whose second step reads `${client:contacts[0].id}` (client-lifecycle
+    reads it too, and holds only because its create step also sets contacts[0]). `scenario validate` passed with one seed; `scenario run` with
+    another said "contacts[0] is past the end of step 'client''s payload (the array has 0
+    elements)": the varied copy of the client had no contacts. References must hold in every varied
+    copy, as --set paths do: the copy a later step reads keeps what it reads."""
+    from moxiehook.scenario import find_scenario, render
+
+    (tmp_path / "reads.toml").write_text(READS_AN_ELEMENT)
+    broken = [seed for seed in range(40) if not _renders(render, find_scenario(tmp_path / "reads.toml"), seed)]
+    assert broken == []
+    done = run_moxiehook("scenario", "validate", "reads.toml", "--seed", "0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def _renders(render: Any, scenario: Any, seed: int) -> bool:
+    from moxiehook.scenario import ScenarioError
+
+    try:
+        render(scenario, seed=seed)
+    except ScenarioError:
+        return False
+    return True
