@@ -27,7 +27,7 @@ from moxiehook import catalog, ids
 from moxiehook.errors import DataError, MoxiehookError, UsageError
 from moxiehook.log import check_nesting
 from moxiehook.scenario.model import Scenario, ScenarioError, Step, check_regular_file, set_path
-from moxiehook.scenario.refs import Ref, as_text, parse_template
+from moxiehook.scenario.refs import Ref, as_text, parse_template, references
 from moxiehook.suggest import did_you_mean
 
 # What one run's references may copy, counted as JSON text as they are resolved: references that
@@ -105,14 +105,32 @@ def render(
     varying = scenario.vary if vary is None else vary
     resolver = _Resolver(scenario, random.Random(f"moxiehook-scenario:{seed}:{index}"), now, left_out)
     resolver.resolve_vars()
+    read = _reads(scenario, overrides) if varying else {}
     steps = []
     for step in scenario.steps:
         if step.name in left_out:
             continue
         extra = [o.assignment for o in overrides if o.step == step.name]
-        payload = resolver.render_step(step, extra, varying, _step_seed(seed, index, step.index))
+        payload = resolver.render_step(step, extra, varying, _step_seed(seed, index, step.index),
+                                       read.get(step.name, ()))
         steps.append(RenderedStep(step, payload))
     return Rendered(scenario, seed, varying, index, tuple(steps), left_out)
+
+
+def _reads(scenario: Scenario, overrides: Sequence[StepOverride]) -> dict[str, list[tuple[str | int, ...]]]:
+    """For each step, the paths that references (in the file's ``set`` values and in ``--set``) read
+    from it: its varied copy must keep each of them, as it keeps a ``--set`` path."""
+    read: dict[str, list[tuple[str | int, ...]]] = {}
+    values = [a.value for step in scenario.steps for a in step.sets] + [o.assignment.value for o in overrides]
+    for value in values:
+        try:
+            found = references(value, "")
+        except ScenarioError:
+            continue  # reported with its step and key when that value is rendered
+        for ref in found:
+            if ref.kind == "step":
+                read.setdefault(ref.name, []).append(ref.path)
+    return read
 
 
 def _step_seed(seed: int, index: int, step: int) -> int:
@@ -157,7 +175,8 @@ class _Resolver:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def render_step(self, step: Step, extra: list[catalog.Assignment], vary: bool, seed: int) -> Any:
+    def render_step(self, step: Step, extra: list[catalog.Assignment], vary: bool, seed: int,
+                    read: Sequence[tuple[str | int, ...]] = ()) -> Any:
         where = f"{self.scenario.source}: {step.where}"
         assignments = [
             catalog.Assignment(a.path, self.value(a.value, f"{where}: set {a.text!r}", step, ()), a.text)
@@ -166,7 +185,7 @@ class _Resolver:
         base, schema = self.base(step, where)
         try:
             if vary:
-                payload = next(catalog.varied(base, seed, assignments, schema=schema, pool=1))
+                payload = next(catalog.varied(base, seed, assignments, schema=schema, pool=1, reads=read))
             else:
                 payload = catalog.apply_overrides(base, assignments)
         except DataError as exc:
