@@ -346,7 +346,6 @@ def _without_body(config_path: Path, receiver: Receiver, tmp_path: Path) -> str:
     return str(record["id"])
 
 
-@pytest.mark.xfail(strict=True, reason="red team: from-log turns a record without a logged body into a step sending null")
 def test_from_log_refuses_a_record_without_a_body_as_replay_does(config_path: Path, receiver: Receiver,
                                                                  tmp_path: Path) -> None:
     """A log record has no `request.body` (hand-edited, another tool's). `replay ID` refuses it ("has

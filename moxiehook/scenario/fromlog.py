@@ -63,6 +63,9 @@ def from_records(records: Iterable[DeliveryRecord], stem: str, name: str, descri
     used: set[str] = set()
     width = max(2, len(str(len(events))))
     for record in events.values():  # every event a scenario can hold, or nothing is written
+        if "body" not in (record.request or {}):
+            raise ScenarioError(f"delivery {record.id} has no logged body, so it cannot be a step (as it cannot be "
+                                "replayed); nothing was written")
         try:
             check_event_name(record.event)
         except MoxiehookError as exc:
