@@ -22,7 +22,7 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Column, escape_control, info, print_json, print_table
 from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, summary_line
 from moxiehook.cli.state import state
-from moxiehook.errors import NothingSentError, UsageError
+from moxiehook.errors import MoxiehookError, NothingSentError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Scenarios: related events fired in order, their payloads referring to each other.")
@@ -237,11 +237,16 @@ def _print_documents(documents: Iterator[dict[str, Any]], repeat: int) -> None:
         return
     write = sys.stdout.write
     shown = 0
-    for document in documents:
-        text = json.dumps(document, indent=2, ensure_ascii=False)
-        write(("[\n" if shown == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
-        sys.stdout.flush()
-        shown += 1
+    try:
+        for document in documents:
+            text = json.dumps(document, indent=2, ensure_ascii=False)
+            write(("[\n" if shown == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+            sys.stdout.flush()
+            shown += 1
+    except (MoxiehookError, KeyboardInterrupt):
+        if shown:  # a later run could not start (the log became unwritable, Ctrl-C): the runs that ended stay JSON
+            write("\n]\n")
+        raise
     write("\n]\n" if shown else "[]\n")
 
 
