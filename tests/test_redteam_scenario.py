@@ -311,8 +311,9 @@ def test_a_reference_to_an_array_element_holds_in_every_varied_copy(tmp_path: Pa
     """A scenario with `vary = true` whose second step reads `${client:contacts[0].id}` (client-lifecycle
     reads it too, and holds only because its create step also sets contacts[0]). `scenario validate`
     passed with one seed; `scenario run` with another said "contacts[0] is past the end of step
-    'client''s payload (the array has 0 elements)": the varied copy of the client had no contacts. References must hold in every varied
-    copy, as --set paths do: the copy a later step reads keeps what it reads."""
+    'client''s payload (the array has 0 elements)": the varied copy of the client had no contacts.
+    References must hold in every varied copy, as --set paths do: the copy a later step reads keeps
+    what it reads."""
     from moxiehook.scenario import find_scenario, render
 
     (tmp_path / "reads.toml").write_text(READS_AN_ELEMENT)
