@@ -29,7 +29,25 @@ def closest(name: str, known: Iterable[str]) -> str | None:
             return candidate
     by_folded = {c.casefold(): c for c in candidates}
     match = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=CUTOFF)
-    return by_folded[match[0]] if match else None
+    if match:
+        return by_folded[match[0]]
+    # A short name (crm, api) is below the cutoff after one wrong letter: one edit away, and the
+    # only name that is, is the name meant.
+    near = [c for f, c in by_folded.items() if len(folded) >= 2 and _one_edit_apart(folded, f)]
+    return near[0] if len(near) == 1 else None
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """True when one letter changed, added, removed, or two neighbours swapped turn ``a`` into ``b``."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(differ) == 1 or (len(differ) == 2 and differ[1] == differ[0] + 1
+                                    and a[differ[0]] == b[differ[1]] and a[differ[1]] == b[differ[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long, strict=False)) if x != y), len(short))
+    return short[i:] == long[i + 1:]
 
 
 def did_you_mean(name: str, known: Iterable[str], quote: bool = False) -> str:

@@ -127,7 +127,7 @@ set = { "client.name" = "${client:name}", "client.hourlyAmount" = "${client:hour
     ('name = "${clinet:name}"', ("step 'project'", "${clinet:name}", "did you mean 'client'")),
     ('name = "${client:nmae}"', ("step 'client'", "payload has no nmae", "did you mean 'name'")),
     ('name = "${client:contacts[9].email}"', ("contacts[9]", "past the end")),
-    ('name = "${client:name.first}"', ("name of step 'client' is str",)),
+    ('name = "${client:name.first}"', ("name of step 'client' is a string",)),
     ('name = "${client:contacts.email}"', ("is an array", "[0]")),
     ('name = "${vars:rte}"', ("no var 'rte'", "did you mean 'rate'")),
     ('name = "${project:name}"', ("refers to the step itself",)),

@@ -129,8 +129,11 @@ def new_seed() -> int:
     return int.from_bytes(os.urandom(4), "big")
 
 
+Path = tuple[str | int, ...]
+
+
 def varied(payload: Any, seed: int, assignments: Sequence[Assignment] = (),
-           schema: dict[str, Any] | None = None, pool: int = POOL) -> Iterator[Any]:
+           schema: dict[str, Any] | None = None, pool: int = POOL, reads: Sequence[Path] = ()) -> Iterator[Any]:
     """Endless varied copies of ``payload``, valid under ``schema``, with ``assignments`` set on each.
 
     ``schema``: the payload's schema (``catalog.schema(event)`` for a catalog sample); by default
@@ -140,9 +143,12 @@ def varied(payload: Any, seed: int, assignments: Sequence[Assignment] = (),
     an index no draw reaches, or any other path that does not fit, raises ``PathError`` on the
     first copy. ``pool``: how many objects are drawn up front to mix copies from; a caller that
     takes one copy (a scenario's step) asks for 1, since the pool costs more than the copy.
+    ``reads``: paths that something will read in each copy (a later scenario step's reference):
+    as for a ``--set`` index, a copy whose array is too short for one is not used (when no draw
+    reaches the index, copies are made as without it, and the reader reports the path).
     """
     rng = random.Random(seed)
-    copy = _copier(payload, rng, assignments, schema, pool)
+    copy = _copier(payload, rng, assignments, schema, pool, reads)
     while True:
         yield copy(rng)
 
@@ -160,17 +166,18 @@ def varied_copier(payload: Any, seed: int, assignments: Sequence[Assignment] = (
 
 
 def _copier(payload: Any, rng: random.Random, assignments: Sequence[Assignment],
-            schema: dict[str, Any] | None, pool: int = POOL) -> Callable[[random.Random], Any]:
+            schema: dict[str, Any] | None, pool: int = POOL,
+            reads: Sequence[Path] = ()) -> Callable[[random.Random], Any]:
     node = schema if schema is not None else schema_of(payload)
     if isinstance(payload, dict) and node.get("type") == "object":
-        mix = _mixer(_fields(payload, node, rng), rng, assignments, pool)
+        mix = _mixer(_fields(payload, node, rng), rng, assignments, pool, reads)
         return lambda r: apply_overrides(mix(r), assignments)
     draw = _compile(payload, node, "", rng)
-    return lambda r: _draw_with(draw, r, assignments)
+    return lambda r: _draw_with(draw, r, assignments, reads)
 
 
 def _mixer(fields: list[tuple[str, Gen]], rng: random.Random, assignments: Sequence[Assignment],
-           pool: int = POOL) -> Gen:
+           pool: int = POOL, reads: Sequence[Path] = ()) -> Gen:
     """Copies of an object made by mixing the fields of ``POOL`` objects drawn up front.
 
     Each field of a copy comes from a randomly chosen one of the drawn objects, and top-level
@@ -184,6 +191,10 @@ def _mixer(fields: list[tuple[str, Gen]], rng: random.Random, assignments: Seque
     through: dict[str, list[Assignment]] = {}
     for assignment in assignments:
         through.setdefault(str(assignment.path[0]), []).append(assignment)
+    read: dict[str, list[Path]] = {}
+    for path in reads:
+        if path and isinstance(path[0], str):
+            read.setdefault(path[0], []).append(path)
     plan: list[tuple[str, Gen | None, list[Any]]] = []
     for name, gen in fields:
         if gen is _objectid:
@@ -192,6 +203,8 @@ def _mixer(fields: list[tuple[str, Gen]], rng: random.Random, assignments: Seque
         values = [member[name] for member in members]
         if name in through:
             values = _fitting(name, values, gen, through[name], rng)
+        if name in read:
+            values = _readable(name, values, gen, through.get(name, []), read[name], rng)
         plan.append((name, None, values))
 
     def draw(r: random.Random) -> dict[str, Any]:
@@ -227,17 +240,61 @@ def _fitting(name: str, values: list[Any], gen: Gen, group: list[Assignment], rn
     return fitting
 
 
-def _draw_with(draw: Gen, rng: random.Random, assignments: Sequence[Assignment]) -> Any:
-    """A copy of a payload that is not an object with the assignments set, drawn again while too short."""
-    if not assignments:
+def _readable(name: str, values: list[Any], gen: Gen, group: list[Assignment], reads: list[Path],
+              rng: random.Random) -> list[Any]:
+    """The ``values`` of field ``name`` in which every path of ``reads`` reaches its index (after
+    ``group`` is set), drawing more if too few; all of ``values`` when no draw reaches it."""
+
+    def fits(value: Any) -> bool:
+        copy = apply_overrides({name: value}, group)
+        return all(not _too_short(copy, path) for path in reads)
+
+    fitting = [value for value in values if fits(value)]
+    for _ in range(MAX_DRAWS):
+        if len(fitting) >= FEW:
+            break
+        value = gen(rng)
+        if fits(value):
+            fitting.append(value)
+    return fitting or values
+
+
+def _too_short(payload: Any, path: Path) -> bool:
+    """True when an array on ``path`` in ``payload`` is too short for its index (nothing else counts)."""
+    node = payload
+    for part in path:
+        if isinstance(node, list):
+            if isinstance(part, str) and not part.isdigit():
+                return False
+            if int(part) >= len(node):
+                return True
+            node = node[int(part)]
+        elif isinstance(node, dict) and str(part) in node:
+            node = node[str(part)]
+        else:
+            return False
+    return False
+
+
+def _draw_with(draw: Gen, rng: random.Random, assignments: Sequence[Assignment], reads: Sequence[Path] = ()) -> Any:
+    """A copy of a payload that is not an object with the assignments set, drawn again while too short
+    (for an assignment's index, or a read's: see ``varied``)."""
+    if not assignments and not reads:
         return draw(rng)
+    first = None
     for _ in range(MAX_DRAWS):
         try:
-            return apply_overrides(draw(rng), assignments)
+            copy = apply_overrides(draw(rng), assignments)
         except PathError as exc:
             if not exc.too_short:
                 raise
             last = exc
+            continue
+        if not any(_too_short(copy, path) for path in reads):
+            return copy
+        first = copy if first is None else first
+    if first is not None:
+        return first  # no draw reaches a read's index: the reader says which
     raise _never_fits(last, assignments)
 
 

@@ -22,9 +22,10 @@ from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import info, warn
 from moxiehook.cli.run_view import (
     already_disabled_warning,
-    app_output_to_stderr,
+    deliver_into,
     live_load_line,
     live_run,
+    load_app,
     show_load,
     show_preview,
     show_result,
@@ -35,7 +36,7 @@ from moxiehook.errors import NothingSentError, UsageError
 from moxiehook.log import check_nesting
 
 if TYPE_CHECKING:
-    from moxiehook.send import RunOptions
+    pass
 
 fire_app = typer.Typer(add_completion=False)
 
@@ -166,8 +167,6 @@ def fire(
     assignments = [catalog.parse_assignment(text) for text in set_ or []]
     target = None
     if app is not None:
-        from moxiehook.testing import load_app
-
         target = load_app(app)
     config_path = state(ctx).config_path
     config = state(ctx).load()
@@ -201,22 +200,12 @@ def fire(
                    load_count, concurrency, names, target, as_json, limits)
     with live_run((count or 1) * len(plan), concurrency=concurrency or config.settings.concurrency,
                   keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
-        _deliver_into(target, options, stack)
+        deliver_into(target, options, stack)
         summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies, mode), options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
 
 
-def _deliver_into(app: Any, options: RunOptions, stack: contextlib.ExitStack) -> None:
-    """``--app``: the run's requests go into ``app`` in-process; its sender is closed with ``stack``.
-
-    What the app prints goes to stderr while it runs, so stdout holds only the results.
-    """
-    if app is not None:
-        from moxiehook.testing import AppSender
-
-        stack.enter_context(app_output_to_stderr())
-        options.sender = stack.enter_context(contextlib.closing(AppSender(app)))
 
 
 def _load_count(rate: float | None, duration: str | None, count: int | None, dry_run: bool) -> int | None:
@@ -258,7 +247,7 @@ def _fire_load(config_path: Path, config: Config, jobs: Iterable[Any], rate: flo
     run = LoadRun(rate, count, slots)
     with live_run(None, concurrency=slots, keep_records=as_json, endpoints=endpoints) as options, \
             contextlib.ExitStack() as stack:
-        _deliver_into(target, options, stack)
+        deliver_into(target, options, stack)
         stack.enter_context(live_load_line(run))
         summary = run_load(config_path, config, jobs, run, options)
     report = run.report()

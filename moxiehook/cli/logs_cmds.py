@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from moxiehook import catalog
-from moxiehook.cli.help import Command, Group, examples
 from moxiehook import log as delivery_log
+from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import (
     Column,

@@ -137,8 +137,13 @@ def _styled(label: str, style: str, message: str) -> str:
 
 
 def print_error(message: str) -> None:
-    """The one line an error gets: ``error: …`` on stderr."""
-    sys.stderr.write(_styled("error:", "1;31", message) + "\n")
+    """The one line an error gets: ``error: …`` on stderr.
+
+    Control characters are spelled out (``\\x1b``): an error quotes what the user typed or a file
+    holds (a scenario's reference, a config key), and must neither act on the terminal nor fake a
+    second line.
+    """
+    sys.stderr.write(_styled("error:", "1;31", escape_control(message)) + "\n")
 
 
 def warn(message: str) -> None:

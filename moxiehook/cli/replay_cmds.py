@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from moxiehook.cli.help import Command, examples
 from moxiehook import log as delivery_log
+from moxiehook.cli.help import Command, examples
 from moxiehook.cli.logs_cmds import (
     NO_LOG,
     EndpointOption,
@@ -66,6 +66,10 @@ def replay(
                           "at each logged URL's path, instead of over the network.", show_default=False),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests; send nothing.")] = False,
+    app_spec: Annotated[str | None, typer.Option(
+        "--app", metavar="MODULE:ATTR", show_default=False,
+        help="Deliver into this WSGI/ASGI app in-process, at each logged URL's path (needed to replay what "
+             "was delivered in-process).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Resend logged deliveries: same event type, body and event id, the endpoint's current auth and headers.
@@ -83,7 +87,7 @@ def replay(
             raise UsageError("use either --to (over the network) or --app (in-process), not both")
     target = None
     if app is not None:
-        from moxiehook.testing import load_app
+        from moxiehook.cli.run_view import load_app
 
         target = load_app(app)
     path = config.log_path(config_path)
@@ -107,7 +111,7 @@ def replay(
     jobs = replay_jobs(config, records, to, in_process=target is not None,  # checks every record first
                        has_config=cli_state.has_config)
 
-    from moxiehook.cli.run_view import live_run, show_preview, show_result
+    from moxiehook.cli.run_view import deliver_into, live_run, show_preview, show_result
     from moxiehook.send import dispatch
 
     if dry_run:
@@ -119,9 +123,7 @@ def replay(
     with live_run(len(jobs), concurrency=config.settings.concurrency, include_disabled=include_disabled,
                   keep_records=as_json, endpoints=endpoints) as options, contextlib.ExitStack() as stack:
         if target is not None:  # the same in-process sender as fire --app
-            from moxiehook.testing import AppSender
-
-            options.sender = stack.enter_context(contextlib.closing(AppSender(target)))
+            deliver_into(target, options, stack)
         summary = dispatch.run_jobs(config_path, config, jobs, options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)

@@ -460,3 +460,24 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
         write("\n".join(lines) + "\n\n" + body + "\n\n")
         shown += 1
     info(f"dry run: {shown} request(s) shown, nothing sent")
+
+
+def load_app(spec: str) -> Any:
+    """The ``--app MODULE:ATTR`` callable, imported with what it prints sent to stderr (stdout
+    holds the results, and an app may print as it is imported)."""
+    from moxiehook.testing import load_app as import_app
+
+    with app_output_to_stderr():
+        return import_app(spec)
+
+
+def deliver_into(app: Any, options: RunOptions, stack: contextlib.ExitStack) -> None:
+    """``--app``: the run's requests go into ``app`` in-process; its sender is closed with ``stack``.
+
+    What the app prints goes to stderr while it runs, so stdout holds only the results. ``fire``,
+    ``replay`` and ``scenario run`` all deliver into an app this way.
+    """
+    from moxiehook.testing import AppSender
+
+    stack.enter_context(app_output_to_stderr())
+    options.sender = stack.enter_context(contextlib.closing(AppSender(app)))

@@ -21,9 +21,16 @@ from moxiehook import scenario as scn
 from moxiehook.cli.help import Command, Group
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Column, escape_control, info, print_json, print_table
-from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, summary_line
+from moxiehook.cli.run_view import (
+    already_disabled_warning,
+    app_output_to_stderr,
+    live_run,
+    load_app,
+    show_preview,
+    summary_line,
+)
 from moxiehook.cli.state import state
-from moxiehook.errors import NothingSentError, UsageError
+from moxiehook.errors import MoxiehookError, NothingSentError, UsageError
 
 app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True,
                   help="Scenarios: related events fired in order, their payloads referring to each other.")
@@ -162,9 +169,7 @@ def run(
     first = _render(name, set_, skip, seed, vary)
     target = None
     if app_spec is not None:
-        from moxiehook.testing import load_app
-
-        target = load_app(app_spec)
+        target = load_app(app_spec)  # what the app prints as it is imported goes to stderr
     config_path = state(ctx).config_path
     config = state(ctx).load()
     plans = scn.plan(config, first, endpoint)
@@ -204,7 +209,8 @@ def _runs(config_path: Path, config: Any, first: scn.Rendered, name: str, set_: 
         rendered = first if index == 0 else _render(name, set_, skip, seed, vary, index)
         plans = scn.plan(config, rendered, endpoint)
         # What an --app prints goes to stderr: stdout holds only the result (the --json document).
-        with live_run(None, concurrency=1, endpoints=names) as options, contextlib.redirect_stdout(sys.stderr):
+        with live_run(None, concurrency=1, endpoints=names) as options, \
+                (app_output_to_stderr() if sender is not None else contextlib.nullcontext()):
             options.sender = sender
             result = scn.run_scenario(config_path, config, rendered, plans, options, in_process=sender is not None)
         codes.append(result.exit_code)
@@ -237,11 +243,16 @@ def _print_documents(documents: Iterator[dict[str, Any]], repeat: int) -> None:
         return
     write = sys.stdout.write
     shown = 0
-    for document in documents:
-        text = json.dumps(document, indent=2, ensure_ascii=False)
-        write(("[\n" if shown == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
-        sys.stdout.flush()
-        shown += 1
+    try:
+        for document in documents:
+            text = json.dumps(document, indent=2, ensure_ascii=False)
+            write(("[\n" if shown == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+            sys.stdout.flush()
+            shown += 1
+    except (MoxiehookError, KeyboardInterrupt):
+        if shown:  # a later run could not start (the log became unwritable, Ctrl-C): the runs that ended stay JSON
+            write("\n]\n")
+        raise
     write("\n]\n" if shown else "[]\n")
 
 
@@ -290,10 +301,10 @@ def from_log(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
 ) -> None:
     """Make a scenario of logged deliveries (e.g. traffic relayed by listen --forward-to), one step per event."""
+    from moxiehook import log as logquery
     from moxiehook.cli.logs_cmds import current_log
     from moxiehook.config import write_atomic
     from moxiehook.log import DeliveryRecord
-    from moxiehook import log as logquery
 
     if bool(ids_) == (last is not None):
         raise UsageError("scenario from-log needs delivery ids or --last N (not both)")

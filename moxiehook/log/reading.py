@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from moxiehook.errors import NotFoundError
 from moxiehook.log.filters import MATCH_ALL, LogFilter
-from moxiehook.log.records import BadLineCallback, Record, open_log, record_from_dict
+from moxiehook.log.records import BadLineCallback, Record, has_lone_surrogate, open_log, record_from_dict
 from moxiehook.suggest import did_you_mean
 
 BLOCK_SIZE = 64 * 1024
@@ -57,7 +57,7 @@ def parse_entry(line: bytes, offset: int) -> LogEntry | None:
         data = json.loads(line, parse_constant=_reject_constant)
     except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
         return None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or has_lone_surrogate(line, data):
         return None
     try:
         record = record_from_dict(data)  # a line whose fields have impossible shapes is a bad line too

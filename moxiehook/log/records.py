@@ -490,7 +490,26 @@ def parse_line(line: bytes) -> dict[str, Any] | None:
         data = json.loads(line)
     except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays/objects
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or has_lone_surrogate(line, data):
+        return None
+    return data
+
+
+def has_lone_surrogate(line: bytes, data: Any) -> bool:
+    """True when the parsed ``line`` holds a lone surrogate (``"\\ud800"``), which no UTF-8 text can carry.
+
+    moxiehook never writes one (a body holding one is refused before it is sent), but a hand-edited
+    line or another tool's may: such a line is not a record, as a line that is not JSON is not, so
+    no reader sends, shows or copies a string it cannot encode. Only lines that spell a surrogate
+    (an escape ``\\uD…``, or the bytes ``0xED 0xA0-0xBF``) are checked in full.
+    """
+    if b"\\ud" not in line and b"\\uD" not in line and b"\xed" not in line:
+        return False
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return True
+    return False
 
 
 def iter_records(path: Path, on_bad_line: BadLineCallback | None = None) -> Iterator[Record]:

@@ -22,6 +22,8 @@ from typing import Any
 
 import tomli_w
 
+from moxiehook.config import check_event_name
+from moxiehook.errors import MoxiehookError
 from moxiehook.log import DeliveryRecord, encode_body
 from moxiehook.scenario.model import STEP_NAME, ScenarioError
 
@@ -60,6 +62,15 @@ def from_records(records: Iterable[DeliveryRecord], stem: str, name: str, descri
     files: list[tuple[str, str]] = []
     used: set[str] = set()
     width = max(2, len(str(len(events))))
+    for record in events.values():  # every event a scenario can hold, or nothing is written
+        if "body" not in (record.request or {}):
+            raise ScenarioError(f"delivery {record.id} has no logged body, so it cannot be a step (as it cannot be "
+                                "replayed); nothing was written")
+        try:
+            check_event_name(record.event)
+        except MoxiehookError as exc:
+            raise ScenarioError(f"delivery {record.id}: {_unprefixed(str(exc))}; a scenario step cannot send it "
+                                "(leave it out: give the ids of the others)") from None
     for number, record in enumerate(events.values(), start=1):
         step = _step_name(record.event, used)
         used.add(step)
@@ -78,6 +89,11 @@ def from_records(records: Iterable[DeliveryRecord], stem: str, name: str, descri
     except (ValueError, TypeError) as exc:
         raise ScenarioError(f"the scenario cannot be written as TOML: {exc}") from None
     return FromLog(text, tuple(files), len(steps))
+
+
+def _unprefixed(message: str) -> str:
+    """``event: invalid event name …`` without the key it begins with."""
+    return message.split(": ", 1)[1] if message.startswith("event: ") else message
 
 
 def _step_name(event: str, used: set[str]) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from moxiehook.scenario.model import Scenario, ScenarioError, load_scenario, parse_scenario
+from moxiehook.scenario.model import Scenario, ScenarioError, load_scenario, parse_scenario, shorten
 from moxiehook.suggest import did_you_mean
 
 LOCAL_FOLDER = Path("scenarios")
@@ -54,16 +54,38 @@ def find_scenario(name_or_path: str | Path, folder: Path = LOCAL_FOLDER) -> Scen
     """The scenario a user named: a file, ``./scenarios/NAME.toml``, or a built-in."""
     text = str(name_or_path)
     path = Path(text)
-    if isinstance(name_or_path, Path) or text.endswith(".toml") or path.is_file() or "/" in text:
-        return load_scenario(path)
+    if isinstance(name_or_path, Path) or text.endswith(".toml") or _is_file(path) or "/" in text:
+        try:
+            return load_scenario(path)
+        except ScenarioError:
+            stem = path.stem if path.suffix == ".toml" and "/" not in text else ""
+            if stem and not _exists(path) and (stem in builtin_names() or _is_file(folder / f"{stem}.toml")):
+                where = "a built-in" if stem in builtin_names() else f"in {folder}/"
+                raise ScenarioError(f"no scenario file at {shorten(text)} (did you mean {stem!r}, {where}?)") from None
+            raise
     local = folder / f"{text}.toml"
-    if local.is_file():
+    if _is_file(local):
         return load_scenario(local)
     if text in builtin_names():
         return builtin(text)
     known = [*builtin_names(), *(p.stem for p in local_files(folder))]
-    raise ScenarioError(f"no scenario {text!r}{did_you_mean(text, known, quote=True)}: not a file, not in "
+    raise ScenarioError(f"no scenario {shorten(text)!r}{did_you_mean(text, known, quote=True)}: not a file, not in "
                         f"{folder}/, not built in (see: moxiehook scenario list)")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError:
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name cannot be a file at all (too long for the system)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def list_scenarios(folder: Path = LOCAL_FOLDER) -> list[Listed]:

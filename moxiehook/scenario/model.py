@@ -107,9 +107,9 @@ class Scenario:
 
 def load_scenario(path: Path, default_name: str | None = None, source: str | None = None) -> Scenario:
     """Read and check the scenario file at ``path``."""
-    shown = source or str(path)
+    shown = source or shorten(str(path))
     try:
-        check_regular_file(path, shown)
+        check_regular_file(path, shown, MAX_FILE_BYTES)
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError(f"no scenario file at {shown}") from None
@@ -121,14 +121,23 @@ def load_scenario(path: Path, default_name: str | None = None, source: str | Non
     return parse_scenario(raw, shown, folder, default_name or path.stem)
 
 
-def check_regular_file(path: Path, shown: str) -> None:
-    """Refuse what is not a regular file before reading it: a FIFO or a device would be read forever."""
+def shorten(text: str, width: int = 120) -> str:
+    """A name or path as an error shows it: at most ``width`` characters (a pasted payload is not a name)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def check_regular_file(path: Path, shown: str, max_bytes: int | None = None) -> None:
+    """Refuse what is not a regular file before reading it: a FIFO or a device would be read forever.
+
+    ``max_bytes``: a scenario file larger than this is refused from its size, not read whole only
+    to be refused (whatever its name ends in).
+    """
     status = path.stat()  # FileNotFoundError and IsADirectoryError are the caller's to report
     if stat.S_ISDIR(status.st_mode):
         raise IsADirectoryError(shown)
     if not stat.S_ISREG(status.st_mode):
         raise ScenarioError(f"{shown} is not a regular file (a pipe or a device?): moxiehook reads files only")
-    if path.suffix == ".toml" and status.st_size > MAX_FILE_BYTES:  # not read whole only to be refused
+    if max_bytes is not None and status.st_size > max_bytes:
         raise ScenarioError(f"{shown}: a scenario file is at most {MAX_FILE_BYTES // 1024} KiB; "
                             "put large payloads in data files")
 

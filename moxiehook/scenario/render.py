@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,7 @@ from moxiehook import catalog, ids
 from moxiehook.errors import DataError, MoxiehookError, UsageError
 from moxiehook.log import check_nesting
 from moxiehook.scenario.model import Scenario, ScenarioError, Step, check_regular_file, set_path
-from moxiehook.scenario.refs import Ref, as_text, parse_template
+from moxiehook.scenario.refs import Ref, as_text, parse_template, references
 from moxiehook.suggest import did_you_mean
 
 # What one run's references may copy, counted as JSON text as they are resolved: references that
@@ -53,7 +55,14 @@ def parse_override(text: str) -> StepOverride:
 
 
 def override(step: str, path: str, value: Any) -> StepOverride:
-    """A ``--set`` given as data (the fixture's ``set={"step:path": value}``)."""
+    """A ``--set`` given as data (the fixture's ``set={"step:path": value}``): a value JSON can hold."""
+    try:
+        json.dumps(value)  # inf, nan and surrogates pass here: refused with the payload when it is rendered
+    except (TypeError, ValueError) as exc:  # ValueError: a list or dict that holds itself
+        raise ScenarioError(f"step {step!r}: set {path!r}: {exc}: use a string, number, boolean, None, list or "
+                            "dict") from None
+    except RecursionError:
+        raise ScenarioError(f"step {step!r}: set {path!r}: the value nests too deeply") from None
     return StepOverride(step, catalog.Assignment(set_path(path, f"set {step}:"), value, path))
 
 
@@ -88,19 +97,40 @@ def render(
     """Every step's payload as it will be sent (``vary``: None takes the file's ``vary``)."""
     left_out = tuple(dict.fromkeys(scenario.step(name, "--skip").name for name in skip))
     for item in overrides:
-        scenario.step(item.step, "--set")
+        name = scenario.step(item.step, "--set").name
+        if name in left_out:
+            raise ScenarioError(f"--set {item.step}:{item.assignment.text}: step {name!r} is left out by --skip, "
+                                "so nothing of it is sent: drop one of the two")
     seed = catalog.new_seed() if seed is None else seed
     varying = scenario.vary if vary is None else vary
     resolver = _Resolver(scenario, random.Random(f"moxiehook-scenario:{seed}:{index}"), now, left_out)
     resolver.resolve_vars()
+    read = _reads(scenario, overrides) if varying else {}
     steps = []
     for step in scenario.steps:
         if step.name in left_out:
             continue
         extra = [o.assignment for o in overrides if o.step == step.name]
-        payload = resolver.render_step(step, extra, varying, _step_seed(seed, index, step.index))
+        payload = resolver.render_step(step, extra, varying, _step_seed(seed, index, step.index),
+                                       read.get(step.name, ()))
         steps.append(RenderedStep(step, payload))
     return Rendered(scenario, seed, varying, index, tuple(steps), left_out)
+
+
+def _reads(scenario: Scenario, overrides: Sequence[StepOverride]) -> dict[str, list[tuple[str | int, ...]]]:
+    """For each step, the paths that references (in the file's ``set`` values and in ``--set``) read
+    from it: its varied copy must keep each of them, as it keeps a ``--set`` path."""
+    read: dict[str, list[tuple[str | int, ...]]] = {}
+    values = [a.value for step in scenario.steps for a in step.sets] + [o.assignment.value for o in overrides]
+    for value in values:
+        try:
+            found = references(value, "")
+        except ScenarioError:
+            continue  # reported with its step and key when that value is rendered
+        for ref in found:
+            if ref.kind == "step":
+                read.setdefault(ref.name, []).append(ref.path)
+    return read
 
 
 def _step_seed(seed: int, index: int, step: int) -> int:
@@ -145,7 +175,8 @@ class _Resolver:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def render_step(self, step: Step, extra: list[catalog.Assignment], vary: bool, seed: int) -> Any:
+    def render_step(self, step: Step, extra: list[catalog.Assignment], vary: bool, seed: int,
+                    read: Sequence[tuple[str | int, ...]] = ()) -> Any:
         where = f"{self.scenario.source}: {step.where}"
         assignments = [
             catalog.Assignment(a.path, self.value(a.value, f"{where}: set {a.text!r}", step, ()), a.text)
@@ -154,7 +185,7 @@ class _Resolver:
         base, schema = self.base(step, where)
         try:
             if vary:
-                payload = next(catalog.varied(base, seed, assignments, schema=schema, pool=1))
+                payload = next(catalog.varied(base, seed, assignments, schema=schema, pool=1, reads=read))
             else:
                 payload = catalog.apply_overrides(base, assignments)
         except DataError as exc:
@@ -211,7 +242,12 @@ class _Resolver:
             size = len(value) if isinstance(value, str) else 8
         self.budget -= size
         if self.budget < 0:
-            raise ScenarioError(f"{where}: the scenario renders to more than {MAX_RENDERED // (1024 * 1024)} MiB; "
+            limit = f"{MAX_RENDERED // (1024 * 1024)} MiB"
+            if size > MAX_RENDERED:  # one reference alone: say so, rather than guess at a loop
+                raise ScenarioError(f"{where}: this reference copies {size / (1024 * 1024):.1f} MiB, and the "
+                                    f"references of a run copy at most {limit} in all; put the value in the "
+                                    "step's own data file instead")
+            raise ScenarioError(f"{where}: the references of this run copy more than {limit} in all; "
                                 "do references copy each other over and over?")
 
     def ref(self, ref: Ref, where: str, step: Step | None, chain: tuple[str, ...]) -> Any:
@@ -258,9 +294,20 @@ def lookup(payload: Any, ref: Ref, where: str) -> Any:
             node = node[part]
         else:
             parent = catalog.path_text(ref.path[:depth]) or "the payload"
-            kind = "null" if node is None else type(node).__name__
+            kind = _json_kind(node)
             raise ScenarioError(f"{where}: {ref.text}: {parent} of step {ref.name!r} is {kind}, so it has no {here}")
     return node
+
+
+def _json_kind(value: Any) -> str:
+    """What a value is, in JSON's words: an error about a payload speaks JSON, not Python."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else type(value).__name__
 
 
 def _check_strict(payload: Any, where: str) -> None:
@@ -270,7 +317,32 @@ def _check_strict(payload: Any, where: str) -> None:
         json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except ValueError as exc:  # UnicodeEncodeError is a ValueError too
         reason = "a lone surrogate (\\ud800-\\udfff) is not UTF-8" if isinstance(exc, UnicodeEncodeError) else exc
-        raise ScenarioError(f"{where}: the payload is not strict JSON: {reason}; nothing was sent") from None
+        found = _first_not_strict(payload)
+        if found is not None:
+            at, what = found
+            reason = f"at {catalog.path_text(at) or '(the payload)'}: {what}"
+        raise ScenarioError(f"{where}: the payload is not strict JSON {reason}; nothing was sent"
+                            if found is not None else
+                            f"{where}: the payload is not strict JSON: {reason}; nothing was sent") from None
+
+
+def _first_not_strict(payload: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """Where ``payload`` first holds what strict JSON in UTF-8 cannot: (path, what it is), or None."""
+    pending: deque[tuple[Any, tuple[str | int, ...]]] = deque([(payload, ())])
+    while pending:
+        value, at = pending.popleft()
+        if isinstance(value, float) and not math.isfinite(value):
+            return at, f"{value} is a number JSON cannot carry (write it as a string, or a finite number)"
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return at, "a lone surrogate (\\ud800-\\udfff), which UTF-8 cannot carry"
+        elif isinstance(value, dict):
+            pending.extend((item, (*at, str(key))) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((item, (*at, index)) for index, item in enumerate(value))
+    return None
 
 
 def _unprefixed(message: str) -> str:
