@@ -308,14 +308,15 @@ def test_the_parser_raises_moxiehook_errors_only() -> None:
 
 def test_a_number_json_cannot_carry_from_the_command_line_is_refused(cli: Any, tmp_path: Path) -> None:
     path = write(tmp_path, HEAD + '[[steps]]\nname = "a"\nevent = "ClientCreate"\n')
-    refused(cli, path, "step 'a'", "not strict JSON", args=("--set", "a:hourlyAmount=1e999"))
-    refused(cli, path, "step 'a'", "not strict JSON", args=("--set", "a:hourlyAmount=-1e400"))
+    refused(cli, path, "--set 'a:hourlyAmount=1e999'", "not JSON", "--set 'a:hourlyAmount=\"1e999\"'",
+            args=("--set", "a:hourlyAmount=1e999"))
+    refused(cli, path, "--set 'a:hourlyAmount=-1e400'", "not JSON", args=("--set", "a:hourlyAmount=-1e400"))
 
 
 def test_a_lone_surrogate_in_a_data_file_is_refused_not_a_traceback(cli: Any, tmp_path: Path) -> None:
     (tmp_path / "sur.json").write_text('{"a": "\\ud800"}')
     path = write(tmp_path, HEAD + '[[steps]]\nname = "a"\nevent = "MyEvent"\ndata = "sur.json"\n')
-    refused(cli, path, "step 'a'", "not strict JSON")
+    refused(cli, path, "step 'a'", "sur.json", "lone surrogate")
 
 
 def test_a_fifo_is_refused_instead_of_read_forever(cli: Any, tmp_path: Path) -> None:

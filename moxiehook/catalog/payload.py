@@ -171,8 +171,11 @@ def parse_path(key: str, text: str) -> tuple[str | int, ...]:
     return tuple(path)
 
 
-def parse_assignment(text: str) -> Assignment:
+def parse_assignment(text: str, prefix: str = "") -> Assignment:
     """``a.b=1`` -> path ("a", "b") and value 1: the value is JSON when it parses, else the string.
+
+    ``prefix``: what stood before ``text`` in the argument as typed (a scenario's ``STEP:``), so
+    that messages quote the whole argument.
 
     So ``--set archive=true`` gives a boolean, ``--set name=Acme`` a string, and
     ``--set 'name="42"'`` the string "42". A value that is JSON but holds a
@@ -183,7 +186,7 @@ def parse_assignment(text: str) -> Assignment:
     key, sep, raw = text.partition("=")
     if not sep:
         raise UsageError(f"--set {text!r} must look like KEY=VALUE (e.g. --set name=Acme)")
-    where = f"--set {text!r}"
+    where = f"--set {prefix + text!r}"
     if _has_surrogate(text):  # bytes that are not UTF-8 in the argument (Python's surrogateescape)
         raise DataError(f"{where}: not UTF-8 text")
     path = parse_path(key, text)
@@ -194,7 +197,9 @@ def parse_assignment(text: str) -> Assignment:
     try:
         check_json(value, where, "the value")
     except DataError as exc:
-        raise DataError(f"{exc}; to send it as text, quote it: --set '{key}=\"{raw}\"'") from None
+        if _has_surrogate(raw) or "\\u" in raw.lower():  # a lone surrogate is no text either: no quoting helps
+            raise
+        raise DataError(f"{exc}; to send it as text, quote it: --set '{prefix}{key}=\"{raw}\"'") from None
     return Assignment(path, value, text)
 
 

@@ -66,10 +66,6 @@ def replay(
                           "at each logged URL's path, instead of over the network.", show_default=False),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests; send nothing.")] = False,
-    app_spec: Annotated[str | None, typer.Option(
-        "--app", metavar="MODULE:ATTR", show_default=False,
-        help="Deliver into this WSGI/ASGI app in-process, at each logged URL's path (needed to replay what "
-             "was delivered in-process).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Resend logged deliveries: same event type, body and event id, the endpoint's current auth and headers.

@@ -472,11 +472,14 @@ def load_app(spec: str) -> Any:
 
 
 def deliver_into(app: Any, options: RunOptions, stack: contextlib.ExitStack) -> None:
-    """``--app``: the run's requests go into ``app`` in-process; its sender is closed with ``stack``.
+    """``--app``: the run's requests go into ``app`` in-process (none given: over the network, as
+    ``options`` has it); its sender is closed with ``stack``.
 
     What the app prints goes to stderr while it runs, so stdout holds only the results. ``fire``,
     ``replay`` and ``scenario run`` all deliver into an app this way.
     """
+    if app is None:
+        return
     from moxiehook.testing import AppSender
 
     stack.enter_context(app_output_to_stderr())

@@ -50,7 +50,7 @@ def parse_override(text: str) -> StepOverride:
     step, colon, _ = key.partition(":")
     if not sep or not colon or not step.strip():
         raise UsageError(f"--set {text!r} must look like STEP:PATH=VALUE (e.g. --set client:name=Acme)")
-    assignment = catalog.parse_assignment(text[len(step) + 1:])
+    assignment = catalog.parse_assignment(text[len(step) + 1:], prefix=text[:len(step) + 1])
     return StepOverride(step.strip(), assignment)
 
 
