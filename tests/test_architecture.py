@@ -1,6 +1,6 @@
 """Layering rules, checked on the source so modules added later are covered too.
 
-- The floor plan (ARCHITECTURE.md): packages grouped by capability, imports pointing one way,
+- The floor plan (docs/architecture.md): packages grouped by capability, imports pointing one way,
   cli → inspect/testing/receive/scenario → send → config/log/catalog/http → errors/ids, with no cycle
   between packages; another package is used through its ``__init__``, never its inner modules.
 - The core (everything in moxiehook/ outside cli/) imports neither typer nor rich.

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import Answer
 from logrecords import delivery, iso, write
 from rich.cells import cell_len
 from terminal import run_in_terminal
@@ -158,3 +159,27 @@ def test_followed_rows_line_up_with_each_other(config_path: Path, columns: int) 
     assert len(id_starts) == 1, rows
     mode_starts = {line.index(str(record.mode)) for record, line in zip(records, rows, strict=True)}
     assert len(mode_starts) == 1, rows
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_long_messages_fold_at_spaces_on_a_terminal(config_path: Path, receiver, columns: int) -> None:
+    """The walk-through's 401: the disabled-endpoint warning is 99 characters, and a terminal wrapped
+    it mid-URL. On a terminal every message line fits and breaks at a space (the URL stays whole);
+    through a pipe it stays one line, for grep."""
+    receiver.answer("/hooks/clients", Answer(status=401))
+    text = config_path.read_text() + (
+        '\n[endpoints.mine]\nauth = { type = "bearer", token = "t" }\n'
+        f'[[endpoints.mine.mappings]]\nevent = "ClientCreate"\nurl = "{receiver.url("/hooks/clients")}"\n')
+    config_path.write_text(text)
+    code, shown = run_in_terminal("--config", str(config_path), "fire", "ClientCreate", cwd=config_path.parent,
+                                  env={"NO_COLOR": "1"}, columns=columns)
+    assert code == 1, shown
+    lines = screen(shown)
+    assert all(cell_len(line) <= columns for line in lines), lines
+    assert any(receiver.url("/hooks/clients") in line for line in lines)  # never cut
+    joined = " ".join(line.strip() for line in lines)
+    assert f"endpoint 'mine' was disabled: HTTP 401 Unauthorized from POST {receiver.url('/hooks/clients')}" in joined
+    piped = subprocess.run([sys.executable, "-m", "moxiehook", "--config", str(config_path), "fire", "ClientCreate"],
+                           capture_output=True, text=True, cwd=config_path.parent)
+    assert "endpoint 'mine' is disabled, its deliveries were skipped: HTTP 401 Unauthorized from POST " \
+           f"{receiver.url('/hooks/clients')}\n" in piped.stderr

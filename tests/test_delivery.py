@@ -1,4 +1,4 @@
-"""One delivery: the SPEC §5 table, retries, timeouts, wire headers, signing, log encoding."""
+"""One delivery: what each answer means, retries, timeouts, wire headers, signing, log encoding."""
 
 from __future__ import annotations
 

@@ -143,7 +143,7 @@ def test_credentials_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPat
 
 
 def test_non_ascii_credentials_compare_as_bytes() -> None:
-    # A token outside visible ASCII cannot be sent as a header (SPEC §3): refused up front.
+    # A token outside visible ASCII cannot be sent as a header: refused up front.
     with pytest.raises(ValidationError, match="not visible ASCII"):
         build_check(Auth("bearer", token="clé"))
     check = build_check(Auth("bearer", token="cle"))

@@ -28,7 +28,7 @@ microseconds; what ``--vary`` costs a run is mostly its bodies being bigger than
 
 Why not a fake-data library: Faker, measured on this machine, takes ~130 ms to import and set up
 with four locales and 0.6-84 µs per value (a deliverable has about 100 fields); these pools cost nothing at
-start-up and ~0.2 µs per value (README, Performance).
+start-up and ~0.2 µs per value (docs/performance.md).
 """
 
 from __future__ import annotations

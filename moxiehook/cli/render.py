@@ -143,17 +143,45 @@ def print_error(message: str) -> None:
     holds (a scenario's reference, a config key), and must neither act on the terminal nor fake a
     second line.
     """
-    sys.stderr.write(_styled("error:", "1;31", escape_control(message)) + "\n")
+    sys.stderr.write(_styled("error:", "1;31", _fold(escape_control(message), len("error: "))) + "\n")
 
 
 def warn(message: str) -> None:
     """A ``warning: …`` line on stderr."""
-    sys.stderr.write(_styled("warning:", "33", message) + "\n")
+    sys.stderr.write(_styled("warning:", "33", _fold(message, len("warning: "))) + "\n")
 
 
 def info(message: str) -> None:
     """Progress or context for a person, on stderr so stdout stays for results."""
-    sys.stderr.write(message + "\n")
+    sys.stderr.write(_fold(message) + "\n")
+
+
+def _fold(message: str, taken: int = 0) -> str:
+    """``message`` folded at spaces to the terminal's width when stderr is one (``taken``: columns a
+    label already uses on its first line), each continuation indented two more than its line.
+
+    A terminal would wrap a long message mid-word (a URL, a reason); a pipe or a file gets it as
+    one line per line, for ``grep``.
+    """
+    if not sys.stderr.isatty():
+        return message
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size().columns
+    folded: list[str] = []
+    for number, line in enumerate(message.split("\n")):
+        indent = line[:len(line) - len(line.lstrip(" "))]
+        lead = taken if number == 0 else 0
+        if len(line) + lead <= width:
+            folded.append(line)
+            continue
+        wrapped = textwrap.wrap(line, width, initial_indent="x" * lead, subsequent_indent=indent + "  ",
+                                break_long_words=False, break_on_hyphens=False)
+        if wrapped and lead:
+            wrapped[0] = wrapped[0][lead:]
+        folded.extend(wrapped or [line])
+    return "\n".join(folded)
 
 
 class Styled(NamedTuple):

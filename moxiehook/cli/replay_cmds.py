@@ -1,4 +1,4 @@
-"""``replay``: resend logged deliveries with the endpoint's current auth and headers (SPEC §4)."""
+"""``replay``: resend logged deliveries with the endpoint's current auth and headers."""
 
 from __future__ import annotations
 

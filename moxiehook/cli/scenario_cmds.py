@@ -73,8 +73,8 @@ def list_(as_json: JsonOption = False) -> None:
         return
     rows = [(s.name, s.source, str(s.steps) if s.error is None else "!",
              s.description if s.error is None else f"error: {s.error}") for s in listed]
-    print_table([Column("NAME", shrink=""), Column("SOURCE", shrink="middle", drop=1), Column("STEPS", drop=2),
-                 Column("DESCRIPTION", min_width=12)], rows)
+    print_table([Column("name", shrink=""), Column("source", shrink="middle", drop=1), Column("steps", drop=2),
+                 Column("description", min_width=12)], rows)
 
 
 @app.command("show", cls=Command)

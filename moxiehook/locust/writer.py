@@ -73,7 +73,8 @@ def locustfile_text(events: Sequence[str], endpoint: str | None = None, vary: bo
     lines = [
         f'"""Moxie webhooks under Locust: {summary} to {to}.',
         "",
-        "Written by `moxiehook locustfile`; needs `pip install 'moxiehook[locust]'`. Run it:",
+        "Written by `moxiehook locustfile`; needs Locust: `pip install 'moxiehook[locust]'`",
+        "(from a clone of moxiehook: `pip install '.[locust]'`). Run it:",
         "",
         "    locust -f locustfile.py --headless --users 10 --spawn-rate 10 --run-time 1m",
         "",

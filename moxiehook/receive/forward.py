@@ -8,7 +8,7 @@ Moxie (or ``fire``) sees the real status and disables the endpoint on a 401
 exactly as without the relay. No answer is a ``502`` (refused, reset) or a
 ``504`` (past the timeout).
 
-Every forward is a delivery record (SPEC §6, ``mode = "forward"``), written
+Every forward is a delivery record (``mode = "forward"``), written
 to the log BEFORE the sender gets its answer: once a sender has seen the
 answer, ``logs``/``replay`` can see the delivery. Credentials that came in
 are logged as ``***`` and masked in the logged answer.
@@ -46,7 +46,7 @@ LOOP_DETECTED = 508  # RFC 5842: the request came back to a relay it had already
 # Each relay names itself in the ``Via`` header it adds (RFC 9110 §7.6.3): ``1.1 moxiehook-3f9a0c1e``.
 # A request whose Via already holds this relay's name has gone round a loop.
 VIA_PREFIX = "moxiehook-"
-# The record's endpoint when listen checks no configured endpoint (SPEC §6).
+# The record's endpoint when listen checks no configured endpoint (replayed without auth, with a warning).
 DEFAULT_ENDPOINT = "listen"
 _SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})

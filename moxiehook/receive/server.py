@@ -1,9 +1,9 @@
 """The ``listen`` receiver: a local HTTP server that checks webhooks like a real one.
 
 A stdlib ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive, daemon threads) runs in
-a background thread. For each request it checks the auth (the four modes of
-SPEC §3) and, when given a signing secret, the Standard Webhooks signature
-(SPEC §8); it answers 401 with the reason on a mismatch and the configured
+a background thread. For each request it checks the auth (Moxie's four modes:
+none, basic, bearer, custom header) and, when given a signing secret, the
+Standard Webhooks signature (5-minute tolerance); it answers 401 with the reason on a mismatch and the configured
 status otherwise. Each request is handed to an ``on_request`` callback (the
 CLI prints it) and optionally appended to a JSON-lines file.
 

@@ -1,6 +1,6 @@
 """Everything that makes requests.
 
-- ``delivery``: one delivery: the request builder, attempts, and ``classify()`` (SPEC §5).
+- ``delivery``: one delivery: the request builder, attempts, and ``classify()`` (what an answer means: delivered, retried, or the endpoint disabled).
 - ``dispatch``: many deliveries: plan, run concurrently, disable endpoints on the fly.
 - ``load``: load runs (``fire --rate R --duration T``): the open-model schedule and its report.
 - ``pacing``: how many sending threads. The wire itself (keep-alive sockets, TLS, proxies,

@@ -4,7 +4,8 @@ Everything that is the same for all deliveries to an endpoint (headers with
 ``${VAR}`` expanded, the redacted copy for the log, the signing key, timeout,
 TLS setting) is computed once per run in ``prepare_endpoint``. ``send`` then
 does only per-delivery work: sign, POST, read at most 64 KiB, decide with
-``classify`` (the one place that encodes the SPEC §5 table), retry, and return
+``classify`` (the one place that decides an answer's fate: 2xx delivered; a ``disable_on`` status
+disables the endpoint; 408, 425, 429, 5xx and network errors are retried; any other answer fails), retry, and return
 a ``DeliveryRecord``.
 
 The wire format lives here and only here: ``prepare_endpoint`` and
@@ -53,7 +54,7 @@ if TYPE_CHECKING:  # imported by the senders that use them: a network run loads 
     import httpx
 
 USER_AGENT = f"moxiehook/{__version__}"
-READ_LIMIT = 64 * 1024  # response bytes read at most (SPEC §5)
+READ_LIMIT = 64 * 1024  # response bytes read at most (4 KiB of them are kept in the log)
 MAX_BACKOFF = 30.0  # seconds
 MAX_RETRY_AFTER = 60.0  # seconds
 JITTER = 0.2  # ±20 %
@@ -64,7 +65,7 @@ INTERRUPTED = "interrupted (Ctrl-C)"  # the error of a delivery a Ctrl-C cut sho
 
 
 class Verdict(enum.Enum):
-    """What an answer means for the delivery and its endpoint (SPEC §5)."""
+    """What an answer means for the delivery and its endpoint: delivered, retried, failed, or disabling."""
 
     DELIVERED = "delivered"
     RETRY = "retry"  # retried until max_attempts, then failed; endpoint stays enabled
@@ -226,7 +227,7 @@ def _redacted_response(response: dict[str, Any] | None, secrets: tuple[str, ...]
 
 
 def _base_headers(settings: Settings) -> dict[str, str]:
-    # X-Event-Type is filled per delivery; the empty slot keeps SPEC §1's header order.
+    # X-Event-Type is filled per delivery; the empty slot keeps the wire order of Moxie's headers.
     return {"Content-Type": "application/json", "User-Agent": USER_AGENT,
             "X-Event-Origin": settings.origin, "X-Event-Type": ""}
 
