@@ -186,7 +186,8 @@ def events(session: Session) -> Figure:
         [*(lambda args=args: session.moxiehook(config, *args) for args in EVENTS_COMMANDS.values()),
          lambda: processes.run(peers.import_typer(), env=session.env)],
         runs)
-    shown = ", ".join(f"{name} {timing.seconds * 1000:.0f} ms" for name, timing in zip(EVENTS_COMMANDS, moxie))
+    shown = ", ".join(f"{name} {timing.seconds * 1000:.0f} ms"
+                      for name, timing in zip(EVENTS_COMMANDS, moxie, strict=False))
     slowest = max(timing.seconds for timing in moxie)
     return Figure("events", shown, f"{typer.seconds * 1000:.0f} ms (import typer)",
                   slowest / typer.seconds, Target(1.3, at_least=False),
@@ -208,7 +209,8 @@ def vary(session: Session) -> Figure:
                   _rate(count, fixed.seconds) + " (the sample)", fixed.seconds / varied.seconds, target,
                   [f"median of {sizes.rate_repeats} run(s) each; CPU an event: --vary "
                    f"{_per_event_ms(varied.cpu_seconds, count)}, the sample {_per_event_ms(fixed.cpu_seconds, count)}; "
-                   "varied ClientCreate bodies average ~1.4× the sample's size (longer arrays, non-ASCII and long text)"])
+                   "varied ClientCreate bodies average ~1.4× the sample's size "
+                   "(longer arrays, non-ASCII and long text)"])
 
 
 def memory(session: Session) -> Figure:

@@ -44,7 +44,7 @@ def busy_and_stolen(before: list[int], after: list[int]) -> str:
     """
     if len(before) < 8 or len(after) < 8:
         return "unknown"
-    delta = [b - a for a, b in zip(before, after)]
+    delta = [b - a for a, b in zip(before, after, strict=False)]
     total = sum(delta[:8]) or 1  # user nice system idle iowait irq softirq steal
     idle = delta[3] + delta[4]
     return f"{(total - idle) / total:.0%} busy, {delta[7] / total:.0%} stolen by the hypervisor"
@@ -97,6 +97,6 @@ def table(outcomes: dict[str, Figure | str]) -> str:
         target = "—" if outcome.target is None else str(outcome.target)
         rows.append((name, outcome.moxiehook, outcome.comparison, ratio, target, outcome.verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -79,7 +79,8 @@ class ReceiverCheck:
         if self.delay_s:
             # With N keep-alive clients, a receiver that waits d per answer can serve at most N / d.
             best = CHECK_CONNECTIONS / self.delay_s
-            ceiling = f" = {result.rate / best:.0%} of the {best:,.0f}/s ceiling {CHECK_CONNECTIONS} / {self.delay_s:g} s"
+            ceiling = (f" = {result.rate / best:.0%} of the {best:,.0f}/s ceiling "
+                       f"{CHECK_CONNECTIONS} / {self.delay_s:g} s")
         return (f"{self.receiver}: {result.rate:,.0f} req/s with {result.tool}{ceiling}{errors} "
                 f"({result.requests:,} answers; the receiver counted {self.served:,} POSTs)")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,7 @@ def write_log(path: Path, records: int, seed: int = 1) -> LogStats:
     rng = random.Random(seed)
     body = sample(EVENT)
     logged_headers = {**request_headers(), "Authorization": "***"}
-    start = datetime.now(timezone.utc) - timedelta(minutes=records)
+    start = datetime.now(UTC) - timedelta(minutes=records)
     failed = 0
     size = 0
     with open(path, "wb") as log:

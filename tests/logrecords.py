@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from moxiehook.ids import delivery_id, event_id
 from moxiehook.log.records import Attempt, DeliveryRecord, EndpointRecord, LogWriter
 
-START = datetime(2026, 11, 28, 14, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
 
 def iso(moment: datetime) -> str:

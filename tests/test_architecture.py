@@ -175,7 +175,8 @@ try:
     main()
 except SystemExit as exc:
     assert not exc.code, exc.code
-print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("httpx", "rich", "anyio", "httpcore"))), file=sys.stderr)
+HEAVY = ("httpx", "rich", "anyio", "httpcore")
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in HEAVY)), file=sys.stderr)
 """
 
 

@@ -98,7 +98,8 @@ def test_unknown_events(name: str) -> None:
 @pytest.mark.parametrize(
     ("typed", "meant"),
     [("ClientCreat", "ClientCreate"), ("clientcreate", "ClientCreate"), ("CLIENTCREATE", "ClientCreate"),
-     ("MeetingCanceled", "MeetingCancelled"), ("InvoiceSend", "InvoiceSent"), ("DeliverableAproval", "DeliverableApproval")],
+     ("MeetingCanceled", "MeetingCancelled"), ("InvoiceSend", "InvoiceSent"),
+     ("DeliverableAproval", "DeliverableApproval")],
 )  # fmt: skip
 def test_a_near_miss_gets_the_name_it_is_close_to(typed: str, meant: str) -> None:
     with pytest.raises(NotFoundError, match=re.escape(f"unknown event '{typed}' (did you mean {meant}?)")):
@@ -223,7 +224,7 @@ def _wrong_value(value: Any) -> Any:
     """A value of another JSON type than ``value``."""
     if isinstance(value, str):
         return 42
-    if isinstance(value, bool) or isinstance(value, (dict, list)):
+    if isinstance(value, (bool, dict, list)):
         return "text"
     if isinstance(value, (int, float)):
         return "12" if isinstance(value, int) else True

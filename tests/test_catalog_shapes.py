@@ -307,7 +307,7 @@ def test_the_reference_parses_into_its_10_objects_and_28_events() -> None:
 
 
 def test_the_catalog_lists_the_reference_events_in_its_order() -> None:
-    assert NAMES == [name for name, _ in TABLE]
+    assert [name for name, _ in TABLE] == NAMES
 
 
 @pytest.mark.parametrize("event", catalog.EVENTS, ids=lambda e: e.name)

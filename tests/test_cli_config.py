@@ -219,7 +219,8 @@ BAD_FILES = {
     [("config", "validate"), ("config", "show"), ("endpoint", "add", "new"), ("map", "add", "crm", "ClientCreate", "https://e.com")],
     ids=["validate", "show", "endpoint-add", "map-add"],
 )
-def test_bad_config_file_is_reported_and_left_alone(rejected, config_path: Path, name: str, command: tuple[str, ...]) -> None:
+def test_bad_config_file_is_reported_and_left_alone(rejected, config_path: Path, name: str,
+                                                    command: tuple[str, ...]) -> None:
     text, fragments = BAD_FILES[name]
     config_path.write_text(text)
     rejected(*command, match=(str(config_path), *fragments))

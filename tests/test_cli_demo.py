@@ -32,7 +32,8 @@ def test_demo_exits_0_in_an_empty_folder_and_leaves_it_and_the_temp_root_as_they
     assert re.search(r"POST /shop +→ 204  DeliverableCreate, auth ok", out)
     assert "POST /legacy  → 401  DeliverableCreate" not in out  # skipped once disabled
     # the real warning and summaries from fire, on stderr
-    assert f"⚠ endpoint 'legacy' was disabled: HTTP 401 Unauthorized from POST http://127.0.0.1:{port.group(1)}/legacy" in err
+    legacy = f"http://127.0.0.1:{port.group(1)}/legacy"
+    assert f"⚠ endpoint 'legacy' was disabled: HTTP 401 Unauthorized from POST {legacy}" in err
     assert "1 delivered, 1 failed, 0 skipped; disabled: legacy" in err
     assert "⚠ endpoint 'legacy' is disabled, its deliveries were skipped" in err
     assert "1 delivered, 0 failed, 1 skipped" in err

@@ -206,7 +206,8 @@ def test_disable_status_enable_cycle(cli, crm: str, config_path: Path, tmp_path:
     assert [(r.endpoint, r.action) for r in records] == [("crm", "disabled"), ("crm", "enabled")]
 
 
-def test_toggle_with_an_unwritable_log_changes_nothing(cli, rejected, crm: str, config_path: Path, tmp_path: Path) -> None:
+def test_toggle_with_an_unwritable_log_changes_nothing(cli, rejected, crm: str, config_path: Path,
+                                                       tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     config_path.write_text(config_path.read_text().replace('log_file = "log.jsonl"', 'log_file = "afile/log.jsonl"'))
     rejected("endpoint", "disable", "crm", match=("delivery log", "afile/log.jsonl"))

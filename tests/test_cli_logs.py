@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -85,7 +85,7 @@ def test_filters_select_deliveries(cli, log: Path) -> None:
 
 
 def test_since_accepts_a_duration(cli, log: Path) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     old, recent = delivery(0), delivery(1)
     old.at, recent.at = iso(now - timedelta(hours=3)), iso(now - timedelta(minutes=30))
     write(log, old, recent)
@@ -343,7 +343,8 @@ def test_prune_keeps_the_newest_n_and_or_those_since_when(cli, log: Path) -> Non
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    ((), "say what to drop: --keep N"), (("--keep", "-1"), "--keep"), (("--before", "yesterday"), "--before: invalid time"),
+    ((), "say what to drop: --keep N"), (("--keep", "-1"), "--keep"),
+    (("--before", "yesterday"), "--before: invalid time"),
 ])
 def test_prune_needs_a_sensible_keep_or_before(rejected, log: Path, args: tuple, match: str) -> None:
     write(log, delivery(0))

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,7 +130,7 @@ def _cell(lines: list[str], row: int, name: str) -> str:
 
 def _a_busy_log(log: Path) -> list:
     """Records as a new user's log holds them: long URLs and errors, replays, today's and older ones."""
-    today = datetime.now(timezone.utc).replace(microsecond=0)
+    today = datetime.now(UTC).replace(microsecond=0)
     records = []
     for n in range(8):
         record = delivery(n, outcome="failed" if n % 2 else "delivered", status=503 if n % 2 else 200,
@@ -163,7 +163,7 @@ def test_the_logs_table_is_one_line_per_record_with_ids_logs_show_accepts(cli, c
     header = lines[0].split()
     assert header[:5] == ["time", "outcome", "status", "event", "endpoint"] or "mode" in header
     assert header[-1] == "id" and "mode" in header  # a replay never looks like a fire
-    for line, record in zip(lines[1:], records):
+    for line, record in zip(lines[1:], records, strict=False):
         short = line.split()[-1]
         assert short == f"dlv_…{record.id[-10:]}"
         assert record.at[11:19] in line or record.at[5:10] in line  # HH:MM:SS today, the date otherwise
@@ -184,7 +184,7 @@ def test_logs_wide_shows_every_column_in_full(config_path: Path) -> None:
     assert code == 0
     text = ANSI.sub("", shown)
     assert all(record.id in text and record.url in text for record in records)
-    assert ["attempts", "duration"] == ANSI.sub("", shown).splitlines()[0].split()[-3:-1]
+    assert ANSI.sub("", shown).splitlines()[0].split()[-3:-1] == ["attempts", "duration"]
 
 
 def test_short_ids_and_unique_prefixes_name_one_delivery(cli, config_path: Path, receiver: Receiver) -> None:

@@ -104,11 +104,13 @@ def test_summary_exit_code(delivered: int, failed: int, skipped: int, disabled: 
 
 def test_preview_masks_and_sends_nothing(setup: tuple[Path, Receiver], monkeypatch: pytest.MonkeyPatch) -> None:
     config_path, receiver = setup
-    text = config_path.read_text().replace("[endpoints.a]\n", '[endpoints.a]\nauth = { type = "bearer", token = "${T}" }\n')
+    text = config_path.read_text().replace(
+        "[endpoints.a]\n", '[endpoints.a]\nauth = { type = "bearer", token = "${T}" }\n')
     config_path.write_text(text)
     monkeypatch.setenv("T", "hidden-value")
     config = store.load_config(config_path)
-    shown = list(dispatch.preview_jobs(config, [dispatch.Job("a", "ClientCreate", receiver.url("/a"), {"k": 1}, "evt_1")]))
+    job = dispatch.Job("a", "ClientCreate", receiver.url("/a"), {"k": 1}, "evt_1")
+    shown = list(dispatch.preview_jobs(config, [job]))
     assert shown == [{"method": "POST", "url": receiver.url("/a"), "body": {"k": 1}, "headers": {
         "Content-Type": "application/json", "User-Agent": shown[0]["headers"]["User-Agent"],
         "X-Event-Origin": "withmoxie.com", "X-Event-Type": "ClientCreate", "Authorization": "***"}}]

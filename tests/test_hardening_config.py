@@ -21,10 +21,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import BASIC_CONFIG, run_moxiehook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import BASIC_CONFIG, run_moxiehook
 
 GOOD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -179,7 +178,8 @@ def test_credentials_in_a_mapped_url_are_refused_and_never_shown(cli, config_pat
     assert "hunter22" not in result.stderr and "alice" not in result.stderr
     assert config_path.read_bytes() == before
     # a hand-edited file holding one is a config error, masked too
-    config_path.write_text(BASIC_CONFIG + f'[endpoints.e]\n[[endpoints.e.mappings]]\nevent = "ClientCreate"\nurl = "{url}"\n')
+    config_path.write_text(BASIC_CONFIG
+                           + f'[endpoints.e]\n[[endpoints.e.mappings]]\nevent = "ClientCreate"\nurl = "{url}"\n')
     for args in (("config", "validate"), ("config", "show"), ("map", "list"), ("fire", "ClientCreate")):
         shown = cli(*args)
         assert shown.exit_code == 2, args
@@ -255,7 +255,7 @@ def test_a_config_that_is_not_a_regular_file_is_refused_and_kept(tmp_path: Path,
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("error: ") and "not a regular file" in result.stderr, result.stderr
     after = (os.lstat(target), os.stat(target))
-    for old, new in zip(before, after):
+    for old, new in zip(before, after, strict=False):
         assert (new.st_ino, new.st_mode, new.st_rdev) == (old.st_ino, old.st_mode, old.st_rdev)
     assert not stat.S_ISREG(after[1].st_mode)
     assert not list(tmp_path.glob(".conf.toml.*.tmp"))

@@ -385,8 +385,8 @@ def test_an_edit_that_could_go_elsewhere_or_leak_is_refused(
 
 
 def test_replay_of_an_in_process_record_is_refused(inspector: Api, receiver: Receiver, logged: Path) -> None:
-    from moxiehook.inspect.store import from_record
     from moxiehook import log as query
+    from moxiehook.inspect.store import from_record
 
     entry = query.tail(logged.parent / "log.jsonl", 1)[0].record
     entry.mode = "app"  # type: ignore[union-attr]

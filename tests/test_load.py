@@ -166,7 +166,8 @@ def test_a_load_run_logs_every_delivery_as_load_and_reports_beside_the_summary(
                          "statuses", "errors", "problems"}
     assert load["requested_rate"] == 50 and load["sent"] == 20 and load["statuses"] == {"200": 20}
     assert load["errors"] == {} and set(load["latency_ms"]) == {"p50", "p90", "p99", "max"}
-    assert load["latency_ms"]["p50"] <= load["latency_ms"]["p90"] <= load["latency_ms"]["p99"] <= load["latency_ms"]["max"]
+    latency = load["latency_ms"]
+    assert latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
     records = log_records(config_path)
     assert len(records) == 20 and {r["mode"] for r in records} == {"load"}
     assert len({r["event_id"] for r in records}) == 20  # a fresh copy for each delivery, as --count makes
@@ -232,7 +233,8 @@ def test_varied_and_signed_payloads_in_a_load_run(cli, config_path: Path, receiv
     [
         ("--rate", "0", "--duration", "1"), ("--rate", "-5", "--duration", "1"), ("--rate", "nan", "--duration", "1"),
         ("--rate", "inf", "--duration", "1"), ("--rate", "abc", "--duration", "1"), ("--rate", "10", "--duration", "0"),
-        ("--rate", "10", "--duration", "-1s"), ("--rate", "10", "--duration", "abc"), ("--rate", "10", "--duration", "5x"),
+        ("--rate", "10", "--duration", "-1s"), ("--rate", "10", "--duration", "abc"),
+        ("--rate", "10", "--duration", "5x"),
         ("--rate", "10", "--duration", ""), ("--rate", "10", "--duration", "8d"), ("--rate", "10"),
         ("--duration", "5s"), ("--rate", "10", "--duration", "1", "--count", "3"),
         ("--rate", "10", "--duration", "1", "--dry-run"), ("--rate", "0.1", "--duration", "1"),

@@ -53,7 +53,8 @@ def test_parse_assignment(text: str, path: tuple[str | int, ...], value: object)
     assert payload.parse_assignment(text) == (path, value, text)
 
 
-@pytest.mark.parametrize("text", ["name", "a..b=1", "=1", "contacts[x].email=1", "contacts[0.email=1", "a[-1]=1", "a]=1"])
+@pytest.mark.parametrize("text", ["name", "a..b=1", "=1", "contacts[x].email=1", "contacts[0.email=1", "a[-1]=1",
+                                  "a]=1"])
 def test_parse_assignment_rejects(text: str) -> None:
     with pytest.raises(UsageError, match=re.escape(repr(text))):
         payload.parse_assignment(text)

@@ -47,16 +47,15 @@ WORKER = textwrap.dedent(
 
     path, index = Path(sys.argv[1]), int(sys.argv[2])
     name = f"ep{index:02d}"
-    for n in range(%(per)d):
+    for n in range(MAPPINGS_PER_WORKER):
         ops.add_mapping(path, name, "ClientCreate", f"https://hooks.example.com/{index}/{n}")
         ops.add_mapping(path, "shared", "ClientUpdate", f"https://shared.example.com/{index}/{n}")
     ops.disable_endpoint(path, name, f"worker {index} first pass")
     ops.enable_endpoint(path, name)
-    if index %% 2 == 0:
+    if index % 2 == 0:
         ops.disable_endpoint(path, name, f"worker {index} final")
     """
-    % {"per": MAPPINGS_PER_WORKER}
-)
+).replace("MAPPINGS_PER_WORKER", str(MAPPINGS_PER_WORKER))
 
 
 def _spawn_all(commands: list[list[str]], cwd: Path, timeout: float = 60) -> list[subprocess.CompletedProcess[str]]:
@@ -66,7 +65,7 @@ def _spawn_all(commands: list[list[str]], cwd: Path, timeout: float = 60) -> lis
         for cmd in commands
     ]
     results = []
-    for cmd, proc in zip(commands, procs):
+    for cmd, proc in zip(commands, procs, strict=False):
         out, err = proc.communicate(timeout=timeout)
         results.append(subprocess.CompletedProcess(cmd, proc.returncode, out, err))
     return results

@@ -174,7 +174,7 @@ def test_8_fire_processes_at_once_write_2000_whole_records_with_unique_ids(recei
     procs = [subprocess.Popen(command, cwd=config_path.parent, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(FIRE_PROCESSES)]
     outputs = [proc.communicate(timeout=120) for proc in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=False):
         assert proc.returncode == 0, err
         assert "Traceback" not in err
         assert f"{FIRE_COUNT} delivered, 0 failed" in out + err

@@ -415,7 +415,7 @@ def test_listen_answers_401_to_non_ascii_credentials(headers: dict[str, str]) ->
     running = start_receiver(ReceiverConfig(port=0, check=check))
     try:
         stamp = str(int(time.time()))
-        lines = [f"POST /h HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 2", "Connection: close",
+        lines = ["POST /h HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 2", "Connection: close",
                  "webhook-id: msg_1", f"webhook-timestamp: {stamp}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         raw = ("\r\n".join(lines) + "\r\n\r\n{}").encode("latin-1")
@@ -653,8 +653,8 @@ def test_the_sender_for_plain_http_urls_never_makes_a_tls_connection(
 ) -> None:
     """http:// URLs share a sender without TLS settings; were it ever handed an https:// URL,
     it refuses instead of connecting without a check."""
-    from moxiehook.send.delivery import WireSender
     from moxiehook.http import PLAIN_HTTP, uses_tls
+    from moxiehook.send.delivery import WireSender
 
     url, received = https_server
     assert [uses_tls(u) for u in ("http://a/x", "HTTP://a/x", "https://a/x", "HTTPS://a/x", "ftp://a")] == [

@@ -75,7 +75,7 @@ def endpoint_state(config: Path, name: str) -> dict:
     return tomllib.loads(config.read_text())["endpoints"][name]
 
 
-def test_listen_accepts_the_right_secret_and_a_wrong_one_disables_the_endpoint(listen, tmp_path: Path) -> None:
+def test_listen_accepts_the_right_secret_and_a_wrong_one_disables_the_endpoint(listen, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     listener = listen("--signing-secret", RIGHT, "--save", "saved.jsonl")
     config = write_config(tmp_path / "moxiehook.toml", {
         "good": signed_endpoint("good", RIGHT, listener.url("/good")),
@@ -144,7 +144,7 @@ def tampering_proxy() -> Iterator:
         proxy.close()
 
 
-def test_listen_rejects_a_tampered_body(listen, tampering_proxy, tmp_path: Path) -> None:
+def test_listen_rejects_a_tampered_body(listen, tampering_proxy, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     listener = listen("--signing-secret", RIGHT, "--save", "saved.jsonl")
     proxy = tampering_proxy(listener.port)
     config = write_config(tmp_path / "moxiehook.toml", {
@@ -161,7 +161,7 @@ def test_listen_rejects_a_tampered_body(listen, tampering_proxy, tmp_path: Path)
     assert saved["status"] == 401 and "no webhook-signature matches" in saved["reason"]
 
 
-def test_listen_rejects_a_signature_ten_minutes_old(listen, cli, tmp_path: Path, monkeypatch) -> None:
+def test_listen_rejects_a_signature_ten_minutes_old(listen, cli, tmp_path: Path, monkeypatch) -> None:  # noqa: F811 - the fixture
     listener = listen("--signing-secret", RIGHT, "--save", "saved.jsonl")
     config = write_config(tmp_path / "moxiehook.toml", {
         "crm": signed_endpoint("crm", RIGHT, listener.url("/crm")),

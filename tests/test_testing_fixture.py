@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import standardwebhooks
-from jsonschema import Draft202012Validator
 from fastapi import FastAPI, HTTPException
 from fastapi import Request as FastAPIRequest
 from flask import Flask, jsonify, request
+from jsonschema import Draft202012Validator
 
 from moxiehook.errors import ConfigError, MissingVariableError, MoxiehookError, NotFoundError, UsageError
 from moxiehook.testing import MoxieFixture, app_kind, fire, sample

@@ -5,6 +5,7 @@ keep-alive reuse. Real sockets on 127.0.0.1 only; every server stops after a bou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -46,10 +47,8 @@ def _read_head(conn: socket.socket) -> bytes:
 
 def _shut(sock: socket.socket) -> None:
     """Shut a socket down: wakes a thread blocked in its accept() or recv()."""
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 def _pipe(source: socket.socket, target: socket.socket) -> None:

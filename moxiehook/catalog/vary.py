@@ -60,7 +60,7 @@ _FIRST = ["Dana", "Maya", "Sam", "Priya", "Zoë", "José", "Łukasz", "Søren", 
           "Mei", "Ελένη", "Дмитрий", "美咲", "Nguyễn", "Ana-María", "Jean-Luc", "Björn", "Åsa", "محمد", "Ólafur"]
 _LAST = ["Whitfield", "Okafor", "Müller", "García", "Kowalski", "O'Connor", "van der Berg", "Nakamura",
          "Ångström", "Παπαδόπουλος", "Иванова", "山田", "Đặng", "Smith-Jones", "Nuñez", "Çelik", "أحمد", "Lee"]
-_FULL = [f"{first} {last}" for first, last in zip(_FIRST, _LAST)]
+_FULL = [f"{first} {last}" for first, last in zip(_FIRST, _LAST, strict=False)]
 _COMPANIES = ["Acme Design Co.", "Northlight Studio", "Müller & Söhne GmbH", "Café Olé", "株式会社サクラ",
               "Łódź Print Works", "São Paulo Criativo Ltda.", "Σπίτι Design", "Brand 🚀 Lab", "O'Reilly & Co.",
               "Smith, Jones & Partners", "ТОВ «Світанок»", "Zürich Ventures AG", "Ñandú Films"]
@@ -380,7 +380,7 @@ def _number(sample: float) -> Gen:
 
 
 def _objectid(r: random.Random) -> str:
-    return "%024x" % r.getrandbits(96)
+    return f"{r.getrandbits(96):024x}"
 
 
 _EPOCH_2000 = 946684800
@@ -395,7 +395,7 @@ def _seconds(r: random.Random) -> int:
 
 
 def _datetime(r: random.Random) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(_seconds(r))) + ".%03dZ" % int(r.random() * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(_seconds(r))) + f".{int(r.random() * 1000):03d}Z"
 
 
 def _date(r: random.Random) -> str:
@@ -403,7 +403,7 @@ def _date(r: random.Random) -> str:
 
 
 def _color(r: random.Random) -> str:
-    return "#%06X" % r.getrandbits(24)
+    return f"#{r.getrandbits(24):06X}"
 
 
 _HOSTS = ["files.example.com", "cdn.northlight.example.org", "xn--caf-dma.example", "a.b.c.example.net",

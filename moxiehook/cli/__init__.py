@@ -27,6 +27,8 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `git log | hea
 # Command name -> (module, attribute holding its typer.Typer). Modules are
 # imported only when their command runs, so `endpoint status` never pays for
 # building `fire` (or importing what it needs).
+__all__ = ["COMMANDS", "app", "main"]
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("moxiehook.cli.config_cmds", "init_app"),
     "config": ("moxiehook.cli.config_cmds", "app"),

@@ -65,7 +65,9 @@ def listen(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (127.0.0.1, ::1 or [::1], 0.0.0.0).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0 picks a free one).")] = 8787,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0 picks a free one).")
+    ] = 8787,
     status: Annotated[
         int | None, typer.Option("--status", help="HTTP status to answer with (default: 204).", show_default=False)
     ] = None,

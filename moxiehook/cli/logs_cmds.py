@@ -142,7 +142,8 @@ def logs(
     tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="How many of the newest records (0: all).")] = 20,
     event: EventOption = None,
     endpoint: EndpointOption = None,
-    outcome: Annotated[OutcomeChoice | None, typer.Option("--outcome", metavar="OUTCOME", help="Only this outcome: delivered, failed or skipped.")] = None,
+    outcome: Annotated[OutcomeChoice | None, typer.Option(
+        "--outcome", metavar="OUTCOME", help="Only this outcome: delivered, failed or skipped.")] = None,
     status: Annotated[int | None, typer.Option("--status", help="Only this HTTP status.")] = None,
     since: SinceOption = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records until Ctrl-C.")] = False,

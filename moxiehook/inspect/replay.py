@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from moxiehook import log as logquery
 from moxiehook.config import Config, Endpoint, check_header_value
 from moxiehook.errors import MoxiehookError, NotFoundError, UsageError
 from moxiehook.inspect import analysis
 from moxiehook.inspect.store import CREDENTIAL_HEADERS, Entry
 from moxiehook.log import DeliveryRecord, check_nesting
-from moxiehook import log as logquery
 
 MAX_REPLAYS_AT_ONCE = 4
 _BASE_HEADERS = {"content-type": "Content-Type", "user-agent": "User-Agent", "x-event-origin": "X-Event-Origin"}

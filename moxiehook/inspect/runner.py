@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from moxiehook import log as logquery
 from moxiehook.errors import UsageError
 from moxiehook.inspect.app import AppState, InspectorServer, new_token
 from moxiehook.inspect.replay import ReplayTarget
 from moxiehook.inspect.store import CREDENTIAL_HEADERS, Store, from_received, from_record
 from moxiehook.log import DeliveryRecord
-from moxiehook import log as logquery
 
 if TYPE_CHECKING:
     from moxiehook.receive import ReceivedRequest

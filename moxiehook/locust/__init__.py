@@ -1,6 +1,7 @@
 """Moxie's webhooks under Locust: ``MoxieUser``, an abstract Locust user for locustfiles.
 
-``pip install 'moxiehook[locust]'`` (from a clone: ``pip install '.[locust]'``) adds Locust. Only a locustfile imports this package's
+``pip install 'moxiehook[locust]'`` (from a clone: ``pip install '.[locust]'``) adds Locust.
+Only a locustfile imports this package's
 ``MoxieUser`` (which imports Locust and gevent, whose monkey-patching must not reach the CLI or
 a test session); the name is resolved when first used (PEP 562), so ``plan`` — what a user
 sends, worked out without Locust — can be used alone. ``moxiehook locustfile`` writes a

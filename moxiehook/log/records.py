@@ -218,7 +218,7 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
     ``record.request["headers"]``, when the caller has it encoded already) are
     spliced in as they are, and the record is not copied.
     """
-    head = {
+    head: dict[str, Any] = {
         "kind": "delivery", "id": record.id, "event_id": record.event_id, "event": record.event,
         "endpoint": record.endpoint, "url": record.url, "mode": record.mode,
         "replay_of": record.replay_of, "at": record.at, "outcome": record.outcome,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import io
 import json
@@ -353,8 +354,8 @@ class RunningReceiver:
         self._in_flight = in_flight
         self._relay = relay
         self._ready_file = ready_file
-        self.host = server.server_address[0]
-        self.port: int = server.server_address[1]
+        self.host: str = str(server.server_address[0])
+        self.port: int = int(server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -387,10 +388,8 @@ class RunningReceiver:
 
 def _remove(path: Path | None) -> None:
     if path is not None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        except FileNotFoundError:
-            pass
 
 
 def parse_host(host: str) -> str:

@@ -1,6 +1,7 @@
 """Everything that makes requests.
 
-- ``delivery``: one delivery: the request builder, attempts, and ``classify()`` (what an answer means: delivered, retried, or the endpoint disabled).
+- ``delivery``: one delivery: the request builder, attempts, and ``classify()`` (what an answer
+  means: delivered, retried, or the endpoint disabled).
 - ``dispatch``: many deliveries: plan, run concurrently, disable endpoints on the fly.
 - ``load``: load runs (``fire --rate R --duration T``): the open-model schedule and its report.
 - ``pacing``: how many sending threads. The wire itself (keep-alive sockets, TLS, proxies,
@@ -54,10 +55,11 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Answer", "Delivery", "HttpxSender", "Interrupt", "Job", "LoadReport", "LoadRun", "MIN_REDACTED", "Relay",
-    "RelayAnswer", "RunOptions", "RunSummary", "Sender", "SignatureMismatch", "check_load", "fire_jobs",
-    "judge_answer", "plan_fire", "prepare_endpoint", "preview_jobs", "redact_text", "request_headers", "run_jobs",
-    "run_load", "secret_bytes", "status_text", "tls_context", "verify",
+    "Answer", "Delivery", "HttpxSender", "Interrupt", "Job", "LoadLimits", "LoadReport", "LoadRun", "MIN_REDACTED",
+    "PreparedEndpoint", "READ_LIMIT", "RunOptions", "RunSummary", "Sender", "SignatureMismatch", "check_load",
+    "fire_jobs", "judge_answer", "judge_load", "load_exit_code", "plan_fire", "prepare_endpoint", "preview_jobs",
+    "redact_text", "request_headers", "run_jobs", "run_load", "secret_bytes", "status_text", "tls_context",
+    "verify",
 ]  # fmt: skip
 
 if TYPE_CHECKING:

@@ -98,7 +98,7 @@ def backoff_delay(base: float, retry_number: int, rng: Callable[[], float] = ran
     """Seconds before retry ``retry_number`` (1 = the 2nd attempt): doubling, ±20 %, ≤ 30 s."""
     delay = base * (2 ** (retry_number - 1))
     jittered = delay * (1 - JITTER + 2 * JITTER * rng())
-    return min(jittered, MAX_BACKOFF)
+    return float(min(jittered, MAX_BACKOFF))
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -113,9 +113,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
+        except (TypeError, ValueError, IndexError):  # not a date (Python 3.10+ raises rather than return None)
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
     return max(0.0, min(seconds, MAX_RETRY_AFTER))
@@ -442,7 +440,8 @@ def judge_answer(status: int, answer_headers: dict[str, str], body: str) -> Answ
     error = None if 200 <= status <= 299 else f"HTTP {status_text(status)}"
     if 300 <= status <= 399 and status != 304:  # 304 Not Modified redirects nowhere
         location = answer_headers.get("location")
-        error += " (redirects are not followed" + (f"; Location: {location})" if location else ")")
+        followed = f"; Location: {location})" if location else ")"
+        error = f"HTTP {status_text(status)} (redirects are not followed{followed}"
     return Answer(status, error, logged, parse_retry_after(answer_headers.get("retry-after")))
 
 

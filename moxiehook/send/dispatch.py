@@ -94,7 +94,8 @@ class Job:
     url: str
     body: Any  # the JSON payload (dict/list/...), encoded once by the engine
     event_id: str  # evt_...; stable across retries and replays (webhook-id)
-    mode: str = "fire"  # "fire" | "test" | "replay" | "load" | "scenario" | "app" (in-process, never replayed to the network)
+    # "fire" | "test" | "replay" | "load" | "scenario" | "app" (in-process: never replayed to the network)
+    mode: str = "fire"
     replay_of: str | None = None
     scenario: dict[str, Any] | None = None  # a scenario step's {"name", "run", "step"}
     skip: str | None = None  # log the job as skipped for this reason, unsent (a scenario stopped by a failed step)

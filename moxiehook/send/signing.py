@@ -64,7 +64,8 @@ def verify(key: bytes, headers: Mapping[str, str], body: bytes, now: float | Non
     timestamp = int(stamp)
     current = time.time() if now is None else now
     if abs(current - timestamp) > TOLERANCE_SECONDS:
-        raise SignatureMismatch(f"webhook-timestamp is {int(current - timestamp)} s off (tolerance {TOLERANCE_SECONDS} s)")
+        raise SignatureMismatch(f"webhook-timestamp is {int(current - timestamp)} s off "
+                                f"(tolerance {TOLERANCE_SECONDS} s)")
     expected = sign(key, msg_id, timestamp, body).partition(",")[2]
     # A receiver may get several space-separated signatures (key rotation).
     for candidate in signatures.split():
