@@ -231,8 +231,8 @@
   async function replay(edit) {
     try {
       const result = await api("POST", "/api/requests/" + encodeURIComponent(current.id) + "/replay", edit);
+      await open(result.id);  // opening a request clears the notice: say it after
       notice("replayed as " + result.id);
-      open(result.id);
     } catch (err) { notice("replay refused: " + err.message, true); }
   }
   $("replay").addEventListener("click", () => replay());
