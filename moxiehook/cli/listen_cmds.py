@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import ipaddress
 import json
 import os
@@ -128,6 +130,8 @@ def listen(
     if forward_to is not None:
         forward = _forward_config(cli_state, forward_to, endpoint)
         timeout = forward.timeout
+        # A sender that stalls mid-request longer than the app may take to answer is dropped.
+        config = dataclasses.replace(config, read_timeout=max(timeout, 1.0))
         forwarder = Forwarder(forward, check)
     render = _one_line if quiet or (forwarder is not None and not verbose) else _block
     printer = Printer(render, sys.stdout, color=_color_wanted(sys.stdout))

@@ -302,6 +302,9 @@ class ReceiverConfig:
     check: Check = field(default_factory=Check)
     save: Path | None = None
     ready_file: Path | None = None  # written (holding the URL) once the port is bound; removed by stop()
+    # A sender silent this long (mid-request, or between keep-alive requests) is dropped: every
+    # wait is bounded, and a stalled sender does not hold its connection and thread for ever.
+    read_timeout: float = 60.0
 
 
 OnRequest = Callable[[ReceivedRequest], None]
@@ -490,28 +493,45 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
+        timeout = config.read_timeout  # per read and write on the sender's socket (StreamRequestHandler)
 
         def _serve(self) -> None:
-            with in_flight:
-                if in_flight.stopping:
-                    self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"stopping\n", close=True)
-                    return
-                try:
-                    self._handle()
-                except (ConnectionError, TimeoutError):
-                    raise  # the sender went away: nothing to answer
-                except Exception as exc:  # noqa: BLE001 - every request gets an answer, never a dropped connection
-                    if not self._answered:
-                        self._answer(HTTPStatus.INTERNAL_SERVER_ERROR,
-                                     f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
+            self._answered = False
+            try:
+                self._handle()
+            except (ConnectionError, TimeoutError):
+                raise  # the sender went away, or stalled past the timeout: nothing to answer
+            except Exception as exc:  # noqa: BLE001 - every request gets an answer, never a dropped connection
+                if not self._answered:
+                    self._answer(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                 f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
+
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            # Connection is a list (RFC 9110 §7.6.1): "close" anywhere in it closes the connection
+            # after the answer; the stdlib only sees a lone "close".
+            tokens = {token.strip().lower() for value in self.headers.get_all("Connection", [])
+                      for token in value.split(",")}
+            if "close" in tokens:
+                self.close_connection = True
+            return True
 
         def _handle(self) -> None:
-            self._answered = False
             try:
                 body = self._read_body()
             except _BadRequest as exc:
                 self._answer(exc.status, f"{exc}\n".encode(), close=True)
                 return
+            # Only a request that has fully arrived is in flight (what stop waits for): a sender
+            # still sending at Ctrl-C has nothing forwarded yet, and is not waited for.
+            with in_flight:
+                if in_flight.stopping:
+                    self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"stopping\n", close=True)
+                    return
+                self._respond(body)
+
+        def _respond(self, body: bytes) -> None:
             result = check_request(config.check, self.headers, body)
             status = config.status if result.ok else UNAUTHORIZED
             request = ReceivedRequest(

@@ -28,10 +28,21 @@ HOP_BY_HOP = frozenset({
 
 
 def end_to_end(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    """``headers`` without hop-by-hop ones, including those the ``Connection`` header names."""
+    """``headers`` without hop-by-hop ones, including those the ``Connection`` header names.
+
+    ``Proxy`` and every ``Proxy-*`` header are for the intermediary (the relay), never for
+    the app: a CGI-style app would read ``Proxy`` as its ``HTTP_PROXY`` (httpoxy) and send
+    its own calls through a proxy the sender chose.
+    """
     named = {token.strip().lower() for name, value in headers if name.lower() == "connection"
              for token in value.split(",")}
-    return [(name, value) for name, value in headers if name.lower() not in HOP_BY_HOP | named]
+    return [(name, value) for name, value in headers
+            if name.lower() not in HOP_BY_HOP | named and not _for_proxy(name)]
+
+
+def _for_proxy(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "proxy" or lowered.startswith("proxy-")
 
 
 @dataclass(frozen=True)
