@@ -162,7 +162,6 @@ def test_replay_selection_on_a_relay_log_builds_only_the_records_it_may_resend(
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir() or platform.machine() != "x86_64",
                     reason="needs Linux tgkill on x86_64 to aim a signal at one thread")
-@pytest.mark.xfail(strict=True, reason="red team: a signal handed to a server thread is never handled")
 def test_ctrl_c_handed_to_a_server_thread_still_stops_listen(relay, receiver: Receiver) -> None:
     """Ctrl-C sometimes did nothing: listen kept running until killed (1 time in 3 with a sender connected).
 

@@ -160,7 +160,12 @@ def listen(
                 info(f"listening on {running.url} (answers {config.status}) — Ctrl-C to stop")
             if check.active:
                 info(f"checking {check.describe()}: a mismatch is answered 401")
-            threading.Event().wait()  # the server runs in its own threads until Ctrl-C or SIGTERM
+            # The server runs in its own threads until Ctrl-C or SIGTERM. Waited for in steps: a
+            # signal the kernel hands to one of the server's threads runs its handler only when
+            # the main thread next runs Python, which one endless wait would never do.
+            never = threading.Event()
+            while not never.wait(0.5):
+                pass
         except KeyboardInterrupt:
             pass
         finally:
