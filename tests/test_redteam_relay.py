@@ -134,7 +134,6 @@ def _forward_log(path: Path, events: int, failed_every: int) -> None:
             log.write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
-@pytest.mark.xfail(strict=True, reason="red team: every forward line is built into a record during replay selection")
 def test_replay_selection_on_a_relay_log_builds_only_the_records_it_may_resend(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``replay --failed`` on a 100k-line relay log took 6x as long as on a fire log of the same size.

@@ -117,6 +117,10 @@ _DELIVERY_PREFIX = b'{"kind":"delivery","id":"'
 _ENDPOINT_PREFIX = b'{"kind":"endpoint",'
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -227,13 +231,35 @@ def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
         key = line.find(b'"replay_of":')
         if key < 0 or not line.startswith(b"null", key + len(b'"replay_of":')):
             return True
-        if _FORWARD_MODE in line[:key]:  # each attempt of a relayed event decides whether it is done
-            return True
         if waiting:
             id_end = line.find(b'"', len(_DELIVERY_PREFIX))
             if line[len(_DELIVERY_PREFIX):id_end].decode("utf-8", "replace") in waiting:
                 return True
-        return query.could_match(line)
+        if query.could_match(line):
+            return True
+        if _FORWARD_MODE in line[:key]:
+            # A relayed attempt the query cannot select changes nothing, unless it was delivered:
+            # then its event is done, and only the event's key is kept (no record is built).
+            return _note_delivered_forward(line, key)
+        return False
+
+    def _note_delivered_forward(line: bytes, key: int) -> bool:
+        """Keep the key of a delivered forward; True when the line must be read the ordinary way."""
+        outcome = line.find(b'"outcome":', key)
+        attempts = line.find(b'"attempts":', key)
+        if outcome < 0 or (0 <= attempts < outcome):
+            return True  # not in the writer's order: read it whole
+        if not line.startswith(b'"delivered"', outcome + len(b'"outcome":')):
+            return False
+        try:
+            data = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            return True  # a bad line: reported as one by the ordinary path
+        if not (isinstance(data, dict) and data.get("mode") == "forward" and data.get("replay_of") is None
+                and data.get("outcome") == "delivered"):
+            return True
+        relayed_delivered.add(event_key(data))
+        return False
 
     for entry in entries_backward(path, could_matter, on_bad_line):
         data = entry.data
