@@ -178,3 +178,41 @@ def test_ctrl_c_handed_to_a_server_thread_still_stops_listen(relay, receiver: Re
         assert libc.syscall(tgkill, pid, threads[-1], signal.SIGINT) == 0
         code = listener.process.wait(timeout=30)  # subprocess.TimeoutExpired when the signal is lost
     assert code == 0
+
+
+FRAMING = [
+    # (what the sender wrote after the request line's usual headers, the body, the status it should get)
+    pytest.param("Transfer-Encoding: chunked, gzip\r\n", b'7\r\n{"id":1}\r\n0\r\n\r\n', 400, id="chunked-not-last"),
+    pytest.param("Transfer-Encoding: gzip\r\nContent-Length: 8\r\n", b'{"id":1}', 400, id="coding-without-chunked"),
+    pytest.param("Transfer-Encoding: gzip, chunked\r\n", b'8\r\n{"id":1}\r\n0\r\n\r\n', 501, id="unknown-coding"),
+    pytest.param("Transfer-Encoding: xchunked\r\nContent-Length: 8\r\n", b'{"id":1}', 501, id="xchunked"),
+    pytest.param("Content-Length: 8\r\nContent-Length: 9\r\n", b'{"id":1}', 400, id="two-lengths"),
+    pytest.param("Content-Length : 8\r\n", b'{"id":1}', 400, id="space-before-colon"),
+    pytest.param("X-Fold: a\r\n b\r\nContent-Length: 8\r\n", b'{"id":1}', 400, id="obs-fold"),
+    pytest.param("X-Nul: a\x00b\r\nContent-Length: 8\r\n", b'{"id":1}', 400, id="nul-in-value"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="red team: ambiguous request framing is read its own way and relayed")
+@pytest.mark.parametrize(("extra", "body", "status"), FRAMING)
+def test_a_request_whose_framing_is_ambiguous_is_refused_not_relayed(relay, receiver: Receiver, tmp_path: Path,
+                                                                    extra: str, body: bytes, status: int) -> None:
+    """The relay read ``Transfer-Encoding: chunked, gzip``, two Content-Lengths, ``Content-Length :`` and a
+    folded header its own way and forwarded what it made of them (an empty body, the first length,
+    a body still gzip-coded with no header saying so), or answered 502 blaming the app.
+
+    RFC 9112 §5.1, §5.2, §6.1, §6.3 and RFC 9110 §5.5: such a request is refused by the
+    intermediary (400, or 501 for a transfer coding it does not know), with the connection
+    closed; nothing reaches the app and nothing is logged to replay.
+    """
+    listener = relay(receiver.url("/app"))
+    with socket.create_connection(_address(listener.url), timeout=30) as sock:
+        sock.sendall(f"POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Event-Type: ClientCreate\r\n{extra}\r\n".encode()
+                     + body)
+        answer = _read_all(sock)
+    assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer
+    assert receiver.requests == []
+    code, _, stderr = listener.stop()
+    assert code == 0 and "Traceback" not in stderr
+    log = tmp_path / "moxiehook-log.jsonl"
+    assert not log.exists() or '"kind":"delivery"' not in log.read_text()
