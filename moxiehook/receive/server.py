@@ -480,6 +480,33 @@ class _Server(ThreadingHTTPServer):
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
+def _framing(headers: list[tuple[str, str]], transfer_encoding: list[str], content_length: list[str]) -> bool:
+    """Whether the body is chunked; ``_BadRequest`` for a head whose framing two parsers could read apart.
+
+    A relay that reads a request one way and the app (or another proxy) another is how
+    requests get smuggled, so what RFC 9112 and RFC 9110 §5.5 say to refuse is refused:
+    whitespace in a field name (``Content-Length : 8``), a folded line, CR, LF or NUL in a
+    value (400); a Transfer-Encoding whose last coding is not ``chunked`` (400) or that
+    holds a coding other than ``chunked`` (501: the app would get a body still coded, with
+    no header saying so); Content-Length values that disagree (400).
+    """
+    for name, value in headers:
+        if not name or any(char.isspace() for char in name):
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad header field name (whitespace before the colon?)")
+        if any(char in value for char in "\r\n\0"):
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, f"bad header {name}: a folded line, CR, LF or NUL in its value")
+    if transfer_encoding:
+        codings = [coding.strip().lower() for value in transfer_encoding for coding in value.split(",")]
+        if codings[-1] != "chunked":
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Transfer-Encoding: chunked must be its last coding")
+        if codings != ["chunked"]:
+            raise _BadRequest(HTTPStatus.NOT_IMPLEMENTED, "Transfer-Encoding: only chunked is supported")
+        return True
+    if len({value.strip() for value in content_length}) > 1:
+        raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Content-Length: two different values")
+    return False
+
+
 class _BadRequest(Exception):
     """A request whose framing cannot be read: answered with ``status`` and the connection closed."""
 
@@ -558,7 +585,11 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
         do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = do_HEAD = _serve  # noqa: N815
 
         def _read_body(self) -> bytes:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            if self.headers.defects:  # a line that is no header (``Content-Length : 8``) ended the head early
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad header line (whitespace before the colon?)")
+            chunked = _framing(self.headers.items(), self.headers.get_all("Transfer-Encoding") or [],
+                               self.headers.get_all("Content-Length") or [])
+            if chunked:
                 return self._read_chunked()
             raw = (self.headers.get("Content-Length") or "0").strip()
             if not (raw.isascii() and raw.isdigit()):  # also refuses "-5", "+5" and "²", which int() would take
