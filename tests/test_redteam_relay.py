@@ -19,7 +19,7 @@ import pytest
 from moxiehook.log import query as logquery
 from moxiehook.log import replay as replayselect
 from tests import test_listen_forward
-from tests.conftest import Receiver
+from tests.conftest import Receiver, run_moxiehook
 from tests.test_listen_forward import write_config
 
 relay = test_listen_forward.relay  # the fixture: a real listen --forward-to process
@@ -215,3 +215,35 @@ def test_a_request_whose_framing_is_ambiguous_is_refused_not_relayed(relay, rece
     assert code == 0 and "Traceback" not in stderr
     log = tmp_path / "moxiehook-log.jsonl"
     assert not log.exists() or '"kind":"delivery"' not in log.read_text()
+
+
+BROKEN_APP = '''
+def app(environ, start_response):
+    start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+    return [b"boom"]
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="red team: fire --app is logged as mode fire and replayed to the network")
+@pytest.mark.parametrize("run", [["--count", "1"], ["--rate", "20", "--duration", "0.1s"]], ids=["fire", "load"])
+def test_fire_app_is_logged_in_process_and_never_replayed_to_the_network(receiver: Receiver, tmp_path: Path,
+                                                                          run: list[str]) -> None:
+    """``fire ClientCreate --app myapp:app`` into a broken app was logged as ``mode = "fire"`` (``load``
+    with --rate) with the mapping's URL, and ``replay --failed`` then sent the event, with the
+    endpoint's token, to that URL over the network.
+
+    A delivery made in-process is logged as ``mode = "app"``; ``replay --failed`` without --app
+    leaves it out and says so; ``replay ID`` is refused (exit 2) naming --app; nothing reaches
+    the network.
+    """
+    (tmp_path / "myapp.py").write_text(BROKEN_APP)
+    config = write_config(tmp_path / "moxiehook.toml", receiver.url("/hooks"))
+    fired = run_moxiehook("--config", str(config), "fire", "ClientCreate", "--app", "myapp:app", *run, cwd=tmp_path)
+    assert fired.returncode == 1 and "Traceback" not in fired.stderr, fired.stderr
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert records and {record["mode"] for record in records} == {"app"}
+    replayed = run_moxiehook("--config", str(config), "replay", "--failed", cwd=tmp_path)
+    assert replayed.returncode == 0 and "left out" in replayed.stderr, replayed.stderr
+    by_id = run_moxiehook("--config", str(config), "replay", records[0]["id"], cwd=tmp_path)
+    assert by_id.returncode == 2 and "--app" in by_id.stderr, by_id.stderr
+    assert receiver.requests == []
