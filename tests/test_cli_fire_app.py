@@ -107,7 +107,8 @@ def test_each_mapping_is_delivered_into_the_app_with_its_path_and_query_and_logg
         ("crm.example.com", "/hooks/clients", "tenant=7"), ("other.example.com", "/hooks/clients", "")]
     assert {(r["auth"], r["type"], r["name"]) for r in received} == {("Bearer t0ken", "ClientCreate", "Acme")}
     logged = records(config_path)
-    assert [(r["outcome"], r["status"], r["mode"]) for r in logged] == [("delivered", 200, "fire")] * 2
+    # In-process: logged as mode app, so that replay never sends them to the mapping's URL.
+    assert [(r["outcome"], r["status"], r["mode"]) for r in logged] == [("delivered", 200, "app")] * 2
     assert {r["url"] for r in logged} == {"https://crm.example.com/hooks/clients?tenant=7",
                                           "http://other.example.com/hooks/clients"}
     assert logged[0]["request"]["headers"]["Authorization"] == "***"
@@ -213,7 +214,7 @@ def test_a_wsgi_app_called_from_several_sending_threads(cli, config_path: Path, 
 
 
 def test_a_load_run_into_an_app(cli, config_path: Path, app_module) -> None:
-    """--rate/--duration with --app: the schedule's deliveries go into the app, logged as mode=load."""
+    """--rate/--duration with --app: the schedule's deliveries go into the app, logged as mode=app (in-process)."""
     module = app_module(FLASK_APP)
     config_with(config_path, ("ClientCreate", "https://crm.example.com/hooks/clients"))
     result = cli("fire", "ClientCreate", "--app", f"{module}:app", "--rate", "40", "--duration", "0.5s", "--json")
@@ -221,4 +222,4 @@ def test_a_load_run_into_an_app(cli, config_path: Path, app_module) -> None:
     report = json.loads(result.stdout)["load"]
     logged = records(config_path)
     assert report["sent"] == len(logged) == len(sys.modules[module].received) == 20
-    assert {(r["mode"], r["outcome"], r["status"]) for r in logged} == {("load", "delivered", 200)}
+    assert {(r["mode"], r["outcome"], r["status"]) for r in logged} == {("app", "delivered", 200)}

@@ -224,7 +224,6 @@ def app(environ, start_response):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="red team: fire --app is logged as mode fire and replayed to the network")
 @pytest.mark.parametrize("run", [["--count", "1"], ["--rate", "20", "--duration", "0.1s"]], ids=["fire", "load"])
 def test_fire_app_is_logged_in_process_and_never_replayed_to_the_network(receiver: Receiver, tmp_path: Path,
                                                                           run: list[str]) -> None:

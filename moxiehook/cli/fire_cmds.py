@@ -30,6 +30,7 @@ from moxiehook.cli.state import state
 from moxiehook.config import Config, Endpoint, check_event_name, enable_endpoint
 from moxiehook.errors import NothingSentError, UsageError
 from moxiehook.log import check_nesting
+from moxiehook.log.replay import APP_MODE
 
 if TYPE_CHECKING:
     from moxiehook.send import RunOptions
@@ -173,13 +174,18 @@ def fire(
         show_preview(dispatch.preview_jobs(config, dispatch.fire_jobs(live, event, copies), names), as_json)
         return
     names = list(dict.fromkeys(e.name for e, _ in plan))
+    # Deliveries made in-process are logged as such: their URL never saw them, and replay never
+    # sends them there (only into an app again, with --app).
+    in_process = APP_MODE if target is not None else ""
     if load_count is not None:
-        _fire_load(config_path, config, dispatch.fire_jobs(plan, event, copies, mode="load"), rate or 0.0,
+        load_jobs = dispatch.fire_jobs(plan, event, copies, mode=in_process or "load")
+        _fire_load(config_path, config, load_jobs, rate or 0.0,
                    load_count, concurrency, names, target, as_json)
     with live_run((count or 1) * len(plan), concurrency=concurrency or config.settings.concurrency,
                   keep_records=as_json, endpoints=names) as options, contextlib.ExitStack() as stack:
         _deliver_into(target, options, stack)
-        summary = dispatch.run_jobs(config_path, config, dispatch.fire_jobs(plan, event, copies), options)
+        jobs = dispatch.fire_jobs(plan, event, copies, mode=in_process or "fire")
+        summary = dispatch.run_jobs(config_path, config, jobs, options)
     show_result(summary, as_json)
     raise typer.Exit(summary.exit_code)
 
