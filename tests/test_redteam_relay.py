@@ -193,6 +193,23 @@ FRAMING = [
 ]
 
 
+@pytest.mark.xfail(strict=True, reason="red team: a bare CR in a header line is read as a line break and relayed")
+def test_a_bare_cr_in_the_head_is_refused_not_read_as_a_line_break(relay, receiver: Receiver) -> None:
+    """``X-Note: a<CR>Proxy-Hidden: 1`` (a CR with no LF) reached the app as two headers, a second
+    one that no parser reading RFC 9112 would see (h11 refuses the request; a proxy in front of
+    the relay sees one header). RFC 9112 §2.2: a bare CR is invalid; the relay answers 400 and
+    forwards nothing.
+    """
+    listener = relay(receiver.url("/app"))
+    with socket.create_connection(_address(listener.url), timeout=30) as sock:
+        sock.sendall(_head("X-Note: a\rX-Smuggled: 1\r\n"))
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert receiver.requests == []
+    code, _, stderr = listener.stop()
+    assert code == 0 and "Traceback" not in stderr
+
+
 @pytest.mark.parametrize(("extra", "body", "status"), FRAMING)
 def test_a_request_whose_framing_is_ambiguous_is_refused_not_relayed(relay, receiver: Receiver, tmp_path: Path,
                                                                     extra: str, body: bytes, status: int) -> None:
