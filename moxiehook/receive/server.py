@@ -507,6 +507,22 @@ def _framing(headers: list[tuple[str, str]], transfer_encoding: list[str], conte
     return False
 
 
+class _LineRecorder:
+    """A reader that keeps each line read through ``readline`` (the request head) and passes it on."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.lines: list[bytes] = []
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self.inner.readline(limit)
+        self.lines.append(line)
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class _BadRequest(Exception):
     """A request whose framing cannot be read: answered with ``status`` and the connection closed."""
 
@@ -521,6 +537,7 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
         timeout = config.read_timeout  # per read and write on the sender's socket (StreamRequestHandler)
+        _head_problem = ""
 
         def _serve(self) -> None:
             self._answered = False
@@ -534,8 +551,19 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
                                  f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
 
         def parse_request(self) -> bool:
-            if not super().parse_request():
+            # The head's lines as received: the stdlib's header parser takes a bare CR for a
+            # line break, so "X-A: a<CR>X-B: b" would become two headers no other parser sees.
+            self._head_problem = ""
+            reader = _LineRecorder(self.rfile)
+            self.rfile = reader  # type: ignore[assignment]
+            try:
+                parsed = super().parse_request()
+            finally:
+                self.rfile = reader.inner
+            if not parsed:
                 return False
+            if any(b"\r" in line.rstrip(b"\r\n") or b"\0" in line for line in reader.lines):
+                self._head_problem = "bad header line: a CR without LF, or a NUL"
             # Connection is a list (RFC 9110 §7.6.1): "close" anywhere in it closes the connection
             # after the answer; the stdlib only sees a lone "close".
             tokens = {token.strip().lower() for value in self.headers.get_all("Connection", [])
@@ -585,6 +613,8 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
         do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = do_HEAD = _serve  # noqa: N815
 
         def _read_body(self) -> bytes:
+            if self._head_problem:
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, self._head_problem)
             if self.headers.defects:  # a line that is no header (``Content-Length : 8``) ended the head early
                 raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad header line (whitespace before the colon?)")
             chunked = _framing(self.headers.items(), self.headers.get_all("Transfer-Encoding") or [],
