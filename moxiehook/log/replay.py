@@ -121,6 +121,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_STRICT = json.JSONDecoder(parse_constant=_reject_constant)  # NaN and Infinity are not JSON
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -179,6 +182,9 @@ def select(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None =
     return selection
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def event_key(data: dict[str, Any]) -> bytes:
     """What makes two logged requests attempts of one event: event type, body and ``webhook-id``.
 
@@ -193,11 +199,14 @@ def event_key(data: dict[str, Any]) -> bytes:
     webhook_id = next((value for name, value in headers.items()
                        if isinstance(name, str) and name.lower() == "webhook-id"), None)
     try:
-        body = json.dumps(request.get("body"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        body = _CANONICAL.encode(request.get("body"))
     except (TypeError, ValueError, RecursionError):
         body = repr(request.get("body"))
-    text = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None, body])
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    # The JSON array ends where the body starts: the two parts cannot run into each other.
+    head = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None])
+    digest = hashlib.sha256(head.encode("utf-8", "surrogatepass"))
+    digest.update(body.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None) -> Selection:
@@ -252,8 +261,8 @@ def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
         if not line.startswith(b'"delivered"', outcome + len(b'"outcome":')):
             return False
         try:
-            data = json.loads(line, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
+            data = _STRICT.decode(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             return True  # a bad line: reported as one by the ordinary path
         if not (isinstance(data, dict) and data.get("mode") == "forward" and data.get("replay_of") is None
                 and data.get("outcome") == "delivered"):
