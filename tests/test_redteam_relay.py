@@ -19,7 +19,7 @@ import pytest
 from moxiehook.log import query as logquery
 from moxiehook.log import replay as replayselect
 from tests import test_listen_forward
-from tests.conftest import Receiver, run_moxiehook
+from tests.conftest import Answer, Receiver, run_moxiehook
 from tests.test_listen_forward import write_config
 
 relay = test_listen_forward.relay  # the fixture: a real listen --forward-to process
@@ -262,3 +262,24 @@ def test_fire_app_is_logged_in_process_and_never_replayed_to_the_network(receive
     by_id = run_moxiehook("--config", str(config), "replay", records[0]["id"], cwd=tmp_path)
     assert by_id.returncode == 2 and "--app" in by_id.stderr, by_id.stderr
     assert receiver.requests == []
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a 204 announcing a body is relayed as a 502")
+def test_a_204_that_announces_a_body_is_relayed_as_the_204_it_is(relay, receiver: Receiver, tmp_path: Path) -> None:
+    """The app answered ``204 No Content`` with ``Content-Length: 5`` (and 5 stray bytes): the sender got
+    ``502 the app did not answer (... closed the connection mid-answer)`` and a failed record was logged,
+    so ``replay --failed`` would resend an event the app took.
+
+    A 204 has no body whatever its headers say (RFC 9112 §6.3, as httpx and curl read it): the
+    sender gets the 204, and the record is delivered.
+    """
+    receiver.default = Answer(status=204, body=b"hello")
+    listener = relay(receiver.url("/app"))
+    with socket.create_connection(_address(listener.url), timeout=30) as sock:
+        sock.sendall(_head())
+        answer = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 204 "), answer
+    code, _, stderr = listener.stop()
+    assert code == 0 and "Traceback" not in stderr
+    records = [json.loads(line) for line in (tmp_path / "moxiehook-log.jsonl").read_text().splitlines()]
+    assert [(record["outcome"], record["status"]) for record in records] == [("delivered", 204)]
