@@ -264,7 +264,6 @@ def test_fire_app_is_logged_in_process_and_never_replayed_to_the_network(receive
     assert receiver.requests == []
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a 204 announcing a body is relayed as a 502")
 def test_a_204_that_announces_a_body_is_relayed_as_the_204_it_is(relay, receiver: Receiver, tmp_path: Path) -> None:
     """The app answered ``204 No Content`` with ``Content-Length: 5`` (and 5 stray bytes): the sender got
     ``502 the app did not answer (... closed the connection mid-answer)`` and a failed record was logged,

@@ -84,7 +84,7 @@ class Relay:
         if response.unfinished == "timeout":
             return RelayAnswer(None, [], b"", f"timeout: the answer did not end within {timeout:g} s",
                                timed_out=True)
-        if response.unfinished == "closed" and _framed(response.headers):
+        if response.unfinished == "closed" and _framed(method, response.status, response.headers):
             return RelayAnswer(None, [], b"", "connection error: the app closed the connection mid-answer")
         return RelayAnswer(response.status, end_to_end(response.raw_headers), response.body)
 
@@ -92,6 +92,12 @@ class Relay:
         self._connections.close()
 
 
-def _framed(headers: dict[str, str]) -> bool:
-    """Whether the answer said where its body ends (then ending early is an error; else the close ends it)."""
+def _framed(method: str, status: int, headers: dict[str, str]) -> bool:
+    """Whether the answer said where its body ends (then ending early is an error; else the close ends it).
+
+    An answer that has no body whatever its headers say (to a HEAD; a 1xx, 204 or 304) is
+    complete at its headers: a 204 announcing a length is a 204, not a failed forward.
+    """
+    if method == "HEAD" or status in (204, 304) or 100 <= status <= 199:
+        return False
     return "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
