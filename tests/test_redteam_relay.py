@@ -282,3 +282,23 @@ def test_a_204_that_announces_a_body_is_relayed_as_the_204_it_is(relay, receiver
     assert code == 0 and "Traceback" not in stderr
     records = [json.loads(line) for line in (tmp_path / "moxiehook-log.jsonl").read_text().splitlines()]
     assert [(record["outcome"], record["status"]) for record in records] == [("delivered", 204)]
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a body shorter than its Content-Length is relayed as complete")
+def test_a_body_shorter_than_announced_is_not_relayed(relay, receiver: Receiver, tmp_path: Path) -> None:
+    """A sender announced ``Content-Length: 100``, sent 9 bytes and closed its side: the relay forwarded
+    the 9 bytes to the app as a whole request (with ``Content-Length: 9``) and logged it delivered.
+
+    An incomplete request is not a request (RFC 9112 §8): nothing reaches the app, nothing is logged.
+    """
+    listener = relay(receiver.url("/app"))
+    with socket.create_connection(_address(listener.url), timeout=30) as sock:
+        sock.sendall(b"POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Event-Type: ClientCreate\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"id\": 1}")
+        sock.shutdown(socket.SHUT_WR)
+        _read_all(sock)
+    code, _, stderr = listener.stop()
+    assert code == 0 and "Traceback" not in stderr
+    assert receiver.requests == []
+    log = tmp_path / "moxiehook-log.jsonl"
+    assert not log.exists() or '"kind":"delivery"' not in log.read_text()
