@@ -627,7 +627,10 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
             length = int(raw)
             if length > MAX_BODY_BYTES:
                 raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-            return self.rfile.read(length) if length > 0 else b""
+            body = self.rfile.read(length) if length > 0 else b""
+            if len(body) != length:  # the sender closed its side early: an incomplete request is none
+                raise ConnectionError("the sender closed the connection inside the body")
+            return body
 
         def _read_chunked(self) -> bytes:
             chunks: list[bytes] = []
