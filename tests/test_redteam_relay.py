@@ -301,3 +301,36 @@ def test_a_body_shorter_than_announced_is_not_relayed(relay, receiver: Receiver,
     assert receiver.requests == []
     log = tmp_path / "moxiehook-log.jsonl"
     assert not log.exists() or '"kind":"delivery"' not in log.read_text()
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a sender dribbling its request holds the connection without end")
+def test_a_sender_dribbling_its_request_is_cut_off(relay, receiver: Receiver, tmp_path: Path) -> None:
+    """A sender that sends its request one byte every 0.3 s (a slowloris) never goes silent long enough
+    for a per-read timeout: the relay kept reading, holding the connection and a thread, for as
+    long as the sender liked.
+
+    The whole request must have arrived within ``settings.timeout`` (here 1 s) of its start: the
+    relay then disconnects the sender, and nothing reaches the app.
+    """
+    config = write_config(tmp_path / "moxiehook.toml", "http://x", timeout=1)
+    listener = relay(receiver.url("/app"), config=config)
+    request = b"POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 400\r\n\r\n" + b" " * 400
+    cut = False
+    with socket.create_connection(_address(listener.url), timeout=30) as sock:
+        for byte in request:  # bounded: 460 bytes, about 2 minutes if the relay never lets go
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                cut = True
+                break
+            sock.settimeout(0.3)
+            try:
+                if sock.recv(1024) == b"":
+                    cut = True
+                    break
+            except TimeoutError:
+                pass
+    assert cut
+    assert receiver.requests == []
+    code, _, stderr = listener.stop()
+    assert code == 0 and "Traceback" not in stderr
