@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import math
@@ -319,6 +320,47 @@ class Relay(Protocol):
     def close(self) -> None: ...
 
 
+class _Deadlines:
+    """Connections whose request must have arrived by a time; past it, the socket is shut down.
+
+    A per-read timeout stops a sender that goes silent, not one that sends a byte now
+    and then: one watchdog thread (checking four times a second) bounds the whole
+    request, head and body, whatever its pace. Shutting the socket ends the handler's
+    read at once, as if the sender had hung up.
+    """
+
+    CHECK_EVERY = 0.25
+
+    def __init__(self) -> None:
+        self._due: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="moxiehook-deadlines", daemon=True)
+        self._thread.start()
+
+    def arm(self, sock: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._due[sock] = time.monotonic() + seconds
+
+    def disarm(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._due.pop(sock, None)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _run(self) -> None:
+        while not self._closed.wait(self.CHECK_EVERY):
+            now = time.monotonic()
+            with self._lock:
+                late = [sock for sock, due in self._due.items() if due <= now]
+                for sock in late:
+                    del self._due[sock]
+            for sock in late:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
 class _InFlight:
     """Requests being handled; ``stop`` waits for them so a relay never cuts a forward short."""
 
@@ -326,6 +368,7 @@ class _InFlight:
         self._count = 0
         self._idle = threading.Condition()
         self.stopping = False
+        self.deadlines = _Deadlines()  # for requests still arriving (not yet in flight)
 
     def __enter__(self) -> None:
         with self._idle:
@@ -376,6 +419,7 @@ class RunningReceiver:
             self._server.shutdown()
             self._thread.join()
         finished = self._in_flight.wait(grace)
+        self._in_flight.deadlines.close()
         self._server.server_close()
         if self._relay is not None:
             self._relay.close()
@@ -550,6 +594,15 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
                     self._answer(HTTPStatus.INTERNAL_SERVER_ERROR,
                                  f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
 
+        def handle_one_request(self) -> None:
+            # The whole request (head and body) must arrive within the timeout of its first byte
+            # being awaited; disarmed once the body is read, so a forward is never cut.
+            in_flight.deadlines.arm(self.connection, config.read_timeout)
+            try:
+                super().handle_one_request()
+            finally:
+                in_flight.deadlines.disarm(self.connection)
+
         def parse_request(self) -> bool:
             # The head's lines as received: the stdlib's header parser takes a bare CR for a
             # line break, so "X-A: a<CR>X-B: b" would become two headers no other parser sees.
@@ -578,6 +631,7 @@ def _handler_class(config: ReceiverConfig, save: _SaveFile | None, on_request: O
             except _BadRequest as exc:
                 self._answer(exc.status, f"{exc}\n".encode(), close=True)
                 return
+            in_flight.deadlines.disarm(self.connection)
             # Only a request that has fully arrived is in flight (what stop waits for): a sender
             # still sending at Ctrl-C has nothing forwarded yet, and is not waited for.
             with in_flight:
