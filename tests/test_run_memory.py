@@ -57,8 +57,8 @@ def test_fire_count_json_peak_memory_does_not_grow_with_count(tmp_path: Path, co
 
 
 def test_a_load_run_json_peak_memory_does_not_grow_with_its_duration(tmp_path: Path, config_path: Path) -> None:
-    """--rate 4000 for 0.5 s and for 3 s (six times the deliveries): the --json document streams its records (the run's own figures,
-    one float per delivery for the percentiles, are a few hundred KB here)."""
+    """--rate 4000 for 0.5 s and for 3 s (six times the deliveries): the --json document streams its
+    records (the run's own figures, one float per delivery for the percentiles, are a few hundred KB)."""
     with_app(tmp_path, config_path)
     args = ("fire", "ClientCreate", "--app", "flat_app:app", "--rate", "4000", "--json", "--duration")
     # exit 1 is a load run that fell short of its rate on a busy machine: memory is what is measured here

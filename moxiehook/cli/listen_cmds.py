@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
@@ -143,6 +144,8 @@ def listen(
     if forward_to is not None:
         forward = _forward_config(cli_state, forward_to, endpoint)
         timeout = forward.timeout
+        # A sender that stalls mid-request longer than the app may take to answer is dropped.
+        config = dataclasses.replace(config, read_timeout=max(timeout, 1.0))
         forwarder = Forwarder(forward, check)
     render = _one_line if quiet or (forwarder is not None and not verbose) else _block
     printer = Printer(render, sys.stdout, color=_color_wanted(sys.stdout))
@@ -181,7 +184,12 @@ def listen(
                 info(f"listening on {running.url} (answers {config.status}) — Ctrl-C to stop")
             if check.active:
                 info(f"checking {check.describe()}: a mismatch is answered 401")
-            threading.Event().wait()  # the server runs in its own threads until Ctrl-C or SIGTERM
+            # The server runs in its own threads until Ctrl-C or SIGTERM. Waited for in steps: a
+            # signal the kernel hands to one of the server's threads runs its handler only when
+            # the main thread next runs Python, which one endless wait would never do.
+            never = threading.Event()
+            while not never.wait(0.5):
+                pass
         except KeyboardInterrupt:
             pass
         finally:

@@ -119,6 +119,13 @@ _DELIVERY_PREFIX = b'{"kind":"delivery","id":"'
 _ENDPOINT_PREFIX = b'{"kind":"endpoint",'
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_STRICT = json.JSONDecoder(parse_constant=_reject_constant)  # NaN and Infinity are not JSON
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -177,6 +184,9 @@ def select(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None =
     return selection
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def event_key(data: dict[str, Any]) -> bytes:
     """What makes two logged requests attempts of one event: event type, body and ``webhook-id``.
 
@@ -191,11 +201,14 @@ def event_key(data: dict[str, Any]) -> bytes:
     webhook_id = next((value for name, value in headers.items()
                        if isinstance(name, str) and name.lower() == "webhook-id"), None)
     try:
-        body = json.dumps(request.get("body"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        body = _CANONICAL.encode(request.get("body"))
     except (TypeError, ValueError, RecursionError):
         body = repr(request.get("body"))
-    text = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None, body])
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    # The JSON array ends where the body starts: the two parts cannot run into each other.
+    head = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None])
+    digest = hashlib.sha256(head.encode("utf-8", "surrogatepass"))
+    digest.update(body.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback | None) -> Selection:
@@ -229,13 +242,35 @@ def _undone_events(path: Path, query: ReplayQuery, on_bad_line: BadLineCallback 
         key = line.find(b'"replay_of":')
         if key < 0 or not line.startswith(b"null", key + len(b'"replay_of":')):
             return True
-        if _FORWARD_MODE in line[:key]:  # each attempt of a relayed event decides whether it is done
-            return True
         if waiting:
             id_end = line.find(b'"', len(_DELIVERY_PREFIX))
             if line[len(_DELIVERY_PREFIX):id_end].decode("utf-8", "replace") in waiting:
                 return True
-        return query.could_match(line)
+        if query.could_match(line):
+            return True
+        if _FORWARD_MODE in line[:key]:
+            # A relayed attempt the query cannot select changes nothing, unless it was delivered:
+            # then its event is done, and only the event's key is kept (no record is built).
+            return _note_delivered_forward(line, key)
+        return False
+
+    def _note_delivered_forward(line: bytes, key: int) -> bool:
+        """Keep the key of a delivered forward; True when the line must be read the ordinary way."""
+        outcome = line.find(b'"outcome":', key)
+        attempts = line.find(b'"attempts":', key)
+        if outcome < 0 or (0 <= attempts < outcome):
+            return True  # not in the writer's order: read it whole
+        if not line.startswith(b'"delivered"', outcome + len(b'"outcome":')):
+            return False
+        try:
+            data = _STRICT.decode(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            return True  # a bad line: reported as one by the ordinary path
+        if not (isinstance(data, dict) and data.get("mode") == "forward" and data.get("replay_of") is None
+                and data.get("outcome") == "delivered"):
+            return True
+        relayed_delivered.add(event_key(data))
+        return False
 
     for entry in entries_backward(path, could_matter, on_bad_line):
         data = entry.data

@@ -305,6 +305,9 @@ class ReceiverConfig:
     check: Check = field(default_factory=Check)
     save: Path | None = None
     ready_file: Path | None = None  # written (holding the URL) once the port is bound; removed by stop()
+    # A sender silent this long (mid-request, or between keep-alive requests) is dropped: every
+    # wait is bounded, and a stalled sender does not hold its connection and thread for ever.
+    read_timeout: float = 60.0
 
 
 OnRequest = Callable[[ReceivedRequest], None]
@@ -319,6 +322,47 @@ class Relay(Protocol):
     def close(self) -> None: ...
 
 
+class _Deadlines:
+    """Connections whose request must have arrived by a time; past it, the socket is shut down.
+
+    A per-read timeout stops a sender that goes silent, not one that sends a byte now
+    and then: one watchdog thread (checking four times a second) bounds the whole
+    request, head and body, whatever its pace. Shutting the socket ends the handler's
+    read at once, as if the sender had hung up.
+    """
+
+    CHECK_EVERY = 0.25
+
+    def __init__(self) -> None:
+        self._due: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="moxiehook-deadlines", daemon=True)
+        self._thread.start()
+
+    def arm(self, sock: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._due[sock] = time.monotonic() + seconds
+
+    def disarm(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._due.pop(sock, None)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _run(self) -> None:
+        while not self._closed.wait(self.CHECK_EVERY):
+            now = time.monotonic()
+            with self._lock:
+                late = [sock for sock, due in self._due.items() if due <= now]
+                for sock in late:
+                    del self._due[sock]
+            for sock in late:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
 class _InFlight:
     """Requests being handled; ``stop`` waits for them so a relay never cuts a forward short."""
 
@@ -326,6 +370,7 @@ class _InFlight:
         self._count = 0
         self._idle = threading.Condition()
         self.stopping = False
+        self.deadlines = _Deadlines()  # for requests still arriving (not yet in flight)
 
     def __enter__(self) -> None:
         with self._idle:
@@ -376,6 +421,7 @@ class RunningReceiver:
             self._server.shutdown()
             self._thread.join()
         finished = self._in_flight.wait(grace)
+        self._in_flight.deadlines.close()
         self._server.server_close()
         if self._relay is not None:
             self._relay.close()
@@ -524,6 +570,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
         assert isinstance(server, _Server)
         return server.handling
 
+    def setup(self) -> None:
+        # Per read and write on the sender's socket (StreamRequestHandler applies ``timeout``).
+        self.timeout = self._handling.config.read_timeout  # type: ignore[misc]
+        super().setup()
+
+    def handle_one_request(self) -> None:
+        """One request, which must arrive whole (head and body) within the read timeout of its first
+        byte being awaited: a sender dribbling a byte at a time, or stalling mid-body, is cut off
+        (the watchdog is disarmed once the body is read, so a forward is never cut)."""
+        deadlines = self._handling.in_flight.deadlines
+        deadlines.arm(self.connection, self._handling.config.read_timeout)
+        try:
+            super().handle_one_request()
+        finally:
+            deadlines.disarm(self.connection)
+
     def parse_request(self) -> bool:
         """The stdlib's parse, with what it lets through refused, and ``Connection: X, close`` honoured.
 
@@ -551,29 +613,35 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return True
 
     def _serve(self) -> None:
-        in_flight = self._handling.in_flight
-        with in_flight:
-            if in_flight.stopping:
-                self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"stopping\n", close=True)
-                return
-            try:
-                self._handle()
-            except (ConnectionError, TimeoutError):
-                raise  # the sender went away: nothing to answer
-            except Exception as exc:  # noqa: BLE001 - every request gets an answer, never a dropped connection
-                if not self._answered:
-                    self._answer(HTTPStatus.INTERNAL_SERVER_ERROR,
-                                 f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
+        self._answered = False
+        try:
+            self._handle()
+        except (ConnectionError, TimeoutError):
+            raise  # the sender went away, or stalled past the timeout: nothing to answer
+        except Exception as exc:  # noqa: BLE001 - every request gets an answer, never a dropped connection
+            if not self._answered:
+                self._answer(HTTPStatus.INTERNAL_SERVER_ERROR,
+                             f"moxiehook listen: {type(exc).__name__}\n".encode(), close=True)
 
     def _handle(self) -> None:
-        handling = self._handling
-        config = handling.config
-        self._answered = False
+        in_flight = self._handling.in_flight
         try:
             body = self._read_body()
         except _BadRequest as exc:
             self._answer(exc.status, f"{exc}\n".encode(), close=True)
             return
+        in_flight.deadlines.disarm(self.connection)
+        # Only a request that has fully arrived is in flight (what stop waits for): a sender still
+        # sending at Ctrl-C has nothing forwarded yet, and is not waited for.
+        with in_flight:
+            if in_flight.stopping:
+                self._answer(HTTPStatus.SERVICE_UNAVAILABLE, b"stopping\n", close=True)
+                return
+            self._respond(body)
+
+    def _respond(self, body: bytes) -> None:
+        handling = self._handling
+        config = handling.config
         result = check_request(config.check, dict(self.headers.items()), body)
         status = config.status if result.ok else UNAUTHORIZED
         request = ReceivedRequest(
@@ -608,6 +676,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         not chunked has no knowable end (400), and a coding before chunked
         (``gzip, chunked``) is not one this receiver undoes (501).
         """
+        if self.headers.defects:  # a line that is no header (``Content-Length : 8``, a folded line) ended the head
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad header line (whitespace before the colon, or folded?)")
+        for name, value in self.headers.items():
+            if not name or any(char.isspace() for char in name):
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad header field name (whitespace before the colon?)")
+            if any(char in value for char in "\r\n\0"):  # obs-fold (RFC 9112 §5.2): refused, as a line break
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, f"bad header {name}: a folded line, CR, LF or NUL in it")
         codings = tokens(self.headers.items(), "transfer-encoding")
         if codings:
             if "content-length" in self.headers:
@@ -631,7 +706,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(raw)
         if length > MAX_BODY_BYTES:
             raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-        return self.rfile.read(length) if length > 0 else b""
+        body = self.rfile.read(length) if length > 0 else b""
+        if len(body) != length:  # the sender closed its side early: an incomplete request is none
+            raise ConnectionError("the sender closed the connection inside the body")
+        return body
 
     def _answer_forwarded(self, request: ReceivedRequest) -> None:
         answer = request.forwarded
