@@ -126,8 +126,6 @@ url = "{url}"
 # Is every byte what it claims? fire and MoxieUser send the same headers
 
 
-@pytest.mark.xfail(strict=True, reason="red team: the request builder keeps a custom header beside a built-in one "
-                   "whose name differs only in case; fire sends both")
 def test_a_custom_user_agent_header_is_sent_once_by_fire_and_by_locust(tmp_path: Path,
                                                                        raw_receiver: RawReceiver) -> None:
     """A config's custom header `user-agent = "mine/1"` (any case) replaces moxiehook's own.
