@@ -155,8 +155,6 @@ def test_a_custom_user_agent_header_is_sent_once_by_fire_and_by_locust(tmp_path:
 # How many times? A worker whose config is wrong must not leave the run half sent
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a worker that fails the check exits without telling the "
-                   "master, which runs on with its share of the users unsent and exits 0")
 def test_a_worker_missing_a_variable_stops_the_whole_distributed_run(tmp_path: Path,
                                                                      raw_receiver: RawReceiver) -> None:
     """Two workers, one started without the `${TOKEN}` the config needs.

@@ -42,9 +42,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import gevent
 from locust import FastHttpUser, events, task
 from locust.contrib.fasthttp import FastHttpSession
 from locust.exception import StopTest
+from locust.runners import STATE_INIT
 
 from moxiehook.errors import MoxiehookError
 from moxiehook.locust.plan import Plan, Stream, Target, failure, make_plan, no_answer, user_seed
@@ -176,17 +178,53 @@ def _check_users(environment: Any, **_: Any) -> None:
 
     Runs where users run (a single process or a worker), not on a master, which sends nothing
     and may not have the config or its variables. Raising in a user's constructor instead would
-    let gevent print a traceback for the failed spawn.
+    let gevent print a traceback for the failed spawn. A worker has already reported ready when
+    this runs: it tells the master, which would otherwise give it users and run on without them
+    (half the load, exit 0); the master then stops the whole run with the worker's error.
     """
-    if type(environment.runner).__name__ == "MasterRunner":
+    runner = environment.runner
+    if type(runner).__name__ == "MasterRunner":
+        main = gevent.getcurrent()  # Locust's main greenlet: it may still be waiting for workers
+
+        def worker_failed(environment: Any, msg: Any, **_: Any) -> None:
+            _worker_failed(environment, msg, main)
+
+        runner.register_message(WORKER_FAILED, worker_failed, concurrent=True)
         return
     for user_class in environment.user_classes or ():
         if isinstance(user_class, type) and issubclass(user_class, MoxieUser):
             try:
                 user_class.moxie_plan()
             except StopTest as exc:
+                code = _exit_codes.get(user_class, 1)
                 logger.error("%s", exc)
-                sys.exit(_exit_codes.get(user_class, 1))
+                if type(runner).__name__ == "WorkerRunner":
+                    runner.send_message(WORKER_FAILED, {"error": str(exc), "exit_code": code})
+                sys.exit(code)
+
+
+WORKER_FAILED = "moxiehook_worker_failed"  # a worker's message to the master: its users cannot run
+
+
+def _worker_failed(environment: Any, msg: Any, main: Any) -> None:
+    """On the master: a worker's MoxieUser check failed. Stop the run with its error and exit code.
+
+    A run under way ends as Locust ends one (``quit``: the workers stop, the summary is
+    printed, the exit code is the worker's). A headless master still waiting for its workers
+    is in a loop of its own that ``quit`` does not end: it is told to exit.
+    """
+    data = msg.data if isinstance(msg.data, dict) else {}
+    code = data.get("exit_code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = 1
+    logger.error("worker %s: %s", msg.node_id, data.get("error", "its users cannot run"))
+    if environment.process_exit_code is None:
+        environment.process_exit_code = code
+    runner = environment.runner
+    started = runner.state != STATE_INIT
+    runner.quit()
+    if not started:
+        gevent.kill(main, SystemExit(environment.process_exit_code))
 
 
 events.init.add_listener(_check_users)  # type: ignore[no-untyped-call]  # locust leaves it untyped
