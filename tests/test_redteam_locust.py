@@ -260,3 +260,31 @@ def test_a_204_followed_by_stray_bytes_is_a_delivery_as_fire_counts_it(tmp_path:
     assert printed_counts(output)["ClientCreate"] == ("POST", 1, 0), output[-3000:]
     assert code == 0
     assert json.loads(raw_receiver.requests[-1].body)["id"]
+
+
+# ---------------------------------------------------------------------------
+# What does the user see? A mistake in a locustfile's own task is one line and exit 2
+
+
+@pytest.mark.xfail(strict=True, reason="red team: send_event's error escapes the task: Locust prints a "
+                   "traceback on every task and the run goes on, exit 1")
+def test_a_task_sending_an_event_the_class_does_not_name_stops_the_run_with_one_line(
+        tmp_path: Path, raw_receiver: RawReceiver) -> None:
+    """A locustfile's own task calls `self.send_event("InvoiceSent")`, an event not in `events`.
+
+    A user saw a full Python traceback for every task of every user (thousands a second at
+    `constant(0)`), the run going on to its end and exit 1, as if deliveries had failed. They
+    should see the one line saying what is wrong, once, and exit 2, as for any other mistake in
+    the user class.
+    """
+    write_config(tmp_path, raw_receiver.url("/clients"))
+    (tmp_path / "lf.py").write_text(
+        "from locust import constant, task\nfrom moxiehook.locust import MoxieUser\n\n\n"
+        "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(0.2)\n\n"
+        "    @task\n    def both(self):\n        self.send_event('ClientCreate')\n"
+        "        self.send_event('InvoiceSent')\n")
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "2", "-r", "2", "-t", "3s",
+                                 "--stop-timeout", "5", cwd=tmp_path))
+    assert "Traceback" not in output, output[-3000:]
+    assert output.count("InvoiceSent is not one of this user's events: ClientCreate") == 1, output[-3000:]
+    assert code == 2
