@@ -266,8 +266,6 @@ def test_a_204_followed_by_stray_bytes_is_a_delivery_as_fire_counts_it(tmp_path:
 # What does the user see? A mistake in a locustfile's own task is one line and exit 2
 
 
-@pytest.mark.xfail(strict=True, reason="red team: send_event's error escapes the task: Locust prints a "
-                   "traceback on every task and the run goes on, exit 1")
 def test_a_task_sending_an_event_the_class_does_not_name_stops_the_run_with_one_line(
         tmp_path: Path, raw_receiver: RawReceiver) -> None:
     """A locustfile's own task calls `self.send_event("InvoiceSent")`, an event not in `events`.

@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 import gevent
 from locust import FastHttpUser, events, task
 from locust.contrib.fasthttp import FastHttpSession
-from locust.exception import StopTest
+from locust.exception import StopTest, StopUser
 from locust.runners import STATE_INIT
 
 from moxiehook.errors import MoxiehookError
@@ -129,8 +129,16 @@ class MoxieUser(FastHttpUser):
         self.send_event()
 
     def send_event(self, event: str | None = None) -> None:
-        """Build one delivery (of ``event``, or one drawn by weight) and POST it: for custom tasks."""
-        target, delivery = self.moxie_stream.next_delivery(event)
+        """Build one delivery (of ``event``, or one drawn by weight) and POST it: for custom tasks.
+
+        An event the class does not name is a mistake in the locustfile, not a failed delivery:
+        the run stops with one line and exit 2, as for a mistake in the class's settings.
+        """
+        try:
+            target, delivery = self.moxie_stream.next_delivery(event)
+        except MoxiehookError as exc:
+            _stop_run(self.environment, f"{type(self).__name__}: {exc}", exc.exit_code)
+            raise StopUser() from None
         self.post_delivery(target, delivery)
 
     def post_delivery(self, target: Target, delivery: Delivery) -> None:
@@ -201,6 +209,28 @@ def _check_users(environment: Any, **_: Any) -> None:
                 if type(runner).__name__ == "WorkerRunner":
                     runner.send_message(WORKER_FAILED, {"error": str(exc), "exit_code": code})
                 sys.exit(code)
+
+
+def _stop_run(environment: Any, message: str, code: int) -> None:
+    """A mistake found while the test runs: say it once, and stop the run with ``code``.
+
+    A worker tells the master, which stops every worker with the message (as for a failed
+    check at start); a single process quits (from a greenlet of its own: this runs in a user's).
+    """
+    if _reported:  # every user hits the same mistake: one line, one stop
+        return
+    _reported.append(message)
+    logger.error("%s", message)
+    if environment.process_exit_code is None:
+        environment.process_exit_code = code
+    runner = environment.runner
+    if type(runner).__name__ == "WorkerRunner":
+        runner.send_message(WORKER_FAILED, {"error": message, "exit_code": code})
+    elif runner is not None:
+        gevent.spawn(runner.quit)
+
+
+_reported: list[str] = []  # the mistake that stopped this process's run, once said
 
 
 WORKER_FAILED = "moxiehook_worker_failed"  # a worker's message to the master: its users cannot run
