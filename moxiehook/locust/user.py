@@ -120,6 +120,10 @@ class MoxieUser(FastHttpUser):
             raise StopTest(message) from None
         for skipped in plan.skipped:
             logger.warning("%s: endpoint %s is disabled; its mappings are skipped", cls.__name__, skipped)
+        for prepared in plan.endpoints.values():
+            if prepared.verify is False:  # as fire warns: a config meant for a test server, used further
+                logger.warning("%s: endpoint '%s' has verify_tls = false: TLS certificates are not checked",
+                               cls.__name__, prepared.name)
         cls._moxie_plan = plan  # type: ignore[attr-defined]
         return plan
 
