@@ -343,8 +343,6 @@ def _body_cut_short(conn: socket.socket) -> None:
     conn.close()
 
 
-@pytest.mark.xfail(strict=True, reason="red team: an error while reading the answer's body escapes the task: "
-                   "a traceback per request and the request missing from Locust's stats")
 @pytest.mark.parametrize("raw_receiver", [_body_cut_short], indirect=True)
 def test_an_answer_cut_short_is_counted_once_as_fire_counts_it(tmp_path: Path, raw_receiver: RawReceiver) -> None:
     """A receiver answers `200 OK` announcing 100,000 bytes of body, sends 1,000 and hangs up.

@@ -40,6 +40,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from http.client import HTTPException
 from typing import Any, ClassVar
 
 import gevent
@@ -274,6 +275,10 @@ def _read_answer(response: Any) -> None:
     back to the pool when the body was read to its end, and is closed otherwise (its unread rest
     must not be taken for the next answer). Locust's time and size for the request then cover
     the body as read, as they do when Locust reads it whole.
+
+    As for ``fire``, the answer is its status: a problem while reading the body (the receiver
+    hanging up or resetting before the length it announced, bad chunk framing, the timeout)
+    ends the body where it is, and the connection is closed, not reused.
     """
     started = time.perf_counter()
     size = 0
@@ -282,6 +287,8 @@ def _read_answer(response: Any) -> None:
             size += len(chunk)
             if size >= READ_LIMIT:
                 break
+    except (OSError, HTTPException):  # geventhttpclient's parse errors are http.client's HTTPException
+        pass
     finally:
         response.release()
     response.request_meta["response_time"] += (time.perf_counter() - started) * 1000
