@@ -217,7 +217,7 @@ def test_an_answer_with_endless_headers_costs_a_bounded_amount(tmp_path: Path, r
 
     A user saw a worker's memory grow with every header byte (1.5 GB for five users in four
     seconds against a receiver streaming headers), where `fire` stops at 64 KiB of headers
-    (httpx's limit) and the docs promise that a receiver answering a gigabyte costs 64 KiB.
+    (its client's cap) and the docs promise that a receiver answering a gigabyte costs 64 KiB.
     They should see a failed delivery and a worker whose memory stays small.
     """
     write_config(tmp_path, raw_receiver.url("/clients"))
