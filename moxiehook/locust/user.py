@@ -40,11 +40,14 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from http.client import HTTPException
 from typing import Any, ClassVar
 
+import gevent
 from locust import FastHttpUser, events, task
 from locust.contrib.fasthttp import FastHttpSession
-from locust.exception import StopTest
+from locust.exception import StopTest, StopUser
+from locust.runners import STATE_INIT
 
 from moxiehook.errors import MoxiehookError
 from moxiehook.locust.plan import Plan, Stream, Target, failure, make_plan, no_answer, user_seed
@@ -118,6 +121,10 @@ class MoxieUser(FastHttpUser):
             raise StopTest(message) from None
         for skipped in plan.skipped:
             logger.warning("%s: endpoint %s is disabled; its mappings are skipped", cls.__name__, skipped)
+        for prepared in plan.endpoints.values():
+            if prepared.verify is False:  # as fire warns: a config meant for a test server, used further
+                logger.warning("%s: endpoint '%s' has verify_tls = false: TLS certificates are not checked",
+                               cls.__name__, prepared.name)
         cls._moxie_plan = plan  # type: ignore[attr-defined]
         return plan
 
@@ -127,8 +134,16 @@ class MoxieUser(FastHttpUser):
         self.send_event()
 
     def send_event(self, event: str | None = None) -> None:
-        """Build one delivery (of ``event``, or one drawn by weight) and POST it: for custom tasks."""
-        target, delivery = self.moxie_stream.next_delivery(event)
+        """Build one delivery (of ``event``, or one drawn by weight) and POST it: for custom tasks.
+
+        An event the class does not name is a mistake in the locustfile, not a failed delivery:
+        the run stops with one line and exit 2, as for a mistake in the class's settings.
+        """
+        try:
+            target, delivery = self.moxie_stream.next_delivery(event)
+        except MoxiehookError as exc:
+            _stop_run(self.environment, f"{type(self).__name__}: {exc}", exc.exit_code)
+            raise StopUser() from None
         self.post_delivery(target, delivery)
 
     def post_delivery(self, target: Target, delivery: Delivery) -> None:
@@ -176,17 +191,75 @@ def _check_users(environment: Any, **_: Any) -> None:
 
     Runs where users run (a single process or a worker), not on a master, which sends nothing
     and may not have the config or its variables. Raising in a user's constructor instead would
-    let gevent print a traceback for the failed spawn.
+    let gevent print a traceback for the failed spawn. A worker has already reported ready when
+    this runs: it tells the master, which would otherwise give it users and run on without them
+    (half the load, exit 0); the master then stops the whole run with the worker's error.
     """
-    if type(environment.runner).__name__ == "MasterRunner":
+    runner = environment.runner
+    if type(runner).__name__ == "MasterRunner":
+        main = gevent.getcurrent()  # Locust's main greenlet: it may still be waiting for workers
+
+        def worker_failed(environment: Any, msg: Any, **_: Any) -> None:
+            _worker_failed(environment, msg, main)
+
+        runner.register_message(WORKER_FAILED, worker_failed, concurrent=True)
         return
     for user_class in environment.user_classes or ():
         if isinstance(user_class, type) and issubclass(user_class, MoxieUser):
             try:
                 user_class.moxie_plan()
             except StopTest as exc:
+                code = _exit_codes.get(user_class, 1)
                 logger.error("%s", exc)
-                sys.exit(_exit_codes.get(user_class, 1))
+                if type(runner).__name__ == "WorkerRunner":
+                    runner.send_message(WORKER_FAILED, {"error": str(exc), "exit_code": code})
+                sys.exit(code)
+
+
+def _stop_run(environment: Any, message: str, code: int) -> None:
+    """A mistake found while the test runs: say it once, and stop the run with ``code``.
+
+    A worker tells the master, which stops every worker with the message (as for a failed
+    check at start); a single process quits (from a greenlet of its own: this runs in a user's).
+    """
+    if _reported:  # every user hits the same mistake: one line, one stop
+        return
+    _reported.append(message)
+    logger.error("%s", message)
+    if environment.process_exit_code is None:
+        environment.process_exit_code = code
+    runner = environment.runner
+    if type(runner).__name__ == "WorkerRunner":
+        runner.send_message(WORKER_FAILED, {"error": message, "exit_code": code})
+    elif runner is not None:
+        gevent.spawn(runner.quit)
+
+
+_reported: list[str] = []  # the mistake that stopped this process's run, once said
+
+
+WORKER_FAILED = "moxiehook_worker_failed"  # a worker's message to the master: its users cannot run
+
+
+def _worker_failed(environment: Any, msg: Any, main: Any) -> None:
+    """On the master: a worker's MoxieUser check failed. Stop the run with its error and exit code.
+
+    A run under way ends as Locust ends one (``quit``: the workers stop, the summary is
+    printed, the exit code is the worker's). A headless master still waiting for its workers
+    is in a loop of its own that ``quit`` does not end: it is told to exit.
+    """
+    data = msg.data if isinstance(msg.data, dict) else {}
+    code = data.get("exit_code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = 1
+    logger.error("worker %s: %s", msg.node_id, data.get("error", "its users cannot run"))
+    if environment.process_exit_code is None:
+        environment.process_exit_code = code
+    runner = environment.runner
+    started = runner.state != STATE_INIT
+    runner.quit()
+    if not started:
+        gevent.kill(main, SystemExit(environment.process_exit_code))
 
 
 events.init.add_listener(_check_users)  # type: ignore[no-untyped-call]  # locust leaves it untyped
@@ -202,6 +275,10 @@ def _read_answer(response: Any) -> None:
     back to the pool when the body was read to its end, and is closed otherwise (its unread rest
     must not be taken for the next answer). Locust's time and size for the request then cover
     the body as read, as they do when Locust reads it whole.
+
+    As for ``fire``, the answer is its status: a problem while reading the body (the receiver
+    hanging up or resetting before the length it announced, bad chunk framing, the timeout)
+    ends the body where it is, and the connection is closed, not reused.
     """
     started = time.perf_counter()
     size = 0
@@ -210,6 +287,8 @@ def _read_answer(response: Any) -> None:
             size += len(chunk)
             if size >= READ_LIMIT:
                 break
+    except (OSError, HTTPException):  # geventhttpclient's parse errors are http.client's HTTPException
+        pass
     finally:
         response.release()
     response.request_meta["response_time"] += (time.perf_counter() - started) * 1000

@@ -167,13 +167,13 @@ def prepare_endpoint(endpoint: Endpoint, settings: Settings, config_path: Path |
     if auth.type == "basic":
         user, password = values["username"], values["password"]
         secrets.append(password)  # the Authorization value is base64: a receiver may echo the password itself
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        set_header(headers, "Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
     elif auth.type == "bearer":
-        headers["Authorization"] = "Bearer " + values["token"]
+        set_header(headers, "Authorization", "Bearer " + values["token"])
     elif auth.type == "custom":
-        headers[auth.header or ""] = values["value"]
+        set_header(headers, auth.header or "", values["value"])
     for name, value in endpoint.headers.items():
-        headers[name] = expand_checked(value, f"{where}.headers.{name}")
+        set_header(headers, name, expand_checked(value, f"{where}.headers.{name}"))
     key = None
     if endpoint.signing_secret:
         secret = expand(endpoint.signing_secret, f"{where}.signing_secret")
@@ -239,12 +239,25 @@ def redacted_headers(endpoint: Endpoint, settings: Settings) -> dict[str, str]:
     headers = _base_headers(settings)
     auth = endpoint.auth
     if auth.type in ("basic", "bearer"):
-        headers["Authorization"] = MASK
+        set_header(headers, "Authorization", MASK)
     elif auth.type == "custom":
-        headers[auth.header or ""] = MASK
+        set_header(headers, auth.header or "", MASK)
     for name, value in endpoint.headers.items():
-        headers[name] = MASK if has_reference(value) else value
+        set_header(headers, name, MASK if has_reference(value) else value)
     return headers
+
+
+def set_header(headers: dict[str, str], name: str, value: str) -> None:
+    """Set ``name``, replacing a header already there under the same name in any case.
+
+    Header names are case-insensitive (RFC 9110 §5.1): a config's ``user-agent`` replaces
+    moxiehook's ``User-Agent`` instead of going out beside it as a second one (which a receiver
+    reading the first would never see, and which Locust's client would fold into one).
+    """
+    lowered = name.lower()
+    for key in [key for key in headers if key.lower() == lowered and key != name]:
+        del headers[key]
+    headers[name] = value
 
 
 def _verify_setting(endpoint: Endpoint, settings: Settings, config_path: Path | None) -> bool | str:
