@@ -42,9 +42,11 @@ SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signa
 # Hop-by-hop and framing headers (RFC 9110 §7.6.1, RFC 9112 §6): they describe the
 # connection and how the body is framed, which the HTTP client decides. A second
 # framing header breaks every request (Transfer-Encoding beside Content-Length is
-# a 400 from nginx, and a request smuggling risk behind a proxy).
+# a 400 from nginx, and a request smuggling risk behind a proxy). ``Expect: 100-continue`` asks
+# the client to hold the body for an interim answer: moxiehook sends head and body at once, and
+# Locust's client would wait for the answer until the timeout, so one delivery would meet two fates.
 HOP_BY_HOP_HEADERS = frozenset(
-    {"transfer-encoding", "connection", "keep-alive", "te", "upgrade", "trailer", "proxy-connection"}
+    {"transfer-encoding", "connection", "keep-alive", "te", "upgrade", "trailer", "proxy-connection", "expect"}
 )
 
 DEFAULT_DISABLE_ON = (401, 403, 404, 405, 410)
