@@ -393,6 +393,8 @@ def _print_delivery(record: DeliveryRecord) -> None:
     body = response.get("body")
     if body:
         echo(_indent(_pretty_text(str(body))))
+    if response.get("incomplete"):
+        echo(f"  (body incomplete: {response['incomplete']})")
 
 
 def _pretty(value: Any) -> str:

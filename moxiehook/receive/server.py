@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import re
 import socket
 import sys
 import threading
@@ -44,6 +45,13 @@ if TYPE_CHECKING:
 UNAUTHORIZED = 401
 # A webhook is small; refuse a body that would fill memory rather than read it.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# A sender's pace: a connection silent this long (between requests or inside one) is closed,
+# and a request whose head and body have not all arrived this long after its first byte is
+# cut, however steadily it dribbles. A thread serves each connection: neither may be held forever.
+IDLE_TIMEOUT = 60.0
+REQUEST_TIME = 120.0
+# A header line as RFC 9112 §5 has it: a token, then the colon at once (no folded lines).
+_FIELD_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:")
 # Headers whose values are credentials: never written by --save.
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
@@ -508,16 +516,56 @@ class _LineRecorder:
         return line
 
 
+class _PacedReader(io.RawIOBase):
+    """A connection's reads, each given what is left of the request's time (see ``REQUEST_TIME``).
+
+    ``deadline`` is None until a request's first byte arrives (the connection is idle: a
+    read may wait ``IDLE_TIMEOUT``); the handler sets it back to None before each request.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            timeout = IDLE_TIMEOUT
+        else:
+            timeout = min(self.deadline - time.monotonic(), IDLE_TIMEOUT)
+            if timeout <= 0:
+                raise TimeoutError("the request took too long to arrive")
+        self.sock.settimeout(timeout)
+        count = self.sock.recv_into(buffer)
+        if self.deadline is None and count:
+            self.deadline = time.monotonic() + REQUEST_TIME
+        return count
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     """One connection of ``listen``: reads each request, checks it, answers (or relays) it.
 
     The stdlib reads the request line and headers; the body's framing is
     decided here (RFC 9112 §6.3) and a chunked body is decoded by
     ``moxiehook.http.read_chunked``, the decoder everything that receives shares.
+    Every read is paced (``_PacedReader``): a silent or dribbling sender is cut off.
     """
 
     protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
     _answered = False
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the stdlib's reader: replaced by a paced one over the same socket
+        self._reader = _PacedReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = None  # the next request's time starts with its first byte
+        super().handle_one_request()
 
     @property
     def _handling(self) -> _Handling:
@@ -547,6 +595,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._answer(HTTPStatus.BAD_REQUEST, b"bad header: NUL or a bare CR\n", close=True)
             return False
+        # The email parser behind the stdlib takes a line that is not "name: value" for the
+        # start of the body, dropping the headers after it (Content-Length among them) and
+        # leaving the body to be read as the next request. Such a line is refused (RFC 9112
+        # §5.1: whitespace before the colon is 400), and so is a folded line (obs-fold, §5.2):
+        # its CR LF would stay inside the value.
+        if not all(_FIELD_LINE.match(line) for line in lines.lines[1:] if line not in (b"\r\n", b"\n", b"")):
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad header line: not 'name: value'\n", close=True)
+            return False
         if wants_close(self.headers.items()):
             self.close_connection = True
         return True
@@ -575,6 +632,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             self._answer(exc.status, f"{exc}\n".encode(), close=True)
             return
+        self.connection.settimeout(IDLE_TIMEOUT)  # the request is in: answering gets the usual time
         result = check_request(config.check, dict(self.headers.items()), body)
         status = config.status if result.ok else UNAUTHORIZED
         request = ReceivedRequest(
