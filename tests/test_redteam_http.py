@@ -240,3 +240,30 @@ def test_a_sender_dribbling_its_request_is_cut_off(
                 cut = slow.recv(65536) == b""
                 break
     assert cut and not received
+
+
+# ---------------------------------------------------------------------------
+# what reaches the terminal
+
+
+@pytest.mark.xfail(strict=True, reason="red team: logs show writes a server's control sequences to the terminal")
+def test_logs_show_escapes_what_a_server_sent(serve: Callable[..., RawServer], cli, config_path) -> None:  # type: ignore[no-untyped-def]
+    """A server answers a 302 whose ``Location``, another header and body hold terminal escapes
+    (``ESC [2J`` clears the screen, ``ESC ]0;…BEL`` retitles the window).
+
+    The user saw: ``fire`` shows them escaped (``\\x1b[2J``), but ``logs show ID`` wrote the raw
+    bytes, and the terminal acted on them. They should see them as text, as ``fire`` shows them
+    (the log keeps the bytes as they came, JSON-escaped).
+    """
+    answer = (b"HTTP/1.1 302 Found\r\nLocation: http://x/\x1b[2J\x1b]0;pwned\x07\r\nX-A: \x1b[31mred\r\n"
+              b"Content-Length: 9\r\n\r\n\x1b[2Jhello")
+    server = serve(answering(answer))
+    config_path.write_text(config_path.read_text() + (
+        f'\n[endpoints.e]\n[[endpoints.e.mappings]]\nevent = "ClientCreate"\nurl = "{server.url}"\n'))
+    fired = cli("fire", "ClientCreate")
+    assert fired.exit_code == 1 and "\x1b" not in fired.stderr
+    log = (config_path.parent / "log.jsonl").read_text().splitlines()
+    shown = cli("logs", "show", __import__("json").loads(log[-1])["id"])
+    assert shown.exit_code == 0
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    assert "http://x/\\x1b[2J" in shown.stdout and "\\x1b[2Jhello" in shown.stdout
