@@ -246,7 +246,6 @@ def test_a_sender_dribbling_its_request_is_cut_off(
 # what reaches the terminal
 
 
-@pytest.mark.xfail(strict=True, reason="red team: logs show writes a server's control sequences to the terminal")
 def test_logs_show_escapes_what_a_server_sent(serve: Callable[..., RawServer], cli, config_path) -> None:  # type: ignore[no-untyped-def]
     """A server answers a 302 whose ``Location``, another header and body hold terminal escapes
     (``ESC [2J`` clears the screen, ``ESC ]0;…BEL`` retitles the window).
