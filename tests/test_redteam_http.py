@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable, Iterator
 
 import h11
+import httpx
 import pytest
 
 from moxiehook.config import Settings
@@ -266,3 +267,30 @@ def test_logs_show_escapes_what_a_server_sent(serve: Callable[..., RawServer], c
     assert shown.exit_code == 0
     assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
     assert "http://x/\\x1b[2J" in shown.stdout and "\\x1b[2Jhello" in shown.stdout
+
+
+# ---------------------------------------------------------------------------
+# where it sends
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a URL naming port 0 is sent to port 80")
+def test_a_url_naming_port_0_is_not_sent_to_port_80() -> None:
+    """A mapping's URL is ``http://127.0.0.1:0/hook`` (a typo, or a port left unset by a script).
+
+    The user saw: the delivery went to port 80 of that host, with ``Host: 127.0.0.1`` — a server
+    the user never named (``parts.port or 80`` takes 0 for "no port"). They should see the
+    connection fail (nothing listens on port 0), as httpx and curl fail. RFC 3986 §3.2.3: only an
+    empty or absent port means the scheme's default.
+    """
+    from moxiehook.http.proxies import Proxies, route
+
+    found = route("http://127.0.0.1:0/hook", Proxies.none())
+    assert found.connect == ("127.0.0.1", 0) and found.host_lines == b"Host: 127.0.0.1:0\r\n"
+    proxied = route("http://example.com/hook", Proxies({"http": ("HTTP_PROXY", "http://127.0.0.1:0")}))
+    assert proxied.connect == ("127.0.0.1", 0)
+    with httpx_client() as client, pytest.raises(httpx.ConnectError):
+        client.post("http://127.0.0.1:0/hook", content=b"{}")
+
+
+def httpx_client() -> httpx.Client:
+    return httpx.Client(trust_env=False, timeout=5.0)
