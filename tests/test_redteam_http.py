@@ -273,7 +273,6 @@ def test_logs_show_escapes_what_a_server_sent(serve: Callable[..., RawServer], c
 # where it sends
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a URL naming port 0 is sent to port 80")
 def test_a_url_naming_port_0_is_not_sent_to_port_80() -> None:
     """A mapping's URL is ``http://127.0.0.1:0/hook`` (a typo, or a port left unset by a script).
 

@@ -70,7 +70,7 @@ class Proxies:
             url = "http://" + url
         parts = urlsplit(url)
         try:
-            proxy_port = parts.port or 80
+            proxy_port = _port(parts.port, 80)
         except ValueError:
             raise TransportError(f"{name}={url!r} is not a usable proxy URL (bad port)") from None
         if parts.scheme.lower() != "http" or not parts.hostname:
@@ -115,6 +115,11 @@ def _split_host_port(entry: str) -> tuple[str, int | None]:
     return host, int(port) if port.isascii() and port.isdigit() else None
 
 
+def _port(given: int | None, default: int) -> int:
+    """The URL's port; the default only when it names none (``:0`` is port 0, not "no port")."""
+    return default if given is None else given
+
+
 @dataclass(frozen=True)
 class Route:
     """How a URL is reached, worked out once per URL."""
@@ -139,7 +144,7 @@ def route(url: str, proxies: Proxies) -> Route:
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+        port = _port(parts.port, DEFAULT_PORTS.get(scheme, 0))
         host = (parts.hostname or "").encode("idna").decode("ascii")
     except (ValueError, UnicodeError) as exc:
         raise TransportError(f"not a usable URL: {exc}") from None
