@@ -194,6 +194,25 @@ def test_a_transfer_coding_padded_with_other_whitespace_is_not_chunked(
     assert out.startswith(b"HTTP/1.1 400 ") and not received
 
 
+@pytest.mark.xfail(strict=True, reason="red team: listen accepts an HTTP/1.1 request without Host or with two")
+@pytest.mark.parametrize("hosts", [b"", b"Host: a\r\nHost: b\r\n"], ids=["no-host", "two-hosts"])
+def test_an_http_1_1_request_needs_exactly_one_host(
+        receiver: tuple[RunningReceiver, list[ReceivedRequest]], hosts: bytes) -> None:
+    """A sender's HTTP/1.1 request carries no ``Host``, or two different ones.
+
+    The user saw: the request accepted, printed and forwarded (the relay sets its own Host, so
+    the app never learns which one a proxy in front acted on). RFC 9112 §3.2: "A server MUST
+    respond with a 400 (Bad Request) status code to any HTTP/1.1 request message that lacks a
+    Host header field and to any request message that contains more than one Host header field
+    line". h11 refuses both.
+    """
+    running, received = receiver
+    raw = b"POST /hook HTTP/1.1\r\n" + hosts + b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+    assert h11_refuses(raw)
+    out = exchange(running.port, raw)
+    assert out.startswith(b"HTTP/1.1 400 ") and not received
+
+
 @pytest.fixture
 def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(receive_server, "IDLE_TIMEOUT", 0.5, raising=False)
