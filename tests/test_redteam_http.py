@@ -194,7 +194,6 @@ def test_a_transfer_coding_padded_with_other_whitespace_is_not_chunked(
     assert out.startswith(b"HTTP/1.1 400 ") and not received
 
 
-@pytest.mark.xfail(strict=True, reason="red team: listen accepts an HTTP/1.1 request without Host or with two")
 @pytest.mark.parametrize("hosts", [b"", b"Host: a\r\nHost: b\r\n"], ids=["no-host", "two-hosts"])
 def test_an_http_1_1_request_needs_exactly_one_host(
         receiver: tuple[RunningReceiver, list[ReceivedRequest]], hosts: bytes) -> None:

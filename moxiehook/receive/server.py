@@ -615,6 +615,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._answer(HTTPStatus.BAD_REQUEST, b"bad header line: not 'name: value'\n", close=True)
             return False
+        # Exactly one Host (RFC 9112 §3.2): with none or two, which server the sender meant,
+        # or a proxy in front acted on, is unknown.
+        hosts = len(self.headers.get_all("Host") or ())
+        if hosts > 1 or (hosts == 0 and self.request_version == "HTTP/1.1"):
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad request: it needs one Host header\n", close=True)
+            return False
         if wants_close(self.headers.items()):
             self.close_connection = True
         return True
