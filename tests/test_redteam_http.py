@@ -311,3 +311,30 @@ def test_a_url_naming_port_0_is_not_sent_to_port_80() -> None:
 
 def httpx_client() -> httpx.Client:
     return httpx.Client(trust_env=False, timeout=5.0)
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a host holding NUL or a space is written into the request")
+@pytest.mark.parametrize("host", ["a\x00b", "a b", "a\x7fb", "a{b}"])
+def test_a_host_that_is_no_host_is_never_written_to_a_proxy(serve: Callable[..., RawServer], host: str) -> None:
+    """A log record (a file the user can edit, then ``replay``) holds ``http://a<NUL>b/hook``.
+
+    The user saw: directly, a DNS error; through ``HTTP_PROXY``, the request line
+    ``POST http://a<NUL>b/hook`` and ``Host: a<NUL>b`` written to the proxy as they were. They
+    should see the attempt refused before anything is sent: RFC 3986 §3.2.2's reg-name holds
+    only unreserved characters, percent-escapes and sub-delims, and RFC 9110 §5.5 forbids NUL
+    in a field value.
+    """
+    from moxiehook.http import Connections, Proxies, TransportError
+
+    heads: list[bytes] = []
+
+    def record(conn: socket.socket) -> None:
+        heads.append(conn.recv(65536))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    proxy = serve(record)
+    connections = Connections(None, Proxies({"http": ("HTTP_PROXY", proxy.url.rsplit("/", 1)[0])}))
+    with pytest.raises(TransportError, match="not a usable URL"):
+        connections.post(f"http://{host}/hook", {}, b"{}", 5.0, 1024)
+    connections.close()
+    assert heads == []
