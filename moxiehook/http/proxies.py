@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
@@ -11,6 +12,9 @@ from urllib.parse import quote, unquote, urlsplit
 from moxiehook.http.errors import TransportError
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host as it may be written: a reg-name's characters (RFC 3986 §3.2.2: unreserved,
+# percent-escapes, sub-delims), and the colons of an IPv6 literal (given without brackets).
+_HOST = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%:-]+")
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,9 @@ def route(url: str, proxies: Proxies) -> Route:
     except (ValueError, UnicodeError) as exc:
         raise TransportError(f"not a usable URL: {exc}") from None
     if scheme not in DEFAULT_PORTS or not host:
-        raise TransportError(f"not an http:// or https:// URL with a host: {url}")
+        raise TransportError(f"not an http:// or https:// URL with a host: {url!r}")
+    if not _HOST.fullmatch(host):  # it goes into the Host line, and a proxy's request line
+        raise TransportError(f"not a usable URL: its host {host!r} holds a character no host name may")
     bracketed = f"[{host}]" if ":" in host else host
     authority = bracketed if port == DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
     has_query = "?" in url.partition("#")[0]  # urlsplit gives "" for both "/a" and "/a?"
