@@ -611,7 +611,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         # leaving the body to be read as the next request. Such a line is refused (RFC 9112
         # §5.1: whitespace before the colon is 400), and so is a folded line (obs-fold, §5.2):
         # its CR LF would stay inside the value.
-        if not all(_FIELD_LINE.match(line) for line in lines.lines[1:] if line not in (b"\r\n", b"\n", b"")):
+        # (The recorder saw the header lines only: the request line was read before it.)
+        if not all(_FIELD_LINE.match(line) for line in lines.lines if line not in (b"\r\n", b"\n", b"")):
             self.close_connection = True
             self._answer(HTTPStatus.BAD_REQUEST, b"bad header line: not 'name: value'\n", close=True)
             return False
