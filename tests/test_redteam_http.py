@@ -354,3 +354,52 @@ def test_a_malformed_first_header_line_is_refused_too(
     raw = b"POST /hook HTTP/1.1\r\n" + line + b"Host: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     out = exchange(running.port, raw)
     assert out.startswith(b"HTTP/1.1 400 ") and b"bad header line" in out and not received
+
+
+# ---------------------------------------------------------------------------
+# what if it never ends
+
+
+@pytest.mark.xfail(strict=True, reason="red team: each address of a host gets the whole attempt's time to connect")
+def test_a_host_with_several_unreachable_addresses_gets_one_attempt_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host name resolves to three addresses that never answer a SYN (a full accept queue on
+    127.0.0.1 drops it, as a firewall would), then to one that works.
+
+    The user saw: a delivery with ``timeout = 1`` held 3 s (each address was given the whole
+    timeout: ``socket.create_connection`` applies it per address), and then a connection made
+    after the attempt was over. They should see the attempt end by its deadline: the addresses
+    share the attempt's time, and none is tried once it is up. (The name's resolution is faked:
+    there is no DNS on loopback; every socket is real.)
+    """
+    from moxiehook.http import AttemptTimeout, Connections, Proxies
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)
+    filler = []
+    for _ in range(3):  # fill the accept queue: further SYNs are dropped, connects hang
+        sock = socket.socket()
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            sock.connect(silent.getsockname())
+        filler.append(sock)
+    working = socket.create_server(("127.0.0.1", 0))
+    working.settimeout(0)
+    real = socket.getaddrinfo
+
+    def resolve(host: str, port: object, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        if host != "slow.example":
+            return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        return real(*silent.getsockname(), *args, **kwargs) * 3 + real(*working.getsockname(), *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    connections = Connections(None, Proxies.none())
+    try:
+        with pytest.raises(AttemptTimeout):
+            connections.post(f"http://slow.example:{working.getsockname()[1]}/hook", {}, b"{}", 0.5, 1024)
+        with pytest.raises(BlockingIOError):
+            working.accept()  # nobody connected after the attempt's time was up
+    finally:
+        connections.close()
+        for sock in [*filler, silent, working]:
+            sock.close()
