@@ -360,7 +360,6 @@ def test_a_malformed_first_header_line_is_refused_too(
 # what if it never ends
 
 
-@pytest.mark.xfail(strict=True, reason="red team: each address of a host gets the whole attempt's time to connect")
 def test_a_host_with_several_unreachable_addresses_gets_one_attempt_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """A host name resolves to three addresses that never answer a SYN (a full accept queue on
     127.0.0.1 drops it, as a firewall would), then to one that works.
