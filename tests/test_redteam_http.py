@@ -60,7 +60,9 @@ def test_a_status_beyond_599_is_retried_like_a_5xx(serve: Callable[..., RawServe
     as if it had a 5xx (Server Error) status code". httpx reads the same status (it does not
     judge answers); the difference is moxiehook's classification.
     """
-    answer = b"HTTP/1.1 " + status + b" Weird\r\nContent-Length: 0\r\n\r\n"
+    # "Connection: close": the server closes after each answer, and says so (a kept-alive
+    # connection closed just as the next attempt starts would make that attempt a connection error).
+    answer = b"HTTP/1.1 " + status + b" Weird\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     server = serve(answering(answer))
     assert httpx_reading(server.url)[:2] == ("answer", int(status))
     record, attempts = deliver(server.url)
