@@ -23,6 +23,7 @@ from moxiehook.cli.render import (
     Styled,
     WideOption,
     echo,
+    escape_control,
     info,
     print_json,
     print_table,
@@ -359,6 +360,8 @@ def show(
 
 
 def _print_delivery(record: DeliveryRecord) -> None:
+    """The record's block. What a server or sender sent (headers, bodies, an error quoting
+    them) is shown with control characters escaped: the terminal must not act on them."""
     result = record.outcome if record.status is None else f"{record.outcome} (HTTP {record.status})"
     fields = [
         ("id", record.id),
@@ -371,17 +374,17 @@ def _print_delivery(record: DeliveryRecord) -> None:
         ("duration", _duration(record.duration_ms)),
     ]
     for name, value in fields:
-        echo(f"{name:<9} {value}")
+        echo(escape_control(f"{name:<9} {value}"))
     request = record.request or {}
     echo("\nrequest headers")
     for name, value in (request.get("headers") or {}).items():
-        echo(f"  {name}: {value}")
+        echo(escape_control(f"  {name}: {value}"))
     echo("\nrequest body")
-    echo(_indent(_pretty(request.get("body"))))
+    echo(escape_control(_indent(_pretty(request.get("body"))), keep_newlines=True))
     echo("\nattempts")
     for number, attempt in enumerate(record.attempts, start=1):
         answer = f"HTTP {attempt.status}" if attempt.status is not None else f"error: {attempt.error}"
-        echo(f"  {number}  {attempt.at}  {answer}  {_duration(attempt.duration_ms)}")
+        echo(escape_control(f"  {number}  {attempt.at}  {answer}  {_duration(attempt.duration_ms)}"))
     if not record.attempts:
         echo("  none (nothing was sent)")
     response = record.response
@@ -390,10 +393,12 @@ def _print_delivery(record: DeliveryRecord) -> None:
         return
     echo(f"\nresponse  HTTP {response.get('status')}")
     for name, value in (response.get("headers") or {}).items():
-        echo(f"  {name}: {value}")
+        echo(escape_control(f"  {name}: {value}"))
     body = response.get("body")
     if body:
-        echo(_indent(_pretty_text(str(body))))
+        echo(escape_control(_indent(_pretty_text(str(body))), keep_newlines=True))
+    if response.get("incomplete"):
+        echo(f"  (body incomplete: {response['incomplete']})")
 
 
 def _pretty(value: Any) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+_OWS = " \t"  # optional whitespace: SP and HTAB only (RFC 9110 §5.6.3)
+
 # RFC 9110 §7.6.1: meaningful for one connection only, never passed on by an intermediary.
 # Content-Length is recomputed for the body actually sent; Host comes from the target URL;
 # Expect is answered by the receiver itself.
@@ -22,11 +24,13 @@ HOP_BY_HOP = frozenset({
 def tokens(headers: Iterable[tuple[str, str]], name: str) -> list[str]:
     """The lower-case tokens of every ``name`` header, in order: ``X, close`` -> ``["x", "close"]``.
 
-    Empty list elements (``a,,b``) are skipped, as RFC 9110 §5.6.1 asks of a recipient.
+    Empty list elements (``a,,b``) are skipped, as RFC 9110 §5.6.1 asks of a recipient. Only
+    spaces and tabs around an element are dropped (optional whitespace is nothing else): a
+    vertical tab or form feed stays part of the token, so ``<VT>chunked`` is not ``chunked``.
     """
     wanted = name.lower()
     return [token for header, value in headers if header.lower() == wanted
-            for token in (part.strip().lower() for part in value.split(",")) if token]
+            for token in (part.strip(_OWS).lower() for part in value.split(",")) if token]
 
 
 def wants_close(headers: Iterable[tuple[str, str]]) -> bool:

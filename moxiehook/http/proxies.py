@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
@@ -11,6 +12,9 @@ from urllib.parse import quote, unquote, urlsplit
 from moxiehook.http.errors import TransportError
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host as it may be written: a reg-name's characters (RFC 3986 §3.2.2: unreserved,
+# percent-escapes, sub-delims), and the colons of an IPv6 literal (given without brackets).
+_HOST = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%:-]+")
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class Proxies:
             url = "http://" + url
         parts = urlsplit(url)
         try:
-            proxy_port = parts.port or 80
+            proxy_port = _port(parts.port, 80)
         except ValueError:
             raise TransportError(f"{name}={url!r} is not a usable proxy URL (bad port)") from None
         if parts.scheme.lower() != "http" or not parts.hostname:
@@ -115,6 +119,11 @@ def _split_host_port(entry: str) -> tuple[str, int | None]:
     return host, int(port) if port.isascii() and port.isdigit() else None
 
 
+def _port(given: int | None, default: int) -> int:
+    """The URL's port; the default only when it names none (``:0`` is port 0, not "no port")."""
+    return default if given is None else given
+
+
 @dataclass(frozen=True)
 class Route:
     """How a URL is reached, worked out once per URL."""
@@ -139,12 +148,14 @@ def route(url: str, proxies: Proxies) -> Route:
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+        port = _port(parts.port, DEFAULT_PORTS.get(scheme, 0))
         host = (parts.hostname or "").encode("idna").decode("ascii")
     except (ValueError, UnicodeError) as exc:
         raise TransportError(f"not a usable URL: {exc}") from None
     if scheme not in DEFAULT_PORTS or not host:
-        raise TransportError(f"not an http:// or https:// URL with a host: {url}")
+        raise TransportError(f"not an http:// or https:// URL with a host: {url!r}")
+    if not _HOST.fullmatch(host):  # it goes into the Host line, and a proxy's request line
+        raise TransportError(f"not a usable URL: its host {host!r} holds a character no host name may")
     bracketed = f"[{host}]" if ":" in host else host
     authority = bracketed if port == DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
     has_query = "?" in url.partition("#")[0]  # urlsplit gives "" for both "/a" and "/a?"

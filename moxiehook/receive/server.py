@@ -21,6 +21,7 @@ import io
 import json
 import math
 import os
+import re
 import socket
 import sys
 import threading
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 UNAUTHORIZED = 401
 # A webhook is small; refuse a body that would fill memory rather than read it.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# A header line as RFC 9112 §5 has it: a token, then the colon at once (no folded lines).
+_FIELD_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:")
 # Headers whose values are credentials: never written by --save.
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
@@ -559,6 +562,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     The stdlib reads the request line and headers; the body's framing is
     decided here (RFC 9112 §6.3) and a chunked body is decoded by
     ``moxiehook.http.read_chunked``, the decoder everything that receives shares.
+    A request must arrive whole within the read timeout (a watchdog cuts a dribbling sender off,
+    the socket's timeout a silent one).
     """
 
     protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
@@ -607,6 +612,23 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if any(b"\0" in line or b"\r" in line.removesuffix(b"\n").removesuffix(b"\r") for line in lines.lines):
             self.close_connection = True
             self._answer(HTTPStatus.BAD_REQUEST, b"bad header: NUL or a bare CR\n", close=True)
+            return False
+        # The email parser behind the stdlib takes a line that is not "name: value" for the
+        # start of the body, dropping the headers after it (Content-Length among them) and
+        # leaving the body to be read as the next request. Such a line is refused (RFC 9112
+        # §5.1: whitespace before the colon is 400), and so is a folded line (obs-fold, §5.2):
+        # its CR LF would stay inside the value.
+        # (The recorder saw the header lines only: the request line was read before it.)
+        if not all(_FIELD_LINE.match(line) for line in lines.lines if line not in (b"\r\n", b"\n", b"")):
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad header line: not 'name: value'\n", close=True)
+            return False
+        # Exactly one Host (RFC 9112 §3.2): with none or two, which server the sender meant,
+        # or a proxy in front acted on, is unknown.
+        hosts = len(self.headers.get_all("Host") or ())
+        if hosts > 1 or (hosts == 0 and self.request_version == "HTTP/1.1"):
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad request: it needs one Host header\n", close=True)
             return False
         if wants_close(self.headers.items()):
             self.close_connection = True

@@ -81,7 +81,9 @@ def classify(status: int | None, disable_on: Collection[int]) -> Verdict:
         return Verdict.DELIVERED
     if status in disable_on:
         return Verdict.DISABLE
-    if status in RETRY_STATUSES or 500 <= status <= 599:
+    # A status past 599 is no HTTP status (a proxy's or a library's own code leaking out): a
+    # client processes it as a 5xx (RFC 9110 §15), so it is retried like one.
+    if status in RETRY_STATUSES or status >= 500:
         return Verdict.RETRY
     return Verdict.FAIL
 
@@ -413,7 +415,7 @@ class WireSender:
         except TransportError as exc:
             return Answer(None, f"connection error: {exc}", None)
         text = response.body[:LOGGED_BODY_LIMIT].decode("utf-8", "replace")
-        return judge_answer(response.status, response.headers, text)
+        return judge_answer(response.status, response.headers, text, _INCOMPLETE.get(response.unfinished or ""))
 
     def close(self) -> None:
         """Close the connections; from another thread, this cuts the attempt in flight."""
@@ -447,9 +449,24 @@ class HttpxSender:
         return judge_answer(response.status_code, dict(response.headers), body_text)
 
 
-def judge_answer(status: int, answer_headers: dict[str, str], body: str) -> Answer:
-    """An ``Answer`` from a status, lower-cased headers and the kept body text."""
-    logged = {"status": status, "headers": answer_headers, "body": body}
+# Why a logged body is not the whole body the server announced (RFC 9112 §8: a client records
+# an incomplete answer as incomplete). A body longer than READ_LIMIT is not one of them: that
+# cut is the documented read limit, not the server's doing.
+_INCOMPLETE = {
+    "closed": "the server closed the connection before the body's end",
+    "timeout": "the attempt's time ran out before the body's end",
+}
+
+
+def judge_answer(status: int, answer_headers: dict[str, str], body: str, incomplete: str | None = None) -> Answer:
+    """An ``Answer`` from a status, lower-cased headers and the kept body text.
+
+    ``incomplete``: why the body stopped before its announced end, logged with it (the status
+    still decides the outcome: the server did answer).
+    """
+    logged: dict[str, Any] = {"status": status, "headers": answer_headers, "body": body}
+    if incomplete is not None:
+        logged["incomplete"] = incomplete
     error = None if 200 <= status <= 299 else f"HTTP {status_text(status)}"
     if 300 <= status <= 399 and status != 304:  # 304 Not Modified redirects nowhere
         location = answer_headers.get("location")
