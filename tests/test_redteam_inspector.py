@@ -129,7 +129,8 @@ def big_numbers(cli, config_path: Path, receiver: Receiver) -> Iterator[Any]:
     from moxiehook import catalog
 
     write_config(config_path, receiver.url("/hook"))
-    body = json.dumps({**catalog.sample("ClientCreate"), "legacyId": 1}).replace('"legacyId": 1', f'"legacyId": {BIG_ID}')
+    body = json.dumps({**catalog.sample("ClientCreate"), "legacyId": 1})
+    body = body.replace('"legacyId": 1', f'"legacyId": {BIG_ID}')
     (config_path.parent / "big.json").write_text(body)
     assert cli("fire", "ClientCreate", "--data", str(config_path.parent / "big.json")).exit_code == 0
     running = start_inspector(InspectorConfig(
@@ -143,7 +144,7 @@ def big_numbers(cli, config_path: Path, receiver: Receiver) -> Iterator[Any]:
 
 @pytest.mark.xfail(strict=True, reason="red team: the page re-serialises bodies through JavaScript numbers")
 def test_the_page_shows_downloads_and_replays_a_big_integer_exactly(
-        page: Any, big_numbers: Any, receiver: Receiver) -> None:
+        page: Any, big_numbers: Any, receiver: Receiver) -> None:  # noqa: F811 - the browser fixture
     """A body carries ``"legacyId": 12345678901234567890``. The page showed 12345678901234567000 (its
     JavaScript number), the downloaded ``--data`` file said 12345678901234567000, and an edit-and-replay
     that changed only the path sent the app 12345678901234567000: another id. The user should see,
@@ -167,7 +168,8 @@ def test_the_page_shows_downloads_and_replays_a_big_integer_exactly(
 
 
 @pytest.mark.xfail(strict=True, reason="red team: Replay takes a second click while one is in flight")
-def test_a_double_click_on_replay_resends_once(page: Any, big_numbers: Any, receiver: Receiver) -> None:
+def test_a_double_click_on_replay_resends_once(
+        page: Any, big_numbers: Any, receiver: Receiver) -> None:  # noqa: F811 - the browser fixture
     """A user double-clicks Replay (or clicks again because the app is slow). Each click sent the
     webhook again: two deliveries of one event to the app. A replay in flight should take no second
     click: one click, one replay."""
