@@ -142,7 +142,6 @@ def big_numbers(cli, config_path: Path, receiver: Receiver) -> Iterator[Any]:
         running.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="red team: the page re-serialises bodies through JavaScript numbers")
 def test_the_page_shows_downloads_and_replays_a_big_integer_exactly(
         page: Any, big_numbers: Any, receiver: Receiver) -> None:  # noqa: F811 - the browser fixture
     """A body carries ``"legacyId": 12345678901234567890``. The page showed 12345678901234567000 (its
@@ -167,7 +166,6 @@ def test_the_page_shows_downloads_and_replays_a_big_integer_exactly(
     assert f'"legacyId":{BIG_ID}'.encode() in sent.body.replace(b" ", b"")
 
 
-@pytest.mark.xfail(strict=True, reason="red team: Replay takes a second click while one is in flight")
 def test_a_double_click_on_replay_resends_once(
         page: Any, big_numbers: Any, receiver: Receiver) -> None:  # noqa: F811 - the browser fixture
     """A user double-clicks Replay (or clicks again because the app is slow). Each click sent the
