@@ -183,3 +183,16 @@ def test_a_double_click_on_replay_resends_once(
     page.dblclick("#replay")
     page.wait_for_selector("#notice:has-text('replayed as')")
     assert page.evaluate("window.__replays") == 1
+
+
+@pytest.mark.xfail(strict=True, reason="red team: an absolute-form target naming another host is served")
+def test_an_absolute_form_request_for_another_host_is_refused(plain_listen: PlainListen) -> None:
+    """``GET http://rebound.example/api/requests`` with ``Host: 127.0.0.1:PORT``: HTTP/1.1 says the
+    host a request is for is then the one in its target (the Host header is ignored), so this is a
+    request for another name, as a rebinding page's would be. The inspector answered it with the list;
+    it should refuse it (403) like any request that does not name the inspector's own address."""
+    plain_listen.send(b'{"a": 1}')
+    status, _, _ = plain_listen.api.call("GET", "http://rebound.example/api/requests")
+    assert status == 403
+    status, _, _ = plain_listen.api.call("GET", f"http://127.0.0.1:{plain_listen.api.port}/api/requests")
+    assert status == 200
