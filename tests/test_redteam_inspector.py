@@ -185,7 +185,6 @@ def test_a_double_click_on_replay_resends_once(
     assert page.evaluate("window.__replays") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="red team: an absolute-form target naming another host is served")
 def test_an_absolute_form_request_for_another_host_is_refused(plain_listen: PlainListen) -> None:
     """``GET http://rebound.example/api/requests`` with ``Host: 127.0.0.1:PORT``: HTTP/1.1 says the
     host a request is for is then the one in its target (the Host header is ignored), so this is a

@@ -155,7 +155,12 @@ class Handler(BaseHTTPRequestHandler):
     def _guard(self, state: AppState, state_changing: bool) -> None:
         """Host, Origin and (for POST/DELETE) token: refuse before anything is read or done."""
         hosts = self.headers.get_all("Host") or []
-        if len(hosts) != 1 or hosts[0].strip().lower() not in state.allowed_hosts:
+        # A request target in absolute form (``http://name/path``) names the host itself, and HTTP/1.1 then
+        # ignores the Host header: that name must be the inspector's own too.
+        target = urlsplit(self.path) if not self.path.startswith("/") else None
+        if (len(hosts) != 1 or hosts[0].strip().lower() not in state.allowed_hosts
+                or (target is not None and (target.scheme.lower() != "http"
+                                            or target.netloc.lower() not in state.allowed_hosts))):
             self.close_connection = True
             raise HttpError(403, "this inspector answers only to its own address (Host); "
                                  "open it at the URL it printed")
