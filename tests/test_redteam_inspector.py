@@ -40,6 +40,10 @@ class PlainListen:
         new = next(entry for entry in found if entry["id"] not in before)
         return dict(self.api.get(f"/api/requests/{new['id']}"))
 
+    def token(self) -> str:
+        _, html, _ = self.api.call("GET", "/")
+        return str(html).split('name="moxiehook-token" content="')[1].split('"')[0]
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -195,3 +199,32 @@ def test_an_absolute_form_request_for_another_host_is_refused(plain_listen: Plai
     assert status == 403
     status, _, _ = plain_listen.api.call("GET", f"http://127.0.0.1:{plain_listen.api.port}/api/requests")
     assert status == 200
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a refused POST leaves its body unread on a kept-alive connection")
+def test_a_refused_edit_does_not_spoil_the_next_request_on_the_same_connection(plain_listen: PlainListen) -> None:
+    """The user edits and replays a request that is no longer in the list (cleared, or pushed out by
+    10,000 newer ones): 404, as it should be. But the edit's body was left unread on the connection
+    the browser keeps open, so the page's next request on it (opening another request, reloading the
+    list) was read as that JSON followed by the request, and answered 400 with an HTML error page.
+    A refused request must not affect the next one."""
+    import http.client
+
+    plain_listen.send(b'{"a": 1}')
+    api = plain_listen.api
+    connection = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
+    try:
+        edit = json.dumps({"path": "/x", "body": {"a": 1}})
+        connection.request("POST", "/api/requests/dlv_GONE/replay", body=edit, headers={
+            "Host": api.host, "X-Moxiehook-Token": plain_listen.token(), "Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 404
+        if response.getheader("Connection", "").lower() == "close":  # the server may end it instead
+            connection.close()
+        connection.request("GET", "/api/requests", headers={"Host": api.host})
+        response = connection.getresponse()
+        assert response.status == 200
+        assert len(json.loads(response.read())["requests"]) == 1
+    finally:
+        connection.close()
