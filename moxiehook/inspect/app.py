@@ -115,6 +115,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "moxiehook-inspector"
     sys_version = ""
     timeout = 60  # a connection that sends nothing for a minute is closed (streams write every 15 s)
+    body_unread = False
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -140,6 +141,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _run(self, handler: Callable[[str, dict[str, list[str]]], None], state_changing: bool = False) -> None:
         state = self.server.state
+        # A body that is never read (the request refused, or a route that takes none) would be read as the
+        # start of the next request on this connection: such a connection is closed after the answer.
+        self.body_unread = bool(self.headers.get("Transfer-Encoding")) or (
+            (self.headers.get("Content-Length") or "0").strip() not in ("", "0"))
         try:
             self._guard(state, state_changing)
             parts = urlsplit(self.path)
@@ -178,6 +183,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- answers ------------------------------------------------------------
 
     def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        if self.body_unread:
+            self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -211,6 +218,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise HttpError(413, f"the body is over {MAX_REQUEST_BYTES // 1024 // 1024} MiB")
         data = self.rfile.read(length) if length else b""
+        self.body_unread = False
         if not data.strip():
             return None
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
