@@ -139,7 +139,8 @@ def big_numbers(cli, config_path: Path, receiver: Receiver) -> Iterator[Any]:
     assert cli("fire", "ClientCreate", "--data", str(config_path.parent / "big.json")).exit_code == 0
     running = start_inspector(InspectorConfig(
         target=ReplayTarget(config_path, lambda: load_config(config_path)),
-        log_path=load_config(config_path).log_path(config_path), port=0, follow=True, follow_interval=0.05))
+        log_path=load_config(config_path).log_path(config_path), port=0, follow=True,
+        follow_interval=0.05, keepalive_s=0.5))
     try:
         yield running
     finally:
@@ -227,3 +228,29 @@ def test_a_refused_edit_does_not_spoil_the_next_request_on_the_same_connection(p
         assert len(json.loads(response.read())["requests"]) == 1
     finally:
         connection.close()
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a stream refused with 503 is never retried by the page")
+def test_the_page_goes_live_once_a_stream_slot_frees(page: Any, big_numbers: Any) -> None:  # noqa: F811
+    """Streams are capped (32); closed tabs keep theirs until the next keep-alive notices, so a page
+    loaded while all are taken is answered 503. The page said "reconnecting" for ever: an
+    EventSource refused with a status is never retried, so it never showed anything new until the
+    user reloaded. It should go live by itself once a slot is free."""
+    import socket
+
+    from moxiehook.inspect.app import MAX_STREAMS
+
+    held = []
+    try:
+        for _ in range(MAX_STREAMS):
+            sock = socket.create_connection(("127.0.0.1", big_numbers.port))
+            sock.sendall(f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{big_numbers.port}\r\n\r\n".encode())
+            assert b" 200 " in sock.recv(64)  # this slot is taken
+            held.append(sock)
+        page.goto(big_numbers.url)
+        page.wait_for_selector("#list-rows .row[data-id]")  # the list loads; the stream was refused
+        assert page.get_attribute("body", "data-live") is None
+    finally:
+        for sock in held:
+            sock.close()  # the slots free at the streams' next keep-alive (0.5 s here)
+    page.wait_for_selector("body[data-live]")
