@@ -132,6 +132,9 @@
     source.addEventListener("error", () => {
       delete document.body.dataset.live;
       $("live-mark").textContent = "○ reconnecting";
+      // A dropped stream is retried by the browser itself; one refused with a status (503: every stream
+      // slot taken, e.g. by tabs closed a moment ago) is not, so the page asks again a little later.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
     });
   }
 
