@@ -255,3 +255,22 @@ def test_the_page_goes_live_once_a_stream_slot_frees(page: Any, big_numbers: Any
             sock.close()  # the slots free at the streams' next keep-alive (0.5 s here)
     page.wait_for_selector("body[data-live]")
     page.wait_for_selector("#list-rows .row[data-id]")
+
+
+@pytest.mark.xfail(strict=True, reason="red team: the 405 answer to HEAD carries a body")
+def test_a_head_request_is_answered_without_a_body(plain_listen: PlainListen) -> None:
+    """``HEAD /`` (a link checker, ``curl -I``) is refused with 405, but the refusal's JSON body was
+    sent too, which a HEAD answer never carries (RFC 9110): a client reading the next answer on that
+    connection starts in those bytes. A HEAD answer should be headers only."""
+    import socket
+
+    api = plain_listen.api
+    with socket.create_connection(("127.0.0.1", api.port), timeout=30) as sock:
+        sock.sendall(f"HEAD / HTTP/1.1\r\nHost: {api.host}\r\n\r\n"
+                     f"GET /api/requests HTTP/1.1\r\nHost: {api.host}\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while chunk := sock.recv(65536):  # bounded: the server closes after the second answer
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 405 ")
+    assert rest.startswith(b"HTTP/1.1 200 "), rest[:80]
