@@ -257,7 +257,6 @@ def test_the_page_goes_live_once_a_stream_slot_frees(page: Any, big_numbers: Any
     page.wait_for_selector("#list-rows .row[data-id]")
 
 
-@pytest.mark.xfail(strict=True, reason="red team: the 405 answer to HEAD carries a body")
 def test_a_head_request_is_answered_without_a_body(plain_listen: PlainListen) -> None:
     """``HEAD /`` (a link checker, ``curl -I``) is refused with 405, but the refusal's JSON body was
     sent too, which a HEAD answer never carries (RFC 9110): a client reading the next answer on that

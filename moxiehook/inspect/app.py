@@ -193,7 +193,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # an answer to HEAD is its headers only
+            self.wfile.write(body)
 
     def _json(self, status: int, data: Any) -> None:
         # ASCII with \u escapes: a body may hold a lone surrogate ("\ud800" is valid JSON text), which
