@@ -273,3 +273,36 @@ def test_a_head_request_is_answered_without_a_body(plain_listen: PlainListen) ->
     head, _, rest = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 405 ")
     assert rest.startswith(b"HTTP/1.1 200 "), rest[:80]
+
+
+@pytest.mark.xfail(strict=True, reason="red team: on 0.0.0.0 no Host but loopback's is accepted")
+def test_a_wildcard_inspector_answers_at_the_machines_address_but_never_to_a_name(
+        logged_once: Path, tmp_path: Path) -> None:
+    """``moxiehook ui --host 0.0.0.0 --allow-remote-ui``, opened from another machine at
+    ``http://192.0.2.2:PORT/``: every request was 403, because only loopback names and the literal
+    ``0.0.0.0`` counted as its own Host, so the option served nothing to anyone remote. An address
+    (an IP literal) is the inspector's own when it listens on all of them; a name still is not,
+    since that is what a rebinding page sends."""
+    process, url, _ = start_process(["--config", str(logged_once), "ui", "--port", "0", "--host", "0.0.0.0",
+                                     "--allow-remote-ui"], tmp_path)
+    try:
+        api = api_at(url)
+        remote = f"192.0.2.2:{api.port}"
+        status, html, _ = api.call("GET", "/", headers={"Host": remote})
+        assert status == 200
+        token = str(html).split('name="moxiehook-token" content="')[1].split('"')[0]
+        status, _, _ = api.call("DELETE", "/api/requests", token=False, headers={
+            "Host": remote, "Origin": f"http://{remote}", "X-Moxiehook-Token": token})
+        assert status == 200
+        for name in (f"rebind.example:{api.port}", f"192.0.2.2.nip.io:{api.port}", "192.0.2.2:1"):
+            assert api.call("GET", "/api/requests", headers={"Host": name})[0] == 403
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def logged_once(cli, config_path: Path, receiver: Receiver) -> Path:
+    write_config(config_path, receiver.url("/hook"))
+    assert cli("fire", "ClientCreate").exit_code == 0
+    return config_path
