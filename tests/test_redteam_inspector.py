@@ -275,7 +275,6 @@ def test_a_head_request_is_answered_without_a_body(plain_listen: PlainListen) ->
     assert rest.startswith(b"HTTP/1.1 200 "), rest[:80]
 
 
-@pytest.mark.xfail(strict=True, reason="red team: on 0.0.0.0 no Host but loopback's is accepted")
 def test_a_wildcard_inspector_answers_at_the_machines_address_but_never_to_a_name(
         logged_once: Path, tmp_path: Path) -> None:
     """``moxiehook ui --host 0.0.0.0 --allow-remote-ui``, opened from another machine at
