@@ -60,6 +60,44 @@ def _finite(text: str) -> float:
     return value
 
 
+# Python refuses to turn longer digit strings into an int (a guard against quadratic work), so a
+# body holding one cannot be read here: it is reported at its place, as a number that is too long.
+MAX_INT_DIGITS = 4300
+
+
+def _whole(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _NotJson(f"the number {text[:20]}… has {len(text.lstrip('-')):,} digits: more than "
+                       f"{MAX_INT_DIGITS:,}, which this reader cannot take", text)
+    return int(text)
+
+
+def _bare_position(text: str, literal: str) -> int:
+    """Where ``literal`` first stands as a value of its own: outside every string, not inside a longer number.
+
+    The parser reads left to right and stops at the first number or word it refuses, so this is the place
+    it stopped at (its own error carries no position).
+    """
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif (text.startswith(literal, index) and (index == 0 or text[index - 1] not in _NUMBER_CHARS)
+              and text[index + len(literal):index + len(literal) + 1] not in _NUMBER_CHARS):
+            return index
+    return 0
+
+
+_NUMBER_CHARS = frozenset("0123456789+-.eE")  # a literal next to one of these is part of a longer number
+
+
 @dataclass(frozen=True)
 class Parsed:
     """A body read as JSON: ``ok`` and its ``value``, or the syntax error's place."""
@@ -77,11 +115,11 @@ def parse_body(text: str) -> Parsed:
     if not text.strip():
         return Parsed(False, error={"message": "empty body: no JSON value", "line": 1, "column": 1})
     try:
-        return Parsed(True, json.loads(text, parse_constant=_no_constant, parse_float=_finite))
+        return Parsed(True, json.loads(text, parse_constant=_no_constant, parse_float=_finite, parse_int=_whole))
     except json.JSONDecodeError as exc:
         return Parsed(False, error={"message": exc.msg, "line": exc.lineno, "column": exc.colno})
-    except _NotJson as exc:  # NaN, Infinity, 1e999: json's own error has no position, so find the word
-        start = max(0, text.find(exc.literal))
+    except _NotJson as exc:  # NaN, Infinity, 1e999, 5,000 digits: json's own error has no position
+        start = _bare_position(text, exc.literal)
         line = text.count("\n", 0, start) + 1
         column = start - (text.rfind("\n", 0, start) + 1) + 1
         return Parsed(False, error={"message": str(exc), "line": line, "column": column})

@@ -22,6 +22,7 @@ at its next write or keep-alive.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import secrets
 import socket
@@ -77,6 +78,8 @@ class AppState:
     on_replayed: Callable[[Entry], None] | None = None
     streams: int = 0
     stopping: bool = False
+    port: int = 0
+    any_address: bool = False  # bound to 0.0.0.0 or ::: every address of the machine is its own
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -84,6 +87,28 @@ class AppState:
     def allow(self, host: str, port: int) -> None:
         names = {*LOOPBACK, host if ":" not in host or host.startswith("[") else f"[{host}]"}
         self.allowed_hosts = frozenset(f"{name}:{port}".lower() for name in names)
+        self.port = port
+        self.any_address = host.strip("[]") in ("0.0.0.0", "::")
+
+    def is_own(self, authority: str) -> bool:
+        """Whether ``host:port`` (a Host header, an Origin's or a target's) names this inspector.
+
+        Its loopback names and the address it was told to bind; listening on every address (0.0.0.0,
+        ::), any IP address with its port too. Never another name: a DNS-rebinding page sends its own
+        name, and an address cannot be rebound.
+        """
+        authority = authority.strip().lower()
+        if authority in self.allowed_hosts:
+            return True
+        host, colon, port = authority.rpartition(":")
+        if not self.any_address or not colon or port != str(self.port):
+            return False
+        bracketed = host.startswith("[") and host.endswith("]")
+        try:
+            address = ipaddress.ip_address(host[1:-1] if bracketed else host)
+        except ValueError:
+            return False
+        return bracketed == (address.version == 6)
 
 
 def page_html(token: str) -> bytes:
@@ -115,6 +140,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "moxiehook-inspector"
     sys_version = ""
     timeout = 60  # a connection that sends nothing for a minute is closed (streams write every 15 s)
+    body_unread = False
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -140,6 +166,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _run(self, handler: Callable[[str, dict[str, list[str]]], None], state_changing: bool = False) -> None:
         state = self.server.state
+        # A body that is never read (the request refused, or a route that takes none) would be read as the
+        # start of the next request on this connection: such a connection is closed after the answer.
+        self.body_unread = bool(self.headers.get("Transfer-Encoding")) or (
+            (self.headers.get("Content-Length") or "0").strip() not in ("", "0"))
         try:
             self._guard(state, state_changing)
             parts = urlsplit(self.path)
@@ -155,12 +185,16 @@ class Handler(BaseHTTPRequestHandler):
     def _guard(self, state: AppState, state_changing: bool) -> None:
         """Host, Origin and (for POST/DELETE) token: refuse before anything is read or done."""
         hosts = self.headers.get_all("Host") or []
-        if len(hosts) != 1 or hosts[0].strip().lower() not in state.allowed_hosts:
+        # A request target in absolute form (``http://name/path``) names the host itself, and HTTP/1.1 then
+        # ignores the Host header: that name must be the inspector's own too.
+        target = urlsplit(self.path) if not self.path.startswith("/") else None
+        if (len(hosts) != 1 or not state.is_own(hosts[0])
+                or (target is not None and (target.scheme.lower() != "http" or not state.is_own(target.netloc)))):
             self.close_connection = True
             raise HttpError(403, "this inspector answers only to its own address (Host); "
                                  "open it at the URL it printed")
         origins = self.headers.get_all("Origin") or []
-        if any(f"{origin.strip().lower()[7:]}" not in state.allowed_hosts or not origin.lower().startswith("http://")
+        if any(not origin.strip().lower().startswith("http://") or not state.is_own(origin.strip()[7:])
                for origin in origins):
             self.close_connection = True
             raise HttpError(403, "requests from another origin are refused")
@@ -173,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- answers ------------------------------------------------------------
 
     def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        if self.body_unread:
+            self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -181,7 +217,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # an answer to HEAD is its headers only
+            self.wfile.write(body)
 
     def _json(self, status: int, data: Any) -> None:
         # ASCII with \u escapes: a body may hold a lone surrogate ("\ud800" is valid JSON text), which
@@ -206,6 +243,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise HttpError(413, f"the body is over {MAX_REQUEST_BYTES // 1024 // 1024} MiB")
         data = self.rfile.read(length) if length else b""
+        self.body_unread = False
         if not data.strip():
             return None
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()

@@ -170,8 +170,11 @@ def from_record(record: DeliveryRecord) -> Entry:
     if forward and status is None:  # what listen answered the sender when the app did not
         status = 504 if "timeout" in (record.error or "").lower() else 502
     response = record.response
+    # The log keeps an answer's headers as they came (a Set-Cookie too): masked here as a live answer is.
     answer = None if response is None else {
-        "status": response.get("status"), "headers": response.get("headers") or {}, "body": response.get("body")}
+        "status": response.get("status"),
+        "headers": masked((str(k), str(v)) for k, v in (response.get("headers") or {}).items()),
+        "body": response.get("body")}
     event = record.event or headers.get("X-Event-Type") or None
     return Entry(
         id=record.id, at=record.at, method=str(request.get("method") or "POST"), path=target(record.url),

@@ -14,7 +14,8 @@
   async function api(method, url, body) {
     const init = { method, headers: {} };
     if (method !== "GET") init.headers["X-Moxiehook-Token"] = TOKEN;
-    if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    // A string is JSON text already (an edit whose body must keep the digits it was typed with).
+    if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = typeof body === "string" ? body : JSON.stringify(body); }
     const response = await fetch(url, init);
     const type = response.headers.get("Content-Type") || "";
     const data = type.startsWith("application/json") ? await response.json() : await response.text();
@@ -131,6 +132,9 @@
     source.addEventListener("error", () => {
       delete document.body.dataset.live;
       $("live-mark").textContent = "○ reconnecting";
+      // A dropped stream is retried by the browser itself; one refused with a status (503: every stream
+      // slot taken, e.g. by tabs closed a moment ago) is not, so the page asks again a little later.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
     });
   }
 
@@ -143,25 +147,51 @@
     }
   }
   function escapePointer(key) { return String(key).replace(/~/g, "~0").replace(/\//g, "~1"); }
-  // Pretty JSON as lines, each knowing the pointer of the value that starts on it.
-  function prettyLines(value) {
-    const lines = [];
-    function walk(v, pointer, indent, prefix, comma) {
-      const pad = "  ".repeat(indent);
-      if (v !== null && typeof v === "object") {
-        const isArray = Array.isArray(v), keys = isArray ? v.map((_, i) => i) : Object.keys(v);
-        const open = isArray ? "[" : "{", close = isArray ? "]" : "}";
-        if (!keys.length) { lines.push({ text: pad + prefix + open + close + comma, pointer }); return; }
-        lines.push({ text: pad + prefix + open, pointer });
-        keys.forEach((k, i) => walk(v[k], pointer + "/" + escapePointer(k), indent + 1,
-          isArray ? "" : JSON.stringify(String(k)) + ": ", i < keys.length - 1 ? "," : ""));
-        lines.push({ text: pad + close + comma, pointer: null });
-      } else {
-        lines.push({ text: pad + prefix + JSON.stringify(v) + comma, pointer });
-      }
+  // Pretty JSON as lines, each knowing the pointer of the value that starts on it. Made from the body's own
+  // text, token by token, never through JavaScript values: numbers and strings keep the characters that
+  // arrived (a JavaScript number would turn 12345678901234567890 into 12345678901234567000), keys keep their
+  // order and their repeats. Only called on a body the server parsed as JSON.
+  function tokens(text) {
+    const out = []; let i = 0;
+    while (i < text.length) {
+      const c = text[i];
+      if (c === " " || c === "\t" || c === "\n" || c === "\r") { i++; continue; }
+      if ("{}[]:,".includes(c)) { out.push(c); i++; continue; }
+      let j = i + 1;
+      if (c === '"') { while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1; j++; }
+      else { while (j < text.length && !' \t\n\r{}[]:,"'.includes(text[j])) j++; }
+      out.push(text.slice(i, j)); i = j;
     }
-    walk(value, "", 0, "", "");
+    return out;
+  }
+  function prettyLines(text) {
+    const toks = tokens(text), lines = [];
+    let at = 0;
+    function walk(pointer, indent, prefix) {
+      const pad = "  ".repeat(indent), open = toks[at++];
+      if (open !== "{" && open !== "[") { lines.push({ text: pad + prefix + open, pointer }); return; }
+      const close = open === "{" ? "}" : "]";
+      if (toks[at] === close) { at++; lines.push({ text: pad + prefix + open + close, pointer }); return; }
+      lines.push({ text: pad + prefix + open, pointer });
+      for (let index = 0; at < toks.length; index++) {
+        if (open === "{") {
+          const key = toks[at]; at += 2;  // the key and its colon
+          walk(pointer + "/" + escapePointer(JSON.parse(key)), indent + 1, key + ": ");
+        } else {
+          walk(pointer + "/" + index, indent + 1, "");
+        }
+        if (toks[at++] !== ",") break;  // the closing bracket
+        lines[lines.length - 1].text += ",";
+      }
+      lines.push({ text: pad + close, pointer: null });
+    }
+    walk("", 0, "");
     return lines;
+  }
+  // The body as it is shown, edited and downloaded: pretty when it is JSON, else as it came.
+  function prettyText(d) {
+    if (d.json_error || d.body.length > PRETTY_MAX) return d.body;
+    return prettyLines(d.body).map((line) => line.text).join("\n") + "\n";
   }
   function showBody(d) {
     const pre = $("body"); pre.replaceChildren();
@@ -185,7 +215,7 @@
       errorsAt.get(error.pointer).push(error.message);
     }
     const fragment = document.createDocumentFragment();
-    for (const line of prettyLines(d.json)) {
+    for (const line of prettyLines(d.body)) {
       const messages = line.pointer !== null ? errorsAt.get(line.pointer) : undefined;
       const drift = line.pointer !== null && unknown.has(line.pointer);
       const span = el("span", line.text, "ln" + (messages ? " err" : "") + (drift ? " drift" : ""));
@@ -220,7 +250,7 @@
     $("d-meta").textContent = [d.at, "mode " + d.mode, d.replay_of ? "replay of " + d.replay_of : "",
       "status " + (d.status === null ? "none" : d.status), d.app_status !== null ? "app " + d.app_status : "",
       d.duration_ms !== null ? d.duration_ms + " ms" : "", d.truncated ? "body cut at 1 MiB of " + d.body_size + " bytes" : "", d.id].filter(Boolean).join(" · ");
-    $("diff-previous").disabled = !previous || !previous.json || !d.json;
+    $("diff-previous").disabled = !previous || Boolean(previous.json_error) || Boolean(d.json_error);
     showSchema(d); showBody(d); table($("headers"), d.headers);
     const a = d.answer;
     $("answer-status").textContent = a ? "HTTP " + a.status : "no answer";
@@ -228,27 +258,38 @@
   }
 
   // ---- actions -----------------------------------------------------------
+  // One replay at a time from the page: a double click, or a second click while the app is slow to answer,
+  // must not send the webhook twice.
+  let replaying = false;
   async function replay(edit) {
+    if (replaying) return;
+    replaying = true;
+    for (const id of ["replay", "edit-send"]) $(id).disabled = true;
     try {
       const result = await api("POST", "/api/requests/" + encodeURIComponent(current.id) + "/replay", edit);
       await open(result.id);  // opening a request clears the notice: say it after
       notice("replayed as " + result.id);
     } catch (err) { notice("replay refused: " + err.message, true); }
+    finally {
+      replaying = false;
+      for (const id of ["replay", "edit-send"]) $(id).disabled = false;
+    }
   }
   $("replay").addEventListener("click", () => replay());
   $("edit").addEventListener("click", () => {
     $("editor").hidden = false;
     $("edit-path").value = current.path;
     $("edit-headers").value = JSON.stringify(current.headers, null, 2);
-    $("edit-body").value = current.json !== null && !current.json_error ? JSON.stringify(current.json, null, 2) : current.body;
+    $("edit-body").value = prettyText(current);
   });
   $("edit-cancel").addEventListener("click", () => { $("editor").hidden = true; });
   $("edit-send").addEventListener("click", () => {
     let headers, body;
     try { headers = JSON.parse($("edit-headers").value || "{}"); } catch (err) { notice("headers: " + err.message, true); return; }
+    // JSON is sent as the text typed (its digits as they are), anything else as a string.
     const text = $("edit-body").value;
-    try { body = JSON.parse(text); } catch (err) { body = text; }  // not JSON: sent as a string
-    replay({ path: $("edit-path").value, headers, body });
+    try { JSON.parse(text); body = text; } catch (err) { body = JSON.stringify(text); }
+    replay('{"path":' + JSON.stringify($("edit-path").value) + ',"headers":' + JSON.stringify(headers) + ',"body":' + body + "}");
   });
   async function showDiff(url, title) {
     try {
@@ -275,7 +316,7 @@
   $("copy-curl").addEventListener("click", () => exportAs("curl"));
   $("copy-pytest").addEventListener("click", () => exportAs("pytest"));
   $("download").addEventListener("click", () => {
-    const text = current.json !== null && !current.json_error ? JSON.stringify(current.json, null, 2) + "\n" : current.body;
+    const text = prettyText(current);
     const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
     const a = el("a"); a.href = url; a.download = (current.event || "body") + "-" + current.id + ".json";
     document.body.appendChild(a); a.click(); a.remove();
