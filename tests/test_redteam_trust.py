@@ -1,0 +1,166 @@
+"""Red team of the trust fixes (in-process runs, strict JSON, on_disable hooks, the log): what broke.
+
+Real parts only: real listen processes on 127.0.0.1, a real receiving app, real hook processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Receiver, run_moxiehook
+from tests.test_cli_listen import listen  # noqa: F401 - the fixture
+from tests.test_listen_hardening import post, raw_request, status_of
+
+
+def _strict(name: str) -> None:
+    raise AssertionError(f"bare {name} in a line moxiehook wrote")
+
+
+def _start_relay(tmp_path: Path, forward_to: str) -> tuple[subprocess.Popen[str], int]:
+    """``moxiehook listen --port 0 --forward-to URL`` (no config: it logs to ./moxiehook-log.jsonl)."""
+    ready = tmp_path / "ready"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moxiehook", "listen", "--port", "0", "--forward-to", forward_to,
+         "--ready-file", str(ready), "-q"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for _ in range(400):  # bounded: 20 s
+        if ready.exists() and ready.read_text().strip():
+            return process, int(ready.read_text().strip().rsplit(":", 1)[1])
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    pytest.fail(f"listen --forward-to did not start: {process.communicate()}")
+
+
+# Bodies a sender can send that are valid JSON text but that Python reads into values strict JSON cannot
+# write back: a number beyond a double (read as inf) and an escaped lone surrogate (no UTF-8 form).
+UNWRITABLE_BODIES = [
+    pytest.param(b'{"amount": 1e999, "other": -1e999}', id="1e999"),
+    pytest.param(b'{"name": "\\ud800"}', id="lone-surrogate"),
+]
+
+
+@pytest.mark.parametrize("body", UNWRITABLE_BODIES)
+@pytest.mark.xfail(strict=True, reason="red team: a relayed 1e999/lone-surrogate body reaches the app but is answered 500 and never logged")
+def test_a_relayed_body_json_cannot_write_back_is_answered_logged_and_replayable(tmp_path: Path, body: bytes) -> None:
+    """A sender posts ``{"amount": 1e999}`` (or ``"\\ud800"``) to ``listen --forward-to``.
+
+    Seen: the app receives it and answers 204, but the sender is answered ``500 moxiehook listen:
+    ValueError`` (so it retries: the app gets the event again and again), listen prints nothing and
+    the log has no record, so ``logs``/``replay`` never see it. Should: the sender gets the app's
+    204, and the log holds one strict-JSON record of it (the body kept as the text received).
+    """
+    app = Receiver().start()
+    relay, port = _start_relay(tmp_path, app.url(""))
+    try:
+        answer = raw_request(port, post("/hook", body, {"Content-Type": "application/json",
+                                                         "X-Event-Type": "ClientCreate"}))
+        assert len(app.requests_to("/hook")) == 1
+        assert status_of(answer) == 200, answer
+    finally:
+        relay.terminate()
+        relay.communicate(timeout=10)
+        app.stop()
+    lines = (tmp_path / "moxiehook-log.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0], parse_constant=_strict)
+    assert record["mode"] == "forward" and record["status"] == 200
+    assert record["request"]["body"] == body.decode()  # not JSON a strict writer can carry: kept as text
+    result = run_moxiehook("logs", cwd=tmp_path)
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("body", UNWRITABLE_BODIES)
+@pytest.mark.xfail(strict=True, reason="red team: listen --save writes bare Infinity, and 500s on a lone surrogate")
+def test_save_writes_a_body_json_cannot_write_back_as_text(listen, tmp_path: Path, body: bytes) -> None:  # noqa: F811
+    """``listen --save`` receiving ``{"amount": 1e999}`` or ``{"name": "\\ud800"}``.
+
+    Seen: the saved line holds bare ``Infinity`` (no strict reader accepts the file), and the lone
+    surrogate is answered ``500 moxiehook listen: UnicodeEncodeError`` with nothing printed or saved.
+    Should: answered as any request (204), printed, and saved as one strict-JSON line with the body
+    kept as the text received.
+    """
+    listener = listen("--save", "saved.jsonl")
+    answer = raw_request(listener.port, post("/odd", body, {"Content-Type": "application/json"}))
+    code, stdout, stderr = listener.stop()
+    assert status_of(answer) == 204, answer
+    assert "POST /odd" in stdout
+    saved = json.loads((tmp_path / "saved.jsonl").read_text(encoding="utf-8"), parse_constant=_strict)
+    assert saved["body"] == body.decode()
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param("9" * 5000, id="5000-digit-number"),
+    pytest.param("[" * 5000 + "]" * 5000, id="nested-5000-deep"),
+])
+@pytest.mark.xfail(strict=True, reason="red team: --set sends a JSON value Python cannot read as a string")
+def test_set_a_json_value_python_cannot_read_is_refused_not_sent_as_text(tmp_path: Path, value: str) -> None:
+    """``fire --set amount=99999…(5000 digits)`` or ``--set 'x=[[[…]]]'`` nested 5000 deep.
+
+    Seen: the value is valid JSON that Python will not read, so ``--set`` quietly sends it as a
+    *string* ``"99999…"`` (``--data`` with the same number is refused, exit 2). Should: exit 2
+    naming the ``--set``, nothing sent, as for ``1e999`` (``--set 'x="…"'`` sends it as text).
+    """
+    (tmp_path / "moxiehook.toml").write_text(
+        'version = 1\n[endpoints.a]\n[[endpoints.a.mappings]]\nevent = "ClientCreate"\n'
+        'url = "http://127.0.0.1:9/x"\n')
+    result = run_moxiehook("fire", "ClientCreate", "--dry-run", "--set", f"name={value}", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout[:300]
+    assert result.stderr.startswith("error: --set") and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a child left by an on_disable hook holds fire's stderr open")
+def test_a_hook_that_leaves_a_process_behind_does_not_hold_the_run_open(tmp_path: Path) -> None:
+    """``on_disable = ["sh", "-c", "notify-something & echo sent"]``: a hook that backgrounds a child.
+
+    Seen: the hook exits at once, and so does ``fire``, but the child the hook left running holds
+    fire's stderr open, so ``moxiehook fire … 2>&1 | tee``, ``$(moxiehook fire …)`` and a CI step
+    capturing output wait for that child (forever if it never ends) — past the 10 s a hook may take.
+    Should: when fire exits, its output is closed; nothing a hook leaves behind keeps it open.
+    """
+    app = Receiver().start()
+    from tests.conftest import Answer
+
+    app.default = Answer(status=401)
+    release = tmp_path / "release"
+    (tmp_path / "moxiehook.toml").write_text(
+        'version = 1\n[settings]\nmax_attempts = 1\n'
+        f'on_disable = ["sh", "-c", "(while [ ! -e {release} ]; do sleep 0.1; done) & echo hook ran"]\n'
+        '[endpoints.a]\n[[endpoints.a.mappings]]\nevent = "ClientCreate"\n'
+        f'url = "{app.url("/x")}"\n')
+    process = subprocess.Popen([sys.executable, "-m", "moxiehook", "fire", "ClientCreate"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.wait(timeout=60) == 1
+        assert process.stderr is not None
+        err = process.stderr.fileno()
+        os.set_blocking(err, False)
+        chunks = []
+        closed = False
+        for _ in range(100):  # bounded: until EOF, at most 10 s
+            ready, _, _ = select.select([err], [], [], 0.1)
+            if ready:
+                chunk = os.read(err, 65536)
+                if not chunk:
+                    closed = True
+                    break
+                chunks.append(chunk)
+        assert b"hook ran" in b"".join(chunks)
+        assert closed, "fire has exited but its stderr is still held open by what the hook left running"
+    finally:
+        release.touch()
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+        app.stop()
