@@ -189,8 +189,14 @@ def parse_assignment(text: str) -> Assignment:
     path = parse_path(key, text)
     try:
         value = json.loads(raw, parse_constant=_NotJson, parse_float=_number)
-    except (ValueError, RecursionError):  # not JSON: the text itself
+    except json.JSONDecodeError:  # not JSON: the text itself
         return Assignment(path, raw, text)
+    except (ValueError, RecursionError) as exc:
+        # JSON that Python will not read (an integer of thousands of digits, nesting past the
+        # stack): sending it as a string would change its type behind the user's back.
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise DataError(f"{where}: JSON that cannot be read ({why}); to send it as text, quote it: "
+                        f"--set '{key}=\"…\"'") from None
     try:
         check_json(value, where, "the value")
     except DataError as exc:
