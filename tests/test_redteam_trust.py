@@ -186,3 +186,40 @@ def test_replay_of_a_relayed_text_body_sends_the_bytes_received(tmp_path: Path) 
         if relay.poll() is None:
             relay.kill()
         app.stop()
+
+
+def _run_hint(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a command moxiehook printed (``… then: moxiehook X Y``) as a user pasting it would."""
+    import shlex
+
+    argv = shlex.split(line[line.index("moxiehook "):])
+    assert argv[0] == "moxiehook"
+    return run_moxiehook(*argv[1:], cwd=cwd)
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a run's hints drop --config, so copied they read another log/config")
+def test_the_hints_of_a_run_with_config_work_when_copied(tmp_path: Path) -> None:
+    """``moxiehook --config ci/moxiehook.toml fire ClientCreate`` against a receiver answering 401.
+
+    Seen: it prints ``details: moxiehook logs show dlv_…`` and ``then: moxiehook endpoint enable
+    crm``; copied, both run without ``--config`` and fail ("no delivery dlv_… in the log
+    ./moxiehook-log.jsonl"; no config file). Should: every command a run prints works as printed.
+    """
+    from tests.conftest import Answer
+
+    app = Receiver().start()
+    app.default = Answer(status=401)
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "moxiehook.toml").write_text(
+        'version = 1\n[settings]\nmax_attempts = 1\n[endpoints.crm]\n[[endpoints.crm.mappings]]\n'
+        f'event = "ClientCreate"\nurl = "{app.url("/x")}"\n')
+    try:
+        fired = run_moxiehook("--config", "ci/moxiehook.toml", "fire", "ClientCreate", cwd=tmp_path)
+    finally:
+        app.stop()
+    assert fired.returncode == 1, fired.stderr
+    hints = [line for line in fired.stderr.splitlines() if "moxiehook " in line]
+    assert any("logs show" in line for line in hints) and any("endpoint enable" in line for line in hints), hints
+    for line in hints:
+        result = _run_hint(line, tmp_path)
+        assert result.returncode == 0, (line, result.stderr)
