@@ -18,7 +18,7 @@ import typer
 
 from moxiehook import __version__
 from moxiehook.cli.help import Group
-from moxiehook.cli.render import ClosedOutput, GuardedOutput, OutputError
+from moxiehook.cli.render import ClosedOutput, GuardedOutput, OutputError, set_config_option
 from moxiehook.cli.state import CliState
 from moxiehook.errors import EXIT_FAILED, EXIT_USAGE, MoxiehookError
 
@@ -221,6 +221,7 @@ def root(
 ) -> None:
     """Configure, fire, log and replay Moxie-style webhooks."""
     ctx.obj = CliState(config_option=config)
+    set_config_option(config)
 
 
 def main() -> None:

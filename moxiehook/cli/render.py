@@ -117,6 +117,24 @@ def escape_control(text: str, keep_newlines: bool = False) -> str:
     return pattern.sub(_escaped, text) if pattern.search(text) else text
 
 
+# How the hints this invocation prints start: with the --config it was given, so a command
+# copied from a hint reads the same config and log as the command that printed it.
+_command_prefix = "moxiehook"
+
+
+def set_config_option(config: os.PathLike[str] | str | None) -> None:
+    """Remember ``--config`` as given (``None``: not given) for ``command``; the root callback calls it."""
+    import shlex
+
+    global _command_prefix
+    _command_prefix = "moxiehook" if config is None else f"moxiehook --config {shlex.quote(str(config))}"
+
+
+def command(rest: str) -> str:
+    """``moxiehook REST`` as a hint prints it: ``moxiehook --config PATH REST`` when ``--config`` was given."""
+    return f"{_command_prefix} {rest}"
+
+
 def echo(text: str = "") -> None:
     """A plain line on stdout."""
     sys.stdout.write(text + "\n")

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from moxiehook.cli.render import OutputError, escape_control, info, print_json, warn
+from moxiehook.cli.render import OutputError, command, escape_control, info, print_json, warn
 
 if TYPE_CHECKING:
     from moxiehook.send import Interrupt, LoadReport, LoadRun, RunOptions, RunSummary
@@ -35,13 +35,13 @@ FAILURES_SHOWN = 10
 def disabled_warning(endpoint: str, reason: str) -> str:
     """The warning for an endpoint disabled during the run, with the command that enables it again."""
     return (f"⚠ endpoint '{endpoint}' was disabled: {reason}\n"
-            f"  fix the server or the config, then: moxiehook endpoint enable {endpoint}")
+            f"  fix the server or the config, then: {command(f'endpoint enable {endpoint}')}")
 
 
 def already_disabled_warning(endpoint: str, reason: str) -> str:
     """The warning for an endpoint skipped because it was disabled before the run."""
     return (f"⚠ endpoint '{endpoint}' is disabled, its deliveries were skipped: {escape_control(reason)}\n"
-            f"  once it is fixed: moxiehook endpoint enable {endpoint}")
+            f"  once it is fixed: {command(f'endpoint enable {endpoint}')}")
 
 
 def summary_line(summary: RunSummary) -> str:
@@ -84,8 +84,8 @@ def failure_lines(summary: RunSummary) -> list[str]:
     lines = [escape_control(f"✗ {r.endpoint} · {r.event} · {r.url} · {r.error or 'failed'}") for r in shown]
     more = summary.failed - len(shown)
     if more > 0:
-        lines.append(f"  … and {more} more: moxiehook logs --outcome failed")
-    lines.append(f"  details: moxiehook logs show {shown[0].id}")
+        lines.append(f"  … and {more} more: {command('logs --outcome failed')}")
+    lines.append(f"  details: {command(f'logs show {shown[0].id}')}")
     return lines
 
 
