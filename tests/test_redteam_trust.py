@@ -222,3 +222,23 @@ def test_the_hints_of_a_run_with_config_work_when_copied(tmp_path: Path) -> None
     for line in hints:
         result = _run_hint(line, tmp_path)
         assert result.returncode == 0, (line, result.stderr)
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a --data/--set object with a duplicate key loses one value silently")
+@pytest.mark.parametrize("how", ["data", "set"])
+def test_a_duplicate_key_in_the_payload_is_refused_naming_it(tmp_path: Path, how: str) -> None:
+    """``--data`` file ``{"name": "Acme", "name": "Other"}`` (or ``--set 'x={"a":1,"a":2}'``).
+
+    Seen: ``--dry-run`` shows and ``fire`` sends ``{"name": "Other"}``: one of the two values the
+    file holds is dropped without a word (RFC 8259: names SHOULD be unique; readers disagree on
+    which one wins). Should: exit 2 naming the duplicated key, nothing sent.
+    """
+    (tmp_path / "moxiehook.toml").write_text(
+        'version = 1\n[endpoints.a]\n[[endpoints.a.mappings]]\nevent = "ClientCreate"\n'
+        'url = "http://127.0.0.1:9/x"\n')
+    (tmp_path / "d.json").write_text('{"name": "Acme", "name": "Other"}')
+    args = ["--data", "d.json"] if how == "data" else ["--set", 'contacts={"a": 1, "a": 2}']
+    result = run_moxiehook("fire", "ClientCreate", "--dry-run", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout[:300]
+    assert "duplicate" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
