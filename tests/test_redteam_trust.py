@@ -224,7 +224,6 @@ def test_the_hints_of_a_run_with_config_work_when_copied(tmp_path: Path) -> None
         assert result.returncode == 0, (line, result.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a --data/--set object with a duplicate key loses one value silently")
 @pytest.mark.parametrize("how", ["data", "set"])
 def test_a_duplicate_key_in_the_payload_is_refused_naming_it(tmp_path: Path, how: str) -> None:
     """``--data`` file ``{"name": "Acme", "name": "Other"}`` (or ``--set 'x={"a":1,"a":2}'``).

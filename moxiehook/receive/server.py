@@ -202,7 +202,8 @@ def parse_json(body: bytes) -> tuple[bool, Any]:
         return True, None
     text = body.decode("utf-8", "replace")
     try:
-        return True, strict_loads(body.decode("utf-8"), "the body")
+        # A sender's duplicate keys are its business: read as every JSON reader reads them.
+        return True, strict_loads(body.decode("utf-8"), "the body", unique_keys=False)
     except (UnicodeDecodeError, DataError):
         return False, text
 
