@@ -241,3 +241,38 @@ def test_a_duplicate_key_in_the_payload_is_refused_naming_it(tmp_path: Path, how
     assert result.returncode == 2, result.stdout[:300]
     assert "duplicate" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+NOISY_APP = '''
+import os
+print("loading settings")  # what many apps print when imported
+os.write(1, b"a banner on descriptor 1\\n")
+
+
+def app(environ, start_response):
+    start_response("204 No Content", [])
+    return [b""]
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="red team: what an app prints when imported lands in fire --app --json stdout")
+@pytest.mark.parametrize("command", [
+    pytest.param(["fire", "ClientCreate"], id="fire"),
+    pytest.param(["fire", "ClientCreate", "--rate", "5", "--duration", "0.4"], id="load"),
+    pytest.param(["scenario", "run", "client-lifecycle"], id="scenario"),
+])
+def test_an_app_printing_when_imported_leaves_json_stdout_one_document(tmp_path: Path, command: list[str]) -> None:
+    """``fire ClientCreate --app noisy:app --json`` where ``noisy.py`` prints ``loading settings`` at import.
+
+    Seen: stdout starts with ``loading settings`` and the banner, then the document: ``| jq`` fails.
+    The docs say what the app prints goes to stderr so that ``--json`` stays one JSON document.
+    Should: the import's output on stderr, stdout one JSON document.
+    """
+    (tmp_path / "noisy.py").write_text(NOISY_APP)
+    mappings = "".join(f'[[endpoints.a.mappings]]\nevent = "{event}"\nurl = "http://127.0.0.1:9/x"\n'
+                       for event in ("ClientCreate", "ClientUpdate", "ClientDelete"))
+    (tmp_path / "moxiehook.toml").write_text(f"version = 1\n[endpoints.a]\n{mappings}")
+    result = run_moxiehook(*command, "--app", "noisy:app", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    json.loads(result.stdout)
+    assert "loading settings" in result.stderr and "a banner on descriptor 1" in result.stderr
