@@ -255,7 +255,6 @@ def app(environ, start_response):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="red team: what an app prints when imported lands in fire --app --json stdout")
 @pytest.mark.parametrize("command", [
     pytest.param(["fire", "ClientCreate"], id="fire"),
     pytest.param(["fire", "ClientCreate", "--rate", "5", "--duration", "0.4"], id="load"),

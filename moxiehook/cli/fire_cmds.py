@@ -25,6 +25,7 @@ from moxiehook.cli.run_view import (
     app_output_to_stderr,
     live_load_line,
     live_run,
+    load_app_quietly,
     show_load,
     show_preview,
     show_result,
@@ -166,9 +167,7 @@ def fire(
     assignments = [catalog.parse_assignment(text) for text in set_ or []]
     target = None
     if app is not None:
-        from moxiehook.testing import load_app
-
-        target = load_app(app)
+        target = load_app_quietly(app)
     config_path = state(ctx).config_path
     config = state(ctx).load()
     catalog.check_not_a_near_miss(event, config.mapped_events())  # a typo: exit 2, before looking for mappings

@@ -248,6 +248,18 @@ def app_output_to_stderr() -> Iterator[None]:
             os.close(saved_fd)
 
 
+def load_app_quietly(spec: str) -> Any:
+    """``--app MODULE:ATTR`` imported with what the module prints at import sent to stderr, as while it runs.
+
+    Apps print when imported (a settings banner, a logging handler on stdout); that
+    output is the app's, not a result, so ``--json`` stays one JSON document.
+    """
+    from moxiehook.testing import load_app
+
+    with app_output_to_stderr():
+        return load_app(spec)
+
+
 def load_table(report: LoadReport) -> list[str]:
     """A load run's report as a short table (under 80 columns)."""
     latency = report.latency_ms

@@ -21,7 +21,7 @@ from moxiehook import scenario as scn
 from moxiehook.cli.help import Command, Group
 from moxiehook.cli.options import JsonOption
 from moxiehook.cli.render import Column, escape_control, info, print_json, print_table
-from moxiehook.cli.run_view import already_disabled_warning, live_run, show_preview, summary_line
+from moxiehook.cli.run_view import already_disabled_warning, live_run, load_app_quietly, show_preview, summary_line
 from moxiehook.cli.state import state
 from moxiehook.errors import NothingSentError, UsageError
 
@@ -162,9 +162,7 @@ def run(
     first = _render(name, set_, skip, seed, vary)
     target = None
     if app_spec is not None:
-        from moxiehook.testing import load_app
-
-        target = load_app(app_spec)
+        target = load_app_quietly(app_spec)
     config_path = state(ctx).config_path
     config = state(ctx).load()
     plans = scn.plan(config, first, endpoint)
