@@ -21,7 +21,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from moxiehook.cli.render import OutputError, command, escape_control, info, print_json, warn
+from moxiehook.cli.render import OutputError, command, escape_control, info, mark_app_loaded, print_json, warn
 
 if TYPE_CHECKING:
     from moxiehook.send import Interrupt, LoadReport, LoadRun, RunOptions, RunSummary
@@ -256,6 +256,7 @@ def load_app_quietly(spec: str) -> Any:
     """
     from moxiehook.testing import load_app
 
+    mark_app_loaded()  # imported from now on: what it prints after the run goes to stderr too
     with app_output_to_stderr():
         return load_app(spec)
 
