@@ -312,7 +312,6 @@ def test_an_app_printing_after_the_run_leaves_json_stdout_one_document(tmp_path:
     assert "background job done" in result.stderr and "app shut down" in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="red team: init --sample's 'then:' hint drops --config")
 def test_init_sample_with_config_prints_a_fire_hint_that_works(tmp_path: Path) -> None:
     """``moxiehook --config ci/moxiehook.toml init --sample``, then the ``then:`` line it prints.
 
