@@ -330,3 +330,22 @@ def test_init_sample_with_config_prints_a_fire_hint_that_works(tmp_path: Path) -
     assert argv[0] == "moxiehook"
     result = run_moxiehook(*argv[1:], "--dry-run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(["fire", "ClientUpdate"], id="fire-no-mapping"),
+    pytest.param(["endpoint", "list"], id="endpoint-list-empty"),
+    pytest.param(["map", "list"], id="map-list-empty"),
+])
+def test_the_hints_of_commands_given_config_name_it(tmp_path: Path, args: list[str]) -> None:
+    """``moxiehook --config ci/moxiehook.toml fire ClientUpdate`` (no mapping), ``endpoint list``, ``map list``.
+
+    Seen: ``(see: moxiehook map list)`` and ``(add one with: moxiehook endpoint add NAME)``: pasted,
+    they read ./moxiehook.toml, not the config the user named. Should: the hint carries --config.
+    """
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "moxiehook.toml").write_text("version = 1\n")
+    result = run_moxiehook("--config", "ci/moxiehook.toml", *args, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert "moxiehook " in output, output
+    assert "moxiehook --config ci/moxiehook.toml " in output, output

@@ -20,7 +20,7 @@ import typer
 from moxiehook import scenario as scn
 from moxiehook.cli.help import Command, Group
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import Column, escape_control, info, print_json, print_table
+from moxiehook.cli.render import Column, command, escape_control, info, print_json, print_table
 from moxiehook.cli.run_view import already_disabled_warning, live_run, load_app_quietly, show_preview, summary_line
 from moxiehook.cli.state import state
 from moxiehook.errors import NothingSentError, UsageError
@@ -323,4 +323,4 @@ def from_log(
         write_atomic(file, text)
     sys.stdout.write(f"{target}\n")
     info(f"wrote {target} ({made.steps} step(s)) and {len(made.files)} data file(s) beside it; "
-         f"run it with: moxiehook scenario run {target}")
+         f"run it with: {command(f'scenario run {target}')}")
