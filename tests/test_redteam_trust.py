@@ -349,3 +349,38 @@ def test_the_hints_of_commands_given_config_name_it(tmp_path: Path, args: list[s
     output = result.stdout + result.stderr
     assert "moxiehook " in output, output
     assert "moxiehook --config ci/moxiehook.toml " in output, output
+
+
+def test_ctrl_c_after_a_hook_left_a_chatty_child_still_ends_at_once(tmp_path: Path) -> None:
+    """A hook that exits at once but leaves a child printing every 10 ms; then Ctrl-C.
+
+    Seen (with the hook's output copied through a pipe): fire keeps copying the child's output
+    until the 10 s hook budget is spent, deaf to Ctrl-C. Should: Ctrl-C ends fire at once (130).
+    """
+    import signal
+
+    from tests.conftest import Answer
+
+    app = Receiver().start()
+    app.default = Answer(status=401)
+    started = tmp_path / "started"
+    (tmp_path / "moxiehook.toml").write_text(
+        'version = 1\n[settings]\nmax_attempts = 1\n'
+        f'on_disable = ["sh", "-c", "(touch {started}; while :; do echo spam; sleep 0.01; done) & exit 0"]\n'
+        '[endpoints.a]\n[[endpoints.a.mappings]]\nevent = "ClientCreate"\n'
+        f'url = "{app.url("/x")}"\n')
+    process = subprocess.Popen([sys.executable, "-m", "moxiehook", "fire", "ClientCreate"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(400):  # bounded: until the hook's child runs
+            if started.exists():
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # past the hook's own exit: fire is copying what the child writes
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == 130  # the hook budget's 10 s would run past this
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        app.stop()  # the hook's child dies of SIGPIPE on its next line, fire's end of its pipe being closed

@@ -133,7 +133,7 @@ class OnDisableHooks:
                 self._running.remove((process, where, endpoint))
             with self._lock:
                 output = self._output.pop(process.pid)
-            output.finish(max(0.0, (deadline or 0) - time.monotonic()))
+            output.finish(max(0.0, (deadline or 0) - time.monotonic()), stop)
             if code != 0:
                 how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
                 warnings.append(f"{where} {how} (endpoint '{endpoint}' is disabled all the same)")
@@ -185,10 +185,15 @@ class _HookOutput:
         finally:
             os.close(self._fd)
 
-    def finish(self, budget: float) -> None:
-        """The hook has exited: copy what it left in the pipe (at most ``budget`` s more), then stop."""
+    def finish(self, budget: float, stop: threading.Event | None = None) -> None:
+        """The hook has exited: copy what it left in the pipe (at most ``budget`` s more, less if ``stop`` is set)."""
         self._exited.set()
-        self._thread.join(budget)
+        end = time.monotonic() + budget
+        while self._thread.is_alive() and not (stop is not None and stop.is_set()):
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._thread.join(min(left, self.POLL_S))
 
 
 def run_on_disable(config: Config, config_path: Path, endpoint: str, reason: str, status: int | None,
