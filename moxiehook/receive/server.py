@@ -195,7 +195,7 @@ def parse_json(body: bytes) -> tuple[bool, Any]:
     nesting too deep to parse, and bytes that are not UTF-8. What is parsed is logged,
     saved and replayed, so a sender can make neither the receiver nor its log fail.
     """
-    from moxiehook.catalog.payload import strict_loads
+    from moxiehook.catalog import strict_loads
     from moxiehook.errors import DataError
 
     if not body:
