@@ -161,7 +161,8 @@ def test_a_401_mid_run_disables_the_endpoint(cli, config_path: Path, receiver: R
     url = receiver.url("/crm")
     reason = f"HTTP 401 Unauthorized from POST {url}"
     assert (f"⚠ endpoint 'crm' was disabled: {reason}\n"
-            "  fix the server or the config, then: moxiehook endpoint enable crm") in result.stderr
+            f"  fix the server or the config, then: moxiehook --config {config_path} endpoint enable crm"
+            ) in result.stderr
     assert "5 delivered, 1 failed, 14 skipped; disabled: crm" in result.stderr
     assert len(receiver.requests) == 6
     crm = tomllib.loads(config_path.read_text())["endpoints"]["crm"]

@@ -141,7 +141,7 @@ def test_an_app_that_raises_is_a_failed_500_with_the_exception_not_a_traceback(
     [record] = records(config_path)
     assert result.stderr.splitlines() == [
         f"✗ crm · ClientCreate · https://crm.example.com/boom · {record['error']}",
-        f"  details: moxiehook logs show {record['id']}",
+        f"  details: moxiehook --config {config_path} logs show {record['id']}",
         result.stderr.splitlines()[-1],
     ]
     assert result.stderr.splitlines()[-1].startswith("0 delivered, 1 failed, 0 skipped · ")

@@ -314,7 +314,7 @@ def test_follow_goes_on_after_a_prune_replaces_the_log(config_path: Path, log: P
 # --- logs prune ------------------------------------------------------------------------
 
 
-def test_prune_keeps_the_newest_n_and_or_those_since_when(cli, log: Path) -> None:
+def test_prune_keeps_the_newest_n_and_or_those_since_when(cli, log: Path, config_path: Path) -> None:
     records = [delivery(n) for n in range(30)]
     toggle = EndpointRecord(at=iso(START + timedelta(minutes=3)), endpoint="crm", action="disabled", reason="x")
     write(log, *records[:5])
@@ -331,7 +331,8 @@ def test_prune_keeps_the_newest_n_and_or_those_since_when(cli, log: Path) -> Non
     result = cli("logs", "prune", "--before", iso(START + timedelta(minutes=25)))
     assert result.exit_code == 0
     assert result.stdout.startswith("dropped 5 records, kept 5 (log.jsonl: ")
-    assert result.stderr == "warning: 1 line that is not a valid log record kept as found (see: moxiehook logs)\n"
+    assert result.stderr == ("warning: 1 line that is not a valid log record kept as found "
+                             f"(see: moxiehook --config {config_path} logs)\n")
     assert table_ids(cli("logs").stdout) == [r.id for r in records[25:]]
     inode = log.stat().st_ino
     result = cli("logs", "prune", "--keep", "5", "--before", iso(START))

@@ -91,7 +91,7 @@ def test_each_failed_delivery_gets_a_line_with_its_reason(config_path: Path, rec
         "✗ crm · ClientCreate · http://127.0.0.1:9/refused · connection error: connection refused",
     ])
     first_id = next(r["id"] for r in _log_records(config_path) if r["url"] in lines[0])
-    assert lines[3] == f"  details: moxiehook logs show {first_id}"
+    assert lines[3] == f"  details: moxiehook --config {config_path} logs show {first_id}"
     assert lines[4].startswith("1 delivered, 3 failed, 0 skipped · ")
     assert len(lines) == 5
 
@@ -103,8 +103,8 @@ def test_failure_lines_stop_at_a_screenful_and_count_the_rest(config_path: Path,
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert [line.startswith("✗ crm · ClientCreate · ") for line in lines[:10]] == [True] * 10
-    assert lines[10] == "  … and 4 more: moxiehook logs --outcome failed"
-    assert lines[11].startswith("  details: moxiehook logs show dlv_")
+    assert lines[10] == f"  … and 4 more: moxiehook --config {config_path} logs --outcome failed"
+    assert lines[11].startswith(f"  details: moxiehook --config {config_path} logs show dlv_")
     assert lines[12].startswith("0 delivered, 14 failed, 0 skipped · ") and lines[12].endswith("/s")
     assert len(lines) == 13
     shown = lines[11].split()[-1]

@@ -61,16 +61,35 @@ def _number(text: str) -> Any:
     return value if math.isfinite(value) else _NotJson(text)
 
 
-def strict_loads(text: str, where: str) -> Any:
+class DuplicateKey(ValueError):
+    """An object of a document the user wrote names one key twice."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for key, child in pairs:
+        if key in value:
+            raise DuplicateKey(f"an object names the key {key!r} twice (a duplicate key: which value would be sent?)")
+        value[key] = child
+    return value
+
+
+def strict_loads(text: str, where: str, unique_keys: bool = True) -> Any:
     """``text`` as JSON under RFC 8259, or ``DataError`` naming ``where`` and the place in the document.
 
     Python's ``json`` reads ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON) and
     ``1e999`` (JSON, but beyond a double: ``inf``), and would write them back as
     bare ``Infinity``, which receivers reject and the log's readers refuse. Lone
     UTF-16 surrogates (``"\\ud800"``) have no UTF-8 form. All are refused here.
+    With ``unique_keys`` (a document the user wrote), an object naming a key twice
+    is refused too: Python keeps the last value, other readers the first, and one
+    of the two would be dropped without a word.
     """
+    hook = _unique_pairs if unique_keys else None
     try:
-        value = json.loads(text, parse_constant=_NotJson, parse_float=_number)
+        value = json.loads(text, parse_constant=_NotJson, parse_float=_number, object_pairs_hook=hook)
+    except DuplicateKey as exc:
+        raise DataError(f"{where}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{where}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
@@ -191,9 +210,17 @@ def parse_assignment(text: str, prefix: str = "") -> Assignment:
         raise DataError(f"{where}: not UTF-8 text")
     path = parse_path(key, text)
     try:
-        value = json.loads(raw, parse_constant=_NotJson, parse_float=_number)
-    except (ValueError, RecursionError):  # not JSON: the text itself
+        value = json.loads(raw, parse_constant=_NotJson, parse_float=_number, object_pairs_hook=_unique_pairs)
+    except DuplicateKey as exc:
+        raise DataError(f"{where}: {exc}") from None
+    except json.JSONDecodeError:  # not JSON: the text itself
         return Assignment(path, raw, text)
+    except (ValueError, RecursionError) as exc:
+        # JSON that Python will not read (an integer of thousands of digits, nesting past the
+        # stack): sending it as a string would change its type behind the user's back.
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise DataError(f"{where}: JSON that cannot be read ({why}); to send it as text, quote it: "
+                        f"--set '{key}=\"…\"'") from None
     try:
         check_json(value, where, "the value")
     except DataError as exc:

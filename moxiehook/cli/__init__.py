@@ -18,7 +18,7 @@ import typer
 
 from moxiehook import __version__
 from moxiehook.cli.help import Group
-from moxiehook.cli.render import ClosedOutput, GuardedOutput, OutputError
+from moxiehook.cli.render import ClosedOutput, GuardedOutput, OutputError, app_output_off_stdout, set_config_option
 from moxiehook.cli.state import CliState
 from moxiehook.errors import EXIT_FAILED, EXIT_USAGE, MoxiehookError
 
@@ -223,6 +223,7 @@ def root(
 ) -> None:
     """Configure, fire, log and replay Moxie-style webhooks."""
     ctx.obj = CliState(config_option=config)
+    set_config_option(config)
 
 
 def main() -> None:
@@ -230,4 +231,7 @@ def main() -> None:
     sys.stdout = ClosedOutput() if sys.stdout is None else GuardedOutput(sys.stdout)
     if sys.stderr is None:  # started with stderr closed: errors are lost, exit codes are not
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
-    app(prog_name="moxiehook")
+    try:
+        app(prog_name="moxiehook")
+    finally:
+        app_output_off_stdout()  # an --app's late prints (threads, atexit) never follow the results

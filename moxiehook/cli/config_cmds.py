@@ -8,7 +8,7 @@ import typer
 
 from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import echo, info, print_json, warn
+from moxiehook.cli.render import command, echo, info, print_json, warn
 from moxiehook.cli.state import state
 
 app = typer.Typer(cls=Group, no_args_is_help=True, add_completion=False)
@@ -41,9 +41,9 @@ def init(
     if sample:
         # The sample's endpoints send ${CRM_TOKEN} and ${BILLING_PASSWORD}: the hint sets the one it needs.
         info("next: moxiehook listen   # in another terminal")
-        info("then: CRM_TOKEN=dev-token moxiehook fire ClientCreate")
+        info(f"then: CRM_TOKEN=dev-token {command('fire ClientCreate')}")
     else:
-        info("next: moxiehook endpoint add NAME, then: moxiehook map add NAME EVENT URL")
+        info(f"next: {command('endpoint add NAME')}, then: {command('map add NAME EVENT URL')}")
 
 
 @app.command("show", cls=Command)

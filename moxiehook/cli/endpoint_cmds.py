@@ -23,6 +23,7 @@ from moxiehook.cli.render import (
     Column,
     Styled,
     WideOption,
+    command,
     echo,
     escape_control,
     info,
@@ -106,7 +107,7 @@ def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = Fa
         print_json([{"name": e.name, **endpoint_to_dict(e, masked=True)} for e in endpoints])
         return
     if not endpoints:
-        echo("no endpoints yet (add one with: moxiehook endpoint add NAME)")
+        echo(f"no endpoints yet (add one with: {command('endpoint add NAME')})")
         return
     print_table(
         [Column("name"), Column("state", shrink=""), Column("auth", shrink=""), Column("mappings", shrink=""),
@@ -143,7 +144,7 @@ def show(ctx: typer.Context, name: NameArg, wide: WideOption = False, as_json: J
                 [[key, value] for key, value in fields if value not in (None, "")], wide=wide, header=False)
     echo()
     if not endpoint.mappings:
-        echo(f"no mappings yet (add one with: moxiehook map add {name} EVENT URL)")
+        echo(f"no mappings yet (add one with: {command(f'map add {name} EVENT URL')})")
         return
     print_table([Column("event", min_width=12), Column("URL", shrink="middle", min_width=24)],
                 [[m.event, m.url] for m in endpoint.mappings], wide=wide)

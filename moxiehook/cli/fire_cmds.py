@@ -19,13 +19,13 @@ import typer
 from moxiehook import catalog
 from moxiehook.cli.help import Command, examples
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import info, warn
+from moxiehook.cli.render import command, info, warn
 from moxiehook.cli.run_view import (
     already_disabled_warning,
     deliver_into,
     live_load_line,
     live_run,
-    load_app,
+    load_app_quietly,
     show_load,
     show_preview,
     show_result,
@@ -167,7 +167,7 @@ def fire(
     assignments = [catalog.parse_assignment(text) for text in set_ or []]
     target = None
     if app is not None:
-        target = load_app(app)
+        target = load_app_quietly(app)
     config_path = state(ctx).config_path
     config = state(ctx).load()
     catalog.check_not_a_near_miss(event, config.mapped_events())  # a typo: exit 2, before looking for mappings
@@ -179,7 +179,7 @@ def fire(
     plan = dispatch.plan_fire(config, event, endpoint)
     if not plan:
         where = f" on endpoint(s) {', '.join(endpoint)}" if endpoint else ""
-        raise NothingSentError(f"no mapping for {event}{where} (see: moxiehook map list)")
+        raise NothingSentError(f"no mapping for {event}{where} (see: {command('map list')})")
     if target is None:  # in-process, credentials never travel
         _warn_plain_http(e for e, _ in plan)
     if dry_run:
@@ -295,8 +295,8 @@ def test(
     mappings = [m for m in target.mappings if event is None or m.event == event]
     if not mappings:
         what = f"no mapping for {event}" if event else "no mappings"
-        raise NothingSentError(f"endpoint {endpoint!r} has {what} "
-                               f"(add one: moxiehook map add {endpoint} {event or 'EVENT'} URL)")
+        add = command(f"map add {endpoint} {event or 'EVENT'} URL")
+        raise NothingSentError(f"endpoint {endpoint!r} has {what} (add one: {add})")
 
     from moxiehook import ids
     from moxiehook.send import dispatch

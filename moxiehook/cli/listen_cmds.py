@@ -29,7 +29,7 @@ from moxiehook.cli.options import (
     UsernameOption,
     build_auth,
 )
-from moxiehook.cli.render import escape_control, info, warn
+from moxiehook.cli.render import command, escape_control, info, warn
 from moxiehook.cli.state import CliState, state
 from moxiehook.errors import UsageError
 from moxiehook.receive import (
@@ -179,7 +179,7 @@ def listen(
                     raise
                 info(f"listening on {running.url}, forwarding to {forward_to} — Ctrl-C to stop")
                 info(f"each forward is logged to {forwarder.config.log_path} "
-                     f"(endpoint '{forwarder.config.endpoint}'); `moxiehook logs` shows them")
+                     f"(endpoint '{forwarder.config.endpoint}'); `{command('logs')}` shows them")
             else:
                 info(f"listening on {running.url} (answers {config.status}) — Ctrl-C to stop")
             if check.active:

@@ -22,6 +22,7 @@ from moxiehook.cli.render import (
     RowStream,
     Styled,
     WideOption,
+    command,
     echo,
     escape_control,
     info,
@@ -319,7 +320,7 @@ def prune(
     echo(line)
     if result.other_lines:
         warn(f"{_count(result.other_lines, 'line')} that {'is' if result.other_lines == 1 else 'are'} not a valid "
-             "log record kept as found (see: moxiehook logs)")
+             f"log record kept as found (see: {command('logs')})")
 
 
 def _count(number: int, noun: str) -> str:

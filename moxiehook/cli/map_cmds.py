@@ -9,7 +9,7 @@ import typer
 from moxiehook import catalog
 from moxiehook.cli.help import Command, Group, examples
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import Column, WideOption, echo, print_json, print_table, state_text, warn
+from moxiehook.cli.render import Column, WideOption, command, echo, print_json, print_table, state_text, warn
 from moxiehook.cli.state import state
 from moxiehook.config import check_event_name
 from moxiehook.config import edits as ops
@@ -75,7 +75,7 @@ def list_(ctx: typer.Context, wide: WideOption = False, as_json: JsonOption = Fa
         print_json([{"endpoint": r.endpoint, "event": r.event, "url": r.url, "enabled": r.enabled} for r in rows])
         return
     if not rows:
-        echo("no mappings yet (add one with: moxiehook map add ENDPOINT EVENT URL)")
+        echo(f"no mappings yet (add one with: {command('map add ENDPOINT EVENT URL')})")
         return
     print_table(
         [Column("endpoint"), Column("event", min_width=12), Column("url", shrink="middle", min_width=24),

@@ -6,6 +6,7 @@ commands printing a word or a JSON document start as fast as possible.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -115,6 +116,49 @@ def escape_control(text: str, keep_newlines: bool = False) -> str:
     """
     pattern = _CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL
     return pattern.sub(_escaped, text) if pattern.search(text) else text
+
+
+# How the hints this invocation prints start: with the --config it was given, so a command
+# copied from a hint reads the same config and log as the command that printed it.
+_command_prefix = "moxiehook"
+
+
+def set_config_option(config: os.PathLike[str] | str | None) -> None:
+    """Remember ``--config`` as given (``None``: not given) for ``command``; the root callback calls it."""
+    import shlex
+
+    global _command_prefix
+    _command_prefix = "moxiehook" if config is None else f"moxiehook --config {shlex.quote(str(config))}"
+
+
+def command(rest: str) -> str:
+    """``moxiehook REST`` as a hint prints it: ``moxiehook --config PATH REST`` when ``--config`` was given."""
+    return f"{_command_prefix} {rest}"
+
+
+# Whether an app was imported in-process (--app): its threads and atexit hooks may print after the run.
+_app_loaded = False
+
+
+def mark_app_loaded() -> None:
+    """Note that an app was imported into this process (``--app``), for ``app_output_off_stdout``."""
+    global _app_loaded
+    _app_loaded = True
+
+
+def app_output_off_stdout() -> None:
+    """Once the command is done, send what an imported app still prints to stderr, not after the results.
+
+    An app's background thread or atexit hook may print after the ``--json``
+    document was closed; descriptor 1 and ``sys.stdout`` then point at stderr for
+    the rest of the process. Does nothing when no app was imported.
+    """
+    if not _app_loaded:
+        return
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stdout.flush()
+        os.dup2(sys.stderr.fileno(), 1)
+    sys.stdout = sys.stderr
 
 
 def echo(text: str = "") -> None:

@@ -83,9 +83,9 @@ def replay(
             raise UsageError("use either --to (over the network) or --app (in-process), not both")
     target = None
     if app is not None:
-        from moxiehook.cli.run_view import load_app
+        from moxiehook.cli.run_view import load_app_quietly
 
-        target = load_app(app)
+        target = load_app_quietly(app)
     path = config.log_path(config_path)
     if endpoint is not None:
         delivery_log.check_endpoint_filter(path, endpoint, config.endpoints)

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from moxiehook.cli.render import OutputError, escape_control, info, print_json, warn
+from moxiehook.cli.render import OutputError, command, escape_control, info, mark_app_loaded, print_json, warn
 
 if TYPE_CHECKING:
     from moxiehook.send import Interrupt, LoadReport, LoadRun, RunOptions, RunSummary
@@ -35,13 +35,13 @@ FAILURES_SHOWN = 10
 def disabled_warning(endpoint: str, reason: str) -> str:
     """The warning for an endpoint disabled during the run, with the command that enables it again."""
     return (f"⚠ endpoint '{endpoint}' was disabled: {reason}\n"
-            f"  fix the server or the config, then: moxiehook endpoint enable {endpoint}")
+            f"  fix the server or the config, then: {command(f'endpoint enable {endpoint}')}")
 
 
 def already_disabled_warning(endpoint: str, reason: str) -> str:
     """The warning for an endpoint skipped because it was disabled before the run."""
     return (f"⚠ endpoint '{endpoint}' is disabled, its deliveries were skipped: {escape_control(reason)}\n"
-            f"  once it is fixed: moxiehook endpoint enable {endpoint}")
+            f"  once it is fixed: {command(f'endpoint enable {endpoint}')}")
 
 
 def summary_line(summary: RunSummary) -> str:
@@ -84,8 +84,8 @@ def failure_lines(summary: RunSummary) -> list[str]:
     lines = [escape_control(f"✗ {r.endpoint} · {r.event} · {r.url} · {r.error or 'failed'}") for r in shown]
     more = summary.failed - len(shown)
     if more > 0:
-        lines.append(f"  … and {more} more: moxiehook logs --outcome failed")
-    lines.append(f"  details: moxiehook logs show {shown[0].id}")
+        lines.append(f"  … and {more} more: {command('logs --outcome failed')}")
+    lines.append(f"  details: {command(f'logs show {shown[0].id}')}")
     return lines
 
 
@@ -246,6 +246,19 @@ def app_output_to_stderr() -> Iterator[None]:
                 stream.flush()
             os.dup2(saved_fd, fd)
             os.close(saved_fd)
+
+
+def load_app_quietly(spec: str) -> Any:
+    """``--app MODULE:ATTR`` imported with what the module prints at import sent to stderr, as while it runs.
+
+    Apps print when imported (a settings banner, a logging handler on stdout); that
+    output is the app's, not a result, so ``--json`` stays one JSON document.
+    """
+    from moxiehook.testing import load_app
+
+    mark_app_loaded()  # imported from now on: what it prints after the run goes to stderr too
+    with app_output_to_stderr():
+        return load_app(spec)
 
 
 def load_table(report: LoadReport) -> list[str]:
@@ -461,14 +474,6 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
         shown += 1
     info(f"dry run: {shown} request(s) shown, nothing sent")
 
-
-def load_app(spec: str) -> Any:
-    """The ``--app MODULE:ATTR`` callable, imported with what it prints sent to stderr (stdout
-    holds the results, and an app may print as it is imported)."""
-    from moxiehook.testing import load_app as import_app
-
-    with app_output_to_stderr():
-        return import_app(spec)
 
 
 def deliver_into(app: Any, options: RunOptions, stack: contextlib.ExitStack) -> None:

@@ -20,12 +20,12 @@ import typer
 from moxiehook import scenario as scn
 from moxiehook.cli.help import Command, Group
 from moxiehook.cli.options import JsonOption
-from moxiehook.cli.render import Column, escape_control, info, print_json, print_table
+from moxiehook.cli.render import Column, command, escape_control, info, print_json, print_table
 from moxiehook.cli.run_view import (
     already_disabled_warning,
     app_output_to_stderr,
     live_run,
-    load_app,
+    load_app_quietly,
     show_preview,
     summary_line,
 )
@@ -169,7 +169,7 @@ def run(
     first = _render(name, set_, skip, seed, vary)
     target = None
     if app_spec is not None:
-        target = load_app(app_spec)  # what the app prints as it is imported goes to stderr
+        target = load_app_quietly(app_spec)
     config_path = state(ctx).config_path
     config = state(ctx).load()
     plans = scn.plan(config, first, endpoint)
@@ -336,4 +336,4 @@ def from_log(
         write_atomic(file, text)
     sys.stdout.write(f"{target}\n")
     info(f"wrote {target} ({made.steps} step(s)) and {len(made.files)} data file(s) beside it; "
-         f"run it with: moxiehook scenario run {target}")
+         f"run it with: {command(f'scenario run {target}')}")

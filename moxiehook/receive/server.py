@@ -190,23 +190,25 @@ def _auth_problem(auth: Auth, headers: Mapping[str, str]) -> str | None:
 # what was received
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json(body: bytes) -> tuple[bool, Any]:
-    """``(True, value)`` when ``body`` is strict JSON, else ``(False, text)``.
+    """``(True, value)`` when ``body`` is strict JSON that can be written back as strict JSON, else ``(False, text)``.
 
-    Strict: ``NaN``/``Infinity`` (which Python's json reads and writes back as bare
-    words no other reader accepts) make it text, and so does nesting too deep to
-    parse (``RecursionError``): a sender cannot make the receiver fail with either.
+    Text, not a value: ``NaN``/``Infinity`` and ``1e999`` (which Python's json reads
+    as floats and writes back as bare words no other reader accepts), an escaped lone
+    surrogate (``"\\ud800"``, which has no UTF-8 form), an integer too long to convert,
+    nesting too deep to parse, and bytes that are not UTF-8. What is parsed is logged,
+    saved and replayed, so a sender can make neither the receiver nor its log fail.
     """
-    text = body.decode("utf-8", "replace")
+    from moxiehook.catalog import strict_loads
+    from moxiehook.errors import DataError
+
     if not body:
         return True, None
+    text = body.decode("utf-8", "replace")
     try:
-        return True, json.loads(body, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
+        # A sender's duplicate keys are its business: read as every JSON reader reads them.
+        return True, strict_loads(body.decode("utf-8"), "the body", unique_keys=False)
+    except (UnicodeDecodeError, DataError):
         return False, text
 
 

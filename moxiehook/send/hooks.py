@@ -8,7 +8,9 @@ to a chat webhook, ``ntfy``) run with what happened in its environment.
 - Environment: ours, minus every variable the config refers to through ``${…}``
   (those hold credentials), plus ``MOXIEHOOK_ENDPOINT``, ``MOXIEHOOK_REASON``,
   ``MOXIEHOOK_STATUS``, ``MOXIEHOOK_URL`` and ``MOXIEHOOK_CONFIG``.
-- No stdin; its output goes to our stderr (stdout stays for results and ``--json``).
+- No stdin; its output is copied to our stderr (stdout stays for results and ``--json``)
+  through a pipe of ours, read until the hook exits: a process the hook leaves running
+  never holds our stderr open past the run (``fire … 2>&1 | tee`` ends with fire).
 - Started as soon as the endpoint is disabled and left running (``OnDisableHooks``):
   deliveries go on meanwhile, and the hooks of several endpoints run side by side.
 - At most ``HOOK_TIMEOUT`` seconds in all for a run, from the first hook's start,
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -76,6 +79,7 @@ class OnDisableHooks:
         self._lock = threading.Lock()
         self._running: list[tuple[subprocess.Popen[bytes], str, str]] = []  # (process, where, endpoint)
         self._deadline: float | None = None
+        self._output: dict[int, _HookOutput] = {}  # by pid: the copy of each hook's output to our stderr
 
     def start(self, config: Config, config_path: Path, endpoint: str, reason: str, status: int | None,
               url: str) -> str | None:
@@ -85,12 +89,18 @@ class OnDisableHooks:
             return None
         where = f"settings.on_disable ({argv[0]})"
         env = hook_environment(config, config_path, endpoint, reason, status, url)
+        read_fd, write_fd = os.pipe()
         try:
-            # stdout=2: the hook's output joins our stderr; a new session, so a kill reaches all it started.
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=2, env=env, start_new_session=True)
+            # Its output goes through our pipe to our stderr; a new session, so a kill reaches all it started.
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd, env=env,
+                                       start_new_session=True)
         except OSError as exc:
+            os.close(read_fd)
             return f"{where} could not be started: {exc.strerror or exc}"
+        finally:
+            os.close(write_fd)
         with self._lock:
+            self._output[process.pid] = _HookOutput(read_fd)
             if self._deadline is None:
                 self._deadline = time.monotonic() + self.budget
             self._running.append((process, where, endpoint))
@@ -121,6 +131,9 @@ class OnDisableHooks:
                 continue
             with self._lock:
                 self._running.remove((process, where, endpoint))
+            with self._lock:
+                output = self._output.pop(process.pid)
+            output.finish(max(0.0, (deadline or 0) - time.monotonic()), stop)
             if code != 0:
                 how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
                 warnings.append(f"{where} {how} (endpoint '{endpoint}' is disabled all the same)")
@@ -134,6 +147,53 @@ class OnDisableHooks:
                 os.killpg(process.pid, signal.SIGKILL)
         for process, _, _ in running:
             process.wait()
+            with self._lock:
+                output = self._output.pop(process.pid, None)
+            if output is not None:
+                output.finish(0.0)
+
+
+class _HookOutput:
+    """Copies one hook's output (a pipe) to our stderr until the hook has exited and the pipe is drained.
+
+    The copy stops there even if the pipe is still open (held by a process the hook left
+    running), and closes our end: nothing the hook started can keep our stderr open.
+    """
+
+    POLL_S = 0.05
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._exited = threading.Event()
+        self._thread = threading.Thread(target=self._copy, name="on_disable output", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        try:
+            while True:
+                ready, _, _ = select.select([self._fd], [], [], self.POLL_S)
+                if not ready:
+                    if self._exited.is_set():  # exited, and nothing more is waiting in the pipe
+                        return
+                    continue
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    return
+                with contextlib.suppress(OSError):  # our stderr closed: the hook's output is dropped
+                    while chunk:
+                        chunk = chunk[os.write(2, chunk):]
+        finally:
+            os.close(self._fd)
+
+    def finish(self, budget: float, stop: threading.Event | None = None) -> None:
+        """The hook has exited: copy what it left in the pipe (at most ``budget`` s more, less if ``stop`` is set)."""
+        self._exited.set()
+        end = time.monotonic() + budget
+        while self._thread.is_alive() and not (stop is not None and stop.is_set()):
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._thread.join(min(left, self.POLL_S))
 
 
 def run_on_disable(config: Config, config_path: Path, endpoint: str, reason: str, status: int | None,
