@@ -175,7 +175,8 @@ def test_long_messages_fold_at_spaces_on_a_terminal(config_path: Path, receiver,
                                   env={"NO_COLOR": "1"}, columns=columns)
     assert code == 1, shown
     lines = screen(shown)
-    assert all(cell_len(line) <= columns for line in lines), lines
+    # Every line fits, but for one word longer than the terminal (the config's path), never cut.
+    assert all(cell_len(line) <= columns or " " not in line.strip() for line in lines), lines
     assert any(receiver.url("/hooks/clients") in line for line in lines)  # never cut
     joined = " ".join(line.strip() for line in lines)
     assert f"endpoint 'mine' was disabled: HTTP 401 Unauthorized from POST {receiver.url('/hooks/clients')}" in joined
