@@ -228,13 +228,7 @@ def _fitting(name: str, values: list[Any], gen: Gen, group: list[Assignment], rn
             return False
         return True
 
-    fitting = [value for value in values if fits(value)]
-    for _ in range(MAX_DRAWS):
-        if len(fitting) >= FEW:
-            break
-        value = gen(rng)
-        if fits(value):
-            fitting.append(value)
+    fitting = _keep_fitting(values, gen, rng, fits)
     if not fitting:
         raise _never_fits(last, group)  # type: ignore[arg-type]
     return fitting
@@ -249,6 +243,11 @@ def _readable(name: str, values: list[Any], gen: Gen, group: list[Assignment], r
         copy = apply_overrides({name: value}, group)
         return all(not _too_short(copy, path) for path in reads)
 
+    return _keep_fitting(values, gen, rng, fits) or values
+
+
+def _keep_fitting(values: list[Any], gen: Gen, rng: random.Random, fits: Callable[[Any], bool]) -> list[Any]:
+    """The ``values`` that ``fits``, drawing more (at most ``MAX_DRAWS``) while fewer than ``FEW`` do."""
     fitting = [value for value in values if fits(value)]
     for _ in range(MAX_DRAWS):
         if len(fitting) >= FEW:
@@ -256,7 +255,7 @@ def _readable(name: str, values: list[Any], gen: Gen, group: list[Assignment], r
         value = gen(rng)
         if fits(value):
             fitting.append(value)
-    return fitting or values
+    return fitting
 
 
 def _too_short(payload: Any, path: Path) -> bool:
