@@ -291,7 +291,12 @@ def _load_run(session: Session, receiver: Any, name: str, rate: float, seconds: 
     """
     config = session.config_for(name, receiver.url())
     before = receiver.posts()
-    run = session.moxiehook(config, "fire", workload.EVENT, "--rate", f"{rate:g}", "--duration", f"{seconds:g}")
+    # Exit 1 is a run that judged itself short of what was asked (rate, late starts): its table
+    # is still the figure; any other failure is an error.
+    run = session.moxiehook(config, "fire", workload.EVENT, "--rate", f"{rate:g}", "--duration", f"{seconds:g}",
+                            check=False)
+    if run.returncode not in (0, 1):
+        raise processes.CommandFailed(f"fire --rate {rate:g} exited {run.returncode}: {run.stderr[-2000:]}")
     load = _load_table(run.stdout.decode())
     received = receiver.posts() - before
     if received != load["sent"]:
@@ -373,7 +378,8 @@ def maxrate(session: Session) -> Figure:
     tried = []
     for asked in MAX_RATE_LADDER[: session.sizes.max_rate_steps]:
         load = _load_run(session, receiver, f"maxrate-{asked}", asked, seconds)
-        tried.append(f"{asked:,}/s → {load['achieved_rate']:,.0f}/s (p99 {load['latency_ms']['p99']} ms)")
+        tried.append(f"{asked:,}/s → {load['achieved_rate']:,.0f}/s "
+                     f"(p99 {load['latency_ms']['p99']} ms, {load['late']:,} late)")
         session.say(f"    {tried[-1]}")
         if load["achieved_rate"] < HELD * asked:
             break

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -64,6 +63,8 @@ def atomic_write(path: Path, mode: int | None = None) -> Iterator[IO[bytes]]:
             mode = target.stat().st_mode & 0o777
         except OSError:
             mode = NEW_FILE_MODE
+    import tempfile  # with shutil behind it: 2.5 ms that every command reading the config would pay
+
     fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as temp:

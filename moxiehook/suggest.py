@@ -7,7 +7,6 @@ error, so a typo gets the same help everywhere. Stdlib only.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 CUTOFF = 0.75  # difflib ratio below which two names are not worth suggesting
@@ -28,6 +27,8 @@ def closest(name: str, known: Iterable[str]) -> str | None:
         if candidate.casefold() == folded:
             return candidate
     by_folded = {c.casefold(): c for c in candidates}
+    import difflib  # only when a name was mistyped: not at every start
+
     match = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=CUTOFF)
     if match:
         return by_folded[match[0]]

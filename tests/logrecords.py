@@ -33,3 +33,25 @@ def write(path: Path, *records: DeliveryRecord | EndpointRecord) -> None:
     with LogWriter(path) as writer:
         for record in records:
             writer.append(record)
+
+
+def busy_records(url: str, forward: bool = False) -> list[DeliveryRecord]:
+    """Eight records as a user's log holds them: delivered and failed (long errors), two event types
+    and endpoints, today's and older ones, a replay, and (``forward``) a relayed one. ``url`` is
+    formatted with the record's number: ``url.format(n=n)``."""
+    today = datetime.now(UTC).replace(microsecond=0)
+    records: list[DeliveryRecord] = []
+    for n in range(8):
+        record = delivery(n, outcome="failed" if n % 2 else "delivered", status=503 if n % 2 else 200,
+                          event="DeliverableApproval" if n % 3 == 0 else "ClientCreate",
+                          endpoint="billing-service" if n % 2 else "crm", url=url.format(n=n))
+        if n % 2:
+            record.error = "connection error: [Errno 111] Connection refused (after 3 attempts)"
+        if n >= 4:
+            record.at = iso(today - timedelta(minutes=10 - n))
+        if n == 5:
+            record.mode, record.replay_of = "replay", records[1].id
+        if n == 6 and forward:
+            record.mode = "forward"
+        records.append(record)
+    return records

@@ -15,12 +15,12 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import Answer
-from logrecords import delivery, iso, write
+from logrecords import busy_records, iso, write
 from rich.cells import cell_len
 from terminal import run_in_terminal
 
@@ -38,21 +38,7 @@ def screen(shown: str) -> list[str]:
 def busy_log(log: Path, same_millisecond: bool = False) -> list:
     """Fires, replays and forwards, failed and delivered, today and before, long URLs."""
     today = datetime.now(UTC).replace(microsecond=0)
-    records = []
-    for n in range(8):
-        record = delivery(n, outcome="failed" if n % 2 else "delivered", status=503 if n % 2 else 200,
-                          event="DeliverableApproval" if n % 3 == 0 else "ClientCreate",
-                          endpoint="billing-service" if n % 2 else "crm",
-                          url=f"http://127.0.0.1:8787/webhooks/moxie/deliverables/{n}/clients")
-        if n % 2:
-            record.error = "connection error: [Errno 111] Connection refused (after 3 attempts)"
-        if n >= 4:
-            record.at = iso(today - timedelta(minutes=10 - n))
-        if n == 5:
-            record.mode, record.replay_of = "replay", records[1].id
-        if n == 6:
-            record.mode = "forward"
-        records.append(record)
+    records = busy_records("http://127.0.0.1:8787/webhooks/moxie/deliverables/{n}/clients", forward=True)
     if same_millisecond:  # ids made in one millisecond share all but their last characters
         for record in records:
             record.id = records[0].id[:-3] + record.id[-3:]

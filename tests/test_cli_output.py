@@ -11,12 +11,12 @@ import re
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import Receiver
-from logrecords import delivery, iso, write
+from logrecords import busy_records, delivery, iso, write
 from rich.cells import cell_len
 from terminal import run_in_terminal
 
@@ -131,19 +131,7 @@ def _cell(lines: list[str], row: int, name: str) -> str:
 def _a_busy_log(log: Path) -> list:
     """Records as a new user's log holds them: long URLs and errors, replays, today's and older ones."""
     today = datetime.now(UTC).replace(microsecond=0)
-    records = []
-    for n in range(8):
-        record = delivery(n, outcome="failed" if n % 2 else "delivered", status=503 if n % 2 else 200,
-                          event="DeliverableApproval" if n % 3 == 0 else "ClientCreate",
-                          endpoint="billing-service" if n % 2 else "crm",
-                          url=f"https://billing.internal.example.com/webhooks/moxie/deliverables/{n}?tenant=acme")
-        if n % 2:
-            record.error = "connection error: [Errno 111] Connection refused (after 3 attempts)"
-        if n >= 4:
-            record.at = iso(today - timedelta(minutes=10 - n))
-        if n == 5:
-            record.mode, record.replay_of = "replay", records[1].id
-        records.append(record)
+    records = busy_records("https://billing.internal.example.com/webhooks/moxie/deliverables/{n}?tenant=acme")
     toggle = EndpointRecord(at=iso(today), endpoint="crm", action="disabled",
                             reason="HTTP 401 Unauthorized from POST https://crm.example.com/hooks/clients")
     write(log, *records, toggle)
