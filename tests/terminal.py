@@ -51,3 +51,26 @@ def run_in_terminal(*args: str, cwd: Path, env: dict[str, str] | None = None, co
             process.wait()
         os.close(master)
     return code, output.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def first_lines_in_terminal(*args: str, cwd: Path, lines: int, columns: int = 80, timeout: float = 20) -> str:
+    """What ``python -m moxiehook ARGS`` (a command that runs until stopped, ``logs --follow``)
+    shows on a pty ``columns`` wide until it has written ``lines`` lines; then Ctrl-C stops it."""
+    import signal
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "moxiehook", *args], cwd=cwd, stdout=slave, stderr=slave,
+                               env={**os.environ, "COLUMNS": str(columns)})
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while output.count(b"\n") < lines and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                output += os.read(master, 65536)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+        os.close(master)
+    return output.decode("utf-8", "replace")

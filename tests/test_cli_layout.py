@@ -8,13 +8,9 @@ never looks like a fire; followed rows line up with each other.
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
-import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +18,7 @@ import pytest
 from conftest import Answer
 from logrecords import busy_records, iso, write
 from rich.cells import cell_len
-from terminal import run_in_terminal
+from terminal import first_lines_in_terminal, run_in_terminal
 
 from moxiehook import catalog
 from moxiehook.cli.render import shorten
@@ -113,29 +109,12 @@ def test_events_at_120_columns_give_the_room_to_the_description(tmp_path: Path) 
 @pytest.mark.parametrize("columns", [60, 80, 120])
 def test_followed_rows_line_up_with_each_other(config_path: Path, columns: int) -> None:
     """`logs --follow` prints rows one at a time, each fitted alone: its columns must still line up."""
-    import fcntl
-    import pty
-    import struct
-    import termios
 
     folder = config_path.parent
     records = busy_log(folder / "log.jsonl")
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    process = subprocess.Popen([sys.executable, "-m", "moxiehook", "logs", "--follow", "--tail", "9"], cwd=folder,
-                               stdout=slave, stderr=slave, env={**os.environ, "COLUMNS": str(columns)})
-    os.close(slave)
-    output = b""
-    deadline = time.monotonic() + 20
-    try:
-        while output.count(b"\n") < 9 and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                output += os.read(master, 65536)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
-        os.close(master)
-    lines = screen(output.decode())[:9]
+    output = first_lines_in_terminal("logs", "--follow", "--tail", "9", cwd=folder, lines=9,
+                                     columns=columns)
+    lines = screen(output)[:9]
     assert len(lines) == 9, lines
     assert all(cell_len(line) <= columns for line in lines), lines
     rows = lines[:8]  # the deliveries (the last line is the endpoint record)

@@ -18,7 +18,7 @@ import pytest
 from conftest import Receiver
 from logrecords import busy_records, delivery, iso, write
 from rich.cells import cell_len
-from terminal import run_in_terminal
+from terminal import first_lines_in_terminal, run_in_terminal
 
 from moxiehook.log.records import EndpointRecord
 
@@ -226,31 +226,12 @@ url = "http://127.0.0.1:8787/hooks/clients"
 
 def test_followed_lines_fit_the_terminal_and_keep_their_id(config_path: Path) -> None:
     """`logs --follow` on an 80-column pseudo-terminal: each record one line, ending in its short id."""
-    import fcntl
-    import pty
-    import select
-    import signal
-    import struct
-    import termios
 
     folder = config_path.parent
     records = _a_busy_log(folder / "log.jsonl")
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 80, 0, 0))
-    process = subprocess.Popen([sys.executable, "-m", "moxiehook", "logs", "--follow", "--tail", "4"], cwd=folder,
-                               stdout=slave, stderr=slave, env={**os.environ, "COLUMNS": "80"})
-    os.close(slave)
-    output = b""
-    deadline = time.monotonic() + 20
-    try:
-        while output.count(b"\n") < 4 and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                output += os.read(master, 65536)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
-        os.close(master)
-    lines = _screen_lines(output.decode())[:4]
+    output = first_lines_in_terminal("logs", "--follow", "--tail", "4", cwd=folder, lines=4,
+                                     columns=80)
+    lines = _screen_lines(output)[:4]
     assert len(lines) == 4
     assert all(cell_len(line) <= 80 for line in lines), lines
     assert [line.split()[-1] for line in lines[:3]] == [f"dlv_…{r.id[-10:]}" for r in records[-3:]]
