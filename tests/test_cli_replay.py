@@ -266,3 +266,19 @@ def test_two_replays_at_once_resend_each_failure_once(crm: Path, log: Path, rece
     assert "another replay of this log is running: waiting for it to finish" in second.stderr
     assert json.loads(second.stdout)["delivered"] == 0
     assert sorted(r.path for r in receiver.requests) == [f"/hook/{n}" for n in range(5)]
+
+
+def test_a_text_body_is_shown_and_resent_as_text(cli, crm: Path, log: Path, receiver: Receiver) -> None:
+    """A record whose body was text (``"body_format": "text"``): ``logs show`` and ``replay --dry-run``
+    show the text itself, not a JSON string, and replay sends it with its Content-Type."""
+    original = failed_to(receiver)
+    original.request = {"headers": {"Content-Type": "text/csv"}, "body": "a,b\n1,2", "body_format": "text"}
+    write(log, original)
+    shown = cli("logs", "show", original.id)
+    assert "request body (text, not JSON)\n  a,b\n  1,2\n" in shown.stdout, shown.stdout
+    dry = cli("replay", original.id, "--dry-run")
+    assert "\n\na,b\n1,2\n" in dry.stdout and "Content-Type: text/csv" in dry.stdout, dry.stdout
+    (request,) = json.loads(cli("replay", original.id, "--dry-run", "--json").stdout)
+    assert (request["body"], request["body_format"]) == ("a,b\n1,2", "text")
+    assert cli("replay", original.id).exit_code == 0
+    assert (receiver.requests[-1].body, receiver.requests[-1].headers["content-type"]) == (b"a,b\n1,2", "text/csv")

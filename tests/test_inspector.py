@@ -361,6 +361,46 @@ def test_edit_and_replay_changes_path_headers_and_body_only(inspector: Api, rece
     assert new["schema"]["valid"] is False
 
 
+@pytest.mark.parametrize("edit", [
+    {"body": '{"client": '},  # malformed JSON on purpose: the original's Content-Type stays
+    {"body": "plain text", "headers": {"Content-Type": "text/plain"}},
+])
+def test_an_edited_body_that_is_a_string_is_sent_as_the_text_itself(
+        inspector: Api, receiver: Receiver, logged: Path, edit: dict[str, Any]) -> None:
+    """Edit and replay with the body typed as text, e.g. ``{"client": `` to see how the app takes bad JSON.
+
+    Seen: the app received ``"{\\"client\\": "`` (a JSON string: quotes and escapes added), so
+    malformed JSON could not be sent. Should: the text's own bytes, with the original's
+    Content-Type unless the edit changed it; logged as text, so the page shows it as sent and
+    ``replay`` of the new record sends the same bytes again.
+    """
+    oldest = inspector.get("/api/requests")["requests"][-1]
+    status, data, _ = inspector.call("POST", f"/api/requests/{oldest['id']}/replay", body=edit)
+    assert status == 200, data
+    last = receiver.requests[-1]
+    assert last.body == edit["body"].encode()
+    assert last.headers["content-type"] == edit.get("headers", {}).get("Content-Type", "application/json")
+    new = inspector.get(f"/api/requests/{data['id']}")
+    assert new["body"] == edit["body"] and new["json"] is None
+    record = json.loads((logged.parent / "log.jsonl").read_text().splitlines()[-1])
+    assert (record["id"], record["request"]["body_format"]) == (data["id"], "text")
+    result = subprocess.run([sys.executable, "-m", "moxiehook", "--config", str(logged), "replay", data["id"]],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert receiver.requests[-1].body == edit["body"].encode()
+
+
+def test_an_edited_text_body_with_a_lone_surrogate_is_refused(inspector: Api, receiver: Receiver) -> None:
+    """A text body holding ``\\ud800`` has no UTF-8 form: refused (400), nothing sent, no broken log line."""
+    oldest = inspector.get("/api/requests")["requests"][-1]
+    before = len(receiver.requests)
+    status, data, _ = inspector.call("POST", f"/api/requests/{oldest['id']}/replay", raw=b'{"body": "a\\ud800"}',
+                                     headers={"Content-Type": "application/json"})
+    assert status == 400, data
+    assert "surrogate" in data["error"]
+    assert len(receiver.requests) == before
+
+
 @pytest.mark.parametrize(("edit", "match"), [
     ({"path": "//evil.example/x"}, "path"),
     ({"path": "http://evil.example/x"}, "path"),

@@ -159,11 +159,13 @@ def test_edit_and_replay_reaches_a_real_flask_app(page: Any, cli, config_path: P
 
     app = Flask("receiver")
     received: list[dict[str, Any]] = []
+    raw: list[bytes] = []
 
     @app.post("/hooks/<name>")
     def hook(name: str) -> Any:
-        received.append({"path": request.path, "json": request.get_json(),
+        received.append({"path": request.path, "json": request.get_json(silent=True),
                          "auth": request.headers.get("Authorization")})
+        raw.append(request.get_data())
         return {"ok": True}, 200
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -190,6 +192,14 @@ def test_edit_and_replay_reaches_a_real_flask_app(page: Any, cli, config_path: P
                                 "auth": "Bearer s3cret-bearer-token-xyz"}
         newest = running.store.newest(1)[0]
         assert (newest.mode, newest.replay_of) == ("replay", running.store.newest(2)[1].id)
+        # Typed text that is not JSON, and a JSON string: each sent as the very text typed.
+        for typed in ('{"name": ', '"just a string"'):
+            page.click("#edit")
+            page.fill("#edit-body", typed)
+            expected = len(raw) + 1
+            page.click("#edit-send")
+            wait_rows(page, expected)
+            assert raw[-1] == typed.encode()
     finally:
         running.stop()
         server.shutdown()

@@ -162,26 +162,41 @@ def test_a_hook_that_leaves_a_process_behind_does_not_hold_the_run_open(tmp_path
         app.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="red team: replay of a relayed body kept as text sends it as a JSON string; "
-                   "the log cannot tell text from a JSON string (a record format decision)")
-def test_replay_of_a_relayed_text_body_sends_the_bytes_received(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sent", "content_type"), [
+    (b"plain text", "text/plain"),
+    (b'{"a": 1e999}', "application/json"),  # JSON the log cannot carry: kept as text
+    (b'"plain text"', "application/json"),  # a JSON string: stays one
+    (b"caf\xc3\xa9 \xe2\x82\xac", "text/plain; charset=utf-8"),
+])
+def test_replay_of_a_relayed_text_body_sends_the_bytes_received(tmp_path: Path, sent: bytes,
+                                                                 content_type: str) -> None:
     """A sender posts ``plain text`` (or ``{"a": 1e999}``) through ``listen --forward-to``; then ``replay ID``.
 
     Seen: the app receives ``plain text`` from the relay, but the replay sends ``"plain text"`` — a
     JSON string, quotes and escapes added — so the replay is not the event that came in. Should: a
-    replay sends the body bytes the sender sent.
+    replay sends the body bytes the sender sent, with the Content-Type it came with, and so does a
+    replay of that replay; the log says the body is text, and stays strict JSON.
     """
     app = Receiver().start()
     relay, port = _start_relay(tmp_path, app.url(""))
+    log = tmp_path / "moxiehook-log.jsonl"
     try:
-        raw_request(port, post("/hook", b"plain text", {"Content-Type": "text/plain", "X-Event-Type": "ClientCreate"}))
+        raw_request(port, post("/hook", sent, {"Content-Type": content_type, "X-Event-Type": "ClientCreate"}))
         relay.terminate()
         relay.communicate(timeout=10)
-        record = json.loads((tmp_path / "moxiehook-log.jsonl").read_text().splitlines()[0])
+        record = json.loads(log.read_text().splitlines()[0])
+        assert ("body_format" in record["request"]) is (sent != b'"plain text"')
         result = run_moxiehook("replay", record["id"], cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        bodies = [r.body for r in app.requests_to("/hook")]
-        assert bodies == [b"plain text", b"plain text"]
+        replayed = json.loads(log.read_text().splitlines()[-1])
+        assert replayed["request"].get("body_format") == record["request"].get("body_format")
+        result = run_moxiehook("replay", replayed["id"], cwd=tmp_path)  # the replay of the replay
+        assert result.returncode == 0, result.stderr
+        requests = app.requests_to("/hook")
+        assert [r.body for r in requests] == [sent, sent, sent]
+        assert [r.headers["content-type"] for r in requests] == [content_type] * 3
+        for line in log.read_text().splitlines():
+            json.loads(line, parse_constant=lambda word: pytest.fail(f"{word} in the log"))
     finally:
         if relay.poll() is None:
             relay.kill()

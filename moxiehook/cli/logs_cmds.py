@@ -380,8 +380,12 @@ def _print_delivery(record: DeliveryRecord) -> None:
     echo("\nrequest headers")
     for name, value in (request.get("headers") or {}).items():
         echo(escape_control(f"  {name}: {value}"))
-    echo("\nrequest body")
-    echo(escape_control(_indent(_pretty(request.get("body"))), keep_newlines=True))
+    if delivery_log.text_body(request):  # sent as this text, not as a JSON value
+        echo("\nrequest body (text, not JSON)")
+        echo(escape_control(_indent(str(request.get("body"))), keep_newlines=True))
+    else:
+        echo("\nrequest body")
+        echo(escape_control(_indent(_pretty(request.get("body"))), keep_newlines=True))
     echo("\nattempts")
     for number, attempt in enumerate(record.attempts, start=1):
         answer = f"HTTP {attempt.status}" if attempt.status is not None else f"error: {attempt.error}"

@@ -190,9 +190,11 @@ def replay_jobs(config: Config, records: list[DeliveryRecord], to: str | None,
     for record in records:
         if "body" not in (record.request or {}):
             raise DataError(f"delivery {record.id} has no logged body, so it cannot be replayed; nothing was sent")
+        body, text, content_type = delivery_log.body_to_resend(record.request, f"the body of delivery {record.id}")
         jobs.append(Job(
-            endpoint=record.endpoint, event=record.event, url=to or record.url, body=record.request["body"],
-            event_id=record.event_id, mode="app" if in_process else "replay", replay_of=record.id,
+            endpoint=record.endpoint, event=record.event, url=to or record.url, body=body,
+            event_id=record.event_id, mode="app" if in_process else "replay", replay_of=record.id, text=text,
+            content_type=content_type,
         ))
     return jobs
 

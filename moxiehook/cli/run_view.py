@@ -469,7 +469,8 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
     for request in requests:
         lines = [f"{request['method']} {request['url']}"]
         lines += [f"{name}: {value}" for name, value in request["headers"].items()]
-        body = json.dumps(request["body"], indent=2, ensure_ascii=False, allow_nan=False)
+        body = (request["body"] if request.get("body_format") == "text"  # text: shown as it is sent
+                else json.dumps(request["body"], indent=2, ensure_ascii=False, allow_nan=False))
         write("\n".join(lines) + "\n\n" + body + "\n\n")
         shown += 1
     info(f"dry run: {shown} request(s) shown, nothing sent")

@@ -14,7 +14,9 @@ and the endpoint disabled on a 401 as for any delivery). What it resends follows
 An edit (``{"path", "headers", "body"}``, each optional) replaces those parts: ``path`` the
 URL's path and query (never its host), ``headers`` merged over the endpoint's (a ``***`` value
 keeps the credential; credentials themselves cannot be typed in, since the log would then show
-them; ``webhook-*`` signature headers are made afresh), ``body`` the JSON value to send.
+them; ``webhook-*`` signature headers are made afresh), ``body`` the JSON value to send, or, when it is a
+string, the text to send as it is (a malformed body on purpose, say), with the original's Content-Type
+unless the edit changes it.
 """
 
 from __future__ import annotations
@@ -125,12 +127,21 @@ def replay(entry: Entry, edit: Edit, where: ReplayTarget) -> DeliveryRecord:
         headers, event = _merged_headers(endpoint, edit.headers, event, entry.headers)
         endpoint = replace(endpoint, headers=headers)
     config.endpoints[endpoint.name] = endpoint
-    body = edit.body if edit.has_body else record.request["body"]
+    if edit.has_body:
+        body, text = edit.body, isinstance(edit.body, str)
+        content_type = logquery.logged_content_type(record.request) if text else None
+        if text:  # typed as text: sent as these bytes, with the original's Content-Type
+            logquery.text_bytes(body, "the edited body")
+    else:
+        body, text, content_type = logquery.body_to_resend(record.request, f"the body of {record.id}")
+    typed = next((value for name, value in (edit.headers or {}).items() if name.lower() == "content-type"), None)
+    if typed is not None and typed != logquery.logged_content_type(record.request):
+        content_type = None  # the edit's own Content-Type, merged into the endpoint's headers above
 
     from moxiehook.send import dispatch
 
     job = dispatch.Job(endpoint=endpoint.name, event=event, url=url, body=body, event_id=record.event_id,
-              mode="replay", replay_of=record.id)
+                       mode="replay", replay_of=record.id, text=text, content_type=content_type)
     if not _slots.acquire(blocking=False):
         raise Busy(f"{MAX_REPLAYS_AT_ONCE} replays are running already; try again when one has ended")
     try:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from moxiehook import ids
 from moxiehook.inspect import analysis
-from moxiehook.log import DeliveryRecord, encode_body
+from moxiehook.log import DeliveryRecord, encode_body, text_body
 
 if TYPE_CHECKING:
     from moxiehook.receive import ReceivedRequest
@@ -162,8 +162,8 @@ def from_record(record: DeliveryRecord) -> Entry:
     body = request.get("body")
     headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
     forward = record.mode == "forward"
-    # A relayed body that was not JSON is logged as its text.
-    data = (body.encode() if forward and isinstance(body, str)
+    # A body logged as text (relayed and not JSON, or edited as text) is shown as the bytes sent.
+    data = (str(body).encode("utf-8", "replace") if text_body(request)
             else encode_body(body) if "body" in request else b"")
     text, cut = _kept(data)
     status = record.status

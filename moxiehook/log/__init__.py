@@ -29,22 +29,28 @@ from moxiehook.log.reading import (
 from moxiehook.log.records import (
     LOGGED_BODY_LIMIT,
     MAX_NESTING,
+    TEXT_BODY,
     Attempt,
     DeliveryRecord,
     EndpointRecord,
     LogWriter,
     Record,
+    body_to_resend,
     check_nesting,
     encode_body,
     encode_record,
+    logged_content_type,
     open_log,
+    text_body,
+    text_bytes,
 )
 from moxiehook.log.times import parse_duration, parse_when, record_time
 
 __all__ = [
-    "ELLIPSIS", "FOLLOW_INTERVAL", "LOGGED_BODY_LIMIT", "MATCH_ALL", "MAX_NESTING", "SHORT_ID_CHARS", "Attempt",
-    "DeliveryRecord", "EndpointRecord", "IdPattern", "LogEntry", "LogFilter", "LogWriter", "PruneResult", "Record",
-    "check_endpoint_filter", "check_nesting", "encode_body", "encode_record", "entries_backward", "find",
-    "find_many", "follow", "lines_backward", "open_log", "parse_duration", "parse_entry", "parse_when", "prune",
-    "record_time", "short_id", "stream", "tail", "whole_lines_end",
+    "ELLIPSIS", "FOLLOW_INTERVAL", "LOGGED_BODY_LIMIT", "MATCH_ALL", "MAX_NESTING", "SHORT_ID_CHARS", "TEXT_BODY",
+    "Attempt", "DeliveryRecord", "EndpointRecord", "IdPattern", "LogEntry", "LogFilter", "LogWriter", "PruneResult",
+    "Record", "body_to_resend", "check_endpoint_filter", "check_nesting", "encode_body", "encode_record",
+    "entries_backward", "find", "find_many", "follow", "lines_backward", "logged_content_type", "open_log",
+    "parse_duration", "parse_entry", "parse_when", "prune", "record_time", "short_id", "stream", "tail",
+    "text_body", "text_bytes", "whole_lines_end",
 ]

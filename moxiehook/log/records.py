@@ -63,7 +63,8 @@ class DeliveryRecord:
     error: str | None
     duration_ms: float | None
     attempts: list[Attempt] = field(default_factory=list)
-    # {"headers": {...redacted...}, "body": <the JSON payload>}
+    # {"headers": {...redacted...}, "body": <the JSON payload>}, plus "body_format": "text" when the
+    # body is text sent as its UTF-8 bytes (a relayed body that was not JSON, an edited one): see `text_body`
     request: dict[str, Any] = field(default_factory=dict)
     # {"status": int, "headers": {...}, "body": str} or None when no answer came
     response: dict[str, Any] | None = None
@@ -142,7 +143,7 @@ _DELIVERY_TYPES: _Types = {
     "request": dict, "response": dict, "scenario": dict,
 }
 _ATTEMPT_TYPES: _Types = {"at": str, "status": int, "error": str, "duration_ms": _NUMBER}
-_REQUEST_TYPES: _Types = {"headers": dict}
+_REQUEST_TYPES: _Types = {"headers": dict, "body_format": str}
 _RESPONSE_TYPES: _Types = {"status": int, "headers": dict, "body": str}
 _ENDPOINT_TYPES: _Types = {"at": str, "endpoint": str, "action": str, "reason": str}
 
@@ -175,6 +176,53 @@ def record_from_dict(data: dict[str, Any]) -> Record:
     if data.get("kind") == "endpoint":
         return EndpointRecord.from_dict(data)
     return DeliveryRecord.from_dict(data)
+
+
+# A logged request's "body_format" when its "body" is text that went on the wire as its UTF-8
+# bytes, not a JSON value: without it, the text `plain text` and the JSON string `"plain text"`
+# would be the same line, and a replay could not send what was received.
+TEXT_BODY = "text"
+
+
+def text_body(request: dict[str, Any] | None) -> bool:
+    """Whether a logged request's body is raw text (``body_format = "text"``) rather than a JSON value."""
+    return request is not None and request.get("body_format") == TEXT_BODY and isinstance(request.get("body"), str)
+
+
+def logged_content_type(request: dict[str, Any] | None) -> str | None:
+    """The ``Content-Type`` a logged request was sent with (any case of the name), or None."""
+    headers = (request or {}).get("headers")
+    if not isinstance(headers, dict):
+        return None
+    found = next((value for name, value in headers.items()
+                  if isinstance(name, str) and name.lower() == "content-type"), None)
+    return found if isinstance(found, str) and found and found.isprintable() else None
+
+
+TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"  # a text body's, when it was logged without one
+
+
+def body_to_resend(request: dict[str, Any], what: str) -> tuple[Any, bool, str | None]:
+    """What a replay sends of a logged request: its body, whether that is text, and the Content-Type.
+
+    A JSON body is sent as JSON with the endpoint's Content-Type (None). A text body (a
+    relayed one that was not JSON) is sent as its UTF-8 bytes with the Content-Type it was
+    logged with, else ``text/plain``. ``DataError`` (exit 2) names ``what`` when text cannot be sent.
+    """
+    body = request.get("body")
+    if not text_body(request):
+        return body, False, None
+    text_bytes(str(body), what)
+    return body, True, logged_content_type(request) or TEXT_CONTENT_TYPE
+
+
+def text_bytes(text: str, what: str = "the body") -> bytes:
+    """``text`` as the UTF-8 bytes sent; ``DataError`` (exit 2) for a lone surrogate, which has no UTF-8 form."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataError(f"{what} holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which has no UTF-8 form "
+                        "and cannot be sent; nothing was sent") from None
 
 
 def check_nesting(body: Any, what: str = "the payload") -> None:
@@ -216,7 +264,8 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
 
     ``body_bytes`` (the payload as sent) and ``headers_json`` (the JSON of
     ``record.request["headers"]``, when the caller has it encoded already) are
-    spliced in as they are, and the record is not copied.
+    spliced in as they are, and the record is not copied. A text body (``text_body``)
+    is sent as its bytes but logged as a JSON string, with its ``body_format``.
     """
     head: dict[str, Any] = {
         "kind": "delivery", "id": record.id, "event_id": record.event_id, "event": record.event,
@@ -230,9 +279,13 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
         head["scenario"] = record.scenario
     if headers_json is None:
         headers_json = _dumps(record.request.get("headers", {})).encode()
+    body_end = b"}"
+    if text_body(record.request):
+        body_bytes = _dumps(record.request["body"]).encode()
+        body_end = b',"body_format":"text"}'
     return b"".join((
         _dumps(head)[:-1].encode(), b',"request":{"headers":', headers_json, b',"body":', body_bytes,
-        b'},"response":', _dumps(record.response).encode(), b"}\n",
+        body_end, b',"response":', _dumps(record.response).encode(), b"}\n",
     ))
 
 

@@ -35,7 +35,7 @@ from moxiehook.errors import UsageError
 from moxiehook.log.filters import LogFilter
 from moxiehook.log.ids import find_many
 from moxiehook.log.reading import LogEntry, entries_backward
-from moxiehook.log.records import BadLineCallback, exclusive, replay_lock_path
+from moxiehook.log.records import BadLineCallback, exclusive, replay_lock_path, text_body
 
 
 def exclusive_turn(path: Path, on_wait: Callable[[], None] | None = None) -> AbstractContextManager[None]:
@@ -204,8 +204,9 @@ def event_key(data: dict[str, Any]) -> bytes:
         body = _CANONICAL.encode(request.get("body"))
     except (TypeError, ValueError, RecursionError):
         body = repr(request.get("body"))
-    # The JSON array ends where the body starts: the two parts cannot run into each other.
-    head = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None])
+    # The JSON array ends where the body starts: the two parts cannot run into each other. The
+    # text `a` and the JSON string `"a"` are different bytes on the wire: different events.
+    head = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None, text_body(request)])
     digest = hashlib.sha256(head.encode("utf-8", "surrogatepass"))
     digest.update(body.encode("utf-8", "surrogatepass"))
     return digest.digest()

@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from moxiehook import ids
 from moxiehook.config import check_url
 from moxiehook.errors import StorageError, UsageError, ValidationError
-from moxiehook.log import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, LogWriter
+from moxiehook.log import LOGGED_BODY_LIMIT, TEXT_BODY, Attempt, DeliveryRecord, LogWriter
 from moxiehook.receive.server import Check, ReceivedRequest, masked_headers
 
 FORWARD_CONCURRENCY = 64
@@ -325,7 +325,11 @@ class Forwarder:
             error = answer.error
         else:
             error = f"HTTP {status_text(answer.status)}"
-        _, body = request.json_body()
+        is_json, body = request.json_body()
+        logged_request = {"method": request.method, "headers": masked_headers(request.headers, self._hidden),
+                          "body": body}
+        if not is_json:  # text as it came (not JSON, or JSON the log cannot carry): replayed as these bytes
+            logged_request["body_format"] = TEXT_BODY
         event_id = request.header("webhook-id")
         return DeliveryRecord(
             id=ids.delivery_id(),
@@ -342,9 +346,7 @@ class Forwarder:
             error=redact_text(error, secrets) if error else None,
             duration_ms=duration,
             attempts=[Attempt(request.at, answer.status, answer.error, duration)],
-            request={"method": request.method,
-                     "headers": masked_headers(request.headers, self._hidden),
-                     "body": body},
+            request=logged_request,
             response=response,
         )
 

@@ -24,7 +24,7 @@ import tomli_w
 
 from moxiehook.config import check_event_name
 from moxiehook.errors import MoxiehookError
-from moxiehook.log import DeliveryRecord, encode_body
+from moxiehook.log import DeliveryRecord, encode_body, text_body
 from moxiehook.scenario.model import STEP_NAME, ScenarioError
 
 MAX_STEPS = 1000  # as a scenario file may hold
@@ -44,7 +44,8 @@ def event_key(record: DeliveryRecord) -> tuple[Any, ...]:
     """What makes two records attempts of one event (see the module's docstring)."""
     if record.mode == "forward":
         headers = {str(k).lower(): v for k, v in (record.request.get("headers") or {}).items()}
-        return ("forward", record.event, encode_body(record.request.get("body")), headers.get("webhook-id"))
+        return ("forward", record.event, encode_body(record.request.get("body")), headers.get("webhook-id"),
+                text_body(record.request))
     return ("event", record.event_id)
 
 
@@ -66,6 +67,9 @@ def from_records(records: Iterable[DeliveryRecord], stem: str, name: str, descri
         if "body" not in (record.request or {}):
             raise ScenarioError(f"delivery {record.id} has no logged body, so it cannot be a step (as it cannot be "
                                 "replayed); nothing was written")
+        if text_body(record.request):
+            raise ScenarioError(f"delivery {record.id} was relayed with a body that is not JSON, and a scenario step "
+                                "sends JSON; leave it out (give the ids of the others) or resend it with replay")
         try:
             check_event_name(record.event)
         except MoxiehookError as exc:

@@ -45,7 +45,7 @@ from moxiehook.errors import ConfigError
 from moxiehook.http import AttemptTimeout, Connections, Proxies, TransportError
 from moxiehook.http import tls_context as tls_context  # re-exported by moxiehook.send (the pytest fixture uses it)
 from moxiehook.ids import now_iso
-from moxiehook.log import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body
+from moxiehook.log import LOGGED_BODY_LIMIT, TEXT_BODY, Attempt, DeliveryRecord, encode_body
 from moxiehook.send import signing
 
 if TYPE_CHECKING:  # imported by the senders that use them: a network run loads neither
@@ -288,6 +288,28 @@ class Delivery:
     mode: str = "fire"
     replay_of: str | None = None
     scenario: dict[str, Any] | None = None  # a scenario step's {"name", "run", "step"}, logged with it
+    # The body is text sent as its bytes (``body`` the str, ``body_bytes`` its UTF-8), not a JSON
+    # value: a replay of a relayed body that was not JSON, or an edit that typed text.
+    text: bool = False
+    # Content-Type sent in place of the endpoint's (a text body replayed with the one it came with).
+    content_type: str | None = None
+
+    def logged_request(self, headers: dict[str, str]) -> dict[str, Any]:
+        """The ``request`` part of the delivery's record: the logged headers and the body."""
+        if self.content_type is not None:
+            headers = _with_content_type(headers, self.content_type)
+        if self.text:
+            return {"headers": headers, "body": self.body, "body_format": TEXT_BODY}
+        return {"headers": headers, "body": self.body}
+
+
+def _with_content_type(headers: dict[str, str], content_type: str) -> dict[str, str]:
+    """``headers`` with ``Content-Type`` replaced (whatever its case), in its place."""
+    found = [name for name in headers if name.lower() == "content-type"]
+    if not found:
+        return {**headers, "Content-Type": content_type}
+    return {name: (content_type if name == found[0] else value) for name, value in headers.items()
+            if name == found[0] or name.lower() != "content-type"}
 
 
 @dataclass
@@ -313,6 +335,8 @@ def request_headers(endpoint: PreparedEndpoint, delivery: Delivery) -> tuple[dic
     timestamp and signature each time, so call this once per attempt.
     """
     headers = endpoint.wire_headers(delivery.event)
+    if delivery.content_type is not None:
+        headers = _with_content_type(headers, delivery.content_type)
     signature: dict[str, str] = {}
     if endpoint.signing_key is not None:
         signature = signing.signature_headers(endpoint.signing_key, delivery.event_id, delivery.body_bytes)
@@ -380,7 +404,7 @@ def send(
         error=redact_text(error, endpoint.secrets) if error else error,
         duration_ms=_ms_since(started),
         attempts=attempts,
-        request={"headers": shown_headers(endpoint, delivery, signature), "body": delivery.body},
+        request=delivery.logged_request(shown_headers(endpoint, delivery, signature)),
         response=_redacted_response(answer.response, endpoint.secrets),
         scenario=delivery.scenario,
     )
@@ -517,6 +541,6 @@ def skipped_record(delivery: Delivery, endpoint: str, logged_headers: dict[str, 
         id=ids.delivery_id(), event_id=delivery.event_id, event=delivery.event, endpoint=endpoint,
         url=delivery.url, mode=delivery.mode, replay_of=delivery.replay_of, at=now_iso(),
         outcome="skipped", status=None, error=reason, duration_ms=None, attempts=[],
-        request={"headers": logged_headers or {}, "body": delivery.body}, response=None,
+        request=delivery.logged_request(logged_headers or {}), response=None,
         scenario=delivery.scenario,
     )

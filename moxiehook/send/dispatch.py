@@ -26,7 +26,7 @@ from moxiehook import ids
 from moxiehook.config import Config, Endpoint, EventMapping, disable_endpoint
 from moxiehook.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOTHING_SENT, EXIT_OK, NotFoundError, StorageError
 from moxiehook.http import PLAIN_HTTP, Proxies, tls_context, uses_tls
-from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record
+from moxiehook.log import DeliveryRecord, LogWriter, encode_body, encode_record, text_bytes
 from moxiehook.send.delivery import (
     METHOD,
     Delivery,
@@ -99,6 +99,10 @@ class Job:
     replay_of: str | None = None
     scenario: dict[str, Any] | None = None  # a scenario step's {"name", "run", "step"}
     skip: str | None = None  # log the job as skipped for this reason, unsent (a scenario stopped by a failed step)
+    # ``body`` is text sent as its UTF-8 bytes, not a JSON value (check it with ``log.text_bytes`` first):
+    # a replay of a relayed body that was not JSON, or an edited body typed as text.
+    text: bool = False
+    content_type: str | None = None  # sent in place of the endpoint's Content-Type (a text body's own)
 
 
 @dataclass
@@ -199,10 +203,10 @@ def _previews(config: Config, jobs: Iterable[Job], prepared: dict[str, PreparedE
         if endpoint is None:
             endpoint = prepared[job.endpoint] = prepare_endpoint(
                 config.endpoint(job.endpoint), config.settings, None)
-        delivery = _Run.delivery(job, encode_body(job.body))
+        delivery = _Run.delivery(job, text_bytes(job.body) if job.text else encode_body(job.body))
         _, signature = request_headers(endpoint, delivery)
-        yield {"method": METHOD, "url": job.url, "headers": shown_headers(endpoint, delivery, signature),
-               "body": job.body}
+        shown = delivery.logged_request(shown_headers(endpoint, delivery, signature))
+        yield {"method": METHOD, "url": job.url, **shown}
 
 
 def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: RunOptions) -> RunSummary:
@@ -393,7 +397,7 @@ class _Run:
 
     def begin(self, job: Job) -> tuple[PreparedEndpoint, bytes] | None:
         """Under the pool's take lock: the job's endpoint and encoded body, or None once it is logged as skipped."""
-        body_bytes = self.body_bytes(job.body)
+        body_bytes = text_bytes(job.body) if job.text else self.body_bytes(job.body)
         endpoint = self.job_endpoint(job, body_bytes)
         return None if endpoint is None else (endpoint, body_bytes)
 
@@ -449,7 +453,8 @@ class _Run:
 
     @staticmethod
     def delivery(job: Job, body_bytes: bytes) -> Delivery:
-        return Delivery(job.event, job.url, job.body, body_bytes, job.event_id, job.mode, job.replay_of, job.scenario)
+        return Delivery(job.event, job.url, job.body, body_bytes, job.event_id, job.mode, job.replay_of, job.scenario,
+                        job.text, job.content_type)
 
     # -- sending (worker threads) ------------------------------------------
 
@@ -467,8 +472,10 @@ class _Run:
             with self.lock:
                 first_disable = job.endpoint not in self.disabled_now
                 self.disabled_now.setdefault(job.endpoint, reason)
-        # Unsigned, the logged headers are exactly log_headers(event): splice in their JSON.
-        self.finish(record, body_bytes, endpoint.log_headers_json(job.event) if endpoint.signing_key is None else None)
+        # Unsigned and with the endpoint's Content-Type, the logged headers are exactly
+        # log_headers(event): splice in their JSON.
+        plain = endpoint.signing_key is None and job.content_type is None
+        self.finish(record, body_bytes, endpoint.log_headers_json(job.event) if plain else None)
         if first_disable:
             self.disable(job.endpoint, reason, record)
 

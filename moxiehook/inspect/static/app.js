@@ -286,9 +286,11 @@
   $("edit-send").addEventListener("click", () => {
     let headers, body;
     try { headers = JSON.parse($("edit-headers").value || "{}"); } catch (err) { notice("headers: " + err.message, true); return; }
-    // JSON is sent as the text typed (its digits as they are), anything else as a string.
+    // A JSON object, array, number… is sent as the value typed (its digits as they are); anything
+    // else, a JSON string included, as a string, which the API sends as the very text typed.
     const text = $("edit-body").value;
-    try { JSON.parse(text); body = text; } catch (err) { body = JSON.stringify(text); }
+    try { body = typeof JSON.parse(text) === "string" ? JSON.stringify(text) : text; }
+    catch (err) { body = JSON.stringify(text); }
     replay('{"path":' + JSON.stringify($("edit-path").value) + ',"headers":' + JSON.stringify(headers) + ',"body":' + body + "}");
   });
   async function showDiff(url, title) {
