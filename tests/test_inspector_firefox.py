@@ -1,0 +1,108 @@
+"""The inspector's page in a real headless Firefox (Debian's ``firefox-esr``, over WebDriver BiDi).
+
+The page must work in current Chromium and Firefox; tests/test_inspector_browser.py covers it in
+Chromium, this file in Firefox: a real ``listen --ui`` process, requests sent to its receiver over
+HTTP, the page following them live, and a request opened with its schema error at its field.
+tests/firefox.py explains why Firefox is driven over its own BiDi port rather than by Playwright.
+
+Skipped, saying why, only when no Firefox is installed (``.ci/run`` installs it:
+``apt-get install -y firefox-esr``); under CI (``CI`` set) a missing Firefox fails instead. Set ``MOXIEHOOK_SCREENSHOTS=DIR`` to save the screenshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from moxiehook import catalog
+from tests.firefox import Firefox, Tab, find_firefox
+from tests.test_inspector import api_at, start_process, wait_ready
+
+SCREENSHOTS = os.environ.get("MOXIEHOOK_SCREENSHOTS")
+TOKEN = "tok-firefox-123456789"
+
+
+@pytest.fixture(scope="module")
+def firefox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firefox]:
+    executable = find_firefox()
+    if executable is None:
+        if os.environ.get("CI"):  # set by every hosted CI, where .ci/run has installed it: missing is a failure
+            pytest.fail("no Firefox installed in CI: .ci/run installs it with apt-get install -y firefox-esr")
+        pytest.skip("no Firefox installed (apt-get install -y firefox-esr)")
+    browser = Firefox(executable, tmp_path_factory.mktemp("firefox-profile"))
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def tab(firefox: Firefox) -> Iterator[Tab]:
+    tab = firefox.new_tab(1280, 800)
+    try:
+        yield tab
+    finally:
+        tab.close()
+
+
+def row_ids(tab: Tab) -> list[str]:
+    ids = tab.evaluate("[...document.querySelectorAll('#list-rows .row[data-id]')].map(r => r.dataset.id)")
+    assert isinstance(ids, list)
+    return ids
+
+
+def test_firefox_follows_listen_live_and_shows_a_schema_error_at_its_field(
+        tab: Tab, tmp_path: Path, config_path: Path) -> None:
+    ready = tmp_path / "ready"
+    process, url, _ = start_process(
+        ["--config", str(config_path), "listen", "--port", "0", "--quiet", "--auth", "bearer", "--token", TOKEN,
+         "--ui", "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
+    try:
+        hooks = wait_ready(ready) + "/hooks"
+        api = api_at(url)
+
+        def send(body: dict[str, object], count: int) -> str:
+            answer = httpx.post(hooks, content=json.dumps(body).encode(), timeout=10, headers={
+                "Authorization": f"Bearer {TOKEN}", "X-Event-Type": "ClientCreate",
+                "Content-Type": "application/json"})
+            assert answer.status_code < 300
+            return str(api.wait_for(lambda found: len(found) == count, f"request {count}")[0]["id"])
+
+        good = send(catalog.sample("ClientCreate"), 1)
+        tab.goto(url)
+        tab.wait_for_selector("body[data-live]")
+        tab.wait_for("document.querySelectorAll('#list-rows .row[data-id]').length === 1", "the first row")
+        assert row_ids(tab) == [good]
+        tab.evaluate("window.__notReloaded = true")
+
+        bad = send({**catalog.sample("ClientCreate"), "name": 5, "extraField": 1}, 2)
+        tab.wait_for("document.querySelectorAll('#list-rows .row[data-id]').length === 2", "the second row, live")
+        assert row_ids(tab) == [bad, good]  # newest on top
+        assert tab.evaluate("window.__notReloaded") is True
+        assert "✗" in tab.text(f'#list-rows .row[data-id="{bad}"]')  # its schema mark
+
+        tab.click(f'#list-rows .row[data-id="{bad}"]')
+        tab.wait_for_selector(f'#detail[data-id="{bad}"]')
+        assert "1 error(s)" in tab.text("#schema")
+        # The error note comes right after the line of the field it concerns, and is drawn there.
+        note = '#body .schema-error[data-pointer="/name"]'
+        tab.wait_for_selector(note)
+        line = tab.evaluate(f"(n => [n.previousElementSibling.dataset.pointer, n.previousElementSibling.textContent])"
+                            f"(document.querySelector({json.dumps(note)}))")
+        assert line[0] == "/name" and '"name": 5' in line[1]
+        assert tab.evaluate(f"(n => n.getBoundingClientRect().height > 0)(document.querySelector({json.dumps(note)}))")
+        assert tab.evaluate("!!document.querySelector('#body .drift-note[data-pointer=\"/extraField\"]')")
+        headers = tab.text("#headers")
+        assert "Authorization\t***" in headers
+        assert TOKEN not in tab.evaluate("document.documentElement.outerHTML")
+        assert tab.errors() == []  # no uncaught error, console error or CSP refusal on the way
+        if SCREENSHOTS:
+            tab.screenshot(Path(SCREENSHOTS) / "inspector-firefox.png")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
