@@ -79,8 +79,13 @@ class Firefox:
     def __init__(self, executable: Path, profile: Path, timeout: float = 30) -> None:
         self.timeout = timeout
         profile.mkdir(parents=True, exist_ok=True)
+        self.downloads = profile / "downloads"  # where a page's downloads land, without asking
+        self.downloads.mkdir(exist_ok=True)
+        prefs = {**PREFS, "browser.download.dir": str(self.downloads), "browser.download.folderList": 2,
+                 "browser.download.useDownloadDir": True, "browser.download.alwaysOpenPanel": False,
+                 "browser.download.always_ask_before_handling_new_types": False}
         (profile / "user.js").write_text(
-            "".join(f"user_pref({json.dumps(name)}, {json.dumps(value)});\n" for name, value in PREFS.items()))
+            "".join(f"user_pref({json.dumps(name)}, {json.dumps(value)});\n" for name, value in prefs.items()))
         self.process = subprocess.Popen(
             [str(executable), "--headless", "--no-remote", "--profile", str(profile),
              "--remote-debugging-port", "0", "about:blank"],
@@ -212,6 +217,27 @@ class Tab:
                 {"type": "pointerMove", "x": 0, "y": 0,
                  "origin": {"type": "element", "element": {"sharedId": nodes[0]["sharedId"]}}},
                 {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]})
+
+    def type(self, selector: str, text: str) -> None:
+        """Click into a field, select what it holds and type ``text`` over it, key by key."""
+        self.click(selector)
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).select()")
+        keys: list[dict[str, Any]] = []
+        for char in text:
+            keys += [{"type": "keyDown", "value": char}, {"type": "keyUp", "value": char}]
+        self.browser.command("input.performActions", {"context": self.context, "actions": [
+            {"type": "key", "id": "keyboard", "actions": keys}]})
+
+    def wheel(self, selector: str, delta_y: int) -> None:
+        """Turn the mouse wheel over the middle of the element, as a user scrolls it."""
+        nodes = self.browser.command("browsingContext.locateNodes", {
+            "context": self.context, "locator": {"type": "css", "value": selector}, "maxNodeCount": 1})["nodes"]
+        if not nodes:
+            raise BidiError(f"nothing to scroll at {selector}")
+        self.browser.command("input.performActions", {"context": self.context, "actions": [{
+            "type": "wheel", "id": "wheel", "actions": [
+                {"type": "scroll", "x": 0, "y": 0, "deltaX": 0, "deltaY": delta_y,
+                 "origin": {"type": "element", "element": {"sharedId": nodes[0]["sharedId"]}}}]}]})
 
     def errors(self) -> list[str]:
         """What this page reported as an error so far: uncaught exceptions, ``console.error``, CSP refusals."""

@@ -2,17 +2,21 @@
 
 The page must work in current Chromium and Firefox; tests/test_inspector_browser.py covers it in
 Chromium, this file in Firefox: a real ``listen --ui`` process, requests sent to its receiver over
-HTTP, the page following them live, and a request opened with its schema error at its field.
+HTTP, the page following them live, a request opened with its schema error at its field; then, in
+forward mode, the list scrolled, filtered, a request edited and replayed to the app, copied and
+downloaded. Each test also asserts that the page reported no error (script, console or CSP).
 tests/firefox.py explains why Firefox is driven over its own BiDi port rather than by Playwright.
 
 Skipped, saying why, only when no Firefox is installed (``.ci/run`` installs it:
-``apt-get install -y firefox-esr``); under CI (``CI`` set) a missing Firefox fails instead. Set ``MOXIEHOOK_SCREENSHOTS=DIR`` to save the screenshot.
+``apt-get install -y firefox-esr``); under CI (``CI`` set) a missing Firefox fails instead.
+Set ``MOXIEHOOK_SCREENSHOTS=DIR`` to save the screenshot.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +24,12 @@ import httpx
 import pytest
 
 from moxiehook import catalog
+from tests import test_inspector
+from tests.conftest import Receiver
 from tests.firefox import Firefox, Tab, find_firefox
-from tests.test_inspector import api_at, start_process, wait_ready
+from tests.test_inspector import TOKEN_VALUE, api_at, start_process, wait_ready
+
+logged = test_inspector.logged  # the fixture: a config whose log holds two fires, one failing its schema
 
 SCREENSHOTS = os.environ.get("MOXIEHOOK_SCREENSHOTS")
 TOKEN = "tok-firefox-123456789"
@@ -104,5 +112,72 @@ def test_firefox_follows_listen_live_and_shows_a_schema_error_at_its_field(
         if SCREENSHOTS:
             tab.screenshot(Path(SCREENSHOTS) / "inspector-firefox.png")
     finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_firefox_scrolls_filters_and_edits_and_replays_to_a_real_app(
+        firefox: Firefox, logged: Path, receiver: Receiver, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    process, url, _ = start_process(["--config", str(logged), "listen", "--port", "0", "--forward-to",
+                                     receiver.url(""), "--ui", "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
+    tab = firefox.new_tab(1100, 420)  # a short window: the list must scroll inside itself
+    try:
+        listen_url = wait_ready(ready)
+        api = api_at(url)
+        tab.goto(url)
+        tab.wait_for_selector("body[data-live]")
+        tab.wait_for("document.getElementById('count').textContent === '2 shown'", "the log's history")
+
+        with httpx.Client(timeout=10) as client:
+            for number in range(40):
+                client.post(f"{listen_url}/hooks/app?n={number}", json=catalog.sample("ClientCreate"),
+                            headers={"X-Event-Type": "ClientCreate"})
+        tab.wait_for("document.getElementById('count').textContent === '42 shown'", "40 requests, live")
+        # The list scrolls inside its pane; the page itself does not grow.
+        assert tab.evaluate("(l => l.scrollHeight > l.clientHeight)(document.getElementById('list'))")
+        assert tab.evaluate("document.scrollingElement.scrollHeight <= window.innerHeight")
+        oldest = api.get("/api/requests")["requests"][-1]["id"]
+        assert f'"{oldest}"' not in tab.evaluate("document.getElementById('list-rows').innerHTML")
+        tab.wheel("#list", 2000)
+        tab.wait_for_selector(f'#list-rows .row[data-id="{oldest}"]')  # drawn once scrolled into view
+        tab.wheel("#list", -2000)
+
+        tab.click("#filter-failed")
+        tab.wait_for("document.getElementById('count').textContent === '1 shown'", "failures only")
+        failed = row_ids(tab)[0]
+        tab.click(f'#list-rows .row[data-id="{failed}"]')
+        tab.wait_for_selector(f'#detail[data-id="{failed}"]')
+        tab.click("#diff-sample")
+        tab.wait_for("!document.getElementById('diff').hidden", "the diff with the sample")
+        assert "change(s)" in tab.text("#diff-title")
+
+        tab.click("#edit")
+        tab.wait_for("!document.getElementById('editor').hidden", "the editor")
+        tab.type("#edit-path", "/hooks/edited")
+        tab.type("#edit-body", '{"name": "Edited in Firefox"}')
+        before = len(receiver.requests_to("/hooks/edited"))
+        tab.click("#edit-send")
+        tab.wait_for("document.getElementById('notice').textContent.startsWith('replayed as')", "the replay")
+        edited = receiver.requests_to("/hooks/edited")
+        assert len(edited) == before + 1 and edited[-1].json() == {"name": "Edited in Firefox"}
+        assert edited[-1].headers["authorization"] == f"Bearer {TOKEN_VALUE}"  # the credential kept, not shown
+        newest = api.get("/api/requests?limit=1")["requests"][0]
+        assert (newest["mode"], newest["replay_of"]) == ("replay", failed)
+
+        tab.click("#copy-curl")
+        tab.wait_for("document.getElementById('notice').textContent === 'copied as curl'", "the clipboard")
+        assert "\ncurl -X POST http://127.0.0.1:" in tab.text("#export-text")
+
+        # Download body: a file for fire --data, the body as the page shows it (the edited one, pretty).
+        tab.click("#download")
+        saved = firefox.downloads / f"ClientCreate-{newest['id']}.json"
+        deadline = time.monotonic() + 20
+        while not (saved.exists() and saved.stat().st_size) and time.monotonic() < deadline:  # bounded
+            time.sleep(0.05)
+        assert json.loads(saved.read_text()) == {"name": "Edited in Firefox"}
+        assert tab.errors() == []
+    finally:
+        tab.close()
         process.terminate()
         process.wait(timeout=30)
