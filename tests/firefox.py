@@ -146,10 +146,9 @@ class Firefox:
         raise BidiError(f"{method}: no answer within {self.timeout} s")
 
     def new_tab(self, width: int = 1280, height: int = 800) -> Tab:
-        context = self.command("browsingContext.create", {"type": "tab"})["context"]
-        self.command("browsingContext.setViewport", {"context": context,
-                                                     "viewport": {"width": width, "height": height}})
-        return Tab(self, context)
+        tab = Tab(self, self.command("browsingContext.create", {"type": "tab"})["context"])
+        tab.resize(width, height)
+        return tab
 
     def close(self) -> None:
         try:
@@ -171,6 +170,10 @@ class Tab:
     def __init__(self, browser: Firefox, context: str) -> None:
         self.browser = browser
         self.context = context
+
+    def resize(self, width: int, height: int) -> None:
+        self.browser.command("browsingContext.setViewport", {"context": self.context,
+                                                             "viewport": {"width": width, "height": height}})
 
     def goto(self, url: str) -> None:
         self.browser.command("browsingContext.navigate", {"context": self.context, "url": url, "wait": "complete"})

@@ -111,6 +111,13 @@ def test_firefox_follows_listen_live_and_shows_a_schema_error_at_its_field(
         assert tab.errors() == []  # no uncaught error, console error or CSP refusal on the way
         if SCREENSHOTS:
             tab.screenshot(Path(SCREENSHOTS) / "inspector-firefox.png")
+
+        # A phone's width: the panes stack, nothing is wider than the window, the path keeps a column.
+        tab.resize(390, 800)
+        tab.wait_for("getComputedStyle(document.querySelector('main')).flexDirection === 'column'", "the panes stacked")
+        assert tab.evaluate("document.scrollingElement.scrollWidth") == 390
+        assert tab.evaluate(f"document.querySelector('#list-rows .row[data-id=\"{bad}\"] > :nth-child(3)')"
+                            ".getBoundingClientRect().width") >= 60
     finally:
         process.terminate()
         process.wait(timeout=30)
