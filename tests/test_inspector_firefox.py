@@ -31,7 +31,8 @@ from tests.test_inspector import TOKEN_VALUE, api_at, start_process, wait_ready
 
 logged = test_inspector.logged  # the fixture: a config whose log holds two fires, one failing its schema
 
-SCREENSHOTS = os.environ.get("MOXIEHOOK_SCREENSHOTS")
+# Resolved at import: the tests run in their own temporary folders.
+SCREENSHOTS = Path(os.environ["MOXIEHOOK_SCREENSHOTS"]).resolve() if os.environ.get("MOXIEHOOK_SCREENSHOTS") else None
 TOKEN = "tok-firefox-123456789"
 
 
@@ -110,7 +111,7 @@ def test_firefox_follows_listen_live_and_shows_a_schema_error_at_its_field(
         assert TOKEN not in tab.evaluate("document.documentElement.outerHTML")
         assert tab.errors() == []  # no uncaught error, console error or CSP refusal on the way
         if SCREENSHOTS:
-            tab.screenshot(Path(SCREENSHOTS) / "inspector-firefox.png")
+            tab.screenshot(SCREENSHOTS / "inspector-firefox.png")
 
         # A phone's width: the panes stack, nothing is wider than the window, the path keeps a column.
         tab.resize(390, 800)
