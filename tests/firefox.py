@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +92,19 @@ class Firefox:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             errors="replace", env={"PATH": "/usr/bin:/bin", "HOME": str(profile), "MOZ_HEADLESS": "1"})
         self.output: list[str] = []
-        address = self._listening_address()
         self._ids = 0
         self.log: list[dict[str, Any]] = []  # the pages' console messages and uncaught errors, in order
         self._closing = ExitStack()
-        self._ws: ClientConnection = self._closing.enter_context(connect(
-            f"{address}/session", proxy=None, max_size=64 << 20, open_timeout=timeout, compression=None))
-        self.command("session.new", {"capabilities": {}})
-        self.command("session.subscribe", {"events": ["log.entryAdded"]})
+        try:
+            address = self._listening_address()
+            self._ws: ClientConnection = self._closing.enter_context(connect(
+                f"{address}/session", proxy=None, max_size=64 << 20, open_timeout=timeout, compression=None))
+            self.command("session.new", {"capabilities": {}})
+            self.command("session.subscribe", {"events": ["log.entryAdded"]})
+        except BaseException:
+            self._closing.close()
+            self._end_process()
+            raise
 
     def _listening_address(self) -> str:
         """Read Firefox's stderr until it says where BiDi listens (bounded by ``timeout``)."""
@@ -123,8 +128,6 @@ class Firefox:
             self.output.append(line)
             if line.startswith("WebDriver BiDi listening on "):
                 return line.split()[-1]
-        self.process.kill()
-        self.process.wait(timeout=self.timeout)
         raise BidiError("Firefox never opened its WebDriver BiDi port:\n" + "".join(self.output[-20:]))
 
     def command(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -151,17 +154,22 @@ class Firefox:
         return tab
 
     def close(self) -> None:
+        """Ask the browser to close, then make sure its process has ended."""
         try:
             self.command("browser.close", {})
         except Exception:  # noqa: BLE001 - the process is ended below either way
             pass
         finally:
             self._closing.close()
-            try:
-                self.process.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=self.timeout)
+            self._end_process(grace=self.timeout)
+
+    def _end_process(self, grace: float = 0) -> None:
+        """Wait ``grace`` seconds for the process to end by itself, then kill it."""
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=self.timeout)
 
 
 class Tab:
@@ -208,17 +216,20 @@ class Tab:
         assert isinstance(value, str), value
         return value
 
-    def click(self, selector: str) -> None:
-        """A real mouse click (move, press, release) at the middle of the element, as a user makes it."""
-        self.evaluate(f"document.querySelector({json.dumps(selector)}).scrollIntoView({{block: 'nearest'}})")
+    def _middle_of(self, selector: str) -> dict[str, Any]:
+        """An action origin: the middle of the first element matching ``selector``."""
         nodes = self.browser.command("browsingContext.locateNodes", {
             "context": self.context, "locator": {"type": "css", "value": selector}, "maxNodeCount": 1})["nodes"]
         if not nodes:
-            raise BidiError(f"nothing to click at {selector}")
+            raise BidiError(f"no element at {selector}")
+        return {"type": "element", "element": {"sharedId": nodes[0]["sharedId"]}}
+
+    def click(self, selector: str) -> None:
+        """A real mouse click (move, press, release) at the middle of the element, as a user makes it."""
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).scrollIntoView({{block: 'nearest'}})")
         self.browser.command("input.performActions", {"context": self.context, "actions": [{
             "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
-                {"type": "pointerMove", "x": 0, "y": 0,
-                 "origin": {"type": "element", "element": {"sharedId": nodes[0]["sharedId"]}}},
+                {"type": "pointerMove", "x": 0, "y": 0, "origin": self._middle_of(selector)},
                 {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]})
 
     def type(self, selector: str, text: str) -> None:
@@ -233,14 +244,10 @@ class Tab:
 
     def wheel(self, selector: str, delta_y: int) -> None:
         """Turn the mouse wheel over the middle of the element, as a user scrolls it."""
-        nodes = self.browser.command("browsingContext.locateNodes", {
-            "context": self.context, "locator": {"type": "css", "value": selector}, "maxNodeCount": 1})["nodes"]
-        if not nodes:
-            raise BidiError(f"nothing to scroll at {selector}")
         self.browser.command("input.performActions", {"context": self.context, "actions": [{
             "type": "wheel", "id": "wheel", "actions": [
                 {"type": "scroll", "x": 0, "y": 0, "deltaX": 0, "deltaY": delta_y,
-                 "origin": {"type": "element", "element": {"sharedId": nodes[0]["sharedId"]}}}]}]})
+                 "origin": self._middle_of(selector)}]}]})
 
     def errors(self) -> list[str]:
         """What this page reported as an error so far: uncaught exceptions, ``console.error``, CSP refusals."""
