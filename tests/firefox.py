@@ -42,7 +42,9 @@ PREFS = {
     "network.proxy.socks_port": 9,
     "network.proxy.socks_remote_dns": True,
     "network.proxy.allow_hijacking_localhost": False,
-    "network.proxy.no_proxies_on": "127.0.0.1, localhost, [::1]",
+    "network.proxy.no_proxies_on": "127.0.0.1, localhost, [::1], rebind.test",
+    # A name the tests use as a DNS-rebinding attacker's: it resolves to this machine.
+    "network.dns.localDomains": "rebind.test",
     "network.trr.mode": 5,
     "network.dns.disablePrefetch": True,
     "network.predictor.enabled": False,

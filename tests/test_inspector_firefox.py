@@ -4,7 +4,8 @@ The page must work in current Chromium and Firefox; tests/test_inspector_browser
 Chromium, this file in Firefox: a real ``listen --ui`` process, requests sent to its receiver over
 HTTP, the page following them live, a request opened with its schema error at its field; then, in
 forward mode, the list scrolled, filtered, a request edited and replayed to the app, copied and
-downloaded. Each test also asserts that the page reported no error (script, console or CSP).
+downloaded; and another site's page, then a DNS-rebinding name, changing and reading nothing.
+The page tests also assert that the page reported no error (script, console or CSP).
 tests/firefox.py explains why Firefox is driven over its own BiDi port rather than by Playwright.
 
 Skipped, saying why, only when no Firefox is installed (``.ci/run`` installs it:
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -27,7 +30,7 @@ from moxiehook import catalog
 from tests import test_inspector
 from tests.conftest import Receiver
 from tests.firefox import Firefox, Tab, find_firefox
-from tests.test_inspector import TOKEN_VALUE, api_at, start_process, wait_ready
+from tests.test_inspector import TOKEN_VALUE, api_at, page_token, start_process, wait_ready
 
 logged = test_inspector.logged  # the fixture: a config whose log holds two fires, one failing its schema
 
@@ -187,5 +190,66 @@ def test_firefox_scrolls_filters_and_edits_and_replays_to_a_real_app(
         assert tab.errors() == []
     finally:
         tab.close()
+        process.terminate()
+        process.wait(timeout=30)
+
+
+class _OtherSite(BaseHTTPRequestHandler):
+    """Another origin on this machine whose page tries to clear, replay and read through the inspector."""
+
+    script = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        body = f"<!doctype html><title>other site</title><script>{self.script}</script>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_firefox_lets_no_other_site_or_rebound_name_change_or_read_anything(
+        tab: Tab, tmp_path: Path, config_path: Path, receiver: Receiver) -> None:
+    ready = tmp_path / "ready"
+    process, url, _ = start_process(["--config", str(config_path), "listen", "--port", "0", "--quiet", "--forward-to",
+                                     receiver.url(""), "--ui", "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherSite)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        httpx.post(wait_ready(ready) + "/hooks", json={"a": 1}, timeout=10)
+        api = api_at(url)
+        entry = api.wait_for(lambda found: len(found) == 1, "the forwarded request")[0]["id"]
+        sent_to_app = len(receiver.requests)
+        base = url.rstrip("/")
+        # Firefox decides what reaches the inspector: simple requests go out (a POST without a body would
+        # resend the original), a DELETE or a guessed token needs a preflight, reading needs CORS.
+        _OtherSite.script = f"""
+        const tries = [
+          fetch("{base}/api/requests", {{method: "DELETE", mode: "no-cors"}}),
+          fetch("{base}/api/requests/{entry}/replay", {{method: "POST", mode: "no-cors"}}),
+          fetch("{base}/api/requests/{entry}/replay", {{method: "POST", mode: "no-cors", body: "{{}}",
+                headers: {{"Content-Type": "text/plain"}}}}),
+          fetch("{base}/api/requests", {{method: "DELETE", headers: {{"X-Moxiehook-Token": "guessed"}}}}),
+          fetch("{base}/api/requests").then(r => r.text()),
+        ];
+        Promise.allSettled(tries).then(all => {{ window.results = all.map(r => r.status); }});
+        """
+        tab.goto(f"http://127.0.0.1:{other.server_address[1]}/")
+        results = tab.wait_for("window.results", "the other site's tries")
+        assert results[4] == "rejected"  # it could not read the list
+        assert [summary["id"] for summary in api.get("/api/requests")["requests"]] == [entry]  # nor clear it
+        assert len(receiver.requests) == sent_to_app  # nor resend it to the app
+
+        # A DNS-rebinding name (Firefox resolves rebind.test to this machine): Host is that name, so the
+        # inspector answers 403, without its page or its token (Firefox shows the error in its JSON viewer).
+        tab.goto(f"http://rebind.test:{api.port}/")
+        assert "answers only to its own address" in tab.evaluate("document.body.innerText")
+        assert page_token(api) not in tab.evaluate("document.documentElement.outerHTML")
+        assert [summary["id"] for summary in api.get("/api/requests")["requests"]] == [entry]
+    finally:
+        other.shutdown()
         process.terminate()
         process.wait(timeout=30)
