@@ -6,7 +6,7 @@ experimental and follows the newest Firefox release: with Firefox ESR it fails o
 (``emulation.setMediaFeaturesOverride: unknown command``). Selenium needs geckodriver, another
 download. Firefox itself needs neither: started with ``--remote-debugging-port`` it serves the W3C
 WebDriver BiDi protocol on a loopback WebSocket, and the few commands a page test needs (navigate,
-evaluate, click, screenshot) fit in this file.
+evaluate, real clicks, keys and wheel turns, screenshots, the page's errors) fit in this file.
 
 The browser gets a fresh profile whose proxy is a closed loopback port, so nothing it tries to
 reach beyond this machine (updates, remote settings, telemetry) leaves it; loopback addresses
@@ -92,7 +92,8 @@ class Firefox:
             [str(executable), "--headless", "--no-remote", "--profile", str(profile),
              "--remote-debugging-port", "0", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            errors="replace", env={"PATH": "/usr/bin:/bin", "HOME": str(profile), "MOZ_HEADLESS": "1"})
+            errors="replace",
+            env={"PATH": "/usr/bin:/bin", "HOME": str(profile), "MOZ_HEADLESS": "1", "MOZ_CRASHREPORTER_DISABLE": "1"})
         self.output: list[str] = []
         self._ids = 0
         self.log: list[dict[str, Any]] = []  # the pages' console messages and uncaught errors, in order
