@@ -24,9 +24,10 @@ import threading
 import time
 from contextlib import ExitStack, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from websockets.sync.client import ClientConnection, connect
+if TYPE_CHECKING:
+    from websockets.sync.client import ClientConnection
 
 #: Where Debian's ``firefox-esr`` package puts the browser (``/usr/bin/firefox-esr`` links to it).
 FIREFOX_CANDIDATES = ("/usr/lib/firefox-esr/firefox-esr", "/usr/lib/firefox/firefox")
@@ -79,6 +80,10 @@ class Firefox:
     """One headless Firefox process and its BiDi session; ``close()`` ends both."""
 
     def __init__(self, executable: Path, profile: Path, timeout: float = 30) -> None:
+        # Imported here: a venv that predates the test extra's websockets fails these tests alone, not the
+        # collection of the whole suite.
+        from websockets.sync.client import connect
+
         self.timeout = timeout
         profile.mkdir(parents=True, exist_ok=True)
         self.downloads = profile / "downloads"  # where a page's downloads land, without asking
