@@ -14,6 +14,7 @@ import pytest
 
 from moxiehook import catalog
 from moxiehook.errors import ConfigError, MissingVariableError, NotFoundError, UsageError
+from moxiehook.http import AttemptTimeout, TransportError
 from moxiehook.locust.plan import Stream, failure, make_plan, no_answer, user_seed
 from moxiehook.locust.writer import locustfile_text
 
@@ -187,8 +188,9 @@ def test_answers_are_judged_in_fires_words(config: Path) -> None:
     assert failure(503, target, disable_on) == "HTTP 503 Service Unavailable"
     assert failure(418, target, frozenset({418})).endswith(  # type: ignore[union-attr]
         "Moxie would disable endpoint 'crm' (reported only; the config is not changed)")
-    assert no_answer(TimeoutError("timed out"), 1.5) == "timeout: no answer within 1.5 s"
-    assert no_answer(ConnectionRefusedError(111, "Connection refused"), 1.5).startswith("connection error: ")
+    # No answer at all, in fire's words (moxiehook's client raises these).
+    assert no_answer(AttemptTimeout("the attempt's time is up"), 1.5) == "timeout: no answer within 1.5 s"
+    assert no_answer(TransportError("connection refused"), 1.5) == "connection error: connection refused"
 
 
 # ---------------------------------------------------------------------------

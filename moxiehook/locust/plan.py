@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from moxiehook import catalog, ids
 from moxiehook.config import Config, Settings, load_config, resolve_config_path
 from moxiehook.errors import ConfigError, UsageError
+from moxiehook.http import AttemptTimeout, TransportError
 from moxiehook.log import encode_body
 from moxiehook.send import Delivery, PreparedEndpoint, judge_answer, prepare_endpoint
 
@@ -288,18 +289,8 @@ def failure(status: int, target: Target, disable_on: Sequence[int] | frozenset[i
     return answer.error
 
 
-def no_answer(error: BaseException | None, timeout: float) -> str:
-    """A request that got no answer, in ``fire``'s words.
-
-    Locust's client wraps the error of a request that ran out of attempts in one carrying the
-    first as ``original``; the reason is that one.
-    """
-    for _ in range(8):  # bounded: a chain of wrappers is one or two deep
-        inner = getattr(error, "original", None)
-        if not isinstance(inner, BaseException):
-            break
-        error = inner
-    if isinstance(error, TimeoutError) or type(error).__name__ == "Timeout":
+def no_answer(error: TransportError, timeout: float) -> str:
+    """A request that got no answer (no status line and headers), in ``fire``'s words."""
+    if isinstance(error, AttemptTimeout):
         return f"timeout: no answer within {timeout:g} s"
-    text = str(error) if error is not None else ""
-    return f"connection error: {text or type(error).__name__}"
+    return f"connection error: {error}"
