@@ -133,8 +133,8 @@ def test_a_custom_user_agent_header_is_sent_once_by_fire_and_by_locust(tmp_path:
     A user saw `fire` send two User-Agent headers (`User-Agent: moxiehook/…` and
     `user-agent: mine/1`: a receiver reading the first never sees theirs) while Locust sent one:
     the request builder kept both names because they differ in case. They should see one
-    User-Agent, theirs, from both, and the same header names from both (Locust adds only its
-    Accept-Encoding).
+    User-Agent, theirs, from both, and the same header lines from both, in the same order
+    (one request builder, one client).
     """
     config = write_config(tmp_path, raw_receiver.url("/clients"), 'headers = { "user-agent" = "mine/1" }')
     fired = run_moxiehook("fire", "ClientCreate", env={"MOXIEHOOK_CONFIG": str(config)}, cwd=tmp_path)
@@ -147,8 +147,11 @@ def test_a_custom_user_agent_header_is_sent_once_by_fire_and_by_locust(tmp_path:
     by_fire, by_locust = raw_receiver.requests
     for request in (by_fire, by_locust):
         assert request.values("User-Agent") == ["mine/1"], request.headers
-    names = [sorted(k.lower() for k, _ in r.headers if k.lower() != "accept-encoding") for r in (by_fire, by_locust)]
-    assert names[0] == names[1]
+    assert by_fire.line == by_locust.line
+    assert [name for name, _ in by_fire.headers] == [name for name, _ in by_locust.headers]
+    signed = {"webhook-id", "webhook-timestamp", "webhook-signature", "content-length"}  # per delivery
+    assert [h for h in by_fire.headers if h[0].lower() not in signed] == [
+        h for h in by_locust.headers if h[0].lower() not in signed]
 
 
 # ---------------------------------------------------------------------------
@@ -510,3 +513,58 @@ def test_a_connection_closed_after_each_answer_costs_no_delivery(tmp_path: Path,
     assert code == 0
     assert len(raw_receiver.requests) == counts[1]
     assert len({r.values("webhook-id")[0] for r in raw_receiver.requests}) == counts[1]
+
+
+# ---------------------------------------------------------------------------
+# How many times? An answer cut in its head is one failed delivery, never sent again
+
+
+def _head_cut_short(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Le")
+    conn.close()
+
+
+@pytest.mark.parametrize("raw_receiver", [_head_cut_short], indirect=True)
+def test_an_answer_cut_in_its_headers_is_one_failure_as_fire_says_it(tmp_path: Path,
+                                                                      raw_receiver: RawReceiver) -> None:
+    """The receiver hangs up in the middle of its answer's headers.
+
+    No status came whole: a failed delivery, in `fire`'s words, counted once, and not sent
+    again (Locust measures; a resent webhook would be a second delivery to the receiver).
+    """
+    config = write_config(tmp_path, raw_receiver.url("/clients"))
+    fired = run_moxiehook("fire", "ClientCreate", "--json", env={"MOXIEHOOK_CONFIG": str(config)}, cwd=tmp_path)
+    assert fired.returncode == 1, fired.stderr
+    fire_error = json.loads(fired.stdout)["deliveries"][0]["error"]
+    (tmp_path / "lf.py").write_text(ONE_DELIVERY_LOCUSTFILE)
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "1", "-r", "1", "-t", "2s",
+                                 "--stop-timeout", "5", "--only-summary", cwd=tmp_path))
+    assert printed_counts(output)["ClientCreate"] == ("POST", 1, 1), output[-3000:]
+    assert code == 1
+    assert fire_error in output[output.index("Error report"):], (fire_error, output[-3000:])
+    assert len(raw_receiver.requests) == 2  # fire's one attempt (max_attempts = 1) and Locust's one
+
+
+# ---------------------------------------------------------------------------
+# How many times? Bytes after a 204 never become the next delivery's answer
+
+
+@pytest.mark.parametrize("raw_receiver", [_no_content_with_a_body], indirect=True)
+def test_deliveries_after_a_204_with_stray_bytes_are_each_delivered_once(tmp_path: Path,
+                                                                          raw_receiver: RawReceiver) -> None:
+    """Every answer is `204` with `Content-Length: 5` and five stray bytes; users send many.
+
+    Reused, the connection would hand the stray bytes to the next delivery as the start of its
+    answer (a failure, or worse, a wrong status). Each connection is closed after such an
+    answer instead: every delivery is delivered, and the receiver counts what Locust counts.
+    """
+    write_config(tmp_path, raw_receiver.url("/clients"))
+    (tmp_path / "lf.py").write_text(
+        "from locust import constant\nfrom moxiehook.locust import MoxieUser\n\n\n"
+        "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(0.05)\n")
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "3", "-r", "3", "-t", "3s",
+                                 "--stop-timeout", "10", "--only-summary", cwd=tmp_path))
+    counts = printed_counts(output)["ClientCreate"]
+    assert counts[2] == 0 and counts[1] >= 6, output[-3000:]
+    assert code == 0
+    assert len(raw_receiver.requests) == counts[1]
