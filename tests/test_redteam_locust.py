@@ -568,3 +568,32 @@ def test_deliveries_after_a_204_with_stray_bytes_are_each_delivered_once(tmp_pat
     assert counts[2] == 0 and counts[1] >= 6, output[-3000:]
     assert code == 0
     assert len(raw_receiver.requests) == counts[1]
+
+
+# ---------------------------------------------------------------------------
+# Where does it send? Through the proxy the environment names, as fire sends
+
+
+def test_a_proxy_in_the_environment_carries_locust_deliveries_as_it_carries_fire(
+        tmp_path: Path, raw_receiver: RawReceiver) -> None:
+    """`HTTP_PROXY` names a forwarding proxy (the raw receiver plays it); the URL's host is not resolvable.
+
+    A team whose only way out is a proxy sets `HTTP_PROXY` once: `fire` honours it, and so must
+    a MoxieUser, with the same request line (the absolute URL) and the same headers.
+    """
+    url = "http://hooks.example.invalid/clients"
+    config = write_config(tmp_path, url)
+    proxied = {"HTTP_PROXY": f"http://127.0.0.1:{raw_receiver.port}", "NO_PROXY": "", "no_proxy": ""}
+    fired = run_moxiehook("fire", "ClientCreate", env={"MOXIEHOOK_CONFIG": str(config), **proxied}, cwd=tmp_path)
+    assert fired.returncode == 0, fired.stderr
+    (tmp_path / "lf.py").write_text(ONE_DELIVERY_LOCUSTFILE)
+    process = subprocess.Popen([sys.executable, "-m", "locust", "-f", "lf.py", "--headless", "-u", "1", "-r", "1",
+                                "-t", "2s", "--stop-timeout", "5", "--only-summary"], cwd=tmp_path,
+                               env={**locust_env(), **proxied}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    code, output = finish(process)
+    assert printed_counts(output)["ClientCreate"] == ("POST", 1, 0), output[-3000:]
+    assert code == 0
+    by_fire, by_locust = raw_receiver.requests
+    assert by_fire.line == by_locust.line == f"POST {url} HTTP/1.1"
+    assert [name for name, _ in by_fire.headers] == [name for name, _ in by_locust.headers]
