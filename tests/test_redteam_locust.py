@@ -256,12 +256,19 @@ def test_a_204_followed_by_stray_bytes_is_a_delivery_as_fire_counts_it(tmp_path:
     config = write_config(tmp_path, raw_receiver.url("/clients"))
     fired = run_moxiehook("fire", "ClientCreate", "--count", "3", env={"MOXIEHOOK_CONFIG": str(config)}, cwd=tmp_path)
     assert fired.returncode == 0, fired.stderr
-    (tmp_path / "lf.py").write_text(ONE_DELIVERY_LOCUSTFILE)
+    (tmp_path / "lf.py").write_text(ONE_DELIVERY_LOCUSTFILE + (  # what a request listener is given
+        "\n\nfrom locust import events\nimport json\n\n\n@events.request.add_listener\n"
+        "def seen(request_type, name, response_length, exception, response, url, **kwargs):\n"
+        "    with open('seen.json', 'w') as f:\n"
+        "        json.dump([request_type, name, response_length, exception, response.status,\n"
+        "                   response.headers, response.body.decode(), url], f)\n"))
     code, output = finish(locust("-f", "lf.py", "--headless", "-u", "1", "-r", "1", "-t", "2s",
                                  "--stop-timeout", "5", "--only-summary", cwd=tmp_path))
     assert printed_counts(output)["ClientCreate"] == ("POST", 1, 0), output[-3000:]
     assert code == 0
     assert json.loads(raw_receiver.requests[-1].body)["id"]
+    assert json.loads((tmp_path / "seen.json").read_text()) == [
+        "POST", "ClientCreate", 0, None, 204, {"content-length": "5"}, "", raw_receiver.url("/clients")]
 
 
 # ---------------------------------------------------------------------------
