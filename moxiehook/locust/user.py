@@ -60,9 +60,9 @@ from locust.exception import CatchResponseError, StopTest, StopUser
 from locust.runners import STATE_INIT
 
 from moxiehook.errors import MoxiehookError
-from moxiehook.http import PLAIN_HTTP, Connections, Proxies, Response, TransportError, uses_tls
+from moxiehook.http import PLAIN_HTTP, Connections, Proxies, Response, TransportError, tls_context, uses_tls
 from moxiehook.locust.plan import Plan, Stream, Target, failure, make_plan, no_answer, user_seed
-from moxiehook.send import READ_LIMIT, Delivery, request_headers, tls_context
+from moxiehook.send import READ_LIMIT, Delivery, request_headers
 
 if TYPE_CHECKING:
     import ssl
