@@ -176,6 +176,15 @@ def test_a_missing_variable_stops_before_anything_is_sent(config: Path, monkeypa
     make_plan(["ClientCreate"], endpoint="ops")  # an endpoint that does not use it is fine
 
 
+def test_a_ca_bundle_without_a_certificate_stops_before_anything_is_sent(config: Path) -> None:
+    """`verify_tls = "ca.pem"` names a file that exists but holds no certificate: one config error."""
+    (config.parent / "ca.pem").write_text("not a certificate\n")
+    config.write_text(config.read_text().replace("verify_tls = false", 'verify_tls = "ca.pem"'))
+    with pytest.raises(ConfigError, match=r"verify_tls of endpoint 'ops': .*ca\.pem holds no CA certificate"):
+        make_plan(["InvoiceSent"])
+    assert make_plan(["ClientCreate"], endpoint="crm").tls == {}  # http:// only: no TLS context is loaded
+
+
 def test_answers_are_judged_in_fires_words(config: Path) -> None:
     target = make_plan(["ClientCreate"], endpoint="crm").targets["ClientCreate"][0]
     disable_on = frozenset({401, 403, 404, 405, 410})

@@ -604,3 +604,26 @@ def test_a_proxy_in_the_environment_carries_locust_deliveries_as_it_carries_fire
     by_fire, by_locust = raw_receiver.requests
     assert by_fire.line == by_locust.line == f"POST {url} HTTP/1.1"
     assert [name for name, _ in by_fire.headers] == [name for name, _ in by_locust.headers]
+
+
+# ---------------------------------------------------------------------------
+# What does the user see? A CA bundle that holds no certificate is one line and exit 2
+
+
+def test_a_ca_bundle_without_a_certificate_stops_locust_with_one_line(tmp_path: Path,
+                                                                      raw_receiver: RawReceiver) -> None:
+    """The endpoint's `verify_tls = "ca.pem"` names a file that holds no certificate (a wrong file copied).
+
+    Every user would fail to build its TLS settings on its first request: a traceback per
+    task, thousands a second. The file is loaded when Locust starts, and the run stops with
+    one line naming the endpoint and the file, exit 2, nothing sent.
+    """
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    write_config(tmp_path, raw_receiver.url("/clients").replace("http://", "https://"), 'verify_tls = "ca.pem"')
+    (tmp_path / "lf.py").write_text(ONE_DELIVERY_LOCUSTFILE)
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "2", "-r", "2", "-t", "2s",
+                                 "--stop-timeout", "5", cwd=tmp_path))
+    assert "Traceback" not in output, output[-3000:]
+    assert output.count("verify_tls of endpoint 'crm'") == 1 and "ca.pem holds no CA certificate" in output
+    assert code == 2
+    assert raw_receiver.requests == []

@@ -52,7 +52,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import gevent
 from locust import User, events, task
@@ -60,12 +60,9 @@ from locust.exception import CatchResponseError, StopTest, StopUser
 from locust.runners import STATE_INIT
 
 from moxiehook.errors import MoxiehookError
-from moxiehook.http import PLAIN_HTTP, Connections, Proxies, Response, TransportError, tls_context, uses_tls
+from moxiehook.http import PLAIN_HTTP, Connections, Proxies, Response, TransportError, uses_tls
 from moxiehook.locust.plan import Plan, Stream, Target, failure, make_plan, no_answer, user_seed
 from moxiehook.send import READ_LIMIT, Delivery, request_headers
-
-if TYPE_CHECKING:
-    import ssl
 
 __all__ = ["MoxieUser"]
 
@@ -197,7 +194,8 @@ class MoxieUser(User):
         verify = target.endpoint.verify if uses_tls(target.url) else PLAIN_HTTP
         connections = self._wires.get(verify)
         if connections is None:
-            connections = self._wires[verify] = Connections(_tls(verify), _proxies())
+            tls = None if verify is PLAIN_HTTP else self.moxie_stream.plan.tls[verify]  # loaded with the plan
+            connections = self._wires[verify] = Connections(tls, _proxies())
         return connections
 
 
@@ -281,18 +279,7 @@ events.init.add_listener(_check_users)  # type: ignore[no-untyped-call]  # locus
 
 
 _exit_codes: dict[type, int] = {}  # a user class whose settings are wrong -> the error's exit code
-_contexts: dict[bool | str, ssl.SSLContext] = {}
 _proxy_settings: list[Proxies] = []
-
-
-def _tls(verify: bool | str | None) -> ssl.SSLContext | None:
-    """moxiehook's TLS context for ``verify``, built once per process (``PLAIN_HTTP``: none)."""
-    if verify is PLAIN_HTTP:
-        return None
-    context = _contexts.get(verify)
-    if context is None:
-        context = _contexts[verify] = tls_context(verify)
-    return context
 
 
 def _proxies() -> Proxies:
