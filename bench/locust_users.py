@@ -2,10 +2,11 @@
 
 - ``MoxieBench``: ``moxiehook.locust.MoxieUser`` sending ``ClientCreate`` as ``fire`` builds it
   (the catalog's sample with a fresh id, bearer auth, a custom header, a Standard Webhooks
-  signature, a fresh ``webhook-id``: all made per request).
+  signature, a fresh ``webhook-id``: all made per request), over the client ``fire`` uses.
 - ``PlainBench``: a plain ``FastHttpUser`` POSTing one such delivery, built once at start-up by
   the same request builder, over and over: the same body size and the same headers, none of the
-  per-request work. Its rate is the ceiling of Locust's client on this machine.
+  per-request work, over Locust's fast client. Its rate is the ceiling of Locust's own client on
+  this machine.
 
 Both run as fast as answers allow (``wait_time = constant(0)``). The config comes from
 ``$MOXIEHOOK_CONFIG`` (the bench writes it). Run as a script (``alternate``), the two take turns

@@ -33,14 +33,18 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from moxiehook import catalog, ids
 from moxiehook.config import Config, Settings, load_config, resolve_config_path
 from moxiehook.errors import ConfigError, UsageError
+from moxiehook.http import AttemptTimeout, TransportError, tls_context, uses_tls
 from moxiehook.log import encode_body
 from moxiehook.send import Delivery, PreparedEndpoint, judge_answer, prepare_endpoint
+
+if TYPE_CHECKING:
+    import ssl
 
 MODE = "locust"  # what a Delivery made here says of itself
 
@@ -66,6 +70,9 @@ class Plan:
     seed: int | None
     skipped: tuple[str, ...] = ()  # "'old' (HTTP 410 Gone from …)": disabled endpoints mapping an event
     endpoints: dict[str, PreparedEndpoint] = field(default_factory=dict)
+    # verify_tls setting -> its TLS context, for the settings of https:// targets: loaded once
+    # per process, when the plan is made, so a CA bundle that cannot be used is a config error
+    tls: dict[bool | str, ssl.SSLContext] = field(default_factory=dict, compare=False, repr=False)
     _copiers: dict[str, Callable[[random.Random], Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def copier(self, event: str) -> Callable[[random.Random], Any]:
@@ -131,7 +138,27 @@ def make_plan(events: Any, endpoint: Any = None, vary: Any = False, seed: Any = 
             raise ConfigError(_nowhere(name, endpoint, loaded, path))
         targets[name] = tuple(found)
     return Plan(path, loaded.settings, names, tuple(_cumulative(weights)), targets, vary, seed,
-                tuple(skipped.values()), prepared)
+                tuple(skipped.values()), prepared, _tls_contexts(targets))
+
+
+def _tls_contexts(targets: dict[str, tuple[Target, ...]]) -> dict[bool | str, ssl.SSLContext]:
+    """The TLS context of every ``verify_tls`` setting an https:// target uses, each loaded once.
+
+    A CA bundle that exists but holds no certificate that can be loaded stops the run before
+    anything is sent, naming the endpoint and the file, instead of failing in every user.
+    """
+    contexts: dict[bool | str, ssl.SSLContext] = {}
+    for target in (target for event_targets in targets.values() for target in event_targets):
+        verify = target.endpoint.verify
+        if not uses_tls(target.url) or verify in contexts:
+            continue
+        try:
+            contexts[verify] = tls_context(verify)
+        except OSError as exc:  # ssl.SSLError included
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            raise ConfigError(f"verify_tls of endpoint {target.endpoint.name!r}: {verify} holds no CA certificate "
+                              f"that can be loaded ({reason})") from None
+    return contexts
 
 
 def _weights(events: Any) -> tuple[tuple[str, ...], list[float]]:
@@ -288,18 +315,8 @@ def failure(status: int, target: Target, disable_on: Sequence[int] | frozenset[i
     return answer.error
 
 
-def no_answer(error: BaseException | None, timeout: float) -> str:
-    """A request that got no answer, in ``fire``'s words.
-
-    Locust's client wraps the error of a request that ran out of attempts in one carrying the
-    first as ``original``; the reason is that one.
-    """
-    for _ in range(8):  # bounded: a chain of wrappers is one or two deep
-        inner = getattr(error, "original", None)
-        if not isinstance(inner, BaseException):
-            break
-        error = inner
-    if isinstance(error, TimeoutError) or type(error).__name__ == "Timeout":
+def no_answer(error: TransportError, timeout: float) -> str:
+    """A request that got no answer (no status line and headers), in ``fire``'s words."""
+    if isinstance(error, AttemptTimeout):
         return f"timeout: no answer within {timeout:g} s"
-    text = str(error) if error is not None else ""
-    return f"connection error: {text or type(error).__name__}"
+    return f"connection error: {error}"

@@ -12,9 +12,19 @@ A locustfile subclasses it and names what to send::
         config = "moxiehook.toml"   # optional: else --config's rules ($MOXIEHOOK_CONFIG, ./moxiehook.toml)
 
 Each task builds one delivery with moxiehook's request builder (the same headers, auth, custom
-headers and Standard Webhooks signature as ``fire``) and POSTs it with Locust's fast HTTP client
-(``FastHttpUser``, geventhttpclient) to the URL the config maps the event to. No ``--host`` is
-needed (one given is ignored): every URL comes from the config.
+headers and Standard Webhooks signature as ``fire``) and POSTs it to the URL the config maps the
+event to, with the client ``fire`` uses (``moxiehook.http``), made cooperative by the gevent
+monkey-patching Locust does on start: a user waiting for an answer lets every other user of the
+process send. Each request is reported to Locust through its ``request`` event, as its own
+clients report theirs, so its stats, failures, reports and a master's totals count them like any
+other request. No ``--host`` is needed (one given is ignored): every URL comes from the config.
+
+Why not Locust's fast client (geventhttpclient): it offers no hook that bounds what an answer
+costs or how it is framed. It keeps every header line of an answer in memory, without a cap (a
+receiver streaming headers grows a worker by gigabytes), counts a ``204`` followed by stray bytes
+as a failure where ``fire`` counts it delivered, and bounds each read rather than the attempt (a
+receiver dripping a byte just inside each timeout holds a user as long as it likes). With one
+client, a MoxieUser request is the request ``fire`` sends, judged as ``fire`` judges it:
 
 - Locust's stats name each request by its event type (``POST ClientCreate``).
 - An answer outside 2xx is a failure, described as ``fire`` describes it (``HTTP 404 Not
@@ -22,9 +32,11 @@ needed (one given is ignored): every URL comes from the config.
   A status in the config's ``disable_on`` (401, 403, 404, 405, 410 by default) adds that Moxie
   would disable the endpoint: reported, not acted on. The config is never changed and nothing
   is retried: Locust measures, ``fire`` disables.
-- Redirects are not followed; each endpoint's ``timeout`` bounds connecting and each read, and
-  its ``verify_tls`` (certifi's CA bundle, a bundle of your own, or no check) applies. At most
-  64 KiB of an answer's body is read, as ``fire`` reads it.
+- Redirects are not followed; each endpoint's ``timeout`` bounds the whole attempt (connecting,
+  TLS, sending, the answer's head), its ``verify_tls`` (certifi's CA bundle, a bundle of your
+  own, or no check) applies, and proxies come from the environment as for ``fire``. At most
+  64 KiB of an answer's head and 64 KiB of its body are read; a connection is reused only after
+  an answer read to its end.
 
 The settings are checked when Locust starts (its init event, where users run) and again by the
 first user of a class; a mistake (an unknown event, an
@@ -40,25 +52,24 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from http.client import HTTPException
 from typing import Any, ClassVar
 
 import gevent
-from locust import FastHttpUser, events, task
-from locust.contrib.fasthttp import FastHttpSession
-from locust.exception import StopTest, StopUser
+from locust import User, events, task
+from locust.exception import CatchResponseError, StopTest, StopUser
 from locust.runners import STATE_INIT
 
 from moxiehook.errors import MoxiehookError
+from moxiehook.http import PLAIN_HTTP, Connections, Proxies, Response, TransportError, uses_tls
 from moxiehook.locust.plan import Plan, Stream, Target, failure, make_plan, no_answer, user_seed
-from moxiehook.send import Delivery, request_headers, tls_context
+from moxiehook.send import READ_LIMIT, Delivery, request_headers
 
 __all__ = ["MoxieUser"]
 
 logger = logging.getLogger(__name__)
 
 
-class MoxieUser(FastHttpUser):
+class MoxieUser(User):
     """An abstract Locust user sending Moxie's webhooks as ``fire`` builds them."""
 
     abstract = True
@@ -74,8 +85,6 @@ class MoxieUser(FastHttpUser):
     """Reproducible bodies: each user's stream comes from the seed, its worker and its number."""
     config: ClassVar[str | os.PathLike[str] | None] = None
     """The config file; by default ``$MOXIEHOOK_CONFIG``, else ``./moxiehook.toml``."""
-
-    max_redirects = 0  # a 3xx is a failed delivery, never followed
 
     _numbers: ClassVar[itertools.count[int]] = itertools.count()  # users made in this process
 
@@ -97,12 +106,12 @@ class MoxieUser(FastHttpUser):
             if environment.process_exit_code is None:
                 environment.process_exit_code = _exit_codes.get(type(self), 1)
             raise
-        self.host = plan.host  # FastHttpUser wants one; each request names its absolute URL
+        self.host = plan.host  # what Locust shows; each request goes to the URL its event is mapped to
         super().__init__(environment)
         worker = getattr(environment.runner, "worker_index", 0)
         self.moxie_number = next(MoxieUser._numbers)
         self.moxie_stream = Stream(plan, user_seed(self.seed, max(worker, 0), self.moxie_number))
-        self._sessions: dict[str, FastHttpSession] = {}
+        self._wires: dict[bool | str | None, Connections] = {}
 
     @classmethod
     def moxie_plan(cls) -> Plan:
@@ -147,43 +156,47 @@ class MoxieUser(FastHttpUser):
         self.post_delivery(target, delivery)
 
     def post_delivery(self, target: Target, delivery: Delivery) -> None:
-        endpoint = target.endpoint
-        headers, _ = request_headers(endpoint, delivery)  # signed now: a fresh webhook-timestamp
-        session = self._session(target)
-        # `data` is typed str | dict, but geventhttpclient sends bytes as they are (no re-encoding).
-        # stream=True: the answer's body is read here, at most READ_LIMIT of it, not whole.
-        with session.post(target.url, data=delivery.body_bytes, headers=headers,  # type: ignore[arg-type]
-                          name=delivery.event, catch_response=True, allow_redirects=False, stream=True) as response:
-            status = response.status_code or 0
-            if status:
-                _read_answer(response)
-            if 200 <= status <= 299:
-                response.success()
-                return
-            if status == 0:  # no answer: geventhttpclient's error is kept on the response
-                response.failure(no_answer(getattr(response, "error", None), endpoint.timeout))
-                return
-            response.failure(failure(status, target, self.moxie_stream.plan.settings.disable_on))
+        """POST one delivery with moxiehook's client and report it to Locust as one request.
 
-    def _session(self, target: Target) -> FastHttpSession:
-        """One client per endpoint: each has its own timeout and TLS setting."""
+        The same request ``fire`` sends (the request builder's headers, signed now: a fresh
+        ``webhook-timestamp``), over the same client: one deadline per attempt (the endpoint's
+        ``timeout``), at most 64 KiB of status line and headers and ``READ_LIMIT`` bytes of body
+        read, no redirect followed, a connection reused only after an answer read to its end.
+        Locust's ``request`` event gets what its own clients give it, so stats, failures,
+        reports and a master's totals count these requests like any other.
+        """
         endpoint = target.endpoint
-        session = self._sessions.get(endpoint.name)
-        if session is None:
-            verify = endpoint.verify
-            session = self._sessions[endpoint.name] = FastHttpSession(
-                base_url=None,
-                request_event=self.environment.events.request,
-                user=self,
-                insecure=verify is False,
-                ssl_context_factory=_tls_factory(verify),
-                network_timeout=endpoint.timeout,
-                connection_timeout=endpoint.timeout,
-                max_redirects=0,
-                max_retries=0,
-                concurrency=self.concurrency,
-            )
-        return session
+        headers, _ = request_headers(endpoint, delivery)
+        connections = self._connections(target)
+        start_time = time.time()
+        started = time.perf_counter()
+        response: Response | None = None
+        error: str | None
+        try:
+            response = connections.post(target.url, headers, delivery.body_bytes, endpoint.timeout, READ_LIMIT)
+        except TransportError as exc:
+            error = no_answer(exc, endpoint.timeout)
+        else:
+            error = failure(response.status, target, self.moxie_stream.plan.settings.disable_on)
+        elapsed = (time.perf_counter() - started) * 1000
+        self.environment.events.request.fire(
+            request_type="POST", name=delivery.event, response_time=elapsed,
+            response_length=len(response.body) if response is not None else 0,
+            exception=None if error is None else CatchResponseError(error),
+            context=self.context(), response=response, url=target.url, start_time=start_time)
+
+    def _connections(self, target: Target) -> Connections:
+        """This user's keep-alive connections for the target's TLS setting (one set per setting).
+
+        Each user has its own, as each ``fire`` sending thread has: a user waits for no other.
+        The TLS context and the proxies are read once per process and shared.
+        """
+        verify = target.endpoint.verify if uses_tls(target.url) else PLAIN_HTTP
+        connections = self._wires.get(verify)
+        if connections is None:
+            tls = None if verify is PLAIN_HTTP else self.moxie_stream.plan.tls[verify]  # loaded with the plan
+            connections = self._wires[verify] = Connections(tls, _proxies())
+        return connections
 
 
 def _check_users(environment: Any, **_: Any) -> None:
@@ -265,47 +278,12 @@ def _worker_failed(environment: Any, msg: Any, main: Any) -> None:
 events.init.add_listener(_check_users)  # type: ignore[no-untyped-call]  # locust leaves it untyped
 
 
-READ_LIMIT = 64 * 1024  # answer bytes read at most, as `fire` reads them
-
-
-def _read_answer(response: Any) -> None:
-    """Read at most ``READ_LIMIT`` bytes of the answer's body, then give the connection back.
-
-    A receiver answering a gigabyte costs 64 KiB, not a gigabyte per user. The connection goes
-    back to the pool when the body was read to its end, and is closed otherwise (its unread rest
-    must not be taken for the next answer). Locust's time and size for the request then cover
-    the body as read, as they do when Locust reads it whole.
-
-    As for ``fire``, the answer is its status: a problem while reading the body (the receiver
-    hanging up or resetting before the length it announced, bad chunk framing, the timeout)
-    ends the body where it is, and the connection is closed, not reused.
-    """
-    started = time.perf_counter()
-    size = 0
-    try:
-        for chunk in response.iter_content(16 * 1024, decode_content=False):
-            size += len(chunk)
-            if size >= READ_LIMIT:
-                break
-    except (OSError, HTTPException):  # geventhttpclient's parse errors are http.client's HTTPException
-        pass
-    finally:
-        response.release()
-    response.request_meta["response_time"] += (time.perf_counter() - started) * 1000
-    response.request_meta["response_length"] = size
-
-
 _exit_codes: dict[type, int] = {}  # a user class whose settings are wrong -> the error's exit code
-_contexts: dict[bool | str, Any] = {}
+_proxy_settings: list[Proxies] = []
 
 
-def _tls_factory(verify: bool | str) -> Any:
-    """An SSL context factory for geventhttpclient: moxiehook's context for ``verify``, built once."""
-
-    def factory() -> Any:
-        context = _contexts.get(verify)
-        if context is None:
-            context = _contexts[verify] = tls_context(verify)
-        return context
-
-    return factory
+def _proxies() -> Proxies:
+    """The proxies the environment asks for, read once per process, as ``fire`` reads them once per run."""
+    if not _proxy_settings:
+        _proxy_settings.append(Proxies.from_environ())
+    return _proxy_settings[0]
