@@ -648,6 +648,26 @@ def test_a_missing_ca_bundle_is_a_config_error_and_nothing_is_sent(
     assert received == []
 
 
+@pytest.mark.parametrize("bundle", ["not a certificate\n", ""])
+def test_a_ca_bundle_holding_no_certificate_is_a_config_error_and_nothing_is_sent(
+    cli, config_path: Path, https_server: tuple[str, list[dict[str, str]]], bundle: str
+) -> None:
+    """`verify_tls = "ca.pem"` names a file that exists but holds no certificate (a wrong file copied).
+
+    Seen: a traceback ending in ``ssl.SSLError: [X509: NO_CERTIFICATE_OR_CRL_FOUND]`` from a
+    sending thread. Should: one ``error:`` line naming the endpoint and the file, exit 2, nothing sent.
+    """
+    url, received = https_server
+    (config_path.parent / "ca.pem").write_text(bundle)
+    _tls_config(config_path, url, endpoint_verify='verify_tls = "ca.pem"')
+    for command in (["fire", "ClientCreate"], ["test", "tls"]):
+        result = cli(*command)
+        assert result.exit_code == 2, (command, result.stderr)
+        assert result.stderr.startswith("error: verify_tls of endpoint 'tls': ") and "ca.pem" in result.stderr
+        assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert received == []
+
+
 def test_the_sender_for_plain_http_urls_never_makes_a_tls_connection(
     https_server: tuple[str, list[dict[str, str]]], self_signed: tuple[Path, Path]
 ) -> None:

@@ -27,6 +27,7 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
     machine); a string is the path of a CA bundle; ``False`` checks nothing.
     Loading a CA store takes ~45 ms: a run builds each context once and shares
     it. The context offers only ``http/1.1`` by ALPN: it is all the client speaks.
+    A bundle that cannot be loaded is a ``ConfigError`` (exit 2) naming the file.
     """
     import ssl
 
@@ -39,6 +40,12 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
             import certifi
 
             verify = certifi.where()
-        context = ssl.create_default_context(cafile=verify)
+        try:
+            context = ssl.create_default_context(cafile=verify)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a file holding no certificate
+            from moxiehook.errors import ConfigError
+
+            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(f"{verify} holds no CA certificate that can be loaded ({reason})") from None
     context.set_alpn_protocols(["http/1.1"])
     return context

@@ -154,10 +154,8 @@ def _tls_contexts(targets: dict[str, tuple[Target, ...]]) -> dict[bool | str, ss
             continue
         try:
             contexts[verify] = tls_context(verify)
-        except OSError as exc:  # ssl.SSLError included
-            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
-            raise ConfigError(f"verify_tls of endpoint {target.endpoint.name!r}: {verify} holds no CA certificate "
-                              f"that can be loaded ({reason})") from None
+        except ConfigError as exc:
+            raise ConfigError(f"verify_tls of endpoint {target.endpoint.name!r}: {exc}") from None
     return contexts
 
 

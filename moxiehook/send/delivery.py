@@ -268,6 +268,10 @@ def _verify_setting(endpoint: Endpoint, settings: Settings, config_path: Path | 
         bundle = resolve_relative(config_path, verify)
         if not bundle.is_file():
             raise ConfigError(f"verify_tls of endpoint {endpoint.name!r}: no CA bundle at {bundle}")
+        try:  # loaded now, before anything is sent: a wrong file stops the run in one line
+            tls_context(str(bundle))
+        except ConfigError as exc:
+            raise ConfigError(f"verify_tls of endpoint {endpoint.name!r}: {exc}") from None
         return str(bundle)
     return verify
 
