@@ -250,3 +250,35 @@ def test_a_disable_reason_with_control_characters_is_shown_escaped(tmp_path: Pat
         assert "\x1b" not in output and "\x07" not in output, output
     assert status.stdout == "disabled: \\x1b[31mbroken\\x07 again\n"
     assert "skipped: \\x1b[31mbroken\\x07 again" in fired.stderr
+
+
+def test_a_head_cut_off_by_the_watchdog_is_no_request() -> None:
+    """A sender sends a head with its Host, then dribbles one header line and never ends the head.
+
+    The watchdog (the only bound on a sender's socket, which has no timeout of its own) cuts it
+    off; to the handler that looks like the sender hanging up, and the stdlib takes a head ending
+    there for a whole one. Nothing must be handed on, printed or answered 204.
+    """
+    import select
+
+    from moxiehook.receive import ReceiverConfig, start_receiver
+
+    received: list[ReceivedRequest] = []
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=0.5), on_request=received.append)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=30) as slow:
+            slow.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nX-Dribble: ")
+            answer = b""
+            for _ in range(300):  # a byte every 0.1 s: 30 s at most, the cut comes after 0.5 to 0.75 s
+                try:
+                    slow.sendall(b"x")
+                except OSError:
+                    break
+                readable, _, _ = select.select([slow], [], [], 0.1)
+                if readable:
+                    answer = slow.recv(65536)
+                    break
+        assert answer == b""
+        assert received == []
+    finally:
+        running.stop()
