@@ -282,3 +282,20 @@ def test_a_head_cut_off_by_the_watchdog_is_no_request() -> None:
         assert received == []
     finally:
         running.stop()
+
+
+def test_a_keep_alive_connection_left_open_after_stop_is_still_cut_off() -> None:
+    """A sender keeps its connection open, idle, after the receiver was stopped.
+
+    The sockets have no timeout of their own (the watchdog bounds them), so the watchdog must go
+    on bounding the connections still open after ``stop`` instead of leaving their threads
+    waiting for ever: the connection is closed once idle for the read timeout.
+    """
+    from moxiehook.receive import ReceiverConfig, start_receiver
+
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=0.5))
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as idle:
+        idle.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 204 ")
+        running.stop()
+        assert idle.recv(65536) == b""  # closed by the server (a hang would end in the 10 s timeout)

@@ -364,10 +364,17 @@ class _Deadlines:
         self._due.pop(sock, None)
 
     def close(self) -> None:
+        """Stop once no connection is armed: one left open after ``stop`` is still bounded (then cut)."""
         self._closed.set()
 
     def _run(self) -> None:
-        while not self._closed.wait(self.CHECK_EVERY):
+        while True:
+            if self._closed.is_set():
+                if not self._due:
+                    return
+                time.sleep(self.CHECK_EVERY)
+            else:
+                self._closed.wait(self.CHECK_EVERY)
             now = time.monotonic()
             for sock, due in list(self._due.items()):  # a copy made in one step
                 # Still the same deadline (not disarmed, nor armed again for the next request): cut it.
