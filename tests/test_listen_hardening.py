@@ -299,3 +299,46 @@ def test_a_keep_alive_connection_left_open_after_stop_is_still_cut_off() -> None
         assert idle.recv(65536).startswith(b"HTTP/1.1 204 ")
         running.stop()
         assert idle.recv(65536) == b""  # closed by the server (a hang would end in the 10 s timeout)
+
+
+class _BigAnswer:
+    """A relay whose app answers 32 MiB: more than the loopback socket buffers hold."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.called = threading.Event()
+
+    def forward(self, request: ReceivedRequest) -> ReceivedRequest:
+        from dataclasses import replace
+
+        self.called.set()
+        from moxiehook.receive import Forwarded
+
+        answer = Forwarded(url="http://app.invalid/", app_status=200, headers=[], body=b"x" * (32 * 1024 * 1024),
+                           error=None, duration_ms=1.0, record_id=None)
+        return replace(request, status=200, forwarded=answer)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_sender_that_never_reads_its_answer_is_cut_off() -> None:
+    """A sender sends a whole request and never reads the (large) answer.
+
+    The sockets have no timeout of their own, so without the watchdog the thread answering would
+    wait in its write for ever (one such sender per thread held). The answer's writing is bounded
+    by the read timeout: the request is no longer in flight, and ``stop`` finds none.
+    """
+    from moxiehook.receive import ReceiverConfig, start_receiver
+
+    relay = _BigAnswer()
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=0.5), relay=relay)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as deaf:
+            deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            deaf.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            assert relay.called.wait(10)  # the request is in flight (its answer about to be written)
+            assert running.stop(grace=10) is True  # cut after 0.5 to 0.75 s, not after 10 s
+    finally:
+        running.stop()
