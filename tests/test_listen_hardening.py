@@ -250,3 +250,95 @@ def test_a_disable_reason_with_control_characters_is_shown_escaped(tmp_path: Pat
         assert "\x1b" not in output and "\x07" not in output, output
     assert status.stdout == "disabled: \\x1b[31mbroken\\x07 again\n"
     assert "skipped: \\x1b[31mbroken\\x07 again" in fired.stderr
+
+
+def test_a_head_cut_off_by_the_watchdog_is_no_request() -> None:
+    """A sender sends a head with its Host, then dribbles one header line and never ends the head.
+
+    The watchdog (the only bound on a sender's socket, which has no timeout of its own) cuts it
+    off; to the handler that looks like the sender hanging up, and the stdlib takes a head ending
+    there for a whole one. Nothing must be handed on, printed or answered 204.
+    """
+    import select
+
+    from moxiehook.receive import ReceiverConfig, start_receiver
+
+    received: list[ReceivedRequest] = []
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=0.5), on_request=received.append)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=30) as slow:
+            slow.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nX-Dribble: ")
+            answer = b""
+            for _ in range(300):  # a byte every 0.1 s: 30 s at most, the cut comes after 0.5 to 0.75 s
+                try:
+                    slow.sendall(b"x")
+                except OSError:
+                    break
+                readable, _, _ = select.select([slow], [], [], 0.1)
+                if readable:
+                    answer = slow.recv(65536)
+                    break
+        assert answer == b""
+        assert received == []
+    finally:
+        running.stop()
+
+
+def test_a_keep_alive_connection_left_open_after_stop_is_still_cut_off() -> None:
+    """A sender keeps its connection open, idle, after the receiver was stopped.
+
+    The sockets have no timeout of their own (the watchdog bounds them), so the watchdog must go
+    on bounding the connections still open after ``stop`` instead of leaving their threads
+    waiting for ever: the connection is closed once idle for the read timeout.
+    """
+    from moxiehook.receive import ReceiverConfig, start_receiver
+
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=0.5))
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as idle:
+        idle.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 204 ")
+        running.stop()
+        assert idle.recv(65536) == b""  # closed by the server (a hang would end in the 10 s timeout)
+
+
+class _BigAnswer:
+    """A relay whose app answers 32 MiB: more than the loopback socket buffers hold."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.called = threading.Event()
+
+    def forward(self, request: ReceivedRequest) -> ReceivedRequest:
+        from dataclasses import replace
+
+        self.called.set()
+        from moxiehook.receive import Forwarded
+
+        answer = Forwarded(url="http://app.invalid/", app_status=200, headers=[], body=b"x" * (32 * 1024 * 1024),
+                           error=None, duration_ms=1.0, record_id=None)
+        return replace(request, status=200, forwarded=answer)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_sender_that_never_reads_its_answer_is_cut_off() -> None:
+    """A sender sends a whole request and never reads the (large) answer.
+
+    The sockets have no timeout of their own, so without the watchdog the thread answering would
+    wait in its write for ever (one such sender per thread held). The answer's writing is bounded
+    by the read timeout: the request is no longer in flight, and ``stop`` finds none.
+    """
+    from moxiehook.receive import ReceiverConfig, start_receiver
+
+    relay = _BigAnswer()
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=0.5), relay=relay)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as deaf:
+            deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            deaf.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            assert relay.called.wait(10)  # the request is in flight (its answer about to be written)
+            assert running.stop(grace=10) is True  # cut after 0.5 to 0.75 s, not after 10 s
+    finally:
+        running.stop()

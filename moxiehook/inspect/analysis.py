@@ -174,17 +174,18 @@ _verdicts: OrderedDict[tuple[str, bytes], dict[str, Any] | None] = OrderedDict()
 VERDICTS_KEPT = 512
 
 
-def cached_verdict(event: str | None, text: str, parse: Callable[[], Parsed]) -> dict[str, Any] | None:
+def cached_verdict(event: str | None, text: str | bytes, parse: Callable[[], Parsed]) -> dict[str, Any] | None:
     """``schema_verdict``, remembered for the last ``VERDICTS_KEPT`` (event, body) pairs.
 
     A sender's retries, ``fire --count`` without ``--vary`` and load tools send one body again and
     again; jsonschema takes about half a millisecond per Moxie object, which at thousands of
-    requests a second would be more than the receiver itself. The key is a hash of the body;
-    ``parse`` is called only when the verdict is not known yet.
+    requests a second would be more than the receiver itself. The key is a hash of the body (its
+    UTF-8 bytes; a body as received is hashed as it came, without decoding it first); ``parse`` is
+    called only when the verdict is not known yet.
     """
     if not event or not catalog.is_known(event):
         return None
-    key = (event, hashlib.blake2b(text.encode(), digest_size=16).digest())
+    key = (event, hashlib.blake2b(text if isinstance(text, bytes) else text.encode(), digest_size=16).digest())
     with _validators_lock:
         if key in _verdicts:
             _verdicts.move_to_end(key)

@@ -161,12 +161,15 @@ class RunningInspector:
         while not self._stop.is_set():
             self._waking.wait(timeout=1.0)
             self._waking.clear()
+            batch = []
             while self._arrived:
                 try:
-                    request = self._arrived.popleft()
+                    batch.append(self._arrived.popleft())
                 except IndexError:
                     break
-                self.store.add(from_received(request, self.receiver_url, self.config.hidden_headers))
+            if batch:
+                url, hidden = self.receiver_url, self.config.hidden_headers
+                self.store.add_many([from_received(request, url, hidden) for request in batch])
             self._stop.wait(ARRIVAL_PAUSE_S)
 
     def chain(self, other: Callable[[ReceivedRequest], None]) -> Callable[[ReceivedRequest], None]:

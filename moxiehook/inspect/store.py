@@ -96,8 +96,9 @@ class Entry:
     def schema(self) -> dict[str, Any] | None:
         if self._schema is None:
             # A cut body is not parsed, so it has no verdict (and must not share one with its first MiB).
-            verdict = None if self.truncated else analysis.cached_verdict(self.event, self.body_text,
-                                                                           lambda: self.parsed)
+            body = self.body  # as received (bytes) it is hashed as it came, not decoded first
+            verdict = None if self.truncated else analysis.cached_verdict(
+                self.event, body if isinstance(body, bytes) else self.body_text, lambda: self.parsed)
             self._schema = (verdict,)
         return self._schema[0]
 
@@ -218,13 +219,14 @@ class Subscriber:
         self.dropped = False  # fell MAX_PENDING behind: the stream ends, the page reconnects
         self.ready = threading.Condition()
 
-    def push(self, entry: Entry) -> None:
+    def push(self, entries: list[Entry]) -> None:
+        """Queue ``entries`` for this stream: one wake-up for the lot, however many they are."""
         with self.ready:
-            if len(self.pending) >= MAX_PENDING:
+            if len(self.pending) + len(entries) > MAX_PENDING:
                 self.dropped = True
                 self.pending.clear()
             else:
-                self.pending.append(entry)
+                self.pending.extend(entries)
             self.ready.notify()
 
     def take(self, timeout: float) -> list[Entry] | None:
@@ -256,18 +258,30 @@ class Store:
 
     def add(self, entry: Entry) -> bool:
         """Add ``entry`` (False when its id is there already: a record seen twice) and tell the streams."""
+        return bool(self.add_many([entry]))
+
+    def add_many(self, entries: list[Entry]) -> list[Entry]:
+        """Add ``entries`` in order, each id once, and tell the streams in one go; the ones added.
+
+        ``listen --ui`` hands over what arrived in batches: one lock and one wake-up of each
+        stream per batch, not per request.
+        """
+        added = []
         with self._lock:
-            if entry.id in self._entries:
-                return False
-            self._entries[entry.id] = entry
-            self._bytes += len(entry.body)
+            for entry in entries:
+                if entry.id in self._entries:
+                    continue
+                self._entries[entry.id] = entry
+                self._bytes += len(entry.body)
+                added.append(entry)
             while self._entries and (len(self._entries) > self._max_entries or self._bytes > self._max_bytes):
                 _, old = self._entries.popitem(last=False)
                 self._bytes -= len(old.body)
             subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            subscriber.push(entry)
-        return True
+        if added:
+            for subscriber in subscribers:
+                subscriber.push(added)
+        return added
 
     def get(self, entry_id: str) -> Entry | None:
         with self._lock:

@@ -48,6 +48,10 @@ UNAUTHORIZED = 401
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # A header line as RFC 9112 §5 has it: a token, then the colon at once (no folded lines).
 _FIELD_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:")
+# A whole head of such lines, none holding a NUL or a CR but the one ending it, ended by a blank
+# line: what nearly every sender sends, checked in one step (anything else is checked line by line).
+_PLAIN_HEAD = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\0\r\n]*\r?\n)*(?:\r?\n)?")
+_WHITESPACE = re.compile(r"\s")  # what str.isspace calls whitespace
 # Headers whose values are credentials: never written by --save.
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
@@ -230,7 +234,10 @@ class ReceivedRequest:
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
-        return next((value for key, value in self.headers if key.lower() == lowered), None)
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return None
 
     def json_body(self) -> tuple[bool, Any]:
         """``(True, value)`` when the body is JSON, else ``(False, text)`` (parsed once)."""
@@ -328,12 +335,13 @@ class Relay(Protocol):
 
 
 class _Deadlines:
-    """Connections whose request must have arrived by a time; past it, the socket is shut down.
+    """Connections whose request must have arrived (or answer been taken) by a time; past it, the socket is shut down.
 
     A per-read timeout stops a sender that goes silent, not one that sends a byte now
     and then: one watchdog thread (checking four times a second) bounds the whole
-    request, head and body, whatever its pace. Shutting the socket ends the handler's
-    read at once, as if the sender had hung up.
+    request, head and body, whatever its pace, and the writing of its answer. Shutting
+    the socket ends the handler's read or write at once, as if the sender had hung up.
+    It is the only bound: the sockets have no timeout of their own (see ``_RequestHandler``).
     """
 
     CHECK_EVERY = 0.25
@@ -342,6 +350,9 @@ class _Deadlines:
         # Set and popped by the handlers without a lock (each a single dict operation, atomic in
         # CPython): arming costs a request no lock it would contend for with the others.
         self._due: dict[socket.socket, float] = {}
+        # The sockets cut off, until their handler is done: to it, a cut looks like the sender hanging up,
+        # and the stdlib takes a head that ends there for a whole one (see ``_RequestHandler.parse_request``).
+        self.cut: set[socket.socket] = set()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="moxiehook-deadlines", daemon=True)
         self._thread.start()
@@ -353,15 +364,23 @@ class _Deadlines:
         self._due.pop(sock, None)
 
     def close(self) -> None:
+        """Stop once no connection is armed: one left open after ``stop`` is still bounded (then cut)."""
         self._closed.set()
 
     def _run(self) -> None:
-        while not self._closed.wait(self.CHECK_EVERY):
+        while True:
+            if self._closed.is_set():
+                if not self._due:
+                    return
+                time.sleep(self.CHECK_EVERY)
+            else:
+                self._closed.wait(self.CHECK_EVERY)
             now = time.monotonic()
             for sock, due in list(self._due.items()):  # a copy made in one step
                 # Still the same deadline (not disarmed, nor armed again for the next request): cut it.
                 if due <= now and self._due.get(sock) == due:
                     self._due.pop(sock, None)
+                    self.cut.add(sock)
                     with contextlib.suppress(OSError):  # already closed
                         sock.shutdown(socket.SHUT_RDWR)
 
@@ -562,12 +581,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
     The stdlib reads the request line and headers; the body's framing is
     decided here (RFC 9112 §6.3) and a chunked body is decoded by
     ``moxiehook.http.read_chunked``, the decoder everything that receives shares.
-    A request must arrive whole within the read timeout (a watchdog cuts a dribbling sender off,
-    the socket's timeout a silent one).
+    A request must arrive whole within the read timeout, and its answer must be taken within it:
+    a watchdog cuts a silent or dribbling sender off, and one that does not read its answer.
     """
 
     protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
     _answered = False
+    # The request's headers as (name, value) pairs, read from ``self.headers`` once per request:
+    # the email.Message behind it builds a new list on every ``items()``.
+    _pairs: tuple[tuple[str, str], ...] = ()
 
     @property
     def _handling(self) -> _Handling:
@@ -575,10 +597,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         assert isinstance(server, _Server)
         return server.handling
 
-    def setup(self) -> None:
-        # Per read and write on the sender's socket (StreamRequestHandler applies ``timeout``).
-        self.timeout = self._handling.config.read_timeout  # type: ignore[misc]
-        super().setup()
+    # No timeout on the sender's socket: the watchdog (``_Deadlines``) bounds every read and write
+    # instead. A socket with a timeout costs a poll() before each recv and send (and the interpreter
+    # lock given up and taken back around it): twice the system calls of a request without one.
+    timeout = None
 
     def handle_one_request(self) -> None:
         """One request, which must arrive whole (head and body) within the read timeout of its first
@@ -590,6 +612,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             deadlines.disarm(self.connection)
+
+    def finish(self) -> None:
+        self._handling.in_flight.deadlines.cut.discard(self.connection)
+        super().finish()
 
     def parse_request(self) -> bool:
         """The stdlib's parse, with what it lets through refused, and ``Connection: X, close`` honoured.
@@ -609,19 +635,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.rfile = lines.stream
         if not parsed:
             return False
-        if any(b"\0" in line or b"\r" in line.removesuffix(b"\n").removesuffix(b"\r") for line in lines.lines):
+        if self.connection in self._handling.in_flight.deadlines.cut:
+            # Cut off by the watchdog while its head was arriving: what was read is no request.
             self.close_connection = True
-            self._answer(HTTPStatus.BAD_REQUEST, b"bad header: NUL or a bare CR\n", close=True)
             return False
-        # The email parser behind the stdlib takes a line that is not "name: value" for the
-        # start of the body, dropping the headers after it (Content-Length among them) and
-        # leaving the body to be read as the next request. Such a line is refused (RFC 9112
-        # §5.1: whitespace before the colon is 400), and so is a folded line (obs-fold, §5.2):
-        # its CR LF would stay inside the value.
+        self._pairs = tuple(self.headers.items())
         # (The recorder saw the header lines only: the request line was read before it.)
-        if not all(_FIELD_LINE.match(line) for line in lines.lines if line not in (b"\r\n", b"\n", b"")):
-            self.close_connection = True
-            self._answer(HTTPStatus.BAD_REQUEST, b"bad header line: not 'name: value'\n", close=True)
+        if not _PLAIN_HEAD.fullmatch(b"".join(lines.lines)) and not self._head_lines_ok(lines.lines):
             return False
         # Exactly one Host (RFC 9112 §3.2): with none or two, which server the sender meant,
         # or a proxy in front acted on, is unknown.
@@ -630,8 +650,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._answer(HTTPStatus.BAD_REQUEST, b"bad request: it needs one Host header\n", close=True)
             return False
-        if wants_close(self.headers.items()):
+        if wants_close(self._pairs):
             self.close_connection = True
+        return True
+
+    def _head_lines_ok(self, lines: list[bytes]) -> bool:
+        """The header lines one by one: answered 400 (and False) when one holds NUL or a bare CR, or is no field."""
+        if any(b"\0" in line or b"\r" in line.removesuffix(b"\n").removesuffix(b"\r") for line in lines):
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad header: NUL or a bare CR\n", close=True)
+            return False
+        # The email parser behind the stdlib takes a line that is not "name: value" for the
+        # start of the body, dropping the headers after it (Content-Length among them) and
+        # leaving the body to be read as the next request. Such a line is refused (RFC 9112
+        # §5.1: whitespace before the colon is 400), and so is a folded line (obs-fold, §5.2):
+        # its CR LF would stay inside the value.
+        if not all(_FIELD_LINE.match(line) for line in lines if line not in (b"\r\n", b"\n", b"")):
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad header line: not 'name: value'\n", close=True)
+            return False
         return True
 
     def _serve(self) -> None:
@@ -664,11 +701,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _respond(self, body: bytes) -> None:
         handling = self._handling
         config = handling.config
-        result = check_request(config.check, dict(self.headers.items()), body)
+        result = check_request(config.check, dict(self._pairs), body)
         status = config.status if result.ok else UNAUTHORIZED
         request = ReceivedRequest(
             at=now_iso(), method=self.command, path=self.path,
-            headers=tuple(self.headers.items()), body=body, check=result, status=status,
+            headers=self._pairs, body=body, check=result, status=status,
         )
         if handling.save is not None:
             problem = handling.save.append(request)
@@ -700,12 +737,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """
         if self.headers.defects:  # a line that is no header (``Content-Length : 8``, a folded line) ended the head
             raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad header line (whitespace before the colon, or folded?)")
-        for name, value in self.headers.items():
-            if not name or any(char.isspace() for char in name):
+        for name, value in self._pairs:
+            if not name or _WHITESPACE.search(name):
                 raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad header field name (whitespace before the colon?)")
-            if any(char in value for char in "\r\n\0"):  # obs-fold (RFC 9112 §5.2): refused, as a line break
+            if "\r" in value or "\n" in value or "\0" in value:  # obs-fold (RFC 9112 §5.2): refused, as a line break
                 raise _BadRequest(HTTPStatus.BAD_REQUEST, f"bad header {name}: a folded line, CR, LF or NUL in it")
-        codings = tokens(self.headers.items(), "transfer-encoding")
+        codings = tokens(self._pairs, "transfer-encoding")
         if codings:
             if "content-length" in self.headers:
                 self.close_connection = True
@@ -733,10 +770,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raise ConnectionError("the sender closed the connection inside the body")
         return body
 
+    def _writing(self) -> None:
+        """Bound the answer's writing as the request's reading is: a sender that never reads it is cut off."""
+        self._handling.in_flight.deadlines.arm(self.connection, self._handling.config.read_timeout)
+
     def _answer_forwarded(self, request: ReceivedRequest) -> None:
         answer = request.forwarded
         assert answer is not None  # a relay always sets it
         self._answered = True
+        self._writing()
         # The app's own Date and Server headers are among its headers: add none of ours.
         self.send_response_only(request.status)
         for name, value in answer.headers:
@@ -751,6 +793,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: bytes, close: bool = False) -> None:
         self._answered = True
+        self._writing()
         self.send_response(status)
         if status not in (204, 304):  # these carry no body, not even a length
             self.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -762,5 +805,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if status not in (204, 304) and self.command != "HEAD":
             self.wfile.write(body)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, formatted once a second (the stdlib formats it anew for every answer)."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        global _date
+        second = int(time.time())
+        cached = _date
+        if cached[0] != second:
+            cached = _date = (second, super().date_time_string(second))
+        return cached[1]
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the CLI prints each request its own way
+
+
+_date: tuple[int, str] = (-1, "")  # (Unix second, its Date header value), replaced whole
