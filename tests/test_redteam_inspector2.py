@@ -18,7 +18,7 @@ import pytest
 from moxiehook.config import load_config
 from moxiehook.inspect import InspectorConfig, ReplayTarget, start_inspector
 from tests.conftest import Receiver, run_moxiehook
-from tests.test_inspector import Api, api_at, start_process, wait_ready, write_config
+from tests.test_inspector import Api, start_process, wait_ready, write_config
 from tests.test_inspector_browser import browser, page  # noqa: F401 - the browser fixtures
 from tests.test_listen_hardening import post, raw_request
 from tests.test_redteam_trust import _start_relay
@@ -50,7 +50,6 @@ def app() -> Iterator[Receiver]:
 # what replay sends
 
 
-@pytest.mark.xfail(strict=True, reason="red team: an empty relayed body is replayed as `null`")
 def test_replay_of_a_relayed_empty_body_sends_an_empty_body(tmp_path: Path, app: Receiver) -> None:
     """A sender posts a ping with no body (``Content-Length: 0``) through ``listen --forward-to``;
     the app gets zero bytes. ``moxiehook replay ID`` then sent the app the four bytes ``null`` as
@@ -64,7 +63,6 @@ def test_replay_of_a_relayed_empty_body_sends_an_empty_body(tmp_path: Path, app:
     assert (replayed.body, replayed.headers["content-type"]) == (b"", "text/plain")
 
 
-@pytest.mark.xfail(strict=True, reason="red team: replay --dry-run prints a text body's control characters raw")
 def test_replay_dry_run_never_writes_a_senders_control_characters_to_the_terminal(
         tmp_path: Path, app: Receiver) -> None:
     """A hostile sender posts a text body holding ``ESC[2J`` (clear screen), ``ESC]0;…`` (window
@@ -81,7 +79,6 @@ def test_replay_dry_run_never_writes_a_senders_control_characters_to_the_termina
     assert not any(ch in shown for ch in "\x1b\x07\r\x00\u202e"), repr(shown)
 
 
-@pytest.mark.xfail(strict=True, reason="red team: an unknown body_format is resent as a JSON string")
 def test_replay_refuses_a_body_format_it_does_not_know(tmp_path: Path, app: Receiver) -> None:
     """A log line says ``"body_format": "base64"`` (written by a newer moxiehook, or edited by hand).
     ``replay ID`` sent the app ``"aGVsbG8="`` — the text as a JSON string, quotes added — and said
@@ -138,7 +135,6 @@ def inspector(cli, config_path: Path, receiver: Receiver) -> Iterator[Api]:
         running.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a lone surrogate in an edited JSON body drops the connection")
 def test_an_edited_json_body_with_a_lone_surrogate_is_refused_not_dropped(
         inspector: Api, receiver: Receiver) -> None:
     """Edit and replay with the body ``{"name": "\\ud800"}`` (what the page sends when the user
@@ -155,16 +151,30 @@ def test_an_edited_json_body_with_a_lone_surrogate_is_refused_not_dropped(
     assert len(inspector.get("/api/requests")["requests"]) == 1
 
 
+@pytest.mark.xfail(strict=True, reason="red team: the refusal of an edit that is not JSON shows a Python dict")
+def test_an_edit_that_is_not_json_is_refused_with_a_readable_place(inspector: Api) -> None:
+    """An edit whose body holds ``1e999`` as a value is refused (strict JSON). The page said
+    ``replay refused: the edit is not JSON: {'message': 'the number 1e999 is too large…', 'line': 1,
+    'column': 20}``: a Python dict. It should say what is wrong and where, in words."""
+    original = inspector.get("/api/requests")["requests"][0]["id"]
+    status, data, _ = inspector.call("POST", f"/api/requests/{original}/replay", raw=b'{"body": {"amount": 1e999}}',
+                                     headers={"Content-Type": "application/json"})
+    assert status == 400
+    assert "1e999" in data["error"] and "line 1, column 20" in data["error"] and "{" not in data["error"], data
+
+
 # ---------------------------------------------------------------------------
 # memory
 
 
-@pytest.mark.xfail(strict=True, reason="red team: each listed entry holds its whole log record")
-def test_moxiehook_ui_holds_no_more_than_it_shows_of_huge_bodies(tmp_path: Path, app: Receiver) -> None:
-    """Twelve 12 MiB text bodies were relayed (listen takes up to 16 MiB each). The inspector
-    says it keeps a body up to 1 MiB, but ``moxiehook ui`` over that log grew to about 600 MB: each
-    listed entry also held its whole log record, body included. It should hold what it shows (the
-    first MiB of each), reading a record again from the log when it is replayed."""
+def test_the_inspector_holds_no_more_than_it_shows_of_huge_bodies(tmp_path: Path, app: Receiver) -> None:
+    """Twelve 12 MiB text bodies were relayed (listen takes up to 16 MiB each). The inspector says
+    it keeps a body up to 1 MiB, but over that log it held about 200 MB (``moxiehook ui`` grew to
+    600 MB): each listed entry also held its whole log record, body included. It should hold what it
+    shows (the first MiB of each), and read a record again from the log when it is replayed."""
+    import gc
+    import tracemalloc
+
     record = _relay(tmp_path, app, b"ok", {"Content-Type": "text/plain"})
     log = tmp_path / LOG
     with log.open("w") as out:
@@ -172,31 +182,28 @@ def test_moxiehook_ui_holds_no_more_than_it_shows_of_huge_bodies(tmp_path: Path,
             big = {**record, "id": f"{record['id'][:-3]}{index:03d}",
                    "request": {**record["request"], "body": f"{index:02d}" * (6 << 20)}}
             out.write(json.dumps(big) + "\n")
-    process, url, lines = start_process(["ui", "--port", "0"], tmp_path)
+    config_path = tmp_path / "moxiehook.toml"
+    config_path.write_text(f'version = 1\n\n[settings]\nlog_file = "{LOG}"\n')
+    tracemalloc.start()
     try:
-        api = api_at(url)
-        listed = api.get("/api/requests")["requests"]
-        assert len(listed) == 12
-        status = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
-        rss_mib = int(status["VmRSS"].split()[0]) // 1024
-        assert rss_mib < 200, f"{rss_mib} MiB resident for 12 MiB of shown bodies"
-        # Replaying a listed huge body still sends all of it (read again from the log).
-        newest = listed[0]["id"]
-        status_code, data, _ = api.call("POST", f"/api/requests/{newest}/replay",
-                                        headers={"X-Moxiehook-Token": _token(api)}, token=False)
-        assert status_code == 200, data
-        assert app.requests[-1].body == b"11" * (6 << 20)
-    finally:
-        process.terminate()
+        running = start_inspector(InspectorConfig(
+            target=ReplayTarget(config_path, lambda: load_config(config_path), forward_mode=True), log_path=log,
+            port=0))
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _token(api: Api) -> str:
-    _, html, _ = api.call("GET", "/")
-    return str(html).split('name="moxiehook-token" content="')[1].split('"')[0]
+            gc.collect()
+            held_mib = tracemalloc.get_traced_memory()[0] >> 20
+            api = Api(running)
+            listed = api.get("/api/requests")["requests"]
+            assert len(listed) == 12
+            assert held_mib < 64, f"{held_mib} MiB held for 12 MiB of shown bodies"
+            # Replaying a listed huge body still sends all of it (read again from the log).
+            status, data, _ = api.call("POST", f"/api/requests/{listed[0]['id']}/replay")
+            assert status == 200, data
+            assert app.requests[-1].body == b"11" * (6 << 20)
+        finally:
+            running.stop()
+    finally:
+        tracemalloc.stop()
 
 
 # ---------------------------------------------------------------------------

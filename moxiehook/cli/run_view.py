@@ -471,7 +471,8 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
         lines += [f"{name}: {value}" for name, value in request["headers"].items()]
         body = (request["body"] if request.get("body_format") == "text"  # text: shown as it is sent
                 else json.dumps(request["body"], indent=2, ensure_ascii=False, allow_nan=False))
-        write("\n".join(lines) + "\n\n" + body + "\n\n")
+        # A sender's text (a relayed body) may hold escape sequences: shown as text, never acted on.
+        write(escape_control("\n".join(lines) + "\n\n" + body, keep_newlines=True) + "\n\n")
         shown += 1
     info(f"dry run: {shown} request(s) shown, nothing sent")
 

@@ -36,7 +36,8 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"
 
 @dataclass
 class Entry:
-    """One request in the list. ``record`` is the log's delivery record (None: plain ``listen``)."""
+    """One request in the list. ``record`` is the log's delivery record (None: plain ``listen``, a request
+    being relayed, or a body cut to ``BODY_KEPT``, whose record a replay reads again from the log)."""
 
     id: str
     at: str
@@ -181,7 +182,9 @@ def from_record(record: DeliveryRecord) -> Entry:
         event=event, mode=record.mode, replay_of=record.replay_of, status=status,
         app_status=record.status if forward else None, duration_ms=record.duration_ms,
         auth_ok=None, signature_ok=None, header_pairs=headers, body=text, body_size=len(data),
-        answer=answer, url=record.url, record=record, truncated=cut,
+        # A cut body's record (up to 16 MiB of body) is not held: the list holds what it shows, and a
+        # replay reads the record again from the log.
+        answer=answer, url=record.url, record=None if cut else record, truncated=cut,
     )
 
 

@@ -207,11 +207,18 @@ def body_to_resend(request: dict[str, Any], what: str) -> tuple[Any, bool, str |
 
     A JSON body is sent as JSON with the endpoint's Content-Type (None). A text body (a
     relayed one that was not JSON) is sent as its UTF-8 bytes with the Content-Type it was
-    logged with, else ``text/plain``. ``DataError`` (exit 2) names ``what`` when text cannot be sent.
+    logged with, else ``text/plain``. ``DataError`` (exit 2) names ``what`` when text cannot be
+    sent, and when ``body_format`` is one this version does not know (or says text of a body
+    that is not a string): the bytes that were sent cannot be told, so none are guessed.
     """
     body = request.get("body")
-    if not text_body(request):
+    body_format = request.get("body_format")
+    if body_format is None:
         return body, False, None
+    if not text_body(request):  # a newer moxiehook's format, or a line edited by hand: never guessed at
+        raise DataError(f"{what} is logged with \"body_format\": {json.dumps(body_format)[:40]}"
+                        f"{'' if isinstance(body, str) else ' and a body that is not text'}, which this moxiehook "
+                        f"cannot resend as it was sent (it knows \"{TEXT_BODY}\" with a text body); nothing was sent")
     text_bytes(str(body), what)
     return body, True, logged_content_type(request) or TEXT_CONTENT_TYPE
 
@@ -255,8 +262,16 @@ def encode(record: Record) -> bytes:
 
 
 def encode_body(body: Any) -> bytes:
-    """A payload as sent and logged: compact JSON, UTF-8, non-ASCII kept as is."""
-    return _dumps(body).encode()
+    """A payload as sent and logged: compact JSON, UTF-8, non-ASCII kept as is.
+
+    ``DataError`` (exit 2) for a string holding a lone surrogate (``"\\ud800"`` in JSON text a
+    user typed or edited), which has no UTF-8 form: it can be neither sent nor logged.
+    """
+    text = _dumps(body)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text_bytes(text, "the payload")  # raises, naming the character
 
 
 def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes | None = None) -> bytes:

@@ -326,6 +326,8 @@ class Forwarder:
         else:
             error = f"HTTP {status_text(answer.status)}"
         is_json, body = request.json_body()
+        if not request.body:  # nothing came: resent as nothing, not as the JSON value null
+            is_json, body = False, ""
         logged_request = {"method": request.method, "headers": masked_headers(request.headers, self._hidden),
                           "body": body}
         if not is_json:  # text as it came (not JSON, or JSON the log cannot carry): replayed as these bytes
