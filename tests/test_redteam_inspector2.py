@@ -151,16 +151,15 @@ def test_an_edited_json_body_with_a_lone_surrogate_is_refused_not_dropped(
     assert len(inspector.get("/api/requests")["requests"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="red team: the refusal of an edit that is not JSON shows a Python dict")
 def test_an_edit_that_is_not_json_is_refused_with_a_readable_place(inspector: Api) -> None:
     """An edit whose body holds ``1e999`` as a value is refused (strict JSON). The page said
     ``replay refused: the edit is not JSON: {'message': 'the number 1e999 is too large…', 'line': 1,
-    'column': 20}``: a Python dict. It should say what is wrong and where, in words."""
+    'column': 21}``: a Python dict. It should say what is wrong and where, in words."""
     original = inspector.get("/api/requests")["requests"][0]["id"]
     status, data, _ = inspector.call("POST", f"/api/requests/{original}/replay", raw=b'{"body": {"amount": 1e999}}',
                                      headers={"Content-Type": "application/json"})
     assert status == 400
-    assert "1e999" in data["error"] and "line 1, column 20" in data["error"] and "{" not in data["error"], data
+    assert "1e999" in data["error"] and "line 1, column 21" in data["error"] and "{" not in data["error"], data
 
 
 # ---------------------------------------------------------------------------
@@ -210,7 +209,6 @@ def test_the_inspector_holds_no_more_than_it_shows_of_huge_bodies(tmp_path: Path
 # the page
 
 
-@pytest.mark.xfail(strict=True, reason="red team: an unchanged edit of a text body is refused")
 def test_edit_and_replay_of_a_relayed_text_body_the_browser_reads_as_json(
         page: Any, tmp_path: Path, app: Receiver) -> None:  # noqa: F811 - the browser fixture
     """A sender posts ``{"amount": 1e999}`` through ``listen --forward-to --ui``: not JSON moxiehook

@@ -251,7 +251,9 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(415, "send the edit as application/json")
         parsed = analysis.parse_body(data.decode("utf-8", "replace"))
         if not parsed.ok:
-            raise HttpError(400, f"the edit is not JSON: {parsed.error}")
+            error = parsed.error or {}
+            raise HttpError(400, f"the edit is not JSON: {error.get('message')} at line {error.get('line')}, "
+                                 f"column {error.get('column')}")
         return parsed.value
 
     # -- routes -------------------------------------------------------------
