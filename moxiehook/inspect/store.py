@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from moxiehook import ids
 from moxiehook.inspect import analysis
-from moxiehook.log import DeliveryRecord, encode_body, text_body
+from moxiehook.log import DeliveryRecord, encode_body, shown_text, text_body
 
 if TYPE_CHECKING:
     from moxiehook.receive import ReceivedRequest
@@ -163,8 +163,8 @@ def from_record(record: DeliveryRecord) -> Entry:
     body = request.get("body")
     headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
     forward = record.mode == "forward"
-    # A body logged as text (relayed and not JSON, or edited as text) is shown as the bytes sent.
-    data = (str(body).encode("utf-8", "replace") if text_body(request)
+    # A body logged as text or base64 (relayed and not JSON, or edited as text) is shown as the bytes sent.
+    data = (shown_text(request).encode("utf-8", "replace") if text_body(request)
             else encode_body(body) if "body" in request else b"")
     text, cut = _kept(data)
     status = record.status

@@ -9,6 +9,8 @@ callback, then go on. Unknown fields are kept, so newer logs stay readable.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import fcntl
 import json
@@ -64,7 +66,8 @@ class DeliveryRecord:
     duration_ms: float | None
     attempts: list[Attempt] = field(default_factory=list)
     # {"headers": {...redacted...}, "body": <the JSON payload>}, plus "body_format": "text" when the
-    # body is text sent as its UTF-8 bytes (a relayed body that was not JSON, an edited one): see `text_body`
+    # body is text sent as its UTF-8 bytes (a relayed body that was not JSON, an edited one), or
+    # "base64" when it is bytes that are not UTF-8, base64-encoded: see `text_body`
     request: dict[str, Any] = field(default_factory=dict)
     # {"status": int, "headers": {...}, "body": str} or None when no answer came
     response: dict[str, Any] | None = None
@@ -182,11 +185,46 @@ def record_from_dict(data: dict[str, Any]) -> Record:
 # bytes, not a JSON value: without it, the text `plain text` and the JSON string `"plain text"`
 # would be the same line, and a replay could not send what was received.
 TEXT_BODY = "text"
+# ... and when the bytes were not UTF-8 (Latin-1 text, binary): the body is their base64 (RFC 4648),
+# since a JSON string can hold only text; a replay sends the bytes themselves.
+BASE64_BODY = "base64"
+_RAW_FORMATS = (TEXT_BODY, BASE64_BODY)
 
 
 def text_body(request: dict[str, Any] | None) -> bool:
-    """Whether a logged request's body is raw text (``body_format = "text"``) rather than a JSON value."""
-    return request is not None and request.get("body_format") == TEXT_BODY and isinstance(request.get("body"), str)
+    """Whether a logged request's body is raw bytes (``body_format`` "text" or "base64") rather than a JSON value."""
+    return (request is not None and request.get("body_format") in _RAW_FORMATS
+            and isinstance(request.get("body"), str))
+
+
+def raw_fields(data: bytes) -> dict[str, str]:
+    """How body bytes that are not a JSON value are logged: ``body`` and ``body_format``.
+
+    Their text when they are UTF-8, else their base64: either way a replay sends these bytes.
+    """
+    try:
+        return {"body": data.decode("utf-8"), "body_format": TEXT_BODY}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(data).decode("ascii"), "body_format": BASE64_BODY}
+
+
+def raw_bytes(request: dict[str, Any], what: str) -> bytes:
+    """The bytes a logged raw body (``text_body``) went out as; ``DataError`` (exit 2) when they cannot be told."""
+    body = str(request.get("body"))
+    if request.get("body_format") == BASE64_BODY:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise DataError(f"{what} is logged as base64 but is not base64; nothing was sent") from None
+    return text_bytes(body, what)
+
+
+def shown_text(request: dict[str, Any]) -> str:
+    """A raw body (``text_body``) as text to show: bytes that are not UTF-8 as U+FFFD."""
+    try:
+        return raw_bytes(request, "the body").decode("utf-8", "replace")
+    except DataError:
+        return str(request.get("body"))
 
 
 def logged_content_type(request: dict[str, Any] | None) -> str | None:
@@ -203,13 +241,14 @@ TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"  # a text body's, when it was lo
 
 
 def body_to_resend(request: dict[str, Any], what: str) -> tuple[Any, bool, str | None]:
-    """What a replay sends of a logged request: its body, whether that is text, and the Content-Type.
+    """What a replay sends of a logged request: its body, whether that is raw bytes, and the Content-Type.
 
-    A JSON body is sent as JSON with the endpoint's Content-Type (None). A text body (a
-    relayed one that was not JSON) is sent as its UTF-8 bytes with the Content-Type it was
-    logged with, else ``text/plain``. ``DataError`` (exit 2) names ``what`` when text cannot be
-    sent, and when ``body_format`` is one this version does not know (or says text of a body
-    that is not a string): the bytes that were sent cannot be told, so none are guessed.
+    A JSON body is sent as JSON with the endpoint's Content-Type (None). A raw body (a
+    relayed one that was not JSON) is sent as its bytes (the text's UTF-8, or the base64's
+    bytes) with the Content-Type it was logged with, else ``text/plain``. ``DataError`` (exit 2)
+    names ``what`` when the bytes cannot be told (a lone surrogate, base64 that is not), and when
+    ``body_format`` is one this version does not know (or a raw format on a body that is not a
+    string): the bytes that were sent cannot be told, so none are guessed.
     """
     body = request.get("body")
     body_format = request.get("body_format")
@@ -218,13 +257,16 @@ def body_to_resend(request: dict[str, Any], what: str) -> tuple[Any, bool, str |
     if not text_body(request):  # a newer moxiehook's format, or a line edited by hand: never guessed at
         raise DataError(f"{what} is logged with \"body_format\": {json.dumps(body_format)[:40]}"
                         f"{'' if isinstance(body, str) else ' and a body that is not text'}, which this moxiehook "
-                        f"cannot resend as it was sent (it knows \"{TEXT_BODY}\" with a text body); nothing was sent")
-    text_bytes(str(body), what)
-    return body, True, logged_content_type(request) or TEXT_CONTENT_TYPE
+                        f"cannot resend as it was sent (it knows \"{TEXT_BODY}\" and \"{BASE64_BODY}\" with a "
+                        "string body); nothing was sent")
+    return raw_bytes(request, what), True, logged_content_type(request) or TEXT_CONTENT_TYPE
 
 
-def text_bytes(text: str, what: str = "the body") -> bytes:
-    """``text`` as the UTF-8 bytes sent; ``DataError`` (exit 2) for a lone surrogate, which has no UTF-8 form."""
+def text_bytes(text: str | bytes, what: str = "the body") -> bytes:
+    """``text`` as the UTF-8 bytes sent (bytes as they are); ``DataError`` (exit 2) for a lone surrogate,
+    which has no UTF-8 form."""
+    if isinstance(text, bytes):
+        return text
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -279,7 +321,7 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
 
     ``body_bytes`` (the payload as sent) and ``headers_json`` (the JSON of
     ``record.request["headers"]``, when the caller has it encoded already) are
-    spliced in as they are, and the record is not copied. A text body (``text_body``)
+    spliced in as they are, and the record is not copied. A raw body (``text_body``)
     is sent as its bytes but logged as a JSON string, with its ``body_format``.
     """
     head: dict[str, Any] = {
@@ -297,7 +339,7 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
     body_end = b"}"
     if text_body(record.request):
         body_bytes = _dumps(record.request["body"]).encode()
-        body_end = b',"body_format":"text"}'
+        body_end = b',"body_format":' + _dumps(record.request["body_format"]).encode() + b"}"
     return b"".join((
         _dumps(head)[:-1].encode(), b',"request":{"headers":', headers_json, b',"body":', body_bytes,
         body_end, b',"response":', _dumps(record.response).encode(), b"}\n",
