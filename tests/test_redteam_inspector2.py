@@ -166,7 +166,6 @@ def test_an_edit_that_is_not_json_is_refused_with_a_readable_place(inspector: Ap
     assert "1e999" in data["error"] and "line 1, column 21" in data["error"] and "{" not in data["error"], data
 
 
-@pytest.mark.xfail(strict=True, reason="red team: Copy as pytest of a text body fires a JSON string")
 def test_the_pytest_export_of_a_text_body_sends_that_text(tmp_path: Path, app: Receiver) -> None:
     """A sender's malformed body ``{"name": "Acme",}`` was relayed; the user copies it as pytest to
     reproduce the app's failure in a test. The exported test said ``# not JSON: sent as text`` but

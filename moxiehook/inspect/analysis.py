@@ -332,19 +332,31 @@ def _double_quoted(text: str) -> str:
     return re.sub(r'(["\\$`])', r"\\\1", text)
 
 
-def pytest_test(event: str | None, body_text: str, parsed: Parsed, url: str, record_id: str) -> str:
+def pytest_test(event: str | None, body_text: str, parsed: Parsed, url: str, record_id: str,
+                content_type: str | None = None) -> str:
     """A test function using the ``moxie`` fixture that fires the same body to the same URL.
 
-    The body is embedded as a Python string literal (``repr``), so no body can break out of it.
+    A body that is not JSON cannot go through ``moxie.fire`` (it sends a JSON value: the text
+    would arrive as a JSON string), so that test posts the text itself with httpx, with the
+    ``content_type`` it came with. Every value is embedded as a Python literal (``repr``), so
+    no body, URL or header can break out of it.
     """
     name = re.sub(r"[^a-z0-9]+", "_", (event or "webhook").lower()).strip("_") or "webhook"
     suffix = re.sub(r"[^a-z0-9]+", "", record_id.lower())[-8:]
-    data = f"json.loads({body_text!r})" if parsed.ok else f"{body_text!r}  # not JSON: sent as text"
     event_name = event if event else "Webhook"
+    head = f"# Made by moxiehook's inspector from request {re.sub(r'[^A-Za-z0-9_]', '', record_id)}.\n\n"
+    if not parsed.ok:
+        headers = {"Content-Type": content_type or "text/plain; charset=utf-8", "X-Event-Type": event_name}
+        return (
+            head + "import httpx\n\n"
+            f"BODY = {body_text!r}  # not JSON: posted as this text (moxie.fire sends a JSON value)\n\n\n"
+            f"def test_{name}_{suffix}():\n"
+            f"    response = httpx.post({url!r}, content=BODY.encode(), headers={headers!r})\n"
+            "    assert response.status_code < 300, response.text\n"
+        )
     return (
-        f"# Made by moxiehook's inspector from request {re.sub(r'[^A-Za-z0-9_]', '', record_id)}.\n\n"
-        "import json\n\n"
-        f"BODY = {data}\n\n\n"
+        head + "import json\n\n"
+        f"BODY = json.loads({body_text!r})\n\n\n"
         f"def test_{name}_{suffix}(moxie):\n"
         f"    # To call your app in-process instead: moxie.fire(..., app=app) with `from yourapp import app`.\n"
         f"    response = moxie.fire({event_name!r}, url={url!r}, data=BODY)\n"

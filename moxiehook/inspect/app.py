@@ -290,8 +290,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._text(analysis.curl_command(entry.url or "http://127.0.0.1/", entry.method, entry.headers,
                                                  entry.body_text))
             else:
+                content_type = next((value for name, value in entry.headers.items()
+                                     if name.lower() == "content-type"), None)
                 self._text(analysis.pytest_test(entry.event, entry.body_text, entry.parsed,
-                                                entry.url or "http://127.0.0.1/", entry.id))
+                                                entry.url or "http://127.0.0.1/", entry.id, content_type))
         else:
             raise HttpError(404, "not found")
 
