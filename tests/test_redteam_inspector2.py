@@ -194,6 +194,31 @@ def test_the_pytest_export_of_a_text_body_sends_that_text(tmp_path: Path, app: R
     assert exported_request.headers["content-type"] == "application/json"
 
 
+@pytest.mark.xfail(strict=True, reason="red team: a text edit of a text body without Content-Type goes as JSON")
+def test_an_edited_text_body_goes_with_the_content_type_a_replay_would_send(tmp_path: Path, app: Receiver) -> None:
+    """A sender posted ``ping`` with no Content-Type through ``listen --forward-to``. Replay sends it
+    back as ``text/plain; charset=utf-8`` (the documented fallback); Edit and replay with the body
+    changed to ``pong`` sent ``pong`` as ``application/json``, so the app parsed (and refused) a
+    body it takes as text when replayed unedited. An edited text body should go with the
+    Content-Type the replay of the original would."""
+    record = _relay(tmp_path, app, b"ping", {})
+    config_path = tmp_path / "moxiehook.toml"
+    config_path.write_text(f'version = 1\n\n[settings]\nlog_file = "{LOG}"\n')
+    running = start_inspector(InspectorConfig(
+        target=ReplayTarget(config_path, lambda: load_config(config_path), forward_mode=True),
+        log_path=tmp_path / LOG, port=0))
+    try:
+        api = Api(running)
+        for edit in (None, {"body": "pong"}):
+            status, data, _ = api.call("POST", f"/api/requests/{record['id']}/replay", body=edit)
+            assert status == 200, data
+    finally:
+        running.stop()
+    _, replayed, edited = app.requests_to("/hook")
+    assert (replayed.body, edited.body) == (b"ping", b"pong")
+    assert edited.headers["content-type"] == replayed.headers["content-type"] == "text/plain; charset=utf-8"
+
+
 # ---------------------------------------------------------------------------
 # memory
 
