@@ -194,7 +194,6 @@ def test_the_pytest_export_of_a_text_body_sends_that_text(tmp_path: Path, app: R
     assert exported_request.headers["content-type"] == "application/json"
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a text edit of a text body without Content-Type goes as JSON")
 def test_an_edited_text_body_goes_with_the_content_type_a_replay_would_send(tmp_path: Path, app: Receiver) -> None:
     """A sender posted ``ping`` with no Content-Type through ``listen --forward-to``. Replay sends it
     back as ``text/plain; charset=utf-8`` (the documented fallback); Edit and replay with the body

@@ -129,8 +129,9 @@ def replay(entry: Entry, edit: Edit, where: ReplayTarget) -> DeliveryRecord:
     config.endpoints[endpoint.name] = endpoint
     if edit.has_body:
         body, text = edit.body, isinstance(edit.body, str)
-        content_type = logquery.logged_content_type(record.request) if text else None
-        if text:  # typed as text: sent as these bytes, with the original's Content-Type
+        # Typed as text: sent as these bytes, with the Content-Type a replay of the original sends.
+        content_type = logquery.text_content_type(record.request) if text else None
+        if text:
             logquery.text_bytes(body, "the edited body")
     else:
         body, text, content_type = logquery.body_to_resend(record.request, f"the body of {record.id}")

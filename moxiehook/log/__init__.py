@@ -47,6 +47,7 @@ from moxiehook.log.records import (
     shown_text,
     text_body,
     text_bytes,
+    text_content_type,
 )
 from moxiehook.log.times import parse_duration, parse_when, record_time
 
@@ -56,5 +57,6 @@ __all__ = [
     "PruneResult", "Record", "body_to_resend", "check_endpoint_filter", "check_nesting", "encode_body", "encode_record",
     "entries_backward", "find", "find_many", "follow", "lines_backward", "logged_content_type", "open_log",
     "parse_duration", "parse_entry", "parse_when", "prune", "raw_bytes", "raw_fields", "record_time", "short_id",
-    "shown_text", "stream", "tail", "text_body", "text_bytes", "whole_lines_end",
+    "shown_text", "stream", "tail", "text_body", "text_bytes", "text_content_type",
+    "whole_lines_end",
 ]

@@ -240,6 +240,12 @@ def logged_content_type(request: dict[str, Any] | None) -> str | None:
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"  # a text body's, when it was logged without one
 
 
+def text_content_type(request: dict[str, Any] | None) -> str | None:
+    """The Content-Type text resent in place of a logged request's body goes with: the one logged, else
+    ``text/plain`` when that body was raw too (None: the endpoint's, a JSON body's)."""
+    return logged_content_type(request) or (TEXT_CONTENT_TYPE if text_body(request) else None)
+
+
 def body_to_resend(request: dict[str, Any], what: str) -> tuple[Any, bool, str | None]:
     """What a replay sends of a logged request: its body, whether that is raw bytes, and the Content-Type.
 
@@ -259,7 +265,7 @@ def body_to_resend(request: dict[str, Any], what: str) -> tuple[Any, bool, str |
                         f"{'' if isinstance(body, str) else ' and a body that is not text'}, which this moxiehook "
                         f"cannot resend as it was sent (it knows \"{TEXT_BODY}\" and \"{BASE64_BODY}\" with a "
                         "string body); nothing was sent")
-    return raw_bytes(request, what), True, logged_content_type(request) or TEXT_CONTENT_TYPE
+    return raw_bytes(request, what), True, text_content_type(request)
 
 
 def text_bytes(text: str | bytes, what: str = "the body") -> bytes:
