@@ -296,3 +296,38 @@ def test_edit_and_replay_of_a_relayed_text_body_the_browser_reads_as_json(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.mark.xfail(strict=True, reason="red team: an edit of the path alone resends the textarea's copy of the body")
+@pytest.mark.parametrize("sent", [
+    pytest.param(b"name=Acme\r\nplan=pro\r\n", id="crlf"),
+    pytest.param(b"x" * (1 << 20) + b"-the-end", id="cut-at-1MiB"),
+])
+def test_an_edit_of_the_path_alone_resends_the_body_that_came(
+        page: Any, tmp_path: Path, app: Receiver, sent: bytes) -> None:  # noqa: F811 - the browser fixture
+    """Edit and replay, changing only the path, of a relayed text body. The page sent the body from
+    its textarea: a browser's textarea turns CRLF into LF (``name=Acme\\nplan=pro\\n`` reached the
+    app), and holds only the first MiB of a bigger body (the app got a body cut short, and the log
+    says that is what was sent). A body left as it was should be resent as it came."""
+    ready = tmp_path / "ready"
+    process, url, _ = start_process(["listen", "--port", "0", "--quiet", "--forward-to", app.url(""), "--ui",
+                                     "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
+    try:
+        port = int(wait_ready(ready).rsplit(":", 1)[1])
+        raw_request(port, post("/hook", sent, {"X-Event-Type": "ClientCreate", "Content-Type": "text/plain"}))
+        page.goto(url)
+        page.wait_for_selector("body[data-live]")
+        page.click("#list-rows .row[data-id]")
+        page.wait_for_selector("#detail:not([hidden])")
+        page.click("#edit")
+        page.fill("#edit-path", "/edited")
+        page.click("#edit-send")
+        page.wait_for_selector("#notice:has-text('replayed as')")
+        (edited,) = app.requests_to("/edited")
+        assert edited.body == sent
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
