@@ -218,6 +218,50 @@ def test_an_edited_text_body_goes_with_the_content_type_a_replay_would_send(tmp_
     assert edited.headers["content-type"] == replayed.headers["content-type"] == "text/plain; charset=utf-8"
 
 
+@pytest.mark.xfail(strict=True, reason="red team: Copy as curl cannot send these bodies")
+@pytest.mark.parametrize("sent", [
+    pytest.param("caf\u00e9".encode("latin-1"), id="not-utf8"),
+    pytest.param(b"x" * (200 << 10), id="200KiB"),
+])
+def test_the_curl_export_sends_the_bytes_that_came(tmp_path: Path, app: Receiver, sent: bytes) -> None:
+    """Copy as curl of a relayed body that is not UTF-8 (Latin-1 ``caf\\xe9``), or of 200 KiB. The
+    first command sent ``caf\\xef\\xbf\\xbd`` (the U+FFFD the page shows), where Replay sends the
+    bytes that came; the second could not run at all (``Argument list too long``: the body was one
+    argument of curl, and Linux takes at most 128 KiB in one). The export should resend the bytes."""
+    assert _run_curl_export(tmp_path, app, sent) == sent
+
+
+@pytest.mark.xfail(strict=True, reason="red team, left: the inspector keeps the first MiB, and exports from it")
+def test_the_curl_export_of_a_body_over_1_mib_sends_all_of_it(tmp_path: Path, app: Receiver) -> None:
+    """Copy as curl of a relayed body of 1 MiB and 8 bytes sends its first MiB (what the inspector
+    keeps), where Replay sends all of it (read from the log). The export should send all of it."""
+    sent = b"x" * (1 << 20) + b"-the-end"
+    assert _run_curl_export(tmp_path, app, sent) == sent
+
+
+def _run_curl_export(tmp_path: Path, app: Receiver, sent: bytes) -> bytes:
+    """Relay ``sent``, copy the request as curl from the inspector, run it in ``sh``: what the app got."""
+    import shutil
+
+    if shutil.which("curl") is None:
+        pytest.skip("no curl")
+    record = _relay(tmp_path, app, sent, {"Content-Type": "text/plain"})
+    config_path = tmp_path / "moxiehook.toml"
+    config_path.write_text(f'version = 1\n\n[settings]\nlog_file = "{LOG}"\n')
+    running = start_inspector(InspectorConfig(
+        target=ReplayTarget(config_path, lambda: load_config(config_path), forward_mode=True),
+        log_path=tmp_path / LOG, port=0))
+    try:
+        command = str(Api(running).get(f"/api/requests/{record['id']}/curl"))
+    finally:
+        running.stop()
+    result = subprocess.run(["sh"], input=command.encode(), capture_output=True, timeout=60)  # as pasted
+    assert result.returncode == 0, result.stderr[-500:]
+    first, exported = app.requests_to("/hook")
+    assert first.body == sent
+    return exported.body
+
+
 # ---------------------------------------------------------------------------
 # memory
 
