@@ -218,7 +218,6 @@ def test_an_edited_text_body_goes_with_the_content_type_a_replay_would_send(tmp_
     assert edited.headers["content-type"] == replayed.headers["content-type"] == "text/plain; charset=utf-8"
 
 
-@pytest.mark.xfail(strict=True, reason="red team: Copy as curl cannot send these bodies")
 @pytest.mark.parametrize("sent", [
     pytest.param("caf\u00e9".encode("latin-1"), id="not-utf8"),
     pytest.param(b"x" * (200 << 10), id="200KiB"),

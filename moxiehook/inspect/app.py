@@ -288,7 +288,7 @@ class Handler(BaseHTTPRequestHandler):
             entry = self._entry(parts[2])
             if parts[3] == "curl":
                 self._text(analysis.curl_command(entry.url or "http://127.0.0.1/", entry.method, entry.headers,
-                                                 entry.body_text))
+                                                 entry.body))
             else:
                 content_type = next((value for name, value in entry.headers.items()
                                      if name.lower() == "content-type"), None)

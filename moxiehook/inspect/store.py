@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from moxiehook import ids
+from moxiehook.errors import DataError
 from moxiehook.inspect import analysis
-from moxiehook.log import DeliveryRecord, encode_body, shown_text, text_body
+from moxiehook.log import DeliveryRecord, encode_body, raw_bytes, shown_text, text_body
 
 if TYPE_CHECKING:
     from moxiehook.receive import ReceivedRequest
@@ -163,9 +164,9 @@ def from_record(record: DeliveryRecord) -> Entry:
     body = request.get("body")
     headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
     forward = record.mode == "forward"
-    # A body logged as text or base64 (relayed and not JSON, or edited as text) is shown as the bytes sent.
-    data = (shown_text(request).encode("utf-8", "replace") if text_body(request)
-            else encode_body(body) if "body" in request else b"")
+    # A body logged as text or base64 (relayed and not JSON, or edited as text) is kept as the bytes sent
+    # (shown with U+FFFD where they are not UTF-8, exported as they are).
+    data = (_raw(request) if text_body(request) else encode_body(body) if "body" in request else b"")
     text, cut = _kept(data)
     status = record.status
     if forward and status is None:  # what listen answered the sender when the app did not
@@ -186,6 +187,13 @@ def from_record(record: DeliveryRecord) -> Entry:
         # replay reads the record again from the log.
         answer=answer, url=record.url, record=None if cut else record, truncated=cut,
     )
+
+
+def _raw(request: dict[str, Any]) -> bytes:
+    try:
+        return raw_bytes(request, "the body")
+    except DataError:  # base64 that is not: shown as it was logged
+        return shown_text(request).encode("utf-8", "replace")
 
 
 def from_received(request: ReceivedRequest, base_url: str, hidden: frozenset[str] = CREDENTIAL_HEADERS,
