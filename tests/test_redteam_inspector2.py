@@ -230,7 +230,6 @@ def test_the_curl_export_sends_the_bytes_that_came(tmp_path: Path, app: Receiver
     assert _run_curl_export(tmp_path, app, sent) == sent
 
 
-@pytest.mark.xfail(strict=True, reason="red team, left: the inspector keeps the first MiB, and exports from it")
 def test_the_curl_export_of_a_body_over_1_mib_sends_all_of_it(tmp_path: Path, app: Receiver) -> None:
     """Copy as curl of a relayed body of 1 MiB and 8 bytes sends its first MiB (what the inspector
     keeps), where Replay sends all of it (read from the log). The export should send all of it."""

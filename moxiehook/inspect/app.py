@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from moxiehook import catalog
 from moxiehook.errors import MoxiehookError, NotFoundError, UsageError
 from moxiehook.inspect import analysis
-from moxiehook.inspect.replay import Busy, Conflict, Edit, ReplayTarget, replay
+from moxiehook.inspect.replay import Busy, Conflict, Edit, ReplayTarget, replay, whole_body
 from moxiehook.inspect.store import Entry, Store, from_record
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # an edited body; webhooks are far smaller
@@ -288,7 +288,7 @@ class Handler(BaseHTTPRequestHandler):
             entry = self._entry(parts[2])
             if parts[3] == "curl":
                 self._text(analysis.curl_command(entry.url or "http://127.0.0.1/", entry.method, entry.headers,
-                                                 entry.body))
+                                                 whole_body(entry, state.target)))
             else:
                 content_type = next((value for name, value in entry.headers.items()
                                      if name.lower() == "content-type"), None)
