@@ -199,6 +199,9 @@ def test_edit_and_replay_reaches_a_real_flask_app(page: Any, cli, config_path: P
             expected = len(raw) + 1
             page.click("#edit-send")
             wait_rows(page, expected)
+            # The page opens the replay once it is answered, closing the editor: wait for that before the
+            # next click on Edit (the row can come through the stream first).
+            page.wait_for_selector(f"#notice:has-text('replayed as {rows(page)[0]}')")
             assert raw[-1] == typed.encode()
     finally:
         running.stop()

@@ -380,9 +380,11 @@ def _print_delivery(record: DeliveryRecord) -> None:
     echo("\nrequest headers")
     for name, value in (request.get("headers") or {}).items():
         echo(escape_control(f"  {name}: {value}"))
-    if delivery_log.text_body(request):  # sent as this text, not as a JSON value
-        echo("\nrequest body (text, not JSON)")
-        echo(escape_control(_indent(str(request.get("body"))), keep_newlines=True))
+    if delivery_log.text_body(request):  # sent as these bytes, not as a JSON value
+        not_utf8 = request.get("body_format") == delivery_log.BASE64_BODY
+        kind = "bytes that are not UTF-8, shown with U+FFFD" if not_utf8 else "text"
+        echo(f"\nrequest body ({kind}, not JSON)")
+        echo(escape_control(_indent(delivery_log.shown_text(request)), keep_newlines=True))
     else:
         echo("\nrequest body")
         echo(escape_control(_indent(_pretty(request.get("body"))), keep_newlines=True))

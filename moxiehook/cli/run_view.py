@@ -457,6 +457,8 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
     (``--count 200000 --json`` peaked at 1.9 GB when the list was built and
     dumped whole). The JSON form is the same document ``print_json`` writes.
     """
+    from moxiehook.log import shown_text, text_body
+
     write = sys.stdout.write
     shown = 0
     if as_json:
@@ -469,9 +471,10 @@ def show_preview(requests: Iterable[dict[str, Any]], as_json: bool = False) -> N
     for request in requests:
         lines = [f"{request['method']} {request['url']}"]
         lines += [f"{name}: {value}" for name, value in request["headers"].items()]
-        body = (request["body"] if request.get("body_format") == "text"  # text: shown as it is sent
+        body = (shown_text(request) if text_body(request)  # raw: shown as it is sent
                 else json.dumps(request["body"], indent=2, ensure_ascii=False, allow_nan=False))
-        write("\n".join(lines) + "\n\n" + body + "\n\n")
+        # A sender's text (a relayed body) may hold escape sequences: shown as text, never acted on.
+        write(escape_control("\n".join(lines) + "\n\n" + body, keep_newlines=True) + "\n\n")
         shown += 1
     info(f"dry run: {shown} request(s) shown, nothing sent")
 

@@ -308,12 +308,22 @@ def exportable_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
             if name.lower() not in _HOP_HEADERS and name.lower() not in SIGNATURE_HEADERS]
 
 
-def curl_command(url: str, method: str, headers: dict[str, str], body: str) -> str:
+# A body up to this size that is UTF-8 without NUL is one argument of curl, as typed; a bigger one
+# would pass Linux's 128 KiB limit on one argument (the shell could not run curl), so it is piped in.
+CURL_ARGUMENT_MAX = 64 * 1024
+
+
+def curl_command(url: str, method: str, headers: dict[str, str], body: str | bytes) -> str:
     """A ``curl`` command resending one request; a ``***`` credential becomes ``"$VAR"``.
 
     Everything else is single-quoted for a POSIX shell (``shlex.quote``), so a body holding
-    quotes, ``$`` or backticks is sent as it is and never run.
+    quotes, ``$`` or backticks is sent as it is and never run. ``body`` is sent byte for byte: a
+    big one, one that is not UTF-8 or one holding NUL goes through the shell's own ``printf``
+    (no limit on its size), its other bytes as octal escapes, into ``curl --data-binary @-``.
     """
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    text = data.decode("utf-8", "surrogateescape")
+    piped = len(data) > CURL_ARGUMENT_MAX or "\0" in text or any("\udc80" <= ch <= "\udcff" for ch in text)
     lines = [f"curl -X {shlex.quote(method)} {shlex.quote(url)}"]
     needed = []
     for name, value in exportable_headers(headers):
@@ -324,28 +334,61 @@ def curl_command(url: str, method: str, headers: dict[str, str], body: str) -> s
             lines.append(f'-H "{_double_quoted(name)}: ${variable}"')
         else:
             lines.append(f"-H {shlex.quote(f'{name}: {value}')}")
-    lines.append(f"--data-binary {shlex.quote(body)}")
+    if not piped:
+        lines.append(f"--data-binary {shlex.quote(text)}")
+    else:
+        lines.append("--data-binary @-")
     head = "".join(f"# set {variable} to the credential first (it is never shown)\n" for variable in needed)
-    return head + " \\\n  ".join(lines) + "\n"
+    command = " \\\n  ".join(lines) + "\n"
+    return head + (f"printf {shlex.quote(_printf_format(text))} | " + command if piped else command)
+
+
+def _printf_format(text: str) -> str:
+    """A ``printf`` format that prints ``text`` (decoded with ``surrogateescape``) as its bytes."""
+    out = []
+    for ch in text:
+        if ch == "%":
+            out.append("%%")
+        elif ch == "\\":
+            out.append("\\\\")
+        elif "\udc80" <= ch <= "\udcff":  # a byte that is not UTF-8
+            out.append(f"\\{ord(ch) - 0xDC00:03o}")
+        elif ch < " " and ch not in "\n\t" or ch == "\x7f":
+            out.append(f"\\{ord(ch):03o}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _double_quoted(text: str) -> str:
     return re.sub(r'(["\\$`])', r"\\\1", text)
 
 
-def pytest_test(event: str | None, body_text: str, parsed: Parsed, url: str, record_id: str) -> str:
+def pytest_test(event: str | None, body_text: str, parsed: Parsed, url: str, record_id: str,
+                content_type: str | None = None) -> str:
     """A test function using the ``moxie`` fixture that fires the same body to the same URL.
 
-    The body is embedded as a Python string literal (``repr``), so no body can break out of it.
+    A body that is not JSON cannot go through ``moxie.fire`` (it sends a JSON value: the text
+    would arrive as a JSON string), so that test posts the text itself with httpx, with the
+    ``content_type`` it came with. Every value is embedded as a Python literal (``repr``), so
+    no body, URL or header can break out of it.
     """
     name = re.sub(r"[^a-z0-9]+", "_", (event or "webhook").lower()).strip("_") or "webhook"
     suffix = re.sub(r"[^a-z0-9]+", "", record_id.lower())[-8:]
-    data = f"json.loads({body_text!r})" if parsed.ok else f"{body_text!r}  # not JSON: sent as text"
     event_name = event if event else "Webhook"
+    head = f"# Made by moxiehook's inspector from request {re.sub(r'[^A-Za-z0-9_]', '', record_id)}.\n\n"
+    if not parsed.ok:
+        headers = {"Content-Type": content_type or "text/plain; charset=utf-8", "X-Event-Type": event_name}
+        return (
+            head + "import httpx\n\n"
+            f"BODY = {body_text!r}  # not JSON: posted as this text (moxie.fire sends a JSON value)\n\n\n"
+            f"def test_{name}_{suffix}():\n"
+            f"    response = httpx.post({url!r}, content=BODY.encode(), headers={headers!r})\n"
+            "    assert response.status_code < 300, response.text\n"
+        )
     return (
-        f"# Made by moxiehook's inspector from request {re.sub(r'[^A-Za-z0-9_]', '', record_id)}.\n\n"
-        "import json\n\n"
-        f"BODY = {data}\n\n\n"
+        head + "import json\n\n"
+        f"BODY = json.loads({body_text!r})\n\n\n"
         f"def test_{name}_{suffix}(moxie):\n"
         f"    # To call your app in-process instead: moxie.fire(..., app=app) with `from yourapp import app`.\n"
         f"    response = moxie.fire({event_name!r}, url={url!r}, data=BODY)\n"

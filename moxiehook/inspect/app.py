@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from moxiehook import catalog
 from moxiehook.errors import MoxiehookError, NotFoundError, UsageError
 from moxiehook.inspect import analysis
-from moxiehook.inspect.replay import Busy, Conflict, Edit, ReplayTarget, replay
+from moxiehook.inspect.replay import Busy, Conflict, Edit, ReplayTarget, replay, whole_body
 from moxiehook.inspect.store import Entry, Store, from_record
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # an edited body; webhooks are far smaller
@@ -251,7 +251,9 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(415, "send the edit as application/json")
         parsed = analysis.parse_body(data.decode("utf-8", "replace"))
         if not parsed.ok:
-            raise HttpError(400, f"the edit is not JSON: {parsed.error}")
+            error = parsed.error or {}
+            raise HttpError(400, f"the edit is not JSON: {error.get('message')} at line {error.get('line')}, "
+                                 f"column {error.get('column')}")
         return parsed.value
 
     # -- routes -------------------------------------------------------------
@@ -286,10 +288,12 @@ class Handler(BaseHTTPRequestHandler):
             entry = self._entry(parts[2])
             if parts[3] == "curl":
                 self._text(analysis.curl_command(entry.url or "http://127.0.0.1/", entry.method, entry.headers,
-                                                 entry.body_text))
+                                                 whole_body(entry, state.target)))
             else:
+                content_type = next((value for name, value in entry.headers.items()
+                                     if name.lower() == "content-type"), None)
                 self._text(analysis.pytest_test(entry.event, entry.body_text, entry.parsed,
-                                                entry.url or "http://127.0.0.1/", entry.id))
+                                                entry.url or "http://127.0.0.1/", entry.id, content_type))
         else:
             raise HttpError(404, "not found")
 

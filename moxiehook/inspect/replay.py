@@ -89,6 +89,23 @@ class Edit:
 _slots = threading.BoundedSemaphore(MAX_REPLAYS_AT_ONCE)
 
 
+def whole_body(entry: Entry, where: ReplayTarget) -> str | bytes:
+    """The body an export sends: the entry's, or all of it, read again from the log, when the list keeps
+    only its first MiB (a request a plain listen received is in no log: its first MiB is all there is)."""
+    if not entry.truncated or entry.mode == "listen":
+        return entry.body
+    try:
+        config = where.load_config()
+        record = logquery.find(config.log_path(where.config_path), entry.id).record
+        if not isinstance(record, DeliveryRecord) or "body" not in record.request:
+            return entry.body
+        request = record.request
+        return logquery.raw_bytes(request, "the body") if logquery.text_body(request) else \
+            logquery.encode_body(request["body"])
+    except MoxiehookError:  # no longer in the log, or unreadable: what the list keeps
+        return entry.body
+
+
 def check_path(path: str) -> str:
     """An origin-form request target: ``/hooks?x=1``. Never a host, a scheme or a fragment."""
     if not path.startswith("/") or path.startswith("//") or len(path) > 8192:
@@ -129,8 +146,9 @@ def replay(entry: Entry, edit: Edit, where: ReplayTarget) -> DeliveryRecord:
     config.endpoints[endpoint.name] = endpoint
     if edit.has_body:
         body, text = edit.body, isinstance(edit.body, str)
-        content_type = logquery.logged_content_type(record.request) if text else None
-        if text:  # typed as text: sent as these bytes, with the original's Content-Type
+        # Typed as text: sent as these bytes, with the Content-Type a replay of the original sends.
+        content_type = logquery.text_content_type(record.request) if text else None
+        if text:
             logquery.text_bytes(body, "the edited body")
     else:
         body, text, content_type = logquery.body_to_resend(record.request, f"the body of {record.id}")

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from moxiehook import ids
+from moxiehook.errors import DataError
 from moxiehook.inspect import analysis
-from moxiehook.log import DeliveryRecord, encode_body, text_body
+from moxiehook.log import DeliveryRecord, encode_body, raw_bytes, shown_text, text_body
 
 if TYPE_CHECKING:
     from moxiehook.receive import ReceivedRequest
@@ -36,7 +37,8 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"
 
 @dataclass
 class Entry:
-    """One request in the list. ``record`` is the log's delivery record (None: plain ``listen``)."""
+    """One request in the list. ``record`` is the log's delivery record (None: plain ``listen``, a request
+    being relayed, or a body cut to ``BODY_KEPT``, whose record a replay reads again from the log)."""
 
     id: str
     at: str
@@ -163,9 +165,9 @@ def from_record(record: DeliveryRecord) -> Entry:
     body = request.get("body")
     headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
     forward = record.mode == "forward"
-    # A body logged as text (relayed and not JSON, or edited as text) is shown as the bytes sent.
-    data = (str(body).encode("utf-8", "replace") if text_body(request)
-            else encode_body(body) if "body" in request else b"")
+    # A body logged as text or base64 (relayed and not JSON, or edited as text) is kept as the bytes sent
+    # (shown with U+FFFD where they are not UTF-8, exported as they are).
+    data = (_raw(request) if text_body(request) else encode_body(body) if "body" in request else b"")
     text, cut = _kept(data)
     status = record.status
     if forward and status is None:  # what listen answered the sender when the app did not
@@ -182,8 +184,17 @@ def from_record(record: DeliveryRecord) -> Entry:
         event=event, mode=record.mode, replay_of=record.replay_of, status=status,
         app_status=record.status if forward else None, duration_ms=record.duration_ms,
         auth_ok=None, signature_ok=None, header_pairs=headers, body=text, body_size=len(data),
-        answer=answer, url=record.url, record=record, truncated=cut,
+        # A cut body's record (up to 16 MiB of body) is not held: the list holds what it shows, and a
+        # replay reads the record again from the log.
+        answer=answer, url=record.url, record=None if cut else record, truncated=cut,
     )
+
+
+def _raw(request: dict[str, Any]) -> bytes:
+    try:
+        return raw_bytes(request, "the body")
+    except DataError:  # base64 that is not: shown as it was logged
+        return shown_text(request).encode("utf-8", "replace")
 
 
 def from_received(request: ReceivedRequest, base_url: str, hidden: frozenset[str] = CREDENTIAL_HEADERS,

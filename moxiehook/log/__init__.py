@@ -27,6 +27,7 @@ from moxiehook.log.reading import (
     whole_lines_end,
 )
 from moxiehook.log.records import (
+    BASE64_BODY,
     LOGGED_BODY_LIMIT,
     MAX_NESTING,
     TEXT_BODY,
@@ -41,16 +42,21 @@ from moxiehook.log.records import (
     encode_record,
     logged_content_type,
     open_log,
+    raw_bytes,
+    raw_fields,
+    shown_text,
     text_body,
     text_bytes,
+    text_content_type,
 )
 from moxiehook.log.times import parse_duration, parse_when, record_time
 
 __all__ = [
-    "ELLIPSIS", "FOLLOW_INTERVAL", "LOGGED_BODY_LIMIT", "MATCH_ALL", "MAX_NESTING", "SHORT_ID_CHARS", "TEXT_BODY",
-    "Attempt", "DeliveryRecord", "EndpointRecord", "IdPattern", "LogEntry", "LogFilter", "LogWriter", "PruneResult",
-    "Record", "body_to_resend", "check_endpoint_filter", "check_nesting", "encode_body", "encode_record",
+    "BASE64_BODY", "ELLIPSIS", "FOLLOW_INTERVAL", "LOGGED_BODY_LIMIT", "MATCH_ALL", "MAX_NESTING", "SHORT_ID_CHARS",
+    "TEXT_BODY", "Attempt", "DeliveryRecord", "EndpointRecord", "IdPattern", "LogEntry", "LogFilter", "LogWriter",
+    "PruneResult", "Record", "body_to_resend", "check_endpoint_filter", "check_nesting", "encode_body", "encode_record",
     "entries_backward", "find", "find_many", "follow", "lines_backward", "logged_content_type", "open_log",
-    "parse_duration", "parse_entry", "parse_when", "prune", "record_time", "short_id", "stream", "tail",
-    "text_body", "text_bytes", "whole_lines_end",
+    "parse_duration", "parse_entry", "parse_when", "prune", "raw_bytes", "raw_fields", "record_time", "short_id",
+    "shown_text", "stream", "tail", "text_body", "text_bytes", "text_content_type",
+    "whole_lines_end",
 ]

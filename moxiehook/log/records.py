@@ -9,6 +9,8 @@ callback, then go on. Unknown fields are kept, so newer logs stay readable.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import fcntl
 import json
@@ -64,7 +66,8 @@ class DeliveryRecord:
     duration_ms: float | None
     attempts: list[Attempt] = field(default_factory=list)
     # {"headers": {...redacted...}, "body": <the JSON payload>}, plus "body_format": "text" when the
-    # body is text sent as its UTF-8 bytes (a relayed body that was not JSON, an edited one): see `text_body`
+    # body is text sent as its UTF-8 bytes (a relayed body that was not JSON, an edited one), or
+    # "base64" when it is bytes that are not UTF-8, base64-encoded: see `text_body`
     request: dict[str, Any] = field(default_factory=dict)
     # {"status": int, "headers": {...}, "body": str} or None when no answer came
     response: dict[str, Any] | None = None
@@ -182,11 +185,46 @@ def record_from_dict(data: dict[str, Any]) -> Record:
 # bytes, not a JSON value: without it, the text `plain text` and the JSON string `"plain text"`
 # would be the same line, and a replay could not send what was received.
 TEXT_BODY = "text"
+# ... and when the bytes were not UTF-8 (Latin-1 text, binary): the body is their base64 (RFC 4648),
+# since a JSON string can hold only text; a replay sends the bytes themselves.
+BASE64_BODY = "base64"
+_RAW_FORMATS = (TEXT_BODY, BASE64_BODY)
 
 
 def text_body(request: dict[str, Any] | None) -> bool:
-    """Whether a logged request's body is raw text (``body_format = "text"``) rather than a JSON value."""
-    return request is not None and request.get("body_format") == TEXT_BODY and isinstance(request.get("body"), str)
+    """Whether a logged request's body is raw bytes (``body_format`` "text" or "base64") rather than a JSON value."""
+    return (request is not None and request.get("body_format") in _RAW_FORMATS
+            and isinstance(request.get("body"), str))
+
+
+def raw_fields(data: bytes) -> dict[str, str]:
+    """How body bytes that are not a JSON value are logged: ``body`` and ``body_format``.
+
+    Their text when they are UTF-8, else their base64: either way a replay sends these bytes.
+    """
+    try:
+        return {"body": data.decode("utf-8"), "body_format": TEXT_BODY}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(data).decode("ascii"), "body_format": BASE64_BODY}
+
+
+def raw_bytes(request: dict[str, Any], what: str) -> bytes:
+    """The bytes a logged raw body (``text_body``) went out as; ``DataError`` (exit 2) when they cannot be told."""
+    body = str(request.get("body"))
+    if request.get("body_format") == BASE64_BODY:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise DataError(f"{what} is logged as base64 but is not base64; nothing was sent") from None
+    return text_bytes(body, what)
+
+
+def shown_text(request: dict[str, Any]) -> str:
+    """A raw body (``text_body``) as text to show: bytes that are not UTF-8 as U+FFFD."""
+    try:
+        return raw_bytes(request, "the body").decode("utf-8", "replace")
+    except DataError:
+        return str(request.get("body"))
 
 
 def logged_content_type(request: dict[str, Any] | None) -> str | None:
@@ -202,22 +240,39 @@ def logged_content_type(request: dict[str, Any] | None) -> str | None:
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"  # a text body's, when it was logged without one
 
 
-def body_to_resend(request: dict[str, Any], what: str) -> tuple[Any, bool, str | None]:
-    """What a replay sends of a logged request: its body, whether that is text, and the Content-Type.
+def text_content_type(request: dict[str, Any] | None) -> str | None:
+    """The Content-Type text resent in place of a logged request's body goes with: the one logged, else
+    ``text/plain`` when that body was raw too (None: the endpoint's, a JSON body's)."""
+    return logged_content_type(request) or (TEXT_CONTENT_TYPE if text_body(request) else None)
 
-    A JSON body is sent as JSON with the endpoint's Content-Type (None). A text body (a
-    relayed one that was not JSON) is sent as its UTF-8 bytes with the Content-Type it was
-    logged with, else ``text/plain``. ``DataError`` (exit 2) names ``what`` when text cannot be sent.
+
+def body_to_resend(request: dict[str, Any], what: str) -> tuple[Any, bool, str | None]:
+    """What a replay sends of a logged request: its body, whether that is raw bytes, and the Content-Type.
+
+    A JSON body is sent as JSON with the endpoint's Content-Type (None). A raw body (a
+    relayed one that was not JSON) is sent as its bytes (the text's UTF-8, or the base64's
+    bytes) with the Content-Type it was logged with, else ``text/plain``. ``DataError`` (exit 2)
+    names ``what`` when the bytes cannot be told (a lone surrogate, base64 that is not), and when
+    ``body_format`` is one this version does not know (or a raw format on a body that is not a
+    string): the bytes that were sent cannot be told, so none are guessed.
     """
     body = request.get("body")
-    if not text_body(request):
+    body_format = request.get("body_format")
+    if body_format is None:
         return body, False, None
-    text_bytes(str(body), what)
-    return body, True, logged_content_type(request) or TEXT_CONTENT_TYPE
+    if not text_body(request):  # a newer moxiehook's format, or a line edited by hand: never guessed at
+        raise DataError(f"{what} is logged with \"body_format\": {json.dumps(body_format)[:40]}"
+                        f"{'' if isinstance(body, str) else ' and a body that is not text'}, which this moxiehook "
+                        f"cannot resend as it was sent (it knows \"{TEXT_BODY}\" and \"{BASE64_BODY}\" with a "
+                        "string body); nothing was sent")
+    return raw_bytes(request, what), True, text_content_type(request)
 
 
-def text_bytes(text: str, what: str = "the body") -> bytes:
-    """``text`` as the UTF-8 bytes sent; ``DataError`` (exit 2) for a lone surrogate, which has no UTF-8 form."""
+def text_bytes(text: str | bytes, what: str = "the body") -> bytes:
+    """``text`` as the UTF-8 bytes sent (bytes as they are); ``DataError`` (exit 2) for a lone surrogate,
+    which has no UTF-8 form."""
+    if isinstance(text, bytes):
+        return text
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -255,8 +310,16 @@ def encode(record: Record) -> bytes:
 
 
 def encode_body(body: Any) -> bytes:
-    """A payload as sent and logged: compact JSON, UTF-8, non-ASCII kept as is."""
-    return _dumps(body).encode()
+    """A payload as sent and logged: compact JSON, UTF-8, non-ASCII kept as is.
+
+    ``DataError`` (exit 2) for a string holding a lone surrogate (``"\\ud800"`` in JSON text a
+    user typed or edited), which has no UTF-8 form: it can be neither sent nor logged.
+    """
+    text = _dumps(body)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text_bytes(text, "the payload")  # raises, naming the character
 
 
 def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes | None = None) -> bytes:
@@ -264,7 +327,7 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
 
     ``body_bytes`` (the payload as sent) and ``headers_json`` (the JSON of
     ``record.request["headers"]``, when the caller has it encoded already) are
-    spliced in as they are, and the record is not copied. A text body (``text_body``)
+    spliced in as they are, and the record is not copied. A raw body (``text_body``)
     is sent as its bytes but logged as a JSON string, with its ``body_format``.
     """
     head: dict[str, Any] = {
@@ -282,7 +345,7 @@ def encode_record(record: DeliveryRecord, body_bytes: bytes, headers_json: bytes
     body_end = b"}"
     if text_body(record.request):
         body_bytes = _dumps(record.request["body"]).encode()
-        body_end = b',"body_format":"text"}'
+        body_end = b',"body_format":' + _dumps(record.request["body_format"]).encode() + b"}"
     return b"".join((
         _dumps(head)[:-1].encode(), b',"request":{"headers":', headers_json, b',"body":', body_bytes,
         body_end, b',"response":', _dumps(record.response).encode(), b"}\n",

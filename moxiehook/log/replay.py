@@ -206,7 +206,8 @@ def event_key(data: dict[str, Any]) -> bytes:
         body = repr(request.get("body"))
     # The JSON array ends where the body starts: the two parts cannot run into each other. The
     # text `a` and the JSON string `"a"` are different bytes on the wire: different events.
-    head = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None, text_body(request)])
+    head = json.dumps([data.get("event"), webhook_id if isinstance(webhook_id, str) else None,
+                       request.get("body_format") if text_body(request) else None])
     digest = hashlib.sha256(head.encode("utf-8", "surrogatepass"))
     digest.update(body.encode("utf-8", "surrogatepass"))
     return digest.digest()

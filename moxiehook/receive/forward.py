@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from moxiehook import ids
 from moxiehook.config import check_url
 from moxiehook.errors import StorageError, UsageError, ValidationError
-from moxiehook.log import LOGGED_BODY_LIMIT, TEXT_BODY, Attempt, DeliveryRecord, LogWriter
+from moxiehook.log import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, LogWriter, raw_fields
 from moxiehook.receive.server import Check, ReceivedRequest, masked_headers
 
 FORWARD_CONCURRENCY = 64
@@ -328,8 +328,10 @@ class Forwarder:
         is_json, body = request.json_body()
         logged_request = {"method": request.method, "headers": masked_headers(request.headers, self._hidden),
                           "body": body}
-        if not is_json:  # text as it came (not JSON, or JSON the log cannot carry): replayed as these bytes
-            logged_request["body_format"] = TEXT_BODY
+        # Not JSON (or JSON the log cannot carry), or nothing at all: the bytes as they came (text, or
+        # base64 when not UTF-8), replayed as these bytes, never as a JSON value (an empty body as null).
+        if not is_json or not request.body:
+            logged_request.update(raw_fields(request.body))
         event_id = request.header("webhook-id")
         return DeliveryRecord(
             id=ids.delivery_id(),

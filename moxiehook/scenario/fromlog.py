@@ -45,7 +45,7 @@ def event_key(record: DeliveryRecord) -> tuple[Any, ...]:
     if record.mode == "forward":
         headers = {str(k).lower(): v for k, v in (record.request.get("headers") or {}).items()}
         return ("forward", record.event, encode_body(record.request.get("body")), headers.get("webhook-id"),
-                text_body(record.request))
+                record.request.get("body_format") if text_body(record.request) else None)
     return ("event", record.event_id)
 
 

@@ -45,7 +45,7 @@ from moxiehook.errors import ConfigError
 from moxiehook.http import AttemptTimeout, Connections, Proxies, TransportError
 from moxiehook.http import tls_context as tls_context  # re-exported by moxiehook.send (the pytest fixture uses it)
 from moxiehook.ids import now_iso
-from moxiehook.log import LOGGED_BODY_LIMIT, TEXT_BODY, Attempt, DeliveryRecord, encode_body
+from moxiehook.log import LOGGED_BODY_LIMIT, Attempt, DeliveryRecord, encode_body, raw_fields
 from moxiehook.send import signing
 
 if TYPE_CHECKING:  # imported by the senders that use them: a network run loads neither
@@ -292,7 +292,7 @@ class Delivery:
     mode: str = "fire"
     replay_of: str | None = None
     scenario: dict[str, Any] | None = None  # a scenario step's {"name", "run", "step"}, logged with it
-    # The body is text sent as its bytes (``body`` the str, ``body_bytes`` its UTF-8), not a JSON
+    # The body is raw bytes (``body_bytes``; ``body`` the text typed or the bytes replayed), not a JSON
     # value: a replay of a relayed body that was not JSON, or an edit that typed text.
     text: bool = False
     # Content-Type sent in place of the endpoint's (a text body replayed with the one it came with).
@@ -303,7 +303,7 @@ class Delivery:
         if self.content_type is not None:
             headers = _with_content_type(headers, self.content_type)
         if self.text:
-            return {"headers": headers, "body": self.body, "body_format": TEXT_BODY}
+            return {"headers": headers, **raw_fields(self.body_bytes)}  # logged as text, or base64
         return {"headers": headers, "body": self.body}
 
 

@@ -99,8 +99,8 @@ class Job:
     replay_of: str | None = None
     scenario: dict[str, Any] | None = None  # a scenario step's {"name", "run", "step"}
     skip: str | None = None  # log the job as skipped for this reason, unsent (a scenario stopped by a failed step)
-    # ``body`` is text sent as its UTF-8 bytes, not a JSON value (check it with ``log.text_bytes`` first):
-    # a replay of a relayed body that was not JSON, or an edited body typed as text.
+    # ``body`` is raw, not a JSON value: text sent as its UTF-8 bytes (check it with ``log.text_bytes``
+    # first: an edited body typed as text), or bytes (a replay of a relayed body that was not JSON).
     text: bool = False
     content_type: str | None = None  # sent in place of the endpoint's Content-Type (a text body's own)
 

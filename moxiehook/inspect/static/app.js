@@ -276,22 +276,30 @@
     }
   }
   $("replay").addEventListener("click", () => replay());
+  // The body as the editor shows it. Left as it is, the edit says nothing of the body and the original is
+  // resent as it came: a textarea turns CRLF into LF, and holds at most the first MiB of a bigger body.
+  let bodyShown = null;
   $("edit").addEventListener("click", () => {
     $("editor").hidden = false;
     $("edit-path").value = current.path;
     $("edit-headers").value = JSON.stringify(current.headers, null, 2);
     $("edit-body").value = prettyText(current);
+    bodyShown = $("edit-body").value;
   });
   $("edit-cancel").addEventListener("click", () => { $("editor").hidden = true; });
   $("edit-send").addEventListener("click", () => {
     let headers, body;
     try { headers = JSON.parse($("edit-headers").value || "{}"); } catch (err) { notice("headers: " + err.message, true); return; }
-    // A JSON object, array, number… is sent as the value typed (its digits as they are); anything
-    // else, a JSON string included, as a string, which the API sends as the very text typed.
+    // A body that was JSON: a JSON object, array, number… typed is sent as that value (its digits as they
+    // are); anything else, a JSON string included, as a string, which the API sends as the very text typed.
+    // A body that was not JSON is resent as the text typed: the browser reads text moxiehook does not
+    // (1e999 is Infinity here), and the text is what came.
     const text = $("edit-body").value;
-    try { body = typeof JSON.parse(text) === "string" ? JSON.stringify(text) : text; }
+    const edit = '{"path":' + JSON.stringify($("edit-path").value) + ',"headers":' + JSON.stringify(headers);
+    if (text === bodyShown) { replay(edit + "}"); return; }
+    try { body = current.json_error || typeof JSON.parse(text) === "string" ? JSON.stringify(text) : text; }
     catch (err) { body = JSON.stringify(text); }
-    replay('{"path":' + JSON.stringify($("edit-path").value) + ',"headers":' + JSON.stringify(headers) + ',"body":' + body + "}");
+    replay(edit + ',"body":' + body + "}");
   });
   async function showDiff(url, title) {
     try {
