@@ -8,7 +8,6 @@ request's header lines exactly as they came (names, case, repeats) and answers a
 from __future__ import annotations
 
 import json
-import resource
 import socket
 import subprocess
 import sys
@@ -25,6 +24,27 @@ from tests.test_locust import RUN_TIMEOUT, finish, free_port, locust, locust_env
 ONE_DELIVERY_LOCUSTFILE = (  # one user, one task, then a wait longer than the run: one delivery
     "from locust import constant\nfrom moxiehook.locust import MoxieUser\n\n\n"
     "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(60)\n")
+
+
+# Runs a command as its only child and prints that child's peak RSS last: the test process's own
+# RUSAGE_CHILDREN would count every child it ever waited for (a browser another test started in
+# the same xdist worker), not the Locust run measured.
+_PEAK_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:]).returncode\n"
+    "print(f'peak-rss-kib={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def locust_measured(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``locust(*args)``, run so that its peak RSS is the output's last line (see ``peak_rss_kib``)."""
+    return subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, sys.executable, "-m", "locust", *args], cwd=cwd,
+                            env=locust_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def peak_rss_kib(output: str) -> int:
+    return int(output.rsplit("peak-rss-kib=", 1)[1].split()[0])
 
 
 @dataclass
@@ -226,10 +246,10 @@ def test_an_answer_with_endless_headers_costs_a_bounded_amount(tmp_path: Path, r
     """
     write_config(tmp_path, raw_receiver.url("/clients"))
     (tmp_path / "lf.py").write_text(ONE_DELIVERY_LOCUSTFILE)
-    process = locust("-f", "lf.py", "--headless", "-u", "1", "-r", "1", "-t", "3s", "--stop-timeout", "10",
-                     "--only-summary", cwd=tmp_path)
+    process = locust_measured("-f", "lf.py", "--headless", "-u", "1", "-r", "1", "-t", "3s", "--stop-timeout", "10",
+                              "--only-summary", cwd=tmp_path)
     code, output = finish(process)
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kib = peak_rss_kib(output)
     assert code == 1, output[-3000:]
     assert printed_counts(output)["ClientCreate"] == ("POST", 1, 1)
     assert peak_kib < 64 * 1024 + ENDLESS_HEADER_BYTES // 1024 // 4, f"peak {peak_kib} KiB"
@@ -479,9 +499,10 @@ def test_a_gigabyte_answer_costs_what_fire_reads_of_it(tmp_path: Path, raw_recei
     (tmp_path / "lf.py").write_text(
         "from locust import constant\nfrom moxiehook.locust import MoxieUser\n\n\n"
         "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(0.2)\n")
-    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "5", "-r", "5", "-t", "3s",
-                                 "--stop-timeout", "10", "--json-file", "final", "--only-summary", cwd=tmp_path))
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    code, output = finish(locust_measured("-f", "lf.py", "--headless", "-u", "5", "-r", "5", "-t", "3s",
+                                          "--stop-timeout", "10", "--json-file", "final", "--only-summary",
+                                          cwd=tmp_path))
+    peak_kib = peak_rss_kib(output)
     assert code == 0, output[-3000:]
     (entry,) = json.loads((tmp_path / "final.json").read_text())
     assert entry["num_failures"] == 0 and entry["num_requests"] >= 5
