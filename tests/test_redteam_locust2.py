@@ -1,0 +1,137 @@
+"""Second red team of ``MoxieUser``, after it moved to moxiehook's own client and Locust's request event.
+
+Real parts only: Locust runs as ``python -m locust`` child processes (never imported here: gevent
+monkey-patches the interpreter), against raw socket receivers on 127.0.0.1 that answer as scripted.
+The findings already covered by ``test_redteam_locust.py`` are not repeated.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.test_locust import finish, locust, printed_counts
+from tests.test_redteam_locust import RawReceiver, raw_receiver, write_config  # noqa: F401 - a fixture
+
+PACED_LOCUSTFILE = (
+    "import json\nfrom locust import constant, events\nfrom moxiehook.locust import MoxieUser\n\n\n"
+    "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(0.05)\n")
+
+
+# ---------------------------------------------------------------------------
+# What does it cost? A failure's text must not carry what the receiver picks per answer
+
+numbered = itertools.count()
+
+
+def _numbered_banner(conn: socket.socket) -> None:
+    """Not HTTP: a line that differs for every answer (a request number, as a debug banner has)."""
+    conn.sendall(b"NOPE request %d\r\n\r\n" % next(numbered))
+    conn.close()
+
+
+def _numbered_bad_header(conn: socket.socket) -> None:
+    """HTTP, with a header line missing its colon that holds a per-answer trace id."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Trace %d\r\nContent-Length: 0\r\n\r\n" % next(numbered))
+    conn.close()
+
+
+@pytest.mark.xfail(strict=True, reason="red team: the failure text holds the bytes the receiver sent")
+@pytest.mark.parametrize("raw_receiver", [_numbered_banner, _numbered_bad_header], indirect=True)
+def test_answers_that_differ_each_time_make_one_failure_row_not_one_per_request(
+        tmp_path: Path, raw_receiver: RawReceiver) -> None:
+    """A broken receiver answers every delivery with a line that is not HTTP and holds a request number.
+
+    Locust keeps one failure row per distinct text, in every worker and in the master, for the
+    whole run, and prints them all at the end. A user saw one row per delivery
+    (`connection error: not an HTTP answer: b'NOPE request 1'`, `… 2'`, …): hundreds of
+    thousands of rows in a long run, a master growing without end, a failures table nobody can
+    read. The docs promise failure texts hold nothing the receiver picks per answer. They should
+    see one row saying the answer was not HTTP, counting every failed delivery.
+    """
+    write_config(tmp_path, raw_receiver.url("/clients"))
+    (tmp_path / "lf.py").write_text(PACED_LOCUSTFILE + (
+        "\n\n@events.quitting.add_listener\n"
+        "def rows(environment, **kwargs):\n"
+        "    with open('rows.json', 'w') as f:\n"
+        "        json.dump([environment.stats.total.num_failures,\n"
+        "                   [str(e.error) for e in environment.stats.errors.values()]], f)\n"))
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "2", "-r", "2", "-t", "2s",
+                                 "--stop-timeout", "5", "--only-summary", cwd=tmp_path))
+    assert code == 1, output[-3000:]
+    failures, rows = json.loads((tmp_path / "rows.json").read_text())
+    assert failures >= 4, output[-3000:]
+    assert len(rows) == 1, rows[:5]
+    assert "not an HTTP answer" in rows[0]
+
+
+# ---------------------------------------------------------------------------
+# What does the user see? Locust's own request listeners read Locust's response attributes
+
+
+def _ok(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nContent-Type: text/plain\r\n\r\nreceived")
+
+
+ONE_DELIVERY = (
+    "from locust import constant, events\nfrom moxiehook.locust import MoxieUser\n\n\n"
+    "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(60)\n")
+
+
+@pytest.mark.xfail(strict=True, reason="red team: moxiehook's answer has no status_code")
+@pytest.mark.parametrize("raw_receiver", [_ok], indirect=True)
+def test_locusts_own_request_logger_records_each_deliverys_status(tmp_path: Path,
+                                                                 raw_receiver: RawReceiver) -> None:
+    """A team turns on the per-request CSV log Locust ships (`locust.contrib.csv_request_logger`).
+
+    It reads each request's `response.status_code`, as Locust's clients give it. A user saw every
+    MoxieUser delivery logged with status 0 (moxiehook's answer had only `status`), a 200 logged
+    as if no answer had come. They should see the status the receiver answered.
+    """
+    write_config(tmp_path, raw_receiver.url("/clients"))
+    (tmp_path / "lf.py").write_text(ONE_DELIVERY + (
+        "\n\nfrom locust.contrib.csv_request_logger import CsvRequestLogger\n\n\n"
+        "@events.init.add_listener\n"
+        "def log_requests(environment, **kwargs):\n"
+        "    CsvRequestLogger('requests.csv').register(environment)\n"))
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "1", "-r", "1", "-t", "2s",
+                                 "--stop-timeout", "5", "--only-summary", cwd=tmp_path))
+    assert code == 0, output[-3000:]
+    with open(tmp_path / "requests.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["name"], row["response_length"], row["status_code"]) == ("ClientCreate", "8", "200")
+
+
+@pytest.mark.xfail(strict=True, reason="red team: moxiehook's answer has no text")
+@pytest.mark.parametrize("raw_receiver", [_ok], indirect=True)
+def test_the_request_listener_of_locusts_docs_reads_the_answer_text(tmp_path: Path,
+                                                                    raw_receiver: RawReceiver) -> None:
+    """A locustfile has the request listener Locust's docs show ("Event hooks"), printing `response.text`.
+
+    A user saw `Uncaught exception in event handler` with a traceback for every delivery
+    (`'Response' object has no attribute 'text'`) and Locust exit 2 at the end, though every
+    delivery was received. They should see the answer's text, and exit 0.
+    """
+    write_config(tmp_path, raw_receiver.url("/clients"))
+    (tmp_path / "lf.py").write_text(ONE_DELIVERY + (
+        "\n\n@events.request.add_listener\n"
+        "def my_request_handler(request_type, name, response_time, response_length, response,\n"
+        "                       context, exception, start_time, url, **kwargs):\n"
+        "    if exception:\n"
+        "        print(f'Request to {name} failed with exception {exception}')\n"
+        "    else:\n"
+        "        print(f'Successfully made a request to: {name}')\n"
+        "        print(f'The response was {response.text}')\n"
+        "        print(f'status {response.status_code} ok {response.ok} content {response.content!r}')\n"))
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "1", "-r", "1", "-t", "2s",
+                                 "--stop-timeout", "5", "--only-summary", cwd=tmp_path))
+    assert "Uncaught exception" not in output, output[-3000:]
+    assert "The response was received" in output
+    assert "status 200 ok True content b'received'" in output
+    assert printed_counts(output)["ClientCreate"] == ("POST", 1, 0)
+    assert code == 0
