@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_locust import finish, locust, printed_counts
-from tests.test_redteam_locust import RawReceiver, raw_receiver, write_config  # noqa: F401 - a fixture
+from tests.test_redteam_locust import RawReceiver, raw_receiver, write_config  # noqa: F401, F811 - a fixture
 
 PACED_LOCUSTFILE = (
     "import json\nfrom locust import constant, events\nfrom moxiehook.locust import MoxieUser\n\n\n"
@@ -41,10 +41,9 @@ def _numbered_bad_header(conn: socket.socket) -> None:
     conn.close()
 
 
-@pytest.mark.xfail(strict=True, reason="red team: the failure text holds the bytes the receiver sent")
 @pytest.mark.parametrize("raw_receiver", [_numbered_banner, _numbered_bad_header], indirect=True)
 def test_answers_that_differ_each_time_make_one_failure_row_not_one_per_request(
-        tmp_path: Path, raw_receiver: RawReceiver) -> None:
+        tmp_path: Path, raw_receiver: RawReceiver) -> None:  # noqa: F811
     """A broken receiver answers every delivery with a line that is not HTTP and holds a request number.
 
     Locust keeps one failure row per distinct text, in every worker and in the master, for the
@@ -83,10 +82,9 @@ ONE_DELIVERY = (
     "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(60)\n")
 
 
-@pytest.mark.xfail(strict=True, reason="red team: moxiehook's answer has no status_code")
 @pytest.mark.parametrize("raw_receiver", [_ok], indirect=True)
 def test_locusts_own_request_logger_records_each_deliverys_status(tmp_path: Path,
-                                                                 raw_receiver: RawReceiver) -> None:
+                                                                 raw_receiver: RawReceiver) -> None:  # noqa: F811
     """A team turns on the per-request CSV log Locust ships (`locust.contrib.csv_request_logger`).
 
     It reads each request's `response.status_code`, as Locust's clients give it. A user saw every
@@ -107,10 +105,9 @@ def test_locusts_own_request_logger_records_each_deliverys_status(tmp_path: Path
     assert (row["name"], row["response_length"], row["status_code"]) == ("ClientCreate", "8", "200")
 
 
-@pytest.mark.xfail(strict=True, reason="red team: moxiehook's answer has no text")
 @pytest.mark.parametrize("raw_receiver", [_ok], indirect=True)
 def test_the_request_listener_of_locusts_docs_reads_the_answer_text(tmp_path: Path,
-                                                                    raw_receiver: RawReceiver) -> None:
+                                                                    raw_receiver: RawReceiver) -> None:  # noqa: F811
     """A locustfile has the request listener Locust's docs show ("Event hooks"), printing `response.text`.
 
     A user saw `Uncaught exception in event handler` with a traceback for every delivery

@@ -18,6 +18,8 @@ monkey-patch the interpreter:
 - ``user_seed``: a user's stream is derived from ``seed``, the Locust worker's index and the
   user's number in its process, so a seeded run is reproducible and no two users, on any worker,
   send the same bodies. Without ``seed`` each user draws from the operating system's randomness.
+- ``Answer``: moxiehook's answer as Locust's request listeners read one (``status_code``,
+  ``text``, ``content``, ``ok``, ``url``, ``json()``, as Locust's own clients give them).
 - ``failure``: why an answer is a failure in Locust's stats (anything outside 2xx), in the words
   ``fire`` uses, and whether Moxie would disable the endpoint for it (reported, never acted on:
   Locust measures, ``fire`` disables).
@@ -25,7 +27,9 @@ monkey-patch the interpreter:
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import json
 import math
 import os
 import random
@@ -39,7 +43,7 @@ from urllib.parse import urlsplit
 from moxiehook import catalog, ids
 from moxiehook.config import Config, Settings, load_config, resolve_config_path
 from moxiehook.errors import ConfigError, UsageError
-from moxiehook.http import AttemptTimeout, TransportError, tls_context, uses_tls
+from moxiehook.http import AttemptTimeout, Response, TransportError, tls_context, uses_tls
 from moxiehook.log import encode_body
 from moxiehook.send import Delivery, PreparedEndpoint, judge_answer, prepare_endpoint
 
@@ -298,6 +302,55 @@ def _seeded_copies(sample: dict[str, Any], rng: random.Random) -> Iterator[Any]:
         yield copy
 
 
+@dataclass
+class Answer(Response):
+    """moxiehook's answer to one delivery, readable as Locust's clients' responses are read.
+
+    Locust's request listeners (its own per-request CSV logger, the listener of its docs, plugins)
+    read ``response.status_code``, ``.text``, ``.content``, ``.ok`` or ``.url``, which Locust's
+    clients give; moxiehook's names (``status``, ``body``, ``headers``, ``raw_headers``,
+    ``unfinished``) stay. ``text`` is the body as read (at most 64 KiB), decoded with the
+    charset the answer names (UTF-8 if none or unknown), bad bytes replaced.
+    """
+
+    url: str = ""  # the URL the delivery was posted to (no redirect is followed)
+
+    @classmethod
+    def of(cls, response: Response, url: str) -> Answer:
+        return cls(response.status, response.headers, response.raw_headers, response.body, response.unfinished, url)
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def content(self) -> bytes:
+        return self.body
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx: what makes a delivery a success (Locust's clients say ``ok`` below 400)."""
+        return 200 <= self.status <= 299
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(_charset(self.headers.get("content-type", "")), "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _charset(content_type: str) -> str:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
 def failure(status: int, target: Target, disable_on: Sequence[int] | frozenset[int]) -> str | None:
     """Why an answer fails a delivery, or None for a 2xx; says when Moxie would disable the endpoint.
 
@@ -314,7 +367,11 @@ def failure(status: int, target: Target, disable_on: Sequence[int] | frozenset[i
 
 
 def no_answer(error: TransportError, timeout: float) -> str:
-    """A request that got no answer (no status line and headers), in ``fire``'s words."""
+    """A request that got no answer (no status line and headers), in ``fire``'s words.
+
+    As for ``failure``, the text holds nothing the receiver chooses per answer: what the error
+    is (``connection error: not an HTTP answer``), not the bytes that came.
+    """
     if isinstance(error, AttemptTimeout):
         return f"timeout: no answer within {timeout:g} s"
-    return f"connection error: {error}"
+    return f"connection error: {error.kind}"
