@@ -11,6 +11,7 @@ import csv
 import itertools
 import json
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,54 @@ def test_the_request_listener_of_locusts_docs_reads_the_answer_text(tmp_path: Pa
     assert "status 200 ok True content b'received'" in output
     assert printed_counts(output)["ClientCreate"] == ("POST", 1, 0)
     assert code == 0
+
+
+# ---------------------------------------------------------------------------
+# How many times? Users stopped by a ramp-down finish the delivery in flight when told to
+
+answering = threading.Event()  # set when the test ends: answers go out at once
+
+
+def _slow_answer(conn: socket.socket) -> None:
+    """Each answer comes 0.3 s after its request, so a ramp-down finds deliveries in flight."""
+    answering.wait(0.3)
+    conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+
+@pytest.mark.parametrize("raw_receiver", [_slow_answer], indirect=True)
+def test_a_ramp_down_with_a_stop_timeout_counts_every_delivery_in_flight_once(
+        tmp_path: Path, raw_receiver: RawReceiver) -> None:  # noqa: F811
+    """A load shape runs 6 users, then ramps down to 1 while each of them waits for an answer.
+
+    Without `--stop-timeout`, Locust kills a ramped-down user where it is: its delivery in
+    flight reaches the receiver but never Locust's stats (a user saw the receiver count 8 more
+    than Locust after one ramp-down, where the docs spoke only of the end of a run). With
+    `--stop-timeout`, as the docs advise for ramp-downs too, each user finishes the delivery it
+    sent, and the receiver and Locust count the same deliveries.
+    """
+    answering.clear()
+    write_config(tmp_path, raw_receiver.url("/clients"))
+    (tmp_path / "lf.py").write_text(
+        "import json\nfrom locust import LoadTestShape, constant, events\nfrom moxiehook.locust import MoxieUser\n\n\n"
+        "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(0)\n\n\n"
+        "class Shape(LoadTestShape):\n"
+        "    def tick(self):\n"
+        "        seconds = self.get_run_time()\n"
+        "        return (6, 100) if seconds < 1.5 else (1, 100) if seconds < 3 else None\n\n\n"
+        "counted = []\n\n\n"
+        "@events.request.add_listener\n"
+        "def count(name, exception, **kwargs):\n"
+        "    counted.append(exception is None)\n\n\n"
+        "@events.quitting.add_listener\n"
+        "def write(**kwargs):\n"
+        "    with open('counted.json', 'w') as f:\n"
+        "        json.dump(counted, f)\n")
+    try:
+        code, output = finish(locust("-f", "lf.py", "--headless", "--stop-timeout", "10", "--only-summary",
+                                     cwd=tmp_path))
+    finally:
+        answering.set()
+    assert code == 0, output[-3000:]
+    counted = json.loads((tmp_path / "counted.json").read_text())
+    assert all(counted) and len(counted) >= 6, output[-3000:]
+    assert len(raw_receiver.requests) == len(counted)
