@@ -184,3 +184,22 @@ def test_a_ramp_down_with_a_stop_timeout_counts_every_delivery_in_flight_once(
     counted = json.loads((tmp_path / "counted.json").read_text())
     assert all(counted) and len(counted) >= 6, output[-3000:]
     assert len(raw_receiver.requests) == len(counted)
+
+
+@pytest.mark.parametrize(("content_type", "text"), [
+    ("text/plain", "é ok"),
+    ("text/plain; charset=latin-1", "Ã© ok"),
+    ('text/plain; charset="utf-8"', "é ok"),
+    ("text/plain; charset=base64", "é ok"),  # a codec, but not a text one: UTF-8
+    ("text/plain; charset=idna", "é ok"),  # takes no "replace": UTF-8
+    ("text/plain; charset=undefined", "é ok"),
+    ("text/plain; charset=no-such-thing", "é ok"),
+    ("text/plain; charset=", "é ok"),
+])
+def test_an_answers_text_is_read_whatever_charset_the_receiver_names(content_type: str, text: str) -> None:
+    """A listener reading `response.text` must not raise for a charset the receiver made up."""
+    from moxiehook.http import Response
+    from moxiehook.locust.plan import Answer
+
+    answer = Answer.of(Response(200, {"content-type": content_type}, [], "é ok".encode()), "http://127.0.0.1/x")
+    assert (answer.text, answer.status_code, answer.content, answer.ok) == (text, 200, "é ok".encode(), True)

@@ -27,7 +27,6 @@ monkey-patch the interpreter:
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import math
@@ -334,20 +333,22 @@ class Answer(Response):
 
     @property
     def text(self) -> str:
-        return self.body.decode(_charset(self.headers.get("content-type", "")), "replace")
+        charset = _charset(self.headers.get("content-type", ""))
+        try:
+            return self.body.decode(charset, "replace")
+        except (LookupError, ValueError):  # no such codec, not a text one (base64, zlib), or no "replace" (idna)
+            return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
         return json.loads(self.body)
 
 
 def _charset(content_type: str) -> str:
+    """The charset a ``Content-Type`` names (the receiver's choice: it may name no text codec), else UTF-8."""
     for parameter in content_type.split(";")[1:]:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset":
-            try:
-                return codecs.lookup(value.strip().strip('"')).name
-            except LookupError:
-                break
+            return value.strip().strip('"') or "utf-8"
     return "utf-8"
 
 
