@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_moxiehook
 from tests.test_locust import finish, locust, printed_counts
 from tests.test_redteam_locust import RawReceiver, raw_receiver, write_config  # noqa: F401, F811 - a fixture
 
@@ -203,3 +204,33 @@ def test_an_answers_text_is_read_whatever_charset_the_receiver_names(content_typ
 
     answer = Answer.of(Response(200, {"content-type": content_type}, [], "é ok".encode()), "http://127.0.0.1/x")
     assert (answer.text, answer.status_code, answer.content, answer.ok) == (text, 200, "é ok".encode(), True)
+
+
+# ---------------------------------------------------------------------------
+# What does the user see? `moxiehook locustfile --config` with a folder named past U+FFFF
+
+
+@pytest.mark.xfail(strict=True, reason="red team: the config path is written as a JSON string")
+@pytest.mark.parametrize("raw_receiver", [_ok], indirect=True)
+def test_a_generated_locustfile_finds_a_config_in_a_folder_named_with_an_emoji(
+        tmp_path: Path, raw_receiver: RawReceiver) -> None:  # noqa: F811
+    """`moxiehook --config "load 🚀/moxiehook.toml" locustfile ClientCreate -o lf.py`, then Locust.
+
+    A user saw the locustfile written (exit 0) with `config = "…\\ud83d\\ude80…"`: a JSON
+    string, which Python reads as two lone surrogates, not the emoji. Locust then died at start
+    with a traceback (`UnicodeEncodeError: … surrogates not allowed`). They should see the
+    locustfile use the config they named and deliver.
+    """
+    folder = tmp_path / "load 🚀"
+    folder.mkdir()
+    config = write_config(folder, raw_receiver.url("/clients"))
+    written = run_moxiehook("--config", str(config), "locustfile", "ClientCreate", "-o", "lf.py", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    text = (tmp_path / "lf.py").read_text()
+    (tmp_path / "lf.py").write_text(text.replace("wait_time = constant(0)", "wait_time = constant(60)"))
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "1", "-r", "1", "-t", "2s",
+                                 "--stop-timeout", "5", "--only-summary", cwd=tmp_path))
+    assert "Traceback" not in output, output[-3000:]
+    assert printed_counts(output)["ClientCreate"] == ("POST", 1, 0), output[-3000:]
+    assert code == 0
+    assert len(raw_receiver.requests) == 1
