@@ -210,7 +210,6 @@ def test_an_answers_text_is_read_whatever_charset_the_receiver_names(content_typ
 # What does the user see? `moxiehook locustfile --config` with a folder named past U+FFFF
 
 
-@pytest.mark.xfail(strict=True, reason="red team: the config path is written as a JSON string")
 @pytest.mark.parametrize("raw_receiver", [_ok], indirect=True)
 def test_a_generated_locustfile_finds_a_config_in_a_folder_named_with_an_emoji(
         tmp_path: Path, raw_receiver: RawReceiver) -> None:  # noqa: F811
