@@ -233,3 +233,31 @@ def test_a_generated_locustfile_finds_a_config_in_a_folder_named_with_an_emoji(
     assert printed_counts(output)["ClientCreate"] == ("POST", 1, 0), output[-3000:]
     assert code == 0
     assert len(raw_receiver.requests) == 1
+
+
+# ---------------------------------------------------------------------------
+# Is every number what it claims? Weights that are each finite but sum past the largest float
+
+
+@pytest.mark.xfail(strict=True, reason="red team: only each weight is checked, not their sum")
+def test_weights_whose_sum_is_infinite_stop_the_run_with_one_line(tmp_path: Path,
+                                                                  raw_receiver: RawReceiver) -> None:  # noqa: F811
+    """`events = {"ClientCreate": 1e308, "InvoiceSent": 1e308}`: each weight is finite, their sum is not.
+
+    A user saw the run start, then a traceback for every task of every user (`ValueError: Total
+    of weights must be finite`, from Python's `random.choices`), nothing sent and exit 1 as if
+    deliveries had failed. They should see one line saying what is wrong with the weights, and
+    exit 2, before anything is sent, as for any other mistake in the user class.
+    """
+    url = raw_receiver.url("/clients")
+    write_config(tmp_path, url, f'\n[[endpoints.crm.mappings]]\nevent = "InvoiceSent"\nurl = "{url}"\n')
+    (tmp_path / "lf.py").write_text(
+        "from locust import constant\nfrom moxiehook.locust import MoxieUser\n\n\n"
+        "class W(MoxieUser):\n    events = {'ClientCreate': 1e308, 'InvoiceSent': 1e308}\n"
+        "    wait_time = constant(0.2)\n")
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "2", "-r", "2", "-t", "2s",
+                                 "--stop-timeout", "5", cwd=tmp_path))
+    assert "Traceback" not in output, output[-3000:]
+    assert output.count("W: events: the weights add up to more than") == 1, output[-3000:]
+    assert code == 2
+    assert raw_receiver.requests == []
