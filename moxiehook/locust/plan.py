@@ -175,7 +175,11 @@ def _weights(events: Any) -> tuple[tuple[str, ...], list[float]]:
         if (isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight)
                 or weight <= 0):
             raise UsageError(f"events: the weight of {name} must be a positive number, got {weight!r}")
-    return tuple(name for name, _ in pairs), [float(weight) for _, weight in pairs]
+    weights = [float(weight) for _, weight in pairs]
+    if not math.isfinite(_cumulative(weights)[-1]):  # each one finite, the total drawn from is not
+        raise UsageError(f"events: the weights add up to more than the largest number ({sys.float_info.max:g}): "
+                         "use smaller ones (only their ratios matter)")
+    return tuple(name for name, _ in pairs), weights
 
 
 def _cumulative(weights: list[float]) -> list[float]:
