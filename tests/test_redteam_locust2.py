@@ -260,3 +260,15 @@ def test_weights_whose_sum_is_infinite_stop_the_run_with_one_line(tmp_path: Path
     assert output.count("W: events: the weights add up to more than") == 1, output[-3000:]
     assert code == 2
     assert raw_receiver.requests == []
+
+
+@pytest.mark.parametrize("events", [
+    {"ClientCreate": 1e308, "InvoiceSent": 1e308}, {"ClientCreate": 10 ** 400}, {"ClientCreate": float("inf")},
+])
+def test_weights_too_large_to_draw_from_are_a_usage_error(events: dict[str, float]) -> None:
+    """Checked before the config is read: one UsageError (exit 2), not an OverflowError or ValueError."""
+    from moxiehook.errors import UsageError
+    from moxiehook.locust.plan import make_plan
+
+    with pytest.raises(UsageError, match="the weights add up to more than the largest number"):
+        make_plan(events, config="no-such-config.toml")

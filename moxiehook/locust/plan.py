@@ -172,13 +172,15 @@ def _weights(events: Any) -> tuple[tuple[str, ...], list[float]]:
     for name, weight in pairs:
         if not isinstance(name, str):
             raise UsageError(f"events: an event type is a string, got {name!r}")
-        if (isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight)
-                or weight <= 0):
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:  # NaN too
             raise UsageError(f"events: the weight of {name} must be a positive number, got {weight!r}")
-    weights = [float(weight) for _, weight in pairs]
-    if not math.isfinite(_cumulative(weights)[-1]):  # each one finite, the total drawn from is not
-        raise UsageError(f"events: the weights add up to more than the largest number ({sys.float_info.max:g}): "
-                         "use smaller ones (only their ratios matter)")
+    try:
+        weights = [float(weight) for _, weight in pairs]  # an int past the largest float does not convert
+    except OverflowError:
+        weights = [math.inf]
+    if not math.isfinite(_cumulative(weights)[-1]):  # infinite, or each one finite but not the total drawn from
+        raise UsageError(f"events: the weights add up to more than the largest number ({sys.float_info.max:g}), "
+                         "or one is infinite: use smaller ones (only their ratios matter)")
     return tuple(name for name, _ in pairs), weights
 
 
