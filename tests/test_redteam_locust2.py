@@ -272,3 +272,16 @@ def test_weights_too_large_to_draw_from_are_a_usage_error(events: dict[str, floa
 
     with pytest.raises(UsageError, match="the weights add up to more than the largest number"):
         make_plan(events, config="no-such-config.toml")
+
+
+def test_a_seed_too_long_to_write_in_digits_is_a_usage_error() -> None:
+    """`seed = 10 ** 5000`: Python refuses to turn it into digits (the users' seeds are derived from them).
+
+    A user saw Locust start and a `ValueError: Exceeds the limit (4300 digits)` traceback for
+    every user it spawned. They should see one usage error at start.
+    """
+    from moxiehook.errors import UsageError
+    from moxiehook.locust.plan import make_plan
+
+    with pytest.raises(UsageError, match=r"seed must be a whole number between -2\*\*256 and 2\*\*256"):
+        make_plan(["ClientCreate"], seed=10 ** 5000, config="no-such-config.toml")

@@ -115,6 +115,8 @@ def make_plan(events: Any, endpoint: Any = None, vary: Any = False, seed: Any = 
         raise UsageError(f"vary must be True or False, got {vary!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise UsageError(f"seed must be a whole number, got {seed!r}")
+    if seed is not None and seed.bit_length() > 256:  # a user's seed is derived from its digits
+        raise UsageError(f"seed must be a whole number between -2**256 and 2**256, got one of {seed.bit_length()} bits")
     if config is not None and not isinstance(config, str | os.PathLike):
         raise UsageError(f"config must be a path, got {config!r}")
     for name in names:
