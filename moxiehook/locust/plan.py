@@ -18,6 +18,8 @@ monkey-patch the interpreter:
 - ``user_seed``: a user's stream is derived from ``seed``, the Locust worker's index and the
   user's number in its process, so a seeded run is reproducible and no two users, on any worker,
   send the same bodies. Without ``seed`` each user draws from the operating system's randomness.
+- ``Answer``: moxiehook's answer as Locust's request listeners read one (``status_code``,
+  ``text``, ``content``, ``ok``, ``url``, ``json()``, as Locust's own clients give them).
 - ``failure``: why an answer is a failure in Locust's stats (anything outside 2xx), in the words
   ``fire`` uses, and whether Moxie would disable the endpoint for it (reported, never acted on:
   Locust measures, ``fire`` disables).
@@ -26,6 +28,7 @@ monkey-patch the interpreter:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import random
@@ -39,7 +42,7 @@ from urllib.parse import urlsplit
 from moxiehook import catalog, ids
 from moxiehook.config import Config, Settings, load_config, resolve_config_path
 from moxiehook.errors import ConfigError, UsageError
-from moxiehook.http import AttemptTimeout, TransportError, tls_context, uses_tls
+from moxiehook.http import AttemptTimeout, Response, TransportError, tls_context, uses_tls
 from moxiehook.log import encode_body
 from moxiehook.send import Delivery, PreparedEndpoint, judge_answer, prepare_endpoint
 
@@ -112,6 +115,8 @@ def make_plan(events: Any, endpoint: Any = None, vary: Any = False, seed: Any = 
         raise UsageError(f"vary must be True or False, got {vary!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise UsageError(f"seed must be a whole number, got {seed!r}")
+    if seed is not None and seed.bit_length() > 256:  # a user's seed is derived from its digits
+        raise UsageError(f"seed must be a whole number between -2**256 and 2**256, got one of {seed.bit_length()} bits")
     if config is not None and not isinstance(config, str | os.PathLike):
         raise UsageError(f"config must be a path, got {config!r}")
     for name in names:
@@ -169,10 +174,16 @@ def _weights(events: Any) -> tuple[tuple[str, ...], list[float]]:
     for name, weight in pairs:
         if not isinstance(name, str):
             raise UsageError(f"events: an event type is a string, got {name!r}")
-        if (isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight)
-                or weight <= 0):
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:  # NaN too
             raise UsageError(f"events: the weight of {name} must be a positive number, got {weight!r}")
-    return tuple(name for name, _ in pairs), [float(weight) for _, weight in pairs]
+    try:
+        weights = [float(weight) for _, weight in pairs]  # an int past the largest float does not convert
+    except OverflowError:
+        weights = [math.inf]
+    if not math.isfinite(_cumulative(weights)[-1]):  # infinite, or each one finite but not the total drawn from
+        raise UsageError(f"events: the weights add up to more than the largest number ({sys.float_info.max:g}), "
+                         "or one is infinite: use smaller ones (only their ratios matter)")
+    return tuple(name for name, _ in pairs), weights
 
 
 def _cumulative(weights: list[float]) -> list[float]:
@@ -298,6 +309,57 @@ def _seeded_copies(sample: dict[str, Any], rng: random.Random) -> Iterator[Any]:
         yield copy
 
 
+@dataclass
+class Answer(Response):
+    """moxiehook's answer to one delivery, readable as Locust's clients' responses are read.
+
+    Locust's request listeners (its own per-request CSV logger, the listener of its docs, plugins)
+    read ``response.status_code``, ``.text``, ``.content``, ``.ok`` or ``.url``, which Locust's
+    clients give; moxiehook's names (``status``, ``body``, ``headers``, ``raw_headers``,
+    ``unfinished``) stay. ``text`` is the body as read (at most 64 KiB), decoded with the
+    charset the answer names (UTF-8 if none or unknown), bad bytes replaced.
+    """
+
+    url: str = ""  # the URL the delivery was posted to (no redirect is followed)
+
+    @classmethod
+    def of(cls, response: Response, url: str) -> Answer:
+        return cls(response.status, response.headers, response.raw_headers, response.body, response.unfinished, url)
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def content(self) -> bytes:
+        return self.body
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx: what makes a delivery a success (Locust's clients say ``ok`` below 400)."""
+        return 200 <= self.status <= 299
+
+    @property
+    def text(self) -> str:
+        charset = _charset(self.headers.get("content-type", ""))
+        try:
+            return self.body.decode(charset, "replace")
+        except (LookupError, ValueError):  # no such codec, not a text one (base64, zlib), or no "replace" (idna)
+            return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _charset(content_type: str) -> str:
+    """The charset a ``Content-Type`` names (the receiver's choice: it may name no text codec), else UTF-8."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or "utf-8"
+    return "utf-8"
+
+
 def failure(status: int, target: Target, disable_on: Sequence[int] | frozenset[int]) -> str | None:
     """Why an answer fails a delivery, or None for a 2xx; says when Moxie would disable the endpoint.
 
@@ -314,7 +376,11 @@ def failure(status: int, target: Target, disable_on: Sequence[int] | frozenset[i
 
 
 def no_answer(error: TransportError, timeout: float) -> str:
-    """A request that got no answer (no status line and headers), in ``fire``'s words."""
+    """A request that got no answer (no status line and headers), in ``fire``'s words.
+
+    As for ``failure``, the text holds nothing the receiver chooses per answer: what the error
+    is (``connection error: not an HTTP answer``), not the bytes that came.
+    """
     if isinstance(error, AttemptTimeout):
         return f"timeout: no answer within {timeout:g} s"
-    return f"connection error: {error}"
+    return f"connection error: {error.kind}"

@@ -60,8 +60,8 @@ from locust.exception import CatchResponseError, StopTest, StopUser
 from locust.runners import STATE_INIT
 
 from moxiehook.errors import MoxiehookError
-from moxiehook.http import PLAIN_HTTP, Connections, Proxies, Response, TransportError, uses_tls
-from moxiehook.locust.plan import Plan, Stream, Target, failure, make_plan, no_answer, user_seed
+from moxiehook.http import PLAIN_HTTP, Connections, Proxies, TransportError, uses_tls
+from moxiehook.locust.plan import Answer, Plan, Stream, Target, failure, make_plan, no_answer, user_seed
 from moxiehook.send import READ_LIMIT, Delivery, request_headers
 
 __all__ = ["MoxieUser"]
@@ -163,17 +163,20 @@ class MoxieUser(User):
         ``timeout``), at most 64 KiB of status line and headers and ``READ_LIMIT`` bytes of body
         read, no redirect followed, a connection reused only after an answer read to its end.
         Locust's ``request`` event gets what its own clients give it, so stats, failures,
-        reports and a master's totals count these requests like any other.
+        reports and a master's totals count these requests like any other; its ``response`` is
+        an ``Answer``, read by listeners as Locust's clients' responses are (``status_code``,
+        ``text``, ``content``, ``ok``), or None when no answer came.
         """
         endpoint = target.endpoint
         headers, _ = request_headers(endpoint, delivery)
         connections = self._connections(target)
         start_time = time.time()
         started = time.perf_counter()
-        response: Response | None = None
+        response: Answer | None = None
         error: str | None
         try:
-            response = connections.post(target.url, headers, delivery.body_bytes, endpoint.timeout, READ_LIMIT)
+            response = Answer.of(connections.post(target.url, headers, delivery.body_bytes, endpoint.timeout,
+                                                  READ_LIMIT), target.url)
         except TransportError as exc:
             error = no_answer(exc, endpoint.timeout)
         else:

@@ -11,6 +11,7 @@ runs, not where the file is written.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,8 +67,9 @@ def locustfile_text(events: Sequence[str], endpoint: str | None = None, vary: bo
     if not events:
         raise UsageError("a locustfile needs at least one event")
     # Names and paths are written as JSON strings, which are Python string literals too: whatever
-    # a name holds, it cannot end the string (or the docstring) and become code.
-    weights = ", ".join(f"{json.dumps(name)}: 1" for name in events)
+    # a name holds, it cannot end the string (or the docstring) and become code. In code they are
+    # ``_literal``s, which evaluate to the same text even past U+FFFF.
+    weights = ", ".join(f"{_literal(name)}: 1" for name in events)
     summary = ", ".join(json.dumps(name)[1:-1] for name in events)
     to = f"endpoint {json.dumps(endpoint)}" if endpoint is not None else "every enabled endpoint mapping them"
     lines = [
@@ -99,9 +101,9 @@ def locustfile_text(events: Sequence[str], endpoint: str | None = None, vary: bo
         f"    events = {{{weights}}}  # event type: weight",
     ]
     if endpoint is not None:
-        lines.append(f"    endpoint = {json.dumps(endpoint)}")
+        lines.append(f"    endpoint = {_literal(endpoint)}")
     if config is not None:
-        lines.append(f"    config = {json.dumps(str(config))}")
+        lines.append(f"    config = {_literal(str(config))}")
     lines += [
         f"    vary = {vary!r}  # True: varied bodies, as `fire --vary`",
         "    # seed = 1  # reproducible bodies, different for every user on every worker",
@@ -109,3 +111,21 @@ def locustfile_text(events: Sequence[str], endpoint: str | None = None, vary: bo
         "",
     ]
     return "\n".join(lines)
+
+
+def _literal(text: str) -> str:
+    """``text`` as a double-quoted, ASCII-only Python string literal that evaluates to ``text``.
+
+    A JSON string (``json.dumps``) is one, except past U+FFFF: JSON writes such a character (an
+    emoji in a folder's name) as two ``\\u`` surrogates, which Python reads as two lone
+    surrogates, a path no file has. Here every non-ASCII character is its own Python escape.
+    """
+    return _NON_ASCII.sub(_escape, json.dumps(text, ensure_ascii=False))
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
