@@ -107,6 +107,29 @@ def test_locusts_own_request_logger_records_each_deliverys_status(tmp_path: Path
     assert (row["name"], row["response_length"], row["status_code"]) == ("ClientCreate", "8", "200")
 
 
+def test_a_listener_reading_the_status_of_a_delivery_that_got_no_answer(tmp_path: Path) -> None:
+    """A request listener reads `response.status_code`, with the receiver down (connection refused).
+
+    Locust's own clients hand listeners a response with status 0 when no answer came; a user
+    saw `'NoneType' object has no attribute 'status_code'` for every refused delivery and Locust
+    exit 2. They should see status 0 for each refused delivery, and exit 1 (failures).
+    """
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: every connection is refused
+    write_config(tmp_path, f"http://127.0.0.1:{port}/clients")
+    (tmp_path / "lf.py").write_text(ONE_DELIVERY + (
+        "\n\n@events.request.add_listener\n"
+        "def on_request(name, response, exception, **kwargs):\n"
+        "    print(f'{name} status={response.status_code} ok={response.ok} bytes={len(response.content)}')\n"))
+    code, output = finish(locust("-f", "lf.py", "--headless", "-u", "1", "-r", "1", "-t", "2s",
+                                 "--stop-timeout", "5", "--only-summary", cwd=tmp_path))
+    assert code == 1, output[-3000:]
+    assert "Traceback" not in output and "Uncaught exception" not in output, output[-3000:]
+    assert "ClientCreate status=0 ok=False bytes=0" in output, output[-3000:]
+
+
 @pytest.mark.parametrize("raw_receiver", [_ok], indirect=True)
 def test_the_request_listener_of_locusts_docs_reads_the_answer_text(tmp_path: Path,
                                                                     raw_receiver: RawReceiver) -> None:  # noqa: F811

@@ -326,6 +326,11 @@ class Answer(Response):
     def of(cls, response: Response, url: str) -> Answer:
         return cls(response.status, response.headers, response.raw_headers, response.body, response.unfinished, url)
 
+    @classmethod
+    def none(cls, url: str) -> Answer:
+        """No answer came (refused, reset, timed out): status 0 and no body, as Locust's clients report it."""
+        return cls(0, {}, [], b"", None, url)
+
     @property
     def status_code(self) -> int:
         return self.status

@@ -165,26 +165,27 @@ class MoxieUser(User):
         Locust's ``request`` event gets what its own clients give it, so stats, failures,
         reports and a master's totals count these requests like any other; its ``response`` is
         an ``Answer``, read by listeners as Locust's clients' responses are (``status_code``,
-        ``text``, ``content``, ``ok``), or None when no answer came.
+        ``text``, ``content``, ``ok``); with status 0 and no body when no answer came, as theirs.
         """
         endpoint = target.endpoint
         headers, _ = request_headers(endpoint, delivery)
         connections = self._connections(target)
         start_time = time.time()
         started = time.perf_counter()
-        response: Answer | None = None
+        response: Answer
         error: str | None
         try:
             response = Answer.of(connections.post(target.url, headers, delivery.body_bytes, endpoint.timeout,
                                                   READ_LIMIT), target.url)
         except TransportError as exc:
             error = no_answer(exc, endpoint.timeout)
+            response = Answer.none(target.url)  # as Locust's clients give: status 0, no body
         else:
             error = failure(response.status, target, self.moxie_stream.plan.settings.disable_on)
         elapsed = (time.perf_counter() - started) * 1000
         self.environment.events.request.fire(
             request_type="POST", name=delivery.event, response_time=elapsed,
-            response_length=len(response.body) if response is not None else 0,
+            response_length=len(response.body),
             exception=None if error is None else CatchResponseError(error),
             context=self.context(), response=response, url=target.url, start_time=start_time)
 
