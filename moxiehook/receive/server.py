@@ -590,6 +590,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # The request's headers as (name, value) pairs, read from ``self.headers`` once per request:
     # the email.Message behind it builds a new list on every ``items()``.
     _pairs: tuple[tuple[str, str], ...] = ()
+    raw_requestline: bytes  # set by the stdlib (its stub does not declare it)
 
     @property
     def _handling(self) -> _Handling:
@@ -635,9 +636,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.rfile = lines.stream
         if not parsed:
             return False
-        if self.connection in self._handling.in_flight.deadlines.cut:
-            # Cut off by the watchdog while its head was arriving: what was read is no request.
+        if self.connection in self._handling.in_flight.deadlines.cut or not self._head_ended(lines.lines):
+            # Cut off by the watchdog while its head was arriving, or the sender closed its side before
+            # the blank line ending it: the stdlib takes what was read for a whole head, but it is an
+            # incomplete message, no request (as a body shorter than its Content-Length is none).
             self.close_connection = True
+            return False
+        if self.request_version == "HTTP/0.9":
+            # ``GET /path`` with no version: the stdlib serves it as HTTP/0.9, whose answer has no
+            # status line. No webhook sender speaks it; refused with a status line the sender can read.
+            self.request_version = "HTTP/1.0"
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad request line: no HTTP version\n", close=True)
             return False
         self._pairs = tuple(self.headers.items())
         # (The recorder saw the header lines only: the request line was read before it.)
@@ -653,6 +663,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if wants_close(self._pairs):
             self.close_connection = True
         return True
+
+    def _head_ended(self, lines: list[bytes]) -> bool:
+        """Whether the request line and the head (its header ``lines`` as read) each ended with their line break."""
+        return self.raw_requestline.endswith(b"\n") and bool(lines) and lines[-1] in (b"\r\n", b"\n")
 
     def _head_lines_ok(self, lines: list[bytes]) -> bool:
         """The header lines one by one: answered 400 (and False) when one holds NUL or a bare CR, or is no field."""
@@ -758,7 +772,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large") from None
             except BadChunkedBody:
                 raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad chunked body") from None
-        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ["0"]}
+        # Only spaces and tabs are optional whitespace around a value: ``<VT>5`` or ``5<FF>`` (which
+        # str.strip would take for 5) is no length another reader of the same bytes would agree on.
+        lengths = {value.strip(" \t") for value in self.headers.get_all("Content-Length") or ["0"]}
         raw = lengths.pop() if len(lengths) == 1 else ""  # two different lengths: which one ends the body?
         if not (raw.isascii() and raw.isdigit()):  # also refuses "-5", "+5" and "²", which int() would take
             raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Content-Length")
