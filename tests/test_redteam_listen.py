@@ -216,3 +216,59 @@ def test_ctrl_c_right_after_a_burst_prints_and_saves_every_request_once_in_order
     assert printed == [f"/b{number}" for number in range(count)]
     saved = [json.loads(line)["path"] for line in (tmp_path / "saved.jsonl").read_text().splitlines()]
     assert saved == [f"/b{number}" for number in range(count)]
+
+
+class _HeldRelay:
+    """A relay whose app answers only when the test says so (a forward outliving ``stop``'s grace)."""
+
+    def __init__(self) -> None:
+        self.called = threading.Event()
+        self.release = threading.Event()
+
+    def forward(self, request: ReceivedRequest) -> ReceivedRequest:
+        from dataclasses import replace
+
+        from moxiehook.receive import Forwarded
+
+        self.called.set()
+        self.release.wait(30)
+        answer = Forwarded(url="http://app.invalid/", app_status=200, headers=[("Content-Length", "2")],
+                           body=b"ok", error=None, duration_ms=1.0, record_id=None)
+        return replace(request, status=200, forwarded=answer)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.xfail(strict=True, reason="red team: the watchdog ends at stop while a forward is in flight")
+def test_a_connection_kept_open_after_a_forward_that_outlived_stop_is_still_cut_off() -> None:
+    """An app slower than ``stop``'s grace; once it answers, the sender keeps its connection open, idle.
+
+    What a user of ``start_receiver`` (``demo``, a test) saw: the watchdog is the only bound on a
+    sender's socket now, and it stopped at ``stop`` because no connection was armed at that moment
+    (the forward's connection is disarmed while the app works). The answer then went out and the
+    connection was armed for its next request with nobody watching: its thread waited for ever on
+    the idle socket (before this change, the socket's own timeout ended it). What they should see:
+    the idle connection closed after the read timeout, as one left open after ``stop`` already is.
+    """
+    relay = _HeldRelay()
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=0.5), relay=relay)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=20) as idle:
+            idle.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            assert relay.called.wait(20)
+            assert running.stop(grace=0.1) is False  # the forward is still in flight
+            relay.release.set()
+            answer = b""
+            while not answer.endswith(b"\r\n\r\nok"):
+                chunk = idle.recv(65536)
+                assert chunk, answer
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200 ")
+            try:
+                assert idle.recv(65536) == b""  # closed by the server; still open, it is a 20 s timeout
+            except TimeoutError:
+                pytest.fail("the idle connection was never closed after stop")
+    finally:
+        relay.release.set()
+        running.stop()
