@@ -353,6 +353,9 @@ class _Deadlines:
         # The sockets cut off, until their handler is done: to it, a cut looks like the sender hanging up,
         # and the stdlib takes a head that ends there for a whole one (see ``_RequestHandler.parse_request``).
         self.cut: set[socket.socket] = set()
+        # The connections accepted and not yet shut, armed or not (one is disarmed while its request is
+        # forwarded, or between its requests): the watchdog goes on after ``close`` until none is left.
+        self._open: set[socket.socket] = set()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="moxiehook-deadlines", daemon=True)
         self._thread.start()
@@ -363,14 +366,26 @@ class _Deadlines:
     def disarm(self, sock: socket.socket) -> None:
         self._due.pop(sock, None)
 
+    def opened(self, sock: socket.socket) -> None:
+        self._open.add(sock)
+
+    def ended(self, sock: socket.socket) -> None:
+        self._open.discard(sock)
+        self._due.pop(sock, None)
+        self.cut.discard(sock)
+
     def close(self) -> None:
-        """Stop once no connection is armed: one left open after ``stop`` is still bounded (then cut)."""
+        """Stop once no connection is open: one left open after ``stop`` is still bounded (then cut).
+
+        Not once none is armed: a connection whose forward outlives ``stop`` is armed again for its
+        answer and its next request, and its socket has no other bound.
+        """
         self._closed.set()
 
     def _run(self) -> None:
         while True:
             if self._closed.is_set():
-                if not self._due:
+                if not self._open:
                     return
                 time.sleep(self.CHECK_EVERY)
             else:
@@ -547,6 +562,18 @@ class _Server(ThreadingHTTPServer):
         self.handling = handling
         super().__init__(address, _RequestHandler)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Counted here, in the accepting thread, so that ``stop`` (which waits for that thread)
+        # cannot close the watchdog before a connection accepted just before it is known.
+        self.handling.in_flight.deadlines.opened(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        try:
+            super().shutdown_request(request)
+        finally:
+            self.handling.in_flight.deadlines.ended(request)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client hanging up mid-request is routine for a receiver, not a traceback.
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -613,10 +640,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             deadlines.disarm(self.connection)
-
-    def finish(self) -> None:
-        self._handling.in_flight.deadlines.cut.discard(self.connection)
-        super().finish()
 
     def parse_request(self) -> bool:
         """The stdlib's parse, with what it lets through refused, and ``Connection: X, close`` honoured.
