@@ -272,3 +272,45 @@ def test_a_connection_kept_open_after_a_forward_that_outlived_stop_is_still_cut_
     finally:
         relay.release.set()
         running.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="red team: Ctrl-C hangs while the printer is stuck writing to a full stdout")
+def test_sigterm_ends_listen_whose_stdout_is_not_being_read(tmp_path: Path) -> None:
+    """``moxiehook listen --quiet | slow-consumer`` (a pipe nobody reads for now: a paused pager, a
+    stopped job, a full CI log pipe), 3,000 requests, then SIGTERM.
+
+    What a user saw: the printer thread blocks in its write once the pipe is full; on SIGTERM,
+    ``listen`` waits for the printer to print what is queued, for ever (and ignores a second
+    Ctrl-C while it stops), so only SIGKILL ended it. What they should see: ``listen`` stops
+    (exit 0, no traceback) in bounded time, printing what the pipe still takes.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moxiehook", "listen", "--port", "0", "--quiet"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert process.stderr is not None and process.stdout is not None
+        first = process.stderr.readline()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", first).group(1))  # type: ignore[union-attr]
+        count = 3000  # about 150 kB of lines: more than a pipe holds
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.sendall(b"".join(b"POST /b%d HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}" % number
+                                  for number in range(count)))
+            answers = b""
+            while answers.count(b"HTTP/1.1 204 ") < count:
+                chunk = sock.recv(65536)
+                assert chunk, "listen closed the connection mid-burst"
+                answers += chunk
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail("listen did not stop within 20 s of SIGTERM")
+        stderr = process.stderr.read()
+        assert code == 0
+        assert "Traceback" not in stderr
+        assert "stopped" in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
