@@ -381,7 +381,7 @@ class Printer:
         finally:
             self._writing_since = None
 
-    def close(self) -> None:
+    def close(self) -> bool:
         """Print what is queued, then stop the thread; True when all of it was printed.
 
         Bounded: while the printer makes progress it is waited for, but a write that has not
