@@ -313,3 +313,27 @@ def test_sigterm_ends_listen_whose_stdout_is_not_being_read(tmp_path: Path) -> N
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a bad request line is answered without a status line")
+@pytest.mark.parametrize("line", [b"POST /hook", b"HELLO", b"POST /hook HTTP/1.1 extra", b"POST  "])
+def test_a_bad_request_line_is_answered_400_with_a_status_line(line: bytes) -> None:
+    """A request line that is not ``METHOD target HTTP/x.y``: a non-GET with no version, one word,
+    four words.
+
+    What a user saw: the stdlib answers these as HTTP/0.9 (its default version when the line has
+    fewer than three words), so the 400 went out as a bare HTML page with no status line, which no
+    HTTP client reads as an answer (curl: "Received HTTP/0.9 when not allowed"). What they should
+    see: every request gets an HTTP answer, here ``400`` with a status line; nothing handed on.
+    h11 refuses each.
+    """
+    request = line + b"\r\nHost: x\r\n\r\n"
+    assert _h11_refuses(request)
+    received: list[ReceivedRequest] = []
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=10), on_request=received.append)
+    try:
+        answer = _exchange(running.port, request)
+    finally:
+        running.stop()
+    assert received == []
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
