@@ -315,7 +315,6 @@ def test_sigterm_ends_listen_whose_stdout_is_not_being_read(tmp_path: Path) -> N
             process.wait(timeout=10)
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a bad request line is answered without a status line")
 @pytest.mark.parametrize("line", [b"POST /hook", b"HELLO", b"POST /hook HTTP/1.1 extra", b"POST  "])
 def test_a_bad_request_line_is_answered_400_with_a_status_line(line: bytes) -> None:
     """A request line that is not ``METHOD target HTTP/x.y``: a non-GET with no version, one word,

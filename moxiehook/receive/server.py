@@ -613,6 +613,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
+    # The version assumed for a request line without one (the stdlib's is HTTP/0.9, whose answers
+    # have no status line): the 400 for a bad request line must be an HTTP answer the sender can read.
+    default_request_version = "HTTP/1.0"
     _answered = False
     # The request's headers as (name, value) pairs, read from ``self.headers`` once per request:
     # the email.Message behind it builds a new list on every ``items()``.
@@ -665,10 +668,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             # incomplete message, no request (as a body shorter than its Content-Length is none).
             self.close_connection = True
             return False
-        if self.request_version == "HTTP/0.9":
-            # ``GET /path`` with no version: the stdlib serves it as HTTP/0.9, whose answer has no
-            # status line. No webhook sender speaks it; refused with a status line the sender can read.
-            self.request_version = "HTTP/1.0"
+        if len(self.requestline.split()) != 3:
+            # ``GET /path`` with no version: the stdlib would serve it as HTTP/0.9, whose answer has
+            # no status line. No webhook sender speaks it; refused with a status line it can read.
             self.close_connection = True
             self._answer(HTTPStatus.BAD_REQUEST, b"bad request line: no HTTP version\n", close=True)
             return False
