@@ -196,11 +196,14 @@ def listen(
         finally:
             with _signals_ignored():  # a second Ctrl-C must not cut the forwards we are finishing
                 finished = running.stop(grace=timeout + 1.0 if forwarder is not None else 0.0)
-                printer.close()
+                printed = printer.close()
                 if inspector is not None:
                     inspector.stop()
     if not finished:
         warn("stopped with forwards still in flight after the timeout; they were cut off")
+    if not printed:
+        warn(f"stdout took nothing for {Printer.STUCK_S:.0f} s (a pipe nobody reads?): "
+             "stopped without printing the last requests")
     info("stopped")
 
 
@@ -304,6 +307,8 @@ class Printer:
     MAX_QUEUED = 10_000
     MAX_QUEUED_BYTES = 64 * 1024 * 1024
     PAUSE_S = 0.01
+    # At exit, a write that has not returned for this long is stuck (a pipe nobody reads): given up.
+    STUCK_S = 3.0
 
     def __init__(self, render: Callable[[ReceivedRequest, bool], str], out: TextIO, color: bool = False) -> None:
         self._render = render
@@ -314,6 +319,13 @@ class Printer:
         self._closed = False
         self._broken = False
         self._warned: set[str] = set()
+        self._writing_since: float | None = None  # time.monotonic() of the write under way
+        # Written to the file descriptor itself when there is one: a write blocked on a pipe nobody
+        # reads then holds none of the stream's locks or buffered text, so the interpreter's own
+        # flush of stdout at exit finds nothing to write and the process can end.
+        self._fd = _fileno(out)
+        if self._fd is not None:
+            out.flush()
         self._ready = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="moxiehook-printer", daemon=True)
         self._thread.start()
@@ -352,20 +364,46 @@ class Printer:
                     warn(f"{problem} (the request was still answered)")
         if self._broken:
             return
+        text = "".join(self._render(request, self._color) for request in batch)
+        self._writing_since = time.monotonic()
         try:
-            self._out.write("".join(self._render(request, self._color) for request in batch))
-            self._out.flush()
+            if self._fd is None:
+                self._out.write(text)
+                self._out.flush()
+            else:
+                data = memoryview(text.encode(self._out.encoding or "utf-8", "replace"))
+                while data:
+                    data = data[os.write(self._fd, data):]
         except (OSError, ValueError) as exc:  # stdout closed or full: keep answering, stop printing
             self._broken = True
             warn(f"cannot print received requests any more ({getattr(exc, 'strerror', None) or exc}); "
                  "still answering them")
+        finally:
+            self._writing_since = None
 
-    def close(self) -> None:
-        """Print what is queued, then stop the thread."""
+    def close(self) -> bool:
+        """Print what is queued, then stop the thread; True when all of it was printed.
+
+        Bounded: while the printer makes progress it is waited for, but a write that has not
+        returned for ``STUCK_S`` (stdout a pipe nobody reads) is given up, so that stopping
+        never hangs on the terminal.
+        """
         with self._ready:
             self._closed = True
             self._ready.notify_all()
-        self._thread.join()
+        while self._thread.is_alive():
+            self._thread.join(0.1)
+            since = self._writing_since
+            if since is not None and time.monotonic() - since > self.STUCK_S:
+                return False
+        return True
+
+
+def _fileno(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both of the first two
+        return None
 
 
 def _color_wanted(stream: TextIO) -> bool:

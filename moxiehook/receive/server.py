@@ -353,6 +353,9 @@ class _Deadlines:
         # The sockets cut off, until their handler is done: to it, a cut looks like the sender hanging up,
         # and the stdlib takes a head that ends there for a whole one (see ``_RequestHandler.parse_request``).
         self.cut: set[socket.socket] = set()
+        # The connections accepted and not yet shut, armed or not (one is disarmed while its request is
+        # forwarded, or between its requests): the watchdog goes on after ``close`` until none is left.
+        self._open: set[socket.socket] = set()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="moxiehook-deadlines", daemon=True)
         self._thread.start()
@@ -363,14 +366,26 @@ class _Deadlines:
     def disarm(self, sock: socket.socket) -> None:
         self._due.pop(sock, None)
 
+    def opened(self, sock: socket.socket) -> None:
+        self._open.add(sock)
+
+    def ended(self, sock: socket.socket) -> None:
+        self._open.discard(sock)
+        self._due.pop(sock, None)
+        self.cut.discard(sock)
+
     def close(self) -> None:
-        """Stop once no connection is armed: one left open after ``stop`` is still bounded (then cut)."""
+        """Stop once no connection is open: one left open after ``stop`` is still bounded (then cut).
+
+        Not once none is armed: a connection whose forward outlives ``stop`` is armed again for its
+        answer and its next request, and its socket has no other bound.
+        """
         self._closed.set()
 
     def _run(self) -> None:
         while True:
             if self._closed.is_set():
-                if not self._due:
+                if not self._open:
                     return
                 time.sleep(self.CHECK_EVERY)
             else:
@@ -547,6 +562,18 @@ class _Server(ThreadingHTTPServer):
         self.handling = handling
         super().__init__(address, _RequestHandler)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Counted here, in the accepting thread, so that ``stop`` (which waits for that thread)
+        # cannot close the watchdog before a connection accepted just before it is known.
+        self.handling.in_flight.deadlines.opened(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        try:
+            super().shutdown_request(request)
+        finally:
+            self.handling.in_flight.deadlines.ended(request)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client hanging up mid-request is routine for a receiver, not a traceback.
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -586,10 +613,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"  # keep-alive: fire reuses connections
+    # The version assumed for a request line without one (the stdlib's is HTTP/0.9, whose answers
+    # have no status line): the 400 for a bad request line must be an HTTP answer the sender can read.
+    default_request_version = "HTTP/1.0"
     _answered = False
     # The request's headers as (name, value) pairs, read from ``self.headers`` once per request:
     # the email.Message behind it builds a new list on every ``items()``.
     _pairs: tuple[tuple[str, str], ...] = ()
+    raw_requestline: bytes  # set by the stdlib (its stub does not declare it)
 
     @property
     def _handling(self) -> _Handling:
@@ -613,10 +644,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
         finally:
             deadlines.disarm(self.connection)
 
-    def finish(self) -> None:
-        self._handling.in_flight.deadlines.cut.discard(self.connection)
-        super().finish()
-
     def parse_request(self) -> bool:
         """The stdlib's parse, with what it lets through refused, and ``Connection: X, close`` honoured.
 
@@ -635,9 +662,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.rfile = lines.stream
         if not parsed:
             return False
-        if self.connection in self._handling.in_flight.deadlines.cut:
-            # Cut off by the watchdog while its head was arriving: what was read is no request.
+        if self.connection in self._handling.in_flight.deadlines.cut or not self._head_ended(lines.lines):
+            # Cut off by the watchdog while its head was arriving, or the sender closed its side before
+            # the blank line ending it: the stdlib takes what was read for a whole head, but it is an
+            # incomplete message, no request (as a body shorter than its Content-Length is none).
             self.close_connection = True
+            return False
+        if len(self.requestline.split()) != 3:
+            # ``GET /path`` with no version: the stdlib would serve it as HTTP/0.9, whose answer has
+            # no status line. No webhook sender speaks it; refused with a status line it can read.
+            self.close_connection = True
+            self._answer(HTTPStatus.BAD_REQUEST, b"bad request line: no HTTP version\n", close=True)
             return False
         self._pairs = tuple(self.headers.items())
         # (The recorder saw the header lines only: the request line was read before it.)
@@ -653,6 +688,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if wants_close(self._pairs):
             self.close_connection = True
         return True
+
+    def _head_ended(self, lines: list[bytes]) -> bool:
+        """Whether the request line and the head (its header ``lines`` as read) each ended with their line break."""
+        return self.raw_requestline.endswith(b"\n") and bool(lines) and lines[-1] in (b"\r\n", b"\n")
 
     def _head_lines_ok(self, lines: list[bytes]) -> bool:
         """The header lines one by one: answered 400 (and False) when one holds NUL or a bare CR, or is no field."""
@@ -758,7 +797,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise _BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large") from None
             except BadChunkedBody:
                 raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad chunked body") from None
-        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ["0"]}
+        # Only spaces and tabs are optional whitespace around a value: ``<VT>5`` or ``5<FF>`` (which
+        # str.strip would take for 5) is no length another reader of the same bytes would agree on.
+        lengths = {value.strip(" \t") for value in self.headers.get_all("Content-Length") or ["0"]}
         raw = lengths.pop() if len(lengths) == 1 else ""  # two different lengths: which one ends the body?
         if not (raw.isascii() and raw.isdigit()):  # also refuses "-5", "+5" and "²", which int() would take
             raise _BadRequest(HTTPStatus.BAD_REQUEST, "bad Content-Length")
