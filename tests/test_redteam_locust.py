@@ -528,12 +528,14 @@ def test_a_connection_closed_after_each_answer_costs_no_delivery(tmp_path: Path,
     """Every answer says nothing of closing, and the receiver closes the connection after it.
 
     The next request must not go out on the dead connection (a failure for a receiver that took
-    everything) nor be sent twice: the receiver counts what Locust counts, all delivered.
+    everything) nor be sent twice: the receiver counts what Locust counts, all delivered. Each
+    user waits 0.3 s between deliveries, so the receiver's close has surely come by then even on
+    a loaded machine (a close arriving after the next request went out is a real failure).
     """
     write_config(tmp_path, raw_receiver.url("/clients"))
     (tmp_path / "lf.py").write_text(
         "from locust import constant\nfrom moxiehook.locust import MoxieUser\n\n\n"
-        "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(0.05)\n")
+        "class W(MoxieUser):\n    events = ['ClientCreate']\n    wait_time = constant(0.3)\n")
     code, output = finish(locust("-f", "lf.py", "--headless", "-u", "3", "-r", "3", "-t", "3s",
                                  "--stop-timeout", "10", "--only-summary", cwd=tmp_path))
     counts = printed_counts(output)["ClientCreate"]

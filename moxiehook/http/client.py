@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -69,12 +68,6 @@ class Response:
     unfinished: str | None = None
 
 
-def _under_gevent() -> bool:
-    """Whether gevent has patched ``select`` in this process (a Locust run): then sockets are its."""
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and bool(monkey.is_module_patched("select"))
-
-
 # ---------------------------------------------------------------------------
 # one connection
 
@@ -84,7 +77,6 @@ class _Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.tls = False  # wrapped in TLS (whose sockets take no recv flags)
 
     def send(self, data: bytes, deadline: float) -> None:
         self.sock.settimeout(_left(deadline))
@@ -101,20 +93,6 @@ class _Connection:
         Nothing may be waiting to be read on an idle connection: something
         there is the server's close (or garbage), as httpcore checks too.
         """
-        if not self.tls and _under_gevent():
-            # gevent's poll(0) starts watchers and goes round its loop (~20 µs); a non-blocking
-            # peek answers the same question in ~5 µs there (and is the slower of the two without it).
-            try:
-                self.sock.setblocking(False)
-                self.sock.recv(1, socket.MSG_PEEK)
-                return False  # a byte waiting, or b"" (the server's close): not reusable
-            except BlockingIOError:
-                return True  # nothing to read: idle and open
-            except OSError:
-                return False  # reset: not reusable
-            finally:
-                with contextlib.suppress(OSError):
-                    self.sock.setblocking(True)
         poller = select.poll()
         poller.register(self.sock, select.POLLIN)
         return not poller.poll(0)
@@ -219,7 +197,6 @@ class Connections:
                     raise TransportError("this sender has no TLS settings for an https:// URL")
                 sock.settimeout(_left(deadline))
                 connection.sock = self.tls.wrap_socket(sock, server_hostname=found.tls_host)
-                connection.tls = True
             return connection
         except BaseException:
             sock.close()
