@@ -22,7 +22,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from moxiehook.cli import app
+# Tests write Python modules (apps, locustfiles) into temporary folders, list those folders and
+# run them in child processes: no __pycache__ may appear beside them, whatever the environment says.
+os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+sys.dont_write_bytecode = True
+
+from moxiehook.cli import app  # noqa: E402 - after the bytecode setting above
 
 BASIC_CONFIG = """\
 version = 1
