@@ -7,6 +7,7 @@ into an ``error: …`` line on stderr and the error's exit code (0 done, 1 faile
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -233,5 +234,28 @@ def main() -> None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
         app(prog_name="moxiehook")
+    except KeyboardInterrupt:  # after the command's own handling, before the exit: still no traceback
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(130)
     finally:
         app_output_off_stdout()  # an --app's late prints (threads, atexit) never follow the results
+        _interrupt_ends_the_exit()
+
+
+def _interrupt_ends_the_exit() -> None:
+    """From here on, Ctrl-C ends the process at once with 130.
+
+    The command is over and its output flushed; what is left is the interpreter's exit, which
+    joins threads still running (a hook's output copier, an app's own threads) and runs atexit
+    handlers. A Ctrl-C there would raise ``KeyboardInterrupt`` inside that machinery, printing a
+    traceback and dying of SIGINT instead of exiting 130 as every other Ctrl-C does.
+    """
+    import signal
+
+    def exit_now(signum: int, frame: Any) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os._exit(130)
+
+    with contextlib.suppress(ValueError):  # not the main thread (moxiehook called as a library)
+        signal.signal(signal.SIGINT, exit_now)
