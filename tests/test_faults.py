@@ -32,7 +32,7 @@ from moxiehook.config.model import Auth, Endpoint, EventMapping
 from moxiehook.config.store import load_config
 
 SEED = 20261128
-KILLS_PER_KIND = 10
+KILLS_PER_KIND = 6
 
 # An endless edit loop, so that a kill at any moment lands in the middle of
 # edits: lock, re-read, validate, temp file, fsync, rename, log append.

@@ -42,7 +42,7 @@ from moxiehook.config.model import (
 from moxiehook.config.store import load_config, parse_config_text, render_config, write_atomic
 from moxiehook.errors import ConfigError, MoxiehookError, ValidationError
 
-PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CLI_PROPERTY = settings(
     max_examples=50,
     deadline=None,

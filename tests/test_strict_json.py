@@ -135,7 +135,7 @@ TOKENS = ["1e999", "-1e999", "1e308", "NaN", "Infinity", "-Infinity", "0", "-0.0
           '"\\ud800"', '"\\udfff"', '"\\ud83d\\ude00"', '"é"', "true", "null", '"NaN"', "1.5e-400", "[]", "{}"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.recursive(st.sampled_from(TOKENS),
                     lambda inner: st.one_of(
                         st.lists(inner, max_size=3).map(lambda items: "[" + ", ".join(items) + "]"),
