@@ -7,6 +7,7 @@ page in a real headless Chromium where the page itself is what fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -307,6 +308,30 @@ def test_the_inspector_holds_no_more_than_it_shows_of_huge_bodies(tmp_path: Path
 # the page
 
 
+@contextlib.contextmanager
+def _relay_sent_through_the_page(browser_page: Any, tmp_path: Path, app: Receiver, sent: bytes,
+                                 content_type: str) -> Iterator[None]:
+    """A real ``listen --forward-to --ui`` relays ``sent`` to ``app``; the page opens its editor on it."""
+    ready = tmp_path / "ready"
+    process, url, _ = start_process(["listen", "--port", "0", "--quiet", "--forward-to", app.url(""), "--ui",
+                                     "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
+    try:
+        port = int(wait_ready(ready).rsplit(":", 1)[1])
+        raw_request(port, post("/hook", sent, {"X-Event-Type": "ClientCreate", "Content-Type": content_type}))
+        browser_page.goto(url)
+        browser_page.wait_for_selector("body[data-live]")
+        browser_page.click("#list-rows .row[data-id]")
+        browser_page.wait_for_selector("#detail:not([hidden])")
+        browser_page.click("#edit")
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def test_edit_and_replay_of_a_relayed_text_body_the_browser_reads_as_json(
         page: Any, tmp_path: Path, app: Receiver) -> None:  # noqa: F811 - the browser fixture
     """A sender posts ``{"amount": 1e999}`` through ``listen --forward-to --ui``: not JSON moxiehook
@@ -315,29 +340,13 @@ def test_edit_and_replay_of_a_relayed_text_body_the_browser_reads_as_json(
     Infinity, so the page sent it as a JSON value, which the API refuses. The plain Replay button
     works. An unchanged edit of a text body should resend that text, with its Content-Type."""
     sent = b'{"amount": 1e999}'
-    ready = tmp_path / "ready"
-    process, url, _ = start_process(["listen", "--port", "0", "--quiet", "--forward-to", app.url(""), "--ui",
-                                     "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
-    try:
-        port = int(wait_ready(ready).rsplit(":", 1)[1])
-        raw_request(port, post("/hook", sent, {"X-Event-Type": "ClientCreate", "Content-Type": "application/json"}))
-        page.goto(url)
-        page.wait_for_selector("body[data-live]")
-        page.click("#list-rows .row[data-id]")
-        page.wait_for_selector("#detail:not([hidden])")
-        page.click("#edit")
+    with _relay_sent_through_the_page(page, tmp_path, app, sent, "application/json"):
         assert page.input_value("#edit-body") == sent.decode()
         page.click("#edit-send")
         page.wait_for_selector("#notice:has-text('replay')")
         assert "replayed as" in page.inner_text("#notice"), page.inner_text("#notice")
         first, replayed = app.requests_to("/hook")
         assert (replayed.body, replayed.headers["content-type"]) == (sent, "application/json")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.parametrize("sent", [
@@ -350,25 +359,9 @@ def test_an_edit_of_the_path_alone_resends_the_body_that_came(
     its textarea: a browser's textarea turns CRLF into LF (``name=Acme\\nplan=pro\\n`` reached the
     app), and holds only the first MiB of a bigger body (the app got a body cut short, and the log
     says that is what was sent). A body left as it was should be resent as it came."""
-    ready = tmp_path / "ready"
-    process, url, _ = start_process(["listen", "--port", "0", "--quiet", "--forward-to", app.url(""), "--ui",
-                                     "--ui-port", "0", "--ready-file", str(ready)], tmp_path)
-    try:
-        port = int(wait_ready(ready).rsplit(":", 1)[1])
-        raw_request(port, post("/hook", sent, {"X-Event-Type": "ClientCreate", "Content-Type": "text/plain"}))
-        page.goto(url)
-        page.wait_for_selector("body[data-live]")
-        page.click("#list-rows .row[data-id]")
-        page.wait_for_selector("#detail:not([hidden])")
-        page.click("#edit")
+    with _relay_sent_through_the_page(page, tmp_path, app, sent, "text/plain"):
         page.fill("#edit-path", "/edited")
         page.click("#edit-send")
         page.wait_for_selector("#notice:has-text('replayed as')")
         (edited,) = app.requests_to("/edited")
         assert edited.body == sent
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()

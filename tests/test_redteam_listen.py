@@ -23,17 +23,19 @@ import pytest
 
 from moxiehook.receive import ReceiverConfig, start_receiver
 from moxiehook.receive.server import ReceivedRequest
+from tests.test_listen_hardening import raw_request
 
 
-def _exchange(port: int, data: bytes) -> bytes:
-    """Send ``data``, half-close (the sender is done), and return all that was answered until close."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+def _answer_handing_on_nothing(request: bytes) -> bytes:
+    """Send ``request`` to a real receiver; its answer, once it is checked that nothing was handed on."""
+    received: list[ReceivedRequest] = []
+    running = start_receiver(ReceiverConfig(port=0, read_timeout=10), on_request=received.append)
+    try:
+        answer = raw_request(running.port, request)
+    finally:
+        running.stop()
+    assert received == [], received
+    return answer
 
 
 def _h11_refuses(data: bytes) -> bool:
@@ -76,13 +78,7 @@ def test_a_head_the_sender_cut_short_is_no_request(head: bytes) -> None:
     message). h11 finds each of these incomplete too.
     """
     assert _h11_refuses(head)
-    received: list[ReceivedRequest] = []
-    running = start_receiver(ReceiverConfig(port=0, read_timeout=10), on_request=received.append)
-    try:
-        answer = _exchange(running.port, head)
-    finally:
-        running.stop()
-    assert received == []
+    answer = _answer_handing_on_nothing(head)
     assert not answer.startswith(b"HTTP/1.1 2"), answer[:200]
 
 
@@ -96,13 +92,7 @@ def test_a_request_line_without_a_version_is_refused_with_a_status_line() -> Non
     """
     request = b"GET /hook\r\n\r\n"
     assert _h11_refuses(request)
-    received: list[ReceivedRequest] = []
-    running = start_receiver(ReceiverConfig(port=0, read_timeout=10), on_request=received.append)
-    try:
-        answer = _exchange(running.port, request)
-    finally:
-        running.stop()
-    assert received == []
+    answer = _answer_handing_on_nothing(request)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
 
 
@@ -119,13 +109,7 @@ def test_a_content_length_padded_with_other_than_spaces_and_tabs_is_refused(leng
     """
     request = b"POST /hook HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " + length + b"\r\n\r\n{}"
     assert _h11_refuses(request)
-    received: list[ReceivedRequest] = []
-    running = start_receiver(ReceiverConfig(port=0, read_timeout=10), on_request=received.append)
-    try:
-        answer = _exchange(running.port, request)
-    finally:
-        running.stop()
-    assert received == []
+    answer = _answer_handing_on_nothing(request)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
 
 
@@ -147,7 +131,7 @@ def test_a_hundred_slow_senders_are_all_cut_and_a_good_one_is_answered_meanwhile
             sock.sendall(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" if number % 2
                          else b"POST /slo")
             slow.append(sock)
-        assert _exchange(running.port, b"POST /good HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        assert raw_request(running.port, b"POST /good HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
                          ).startswith(b"HTTP/1.1 204 ")
         open_ones = list(slow)
         for _ in range(300):  # a byte each every 0.1 s: 30 s at most; the cuts come after 1 to 1.25 s
@@ -328,11 +312,5 @@ def test_a_bad_request_line_is_answered_400_with_a_status_line(line: bytes) -> N
     """
     request = line + b"\r\nHost: x\r\n\r\n"
     assert _h11_refuses(request)
-    received: list[ReceivedRequest] = []
-    running = start_receiver(ReceiverConfig(port=0, read_timeout=10), on_request=received.append)
-    try:
-        answer = _exchange(running.port, request)
-    finally:
-        running.stop()
-    assert received == []
+    answer = _answer_handing_on_nothing(request)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
