@@ -99,9 +99,7 @@ def whole_body(entry: Entry, where: ReplayTarget) -> str | bytes:
         record = logquery.find(config.log_path(where.config_path), entry.id).record
         if not isinstance(record, DeliveryRecord) or "body" not in record.request:
             return entry.body
-        request = record.request
-        return logquery.raw_bytes(request, "the body") if logquery.text_body(request) else \
-            logquery.encode_body(request["body"])
+        return logquery.sent_bytes(record.request, "the body")
     except MoxiehookError:  # no longer in the log, or unreadable: what the list keeps
         return entry.body
 

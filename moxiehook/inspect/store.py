@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from moxiehook import ids
 from moxiehook.errors import DataError
 from moxiehook.inspect import analysis
-from moxiehook.log import DeliveryRecord, encode_body, raw_bytes, shown_text, text_body
+from moxiehook.log import DeliveryRecord, sent_bytes, shown_text
 
 if TYPE_CHECKING:
     from moxiehook.receive import ReceivedRequest
@@ -162,12 +162,11 @@ def target(url: str) -> str:
 def from_record(record: DeliveryRecord) -> Entry:
     """An entry of a delivery record of the log (fire, test, replay, load, app, scenario, forward)."""
     request = record.request or {}
-    body = request.get("body")
     headers = {str(k): str(v) for k, v in (request.get("headers") or {}).items()}
     forward = record.mode == "forward"
     # A body logged as text or base64 (relayed and not JSON, or edited as text) is kept as the bytes sent
     # (shown with U+FFFD where they are not UTF-8, exported as they are).
-    data = (_raw(request) if text_body(request) else encode_body(body) if "body" in request else b"")
+    data = _sent(request) if "body" in request else b""
     text, cut = _kept(data)
     status = record.status
     if forward and status is None:  # what listen answered the sender when the app did not
@@ -190,9 +189,9 @@ def from_record(record: DeliveryRecord) -> Entry:
     )
 
 
-def _raw(request: dict[str, Any]) -> bytes:
+def _sent(request: dict[str, Any]) -> bytes:
     try:
-        return raw_bytes(request, "the body")
+        return sent_bytes(request, "the body")
     except DataError:  # base64 that is not: shown as it was logged
         return shown_text(request).encode("utf-8", "replace")
 

@@ -44,6 +44,7 @@ from moxiehook.log.records import (
     open_log,
     raw_bytes,
     raw_fields,
+    sent_bytes,
     shown_text,
     text_body,
     text_bytes,
@@ -57,6 +58,6 @@ __all__ = [
     "PruneResult", "Record", "body_to_resend", "check_endpoint_filter", "check_nesting", "encode_body", "encode_record",
     "entries_backward", "find", "find_many", "follow", "lines_backward", "logged_content_type", "open_log",
     "parse_duration", "parse_entry", "parse_when", "prune", "raw_bytes", "raw_fields", "record_time", "short_id",
-    "shown_text", "stream", "tail", "text_body", "text_bytes", "text_content_type",
+    "sent_bytes", "shown_text", "stream", "tail", "text_body", "text_bytes", "text_content_type",
     "whole_lines_end",
 ]

@@ -219,6 +219,11 @@ def raw_bytes(request: dict[str, Any], what: str) -> bytes:
     return text_bytes(body, what)
 
 
+def sent_bytes(request: dict[str, Any], what: str) -> bytes:
+    """The bytes a logged request's body went out as: a raw body's own (``raw_bytes``), else its JSON."""
+    return raw_bytes(request, what) if text_body(request) else encode_body(request.get("body"))
+
+
 def shown_text(request: dict[str, Any]) -> str:
     """A raw body (``text_body``) as text to show: bytes that are not UTF-8 as U+FFFD."""
     try:

@@ -203,10 +203,15 @@ def _previews(config: Config, jobs: Iterable[Job], prepared: dict[str, PreparedE
         if endpoint is None:
             endpoint = prepared[job.endpoint] = prepare_endpoint(
                 config.endpoint(job.endpoint), config.settings, None)
-        delivery = _Run.delivery(job, text_bytes(job.body) if job.text else encode_body(job.body))
+        delivery = _Run.delivery(job, _wire_body(job, encode_body))
         _, signature = request_headers(endpoint, delivery)
         shown = delivery.logged_request(shown_headers(endpoint, delivery, signature))
         yield {"method": METHOD, "url": job.url, **shown}
+
+
+def _wire_body(job: Job, encode: Callable[[Any], bytes]) -> bytes:
+    """The bytes ``job`` sends: a raw body's own, else its JSON value through ``encode``."""
+    return text_bytes(job.body) if job.text else encode(job.body)
 
 
 def run_jobs(config_path: Path, config: Config, jobs: Iterable[Job], options: RunOptions) -> RunSummary:
@@ -397,7 +402,7 @@ class _Run:
 
     def begin(self, job: Job) -> tuple[PreparedEndpoint, bytes] | None:
         """Under the pool's take lock: the job's endpoint and encoded body, or None once it is logged as skipped."""
-        body_bytes = text_bytes(job.body) if job.text else self.body_bytes(job.body)
+        body_bytes = _wire_body(job, self.body_bytes)
         endpoint = self.job_endpoint(job, body_bytes)
         return None if endpoint is None else (endpoint, body_bytes)
 
