@@ -6,6 +6,7 @@ no context and never imports it.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,27 +26,48 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
     ``True`` trusts certifi's CA bundle, as httpx does (the system's store and
     ``SSL_CERT_FILE`` are not read, so a run behaves the same on every
     machine); a string is the path of a CA bundle; ``False`` checks nothing.
-    Loading a CA store takes ~45 ms: a run builds each context once and shares
-    it. The context offers only ``http/1.1`` by ALPN: it is all the client speaks.
-    A bundle that cannot be loaded is a ``ConfigError`` (exit 2) naming the file.
+    Loading a CA store takes ~45 ms, so a bundle is loaded once per process while
+    its file stays the same (the endpoint's check at preparation and the senders
+    share it; a file changed on disk is loaded again). The context offers only
+    ``http/1.1`` by ALPN: it is all the client speaks. A bundle that cannot be
+    loaded is a ``ConfigError`` (exit 2) naming the file.
     """
-    import ssl
+    import os
 
     if verify is False:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        if verify is True:
-            import certifi
+        return _unchecked()
+    if verify is True:
+        import certifi
 
-            verify = certifi.where()
-        try:
-            context = ssl.create_default_context(cafile=verify)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a file holding no certificate
-            from moxiehook.errors import ConfigError
+        verify = certifi.where()
+    try:
+        found = os.stat(verify)
+    except OSError:  # missing or unreadable: loading says why, as a ConfigError
+        return _loaded(verify, None)
+    return _loaded(verify, (found.st_mtime_ns, found.st_size, found.st_ino))
 
-            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-            raise ConfigError(f"{verify} holds no CA certificate that can be loaded ({reason})") from None
+
+def _unchecked() -> ssl.SSLContext:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(path: str, stamp: tuple[int, int, int] | None) -> ssl.SSLContext:
+    """The context trusting the bundle at ``path`` as ``stamp`` (its mtime, size, inode) found it."""
+    import ssl
+
+    try:
+        context = ssl.create_default_context(cafile=path)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a file holding no certificate
+        from moxiehook.errors import ConfigError
+
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{path} holds no CA certificate that can be loaded ({reason})") from None
     context.set_alpn_protocols(["http/1.1"])
     return context
