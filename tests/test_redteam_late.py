@@ -20,7 +20,6 @@ def _cert(folder: Path) -> Path:
     return cert
 
 
-@pytest.mark.xfail(strict=True, reason="red team: listen reads a relative CA bundle from the working folder, not beside the config")
 def test_listen_forward_reads_a_relative_ca_bundle_beside_the_config_as_fire_does(tmp_path: Path) -> None:
     """`verify_tls = "ca.pem"` in sub/moxiehook.toml, with sub/ca.pem a good bundle; run from tmp/.
 
@@ -49,7 +48,6 @@ def test_listen_forward_reads_a_relative_ca_bundle_beside_the_config_as_fire_doe
         process.communicate(timeout=10)
 
 
-@pytest.mark.xfail(strict=True, reason="red team: listen reads a relative CA bundle from the working folder, not beside the config")
 def test_listen_forward_with_a_bad_bundle_names_the_endpoint_and_the_file(tmp_path: Path) -> None:
     """A bundle beside the config that holds no certificate, used by `listen --forward-to --endpoint a`.
 
