@@ -66,3 +66,53 @@ def test_listen_forward_with_a_bad_bundle_names_the_endpoint_and_the_file(tmp_pa
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: verify_tls of endpoint 'a': "), result.stderr
     assert str(sub / "ca.pem") in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="red team: a second Ctrl-C ~20 ms after the first, as fire winds down, "
+                                       "kills moxiehook by SIGINT (-2) instead of exiting 130; cause not yet found")
+def test_a_second_ctrl_c_while_fire_winds_down_exits_130(tmp_path: Path) -> None:
+    """fire with an on_disable hook that leaves a chatty child; Ctrl-C, then Ctrl-C again 10-30 ms later.
+
+    Seen: the summary and "⚠ interrupted" are printed, then the process dies of SIGINT (exit -2,
+    a shell shows 130 but a parent reading waitpid sees a signal death), in about 2 runs of 3.
+    Should: every Ctrl-C ends in exit 130, as the Ctrl-C commit says of the interpreter's exit.
+    """
+    import signal
+    import time
+
+    from tests.conftest import Answer, Receiver
+
+    app = Receiver().start()
+    app.default = Answer(status=401)
+    codes = []
+    try:
+        for gap in (0.01, 0.015, 0.02, 0.02, 0.025, 0.02, 0.015, 0.02):  # bounded: eight runs
+            started = tmp_path / "started"
+            started.unlink(missing_ok=True)
+            for log in tmp_path.glob("moxiehook-log*"):
+                log.unlink()
+            (tmp_path / "moxiehook.toml").write_text(
+                'version = 1\n[settings]\nmax_attempts = 1\n'
+                f'on_disable = ["sh", "-c", "(touch {started}; while :; do echo spam; sleep 0.01; done) & exit 0"]\n'
+                '[endpoints.a]\n[[endpoints.a.mappings]]\nevent = "ClientCreate"\n'
+                f'url = "{app.url("/x")}"\n')
+            process = subprocess.Popen([sys.executable, "-m", "moxiehook", "fire", "ClientCreate", "--json"],
+                                       cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(400):
+                    if started.exists():
+                        break
+                    time.sleep(0.05)
+                time.sleep(0.2)
+                process.send_signal(signal.SIGINT)
+                time.sleep(gap)
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+                codes.append(process.wait(timeout=15))
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    finally:
+        app.stop()
+    assert set(codes) == {130}, codes

@@ -213,7 +213,7 @@ def _forward_config(cli_state: CliState, url: str, endpoint: str | None) -> Forw
     Without a config file the defaults apply and the log is ``moxiehook-log.jsonl``
     beside where the config would be, so ``logs`` and ``replay`` find it.
     """
-    from moxiehook.send.delivery import verify_setting
+    from moxiehook.send import verify_setting
 
     path = cli_state.config_path
     config = cli_state.load() if endpoint is not None else cli_state.load_or_defaults()
