@@ -213,14 +213,19 @@ def _forward_config(cli_state: CliState, url: str, endpoint: str | None) -> Forw
     Without a config file the defaults apply and the log is ``moxiehook-log.jsonl``
     beside where the config would be, so ``logs`` and ``replay`` find it.
     """
+    from moxiehook.send import verify_setting
+
     path = cli_state.config_path
     config = cli_state.load() if endpoint is not None else cli_state.load_or_defaults()
     timeout = config.settings.timeout
     verify = config.settings.verify_tls
+    owner = "verify_tls"
     if endpoint is not None:
         configured = config.endpoint(endpoint)
         timeout = configured.timeout if configured.timeout is not None else timeout
-        verify = configured.verify_tls if configured.verify_tls is not None else verify
+        if configured.verify_tls is not None:
+            verify, owner = configured.verify_tls, f"verify_tls of endpoint {endpoint!r}"
+    verify = verify_setting(verify, path, owner)  # a relative bundle is beside the config, as for fire
     return ForwardConfig(url=url, log_path=config.log_path(path), timeout=timeout,
                          endpoint=endpoint or DEFAULT_ENDPOINT, verify=verify)
 

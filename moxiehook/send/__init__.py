@@ -51,6 +51,7 @@ _EXPORTS = {
     "status_text": "delivery",
     "tls_context": "delivery",
     "verify": "signing",
+    "verify_setting": "delivery",
     "PreparedEndpoint": "delivery",
 }
 
@@ -59,7 +60,7 @@ __all__ = [
     "PreparedEndpoint", "READ_LIMIT", "RunOptions", "RunSummary", "Sender", "SignatureMismatch", "check_load",
     "fire_jobs", "judge_answer", "judge_load", "load_exit_code", "plan_fire", "prepare_endpoint", "preview_jobs",
     "redact_text", "request_headers", "run_jobs", "run_load", "secret_bytes", "status_text", "tls_context",
-    "verify",
+    "verify", "verify_setting",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
         request_headers,
         status_text,
         tls_context,
+        verify_setting,
     )
     from moxiehook.send.dispatch import (
         Interrupt,

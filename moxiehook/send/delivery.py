@@ -264,14 +264,24 @@ def set_header(headers: dict[str, str], name: str, value: str) -> None:
 
 def _verify_setting(endpoint: Endpoint, settings: Settings, config_path: Path | None) -> bool | str:
     verify = endpoint.verify_tls if endpoint.verify_tls is not None else settings.verify_tls
+    return verify_setting(verify, config_path, f"verify_tls of endpoint {endpoint.name!r}")
+
+
+def verify_setting(verify: bool | str, config_path: Path | None, owner: str) -> bool | str:
+    """A ``verify_tls`` value ready to use: a CA bundle's path is taken beside the config and loaded now.
+
+    Every command that sends (``fire``, ``test``, ``replay``, ``listen --forward-to``) reads a
+    relative bundle from the config's folder, never the working one, and a bundle that is missing
+    or holds no certificate stops it before anything is sent, in one line naming ``owner``.
+    """
     if isinstance(verify, str) and config_path is not None:
         bundle = resolve_relative(config_path, verify)
         if not bundle.is_file():
-            raise ConfigError(f"verify_tls of endpoint {endpoint.name!r}: no CA bundle at {bundle}")
+            raise ConfigError(f"{owner}: no CA bundle at {bundle}")
         try:  # loaded now, before anything is sent: a wrong file stops the run in one line
             tls_context(str(bundle))
         except ConfigError as exc:
-            raise ConfigError(f"verify_tls of endpoint {endpoint.name!r}: {exc}") from None
+            raise ConfigError(f"{owner}: {exc}") from None
         return str(bundle)
     return verify
 
