@@ -68,9 +68,9 @@ def test_listen_forward_with_a_bad_bundle_names_the_endpoint_and_the_file(tmp_pa
     assert str(sub / "ca.pem") in result.stderr and result.stderr.count("\n") == 1, result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="red team: a second Ctrl-C ~20 ms after the first, as fire winds down, "
-                                       "kills moxiehook by SIGINT (-2) instead of exiting 130: CPython's finalization "
-                                       "resets SIGINT to SIG_DFL after main's exit handler is installed")
+@pytest.mark.xfail(strict=False, reason="red team: with SIGINT ignored once the threads are joined, quiet runs "
+                   "pass every time (they failed 5 in 7 before); under the full suite's load one run of eight "
+                   "still died of SIGINT once: a window not yet found")
 def test_a_second_ctrl_c_while_fire_winds_down_exits_130(tmp_path: Path) -> None:
     """fire with an on_disable hook that leaves a chatty child; Ctrl-C, then Ctrl-C again 10-30 ms later.
 

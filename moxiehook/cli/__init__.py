@@ -248,8 +248,11 @@ def _interrupt_ends_the_exit() -> None:
     The command is over and its output flushed; what is left is the interpreter's exit, which
     joins threads still running (a hook's output copier, an app's own threads) and runs atexit
     handlers. A Ctrl-C there would raise ``KeyboardInterrupt`` inside that machinery, printing a
-    traceback and dying of SIGINT instead of exiting 130 as every other Ctrl-C does.
+    traceback and dying of SIGINT instead of exiting 130 as every other Ctrl-C does. Once the
+    threads are joined, Ctrl-C is ignored for the last few steps (atexit handlers, finalization),
+    which end by themselves.
     """
+    import atexit
     import signal
 
     def exit_now(signum: int, frame: Any) -> None:
@@ -259,3 +262,6 @@ def _interrupt_ends_the_exit() -> None:
 
     with contextlib.suppress(ValueError):  # not the main thread (moxiehook called as a library)
         signal.signal(signal.SIGINT, exit_now)
+        # The interpreter's last steps put SIGINT back to its default (death by the signal) unless it
+        # is ignored: once the threads are joined (before the atexit handlers run), it is.
+        atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
